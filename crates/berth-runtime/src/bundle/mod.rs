@@ -1,0 +1,1 @@
+//! Bundle loading and validation: config.json into an immutable, checked plan.

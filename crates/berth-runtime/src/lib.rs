@@ -1,0 +1,13 @@
+//! berth-runtime: the library behind the `berth` CLI and `containerd-shim-berth-v2`.
+//!
+//! It turns an OCI bundle into a validated plan ([`bundle`]), runs the container process through
+//! the parent/child protocol ([`process`]), and keeps per-container state ([`state`]). Each
+//! subsystem owns one directory; see docs/architecture.md for the process model and init order.
+
+pub mod bundle;
+pub mod cgroups;
+pub mod container;
+pub mod process;
+pub mod rootfs;
+pub mod signal;
+pub mod state;

@@ -1,0 +1,1 @@
+//! The container process: parent/child channel, namespace stage and the init checklist.

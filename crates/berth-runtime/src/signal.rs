@@ -1,0 +1,1 @@
+//! Signal names and numbers as the CLI and the OCI spec spell them.

@@ -1,0 +1,1 @@
+//! The state store: one directory per container under the runtime root.

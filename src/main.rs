@@ -1,1 +1,30 @@
-fn main() {}
+//! `berth`: a runc-compatible command line over the berth runtime library.
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    if let Err(e) = cli.global.init_logging() {
+        eprintln!("berth: {e:#}");
+        return ExitCode::from(1);
+    }
+    let log_to_file = cli.global.log.is_some();
+    match commands::dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            // The whole chain, once: "create container \"x\": mount proc on ...: EPERM: ...".
+            let msg = format!("{e:#}");
+            if log_to_file {
+                // containerd's runc shim reads the error from the JSON log.
+                berth_runtime::log_error!("{msg}");
+            }
+            eprintln!("berth: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}

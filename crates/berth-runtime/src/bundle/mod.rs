@@ -1,1 +1,185 @@
-//! Bundle loading and validation: config.json into an immutable, checked plan.
+//! Bundle loading and validation: `config.json` plus `rootfs/` into an immutable, checked [`Plan`].
+//!
+//! Style point 2 ("plan, then act"): everything that can be rejected is rejected here, before the
+//! first syscall that changes the world, so a failed validation leaves nothing to clean up.
+
+mod load;
+mod namespaces;
+mod process;
+mod sysctl;
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+
+pub use load::{load_config, SUPPORTED_OCI_VERSION};
+pub use namespaces::{NamespaceEntry, NamespaceKind, Namespaces};
+pub use process::{IdMap, ProcessPlan, Rlimit};
+
+use crate::cgroups::{CgroupPlan, HostCgroups};
+use crate::rootfs::{RootfsContext, RootfsPlan};
+
+/// Why a bundle cannot be run. Each variant names the offending file or field.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("bundle {path}: no such directory")]
+    MissingBundle { path: PathBuf },
+    #[error("read {path}")]
+    ReadConfig {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parse {path}")]
+    ParseConfig {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: ociVersion {version:?} is not supported (berth runs runtime-spec 1.x configs, up to {SUPPORTED_OCI_VERSION})")]
+    UnsupportedVersion { path: PathBuf, version: String },
+    #[error("config.json: {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("config.json: {field}: {path}")]
+    Namespace {
+        field: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+}
+
+impl BundleError {
+    fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        BundleError::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Options from the command line that shape the plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// `create --no-pivot`.
+    pub no_pivot: bool,
+    /// `--systemd-cgroup`.
+    pub systemd_cgroup: bool,
+    /// `create --preserve-fds N`.
+    pub preserve_fds: u32,
+    /// `create --no-new-keyring`: stay in the caller's session keyring.
+    pub no_new_keyring: bool,
+}
+
+/// A validated bundle: what `create` will do, decided before anything is created.
+#[derive(Debug)]
+pub struct Plan {
+    pub id: String,
+    /// Absolute path of the bundle directory.
+    pub bundle: PathBuf,
+    pub spec: Spec,
+    pub namespaces: Namespaces,
+    pub process: ProcessPlan,
+    pub rootfs: RootfsPlan,
+    pub rootfs_path: PathBuf,
+    pub cgroup: CgroupPlan,
+    /// `linux.sysctl`, checked against the container's namespaces, in a stable order.
+    pub sysctls: Vec<(String, String)>,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub options: PlanOptions,
+}
+
+impl Plan {
+    /// Loads `<bundle>/config.json` and validates every part berth acts on.
+    pub fn new(
+        id: &str,
+        bundle: &Path,
+        host_cgroups: &HostCgroups,
+        options: PlanOptions,
+    ) -> Result<Plan, BundleError> {
+        let bundle = std::path::absolute(bundle)
+            .ok()
+            .filter(|b| b.is_dir())
+            .ok_or_else(|| BundleError::MissingBundle {
+                path: bundle.to_path_buf(),
+            })?;
+        let spec = load_config(&bundle)?;
+        let linux = spec.linux().clone().unwrap_or_default();
+
+        let namespaces = Namespaces::from_spec(&linux)?;
+        let process = ProcessPlan::from_spec(&spec)?;
+        let sysctls = sysctl::validate(&linux, &namespaces)?;
+        let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
+        let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
+        if (hostname.is_some() || domainname.is_some()) && !namespaces.creates(NamespaceKind::Uts)
+        {
+            // runtime-spec config.md "Hostname": setting it without a new UTS namespace would
+            // change the host's name.
+            return Err(BundleError::invalid(
+                "hostname",
+                "setting hostname or domainname needs a new uts namespace",
+            ));
+        }
+
+        let cgroup = CgroupPlan::new(
+            host_cgroups,
+            linux.cgroups_path().as_deref(),
+            id,
+            options.systemd_cgroup,
+        )?;
+        let rootfs_path = rootfs_path(&spec, &bundle)?;
+        let rootfs = RootfsPlan::new(
+            &spec,
+            &RootfsContext {
+                bundle: &bundle,
+                no_pivot: options.no_pivot,
+                new_user_ns: namespaces.creates(NamespaceKind::User),
+                new_cgroup_ns: namespaces.creates(NamespaceKind::Cgroup),
+                new_net_ns: namespaces.creates(NamespaceKind::Net),
+                cgroup: Some(&cgroup),
+            },
+        )?;
+        if !namespaces.has(NamespaceKind::Mount) {
+            // Without its own mount namespace the container's mounts would land on the host.
+            return Err(BundleError::invalid(
+                "linux.namespaces",
+                "a mount namespace is required (berth sets up the root filesystem in it)",
+            ));
+        }
+
+        Ok(Plan {
+            id: id.to_string(),
+            bundle,
+            spec,
+            namespaces,
+            process,
+            rootfs,
+            rootfs_path,
+            cgroup,
+            sysctls,
+            hostname,
+            domainname,
+            options,
+        })
+    }
+}
+
+fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, BundleError> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| BundleError::invalid("root", "missing (root.path is required on Linux)"))?;
+    let path = bundle.join(root.path());
+    if !path.is_dir() {
+        return Err(BundleError::invalid(
+            "root.path",
+            format!("{} is not a directory", path.display()),
+        ));
+    }
+    Ok(path)
+}

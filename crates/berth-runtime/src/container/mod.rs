@@ -1,1 +1,203 @@
-//! Container lifecycle operations (create, start, state, kill, delete) shared by the CLI and the shim.
+//! Container lifecycle operations (runtime.md "Operations"), shared by the CLI and the shim.
+//!
+//! Status is never stored, only derived: the recorded phase (created or started) plus whether
+//! the recorded init is still the same live process (pid and start time).
+
+mod create;
+mod delete;
+mod kill;
+mod start;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use create::{create, CreateOptions};
+pub use delete::delete;
+pub use kill::kill;
+pub use start::start;
+
+use crate::process::liveness;
+use crate::state::{ContainerState, Phase};
+
+/// runtime.md "State": the status values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Stopped,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+/// A lifecycle operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
+    #[error("cannot {op} container {id:?}: it is {status}{hint}")]
+    WrongState {
+        op: &'static str,
+        id: String,
+        status: Status,
+        hint: &'static str,
+    },
+    #[error("create {path}")]
+    Fifo {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("start container {id:?}: open {path}")]
+    OpenFifo {
+        id: String,
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("start container {id:?}: the container process exited before it could be started")]
+    InitExited { id: String },
+    #[error("start container {id:?}: wait for the container process")]
+    WaitStart {
+        id: String,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("write pid file {path}")]
+    PidFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("send signal {signal} to container {id:?}")]
+    Signal {
+        id: String,
+        signal: i32,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("delete container {id:?}: its processes did not exit within {secs} s of SIGKILL")]
+    KillTimeout { id: String, secs: u64 },
+}
+
+/// The live status of a container.
+pub fn status(state: &ContainerState) -> Status {
+    status_in(Path::new("/proc"), state)
+}
+
+fn status_in(proc_root: &Path, state: &ContainerState) -> Status {
+    let alive = match (state.pid, state.pid_start_time) {
+        (Some(pid), Some(start)) => liveness::is_alive(proc_root, pid, start),
+        _ => false,
+    };
+    match (state.phase, alive) {
+        (Phase::Creating, _) => Status::Creating,
+        (Phase::Created, true) => Status::Created,
+        (Phase::Started, true) => Status::Running,
+        (_, false) => Status::Stopped,
+    }
+}
+
+/// runtime.md "State": the JSON `berth state` prints, with runc's extra fields (rootfs,
+/// created, owner) that clients such as podman read.
+#[derive(Debug, Clone, Serialize)]
+pub struct OciState {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl OciState {
+    pub fn new(state: &ContainerState) -> OciState {
+        let status = status(state);
+        OciState {
+            oci_version: state.oci_version.clone(),
+            id: state.id.clone(),
+            // runtime.md: pid is required while created or running; a stopped container
+            // reports 0 as runc does.
+            pid: match status {
+                Status::Created | Status::Running => state.pid.unwrap_or(0),
+                _ => 0,
+            },
+            status,
+            bundle: state.bundle.clone(),
+            rootfs: state.rootfs.clone(),
+            created: state.created.clone(),
+            owner: state.owner.clone(),
+            annotations: state.annotations.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(phase: Phase, pid: Option<i32>, start: Option<u64>) -> ContainerState {
+        ContainerState {
+            oci_version: "1.0.2".into(),
+            id: "c".into(),
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            pid,
+            pid_start_time: start,
+            created: "2026-11-22T00:00:00Z".into(),
+            owner: "root".into(),
+            annotations: BTreeMap::new(),
+            cgroup: None,
+            phase,
+            config: None,
+        }
+    }
+
+    #[test]
+    fn status_follows_phase_and_liveness() {
+        let me = std::process::id() as i32;
+        let start = liveness::proc_stat(Path::new("/proc"), me).unwrap().start_time;
+        let p = Path::new("/proc");
+        assert_eq!(status_in(p, &state(Phase::Created, Some(me), Some(start))), Status::Created);
+        assert_eq!(status_in(p, &state(Phase::Started, Some(me), Some(start))), Status::Running);
+        // The same pid with another start time is a reused pid: the container is gone.
+        assert_eq!(status_in(p, &state(Phase::Started, Some(me), Some(start + 1))), Status::Stopped);
+        assert_eq!(status_in(p, &state(Phase::Started, None, None)), Status::Stopped);
+        assert_eq!(status_in(p, &state(Phase::Creating, None, None)), Status::Creating);
+    }
+
+    #[test]
+    fn stopped_state_reports_pid_zero_and_annotations() {
+        let mut s = state(Phase::Started, Some(1), Some(0));
+        s.annotations.insert("k".into(), "v".into());
+        let json = serde_json::to_value(OciState::new(&s)).unwrap();
+        assert_eq!(json["status"], "stopped");
+        assert_eq!(json["pid"], 0);
+        assert_eq!(json["annotations"]["k"], "v");
+        assert_eq!(json["ociVersion"], "1.0.2");
+    }
+}

@@ -1,1 +1,178 @@
-//! The container process: parent/child channel, namespace stage and the init checklist.
+//! The container process: the parent/child channel, the namespace stage and the init
+//! checklist, and the parent's side of the protocol ([`spawn`]).
+//!
+//! No re-exec of the berth binary: `create` forks (stage 1), stage 1 forks the init into the
+//! new namespaces, and the init execs the user's program once `start` opens `exec.fifo`.
+
+pub mod channel;
+mod creds;
+mod exec;
+mod init;
+pub mod liveness;
+mod stage1;
+pub(crate) mod sys;
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+pub use channel::{ChannelError, Msg};
+pub use creds::CredsError;
+pub use exec::ExecError;
+pub use init::InitError;
+pub use stage1::Stage1Error;
+
+use crate::bundle::{IdMap, NamespaceKind, Plan};
+use channel::Channel;
+use init::InitHandles;
+
+/// The parent's side of starting a container process failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("open {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("fork the container process")]
+    Fork(#[source] nix::Error),
+    #[error("write {path}")]
+    IdMap {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("stage-1 process exited with {0:?}")]
+    Stage1Exit(WaitStatus),
+    #[error("wait for the stage-1 process")]
+    Wait(#[source] nix::Error),
+    #[error("container init {0} vanished before its start time could be read")]
+    Vanished(i32),
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+}
+
+/// A container init that finished its setup and waits for `start`.
+#[derive(Debug)]
+pub struct Spawned {
+    pub pid: i32,
+    pub start_time: u64,
+    chan: Channel,
+}
+
+impl Spawned {
+    /// Tells the init that the state is saved: it stops dying with this process.
+    pub fn commit(&self) -> Result<(), ProcessError> {
+        self.chan.send(&Msg::Commit)?;
+        self.chan.expect("Committed")?;
+        Ok(())
+    }
+
+    /// Kills and reaps the init after a failure later in `create`.
+    pub fn abort(self) {
+        kill_and_reap(self.pid);
+    }
+}
+
+/// Forks the container process and runs the protocol up to `Ready`. On error every process it
+/// forked is killed and reaped.
+pub fn spawn(plan: &Plan, exec_fifo: &Path) -> Result<Spawned, ProcessError> {
+    let handles = InitHandles {
+        exec_fifo: open_path(exec_fifo, OFlag::O_PATH)?,
+        proc: open_path(Path::new("/proc"), OFlag::O_PATH | OFlag::O_DIRECTORY)?,
+    };
+    let (chan, child_chan) = Channel::pair()?;
+    let me = nix::unistd::getpid().as_raw();
+    let stage1 = match sys::fork().map_err(ProcessError::Fork)? {
+        0 => {
+            drop(chan);
+            stage1::run(plan, child_chan, me, handles)
+        }
+        pid => pid,
+    };
+    drop(child_chan);
+    drop(handles);
+
+    let mut init_pid = None;
+    let result = drive(plan, &chan, stage1, &mut init_pid);
+    match result {
+        Ok(start_time) => Ok(Spawned {
+            pid: init_pid.expect("drive sets the pid before Ready"),
+            start_time,
+            chan,
+        }),
+        Err(e) => {
+            kill_and_reap(stage1);
+            if let Some(pid) = init_pid {
+                kill_and_reap(pid);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The parent's half of the protocol (see [`channel`]); returns the init's start time.
+fn drive(
+    plan: &Plan,
+    chan: &Channel,
+    stage1: i32,
+    init_pid: &mut Option<i32>,
+) -> Result<u64, ProcessError> {
+    if plan.namespaces.creates(NamespaceKind::User) {
+        chan.expect("MapIds")?;
+        write_id_maps(stage1, &plan.namespaces.uid_map, &plan.namespaces.gid_map)?;
+        chan.send(&Msg::IdsMapped)?;
+    }
+    let Msg::InitPid(pid) = chan.expect("InitPid")? else {
+        unreachable!("expect checks the message kind")
+    };
+    *init_pid = Some(pid);
+    match waitpid(Pid::from_raw(stage1), None).map_err(ProcessError::Wait)? {
+        WaitStatus::Exited(_, 0) => {}
+        other => return Err(ProcessError::Stage1Exit(other)),
+    }
+    chan.expect("Ready")?;
+    liveness::proc_stat(Path::new("/proc"), pid)
+        .map(|s| s.start_time)
+        .ok_or(ProcessError::Vanished(pid))
+}
+
+/// Writes /proc/<pid>/uid_map and gid_map (user_namespaces(7)). As root in the parent user
+/// namespace berth may map any range, and setgroups stays allowed.
+fn write_id_maps(pid: i32, uid_map: &[IdMap], gid_map: &[IdMap]) -> Result<(), ProcessError> {
+    for (file, map) in [("uid_map", uid_map), ("gid_map", gid_map)] {
+        let path = PathBuf::from(format!("/proc/{pid}/{file}"));
+        let text: String = map
+            .iter()
+            .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
+            .collect();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            // The map must be written with a single write(2).
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|source| ProcessError::IdMap { path, source })?;
+    }
+    Ok(())
+}
+
+fn open_path(path: &Path, flags: OFlag) -> Result<OwnedFd, ProcessError> {
+    open(path, flags | OFlag::O_CLOEXEC, Mode::empty()).map_err(|source| ProcessError::Open {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// SIGKILL and reap one of our own children (an unreaped child's pid cannot be reused).
+fn kill_and_reap(pid: i32) {
+    let pid = Pid::from_raw(pid);
+    let _ = kill(pid, Signal::SIGKILL);
+    let _ = waitpid(pid, None);
+}

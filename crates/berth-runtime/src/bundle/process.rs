@@ -1,0 +1,235 @@
+//! `process`: arguments, environment, user, capabilities and rlimits, validated.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use caps::{CapSet, Capability, CapsHashSet};
+use oci_spec::runtime::{PosixRlimitType, Spec};
+
+use super::BundleError;
+
+/// One line of /proc/<pid>/uid_map or gid_map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdMap {
+    pub container_id: u32,
+    pub host_id: u32,
+    pub size: u32,
+}
+
+/// One `process.rlimits` entry as setrlimit(2) takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    pub resource: libc::__rlimit_resource_t,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// The process the container runs, with every field checked.
+#[derive(Debug, Clone)]
+pub struct ProcessPlan {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub umask: Option<u32>,
+    /// The five capability sets; `None` for a set the config leaves out (it is then empty).
+    pub capabilities: [(CapSet, CapsHashSet); 5],
+    pub rlimits: Vec<Rlimit>,
+    pub no_new_privileges: bool,
+    pub oom_score_adj: Option<i32>,
+}
+
+impl ProcessPlan {
+    pub fn from_spec(spec: &Spec) -> Result<ProcessPlan, BundleError> {
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| BundleError::invalid("process", "missing (create needs a process)"))?;
+        let args = process.args().clone().unwrap_or_default();
+        if args.is_empty() || args[0].is_empty() {
+            return Err(BundleError::invalid("process.args", "must not be empty"));
+        }
+        if process.terminal().unwrap_or(false) {
+            return Err(BundleError::invalid(
+                "process.terminal",
+                "terminals are not supported by this berth version yet; set it to false",
+            ));
+        }
+        let cwd = process.cwd().clone();
+        if !cwd.is_absolute() {
+            return Err(BundleError::invalid(
+                "process.cwd",
+                format!("{:?} is not an absolute path", cwd.display().to_string()),
+            ));
+        }
+        let env = process.env().clone().unwrap_or_default();
+        if let Some(bad) = env.iter().find(|e| !e.contains('=') || e.starts_with('=')) {
+            return Err(BundleError::invalid(
+                "process.env",
+                format!("{bad:?} is not of the form NAME=value"),
+            ));
+        }
+        let user = process.user();
+        Ok(ProcessPlan {
+            args,
+            env,
+            cwd,
+            uid: user.uid(),
+            gid: user.gid(),
+            additional_gids: user.additional_gids().clone().unwrap_or_default(),
+            umask: user.umask(),
+            capabilities: capabilities(process.capabilities())?,
+            rlimits: rlimits(process.rlimits())?,
+            no_new_privileges: process.no_new_privileges().unwrap_or(false),
+            oom_score_adj: process.oom_score_adj(),
+        })
+    }
+}
+
+fn capabilities(
+    caps: &Option<oci_spec::runtime::LinuxCapabilities>,
+) -> Result<[(CapSet, CapsHashSet); 5], BundleError> {
+    let convert = |set: &Option<oci_spec::runtime::Capabilities>| -> Result<CapsHashSet, BundleError> {
+        set.iter()
+            .flatten()
+            .map(|c| {
+                let name = format!("CAP_{c}");
+                Capability::from_str(&name).map_err(|_| {
+                    BundleError::invalid("process.capabilities", format!("unknown capability {name}"))
+                })
+            })
+            .collect()
+    };
+    let c = caps.clone().unwrap_or_default();
+    Ok([
+        (CapSet::Bounding, convert(c.bounding())?),
+        (CapSet::Effective, convert(c.effective())?),
+        (CapSet::Permitted, convert(c.permitted())?),
+        (CapSet::Inheritable, convert(c.inheritable())?),
+        (CapSet::Ambient, convert(c.ambient())?),
+    ])
+}
+
+fn rlimits(limits: &Option<Vec<oci_spec::runtime::PosixRlimit>>) -> Result<Vec<Rlimit>, BundleError> {
+    let mut out: Vec<Rlimit> = Vec::new();
+    for limit in limits.iter().flatten() {
+        let resource = rlimit_resource(limit.typ());
+        if out.iter().any(|r| r.resource == resource) {
+            // config.md "POSIX process": "runtime MUST generate an error for duplicated entries".
+            return Err(BundleError::invalid(
+                "process.rlimits",
+                format!("duplicate entry for {:?}", limit.typ()),
+            ));
+        }
+        if limit.soft() > limit.hard() {
+            return Err(BundleError::invalid(
+                "process.rlimits",
+                format!(
+                    "{:?}: soft limit {} is above hard limit {}",
+                    limit.typ(),
+                    limit.soft(),
+                    limit.hard()
+                ),
+            ));
+        }
+        out.push(Rlimit {
+            resource,
+            soft: limit.soft(),
+            hard: limit.hard(),
+        });
+    }
+    Ok(out)
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+    match t {
+        PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => libc::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => libc::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => libc::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => libc::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => libc::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => libc::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => libc::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(process: &str) -> Result<ProcessPlan, BundleError> {
+        let spec: Spec = serde_json::from_str(&format!(
+            r#"{{"ociVersion":"1.0.2","process":{process}}}"#
+        ))
+        .unwrap();
+        ProcessPlan::from_spec(&spec)
+    }
+
+    #[test]
+    fn empty_args_are_rejected() {
+        let err = plan(r#"{"user":{"uid":0,"gid":0},"cwd":"/","args":[]}"#).unwrap_err();
+        assert_eq!(err.to_string(), "config.json: process.args: must not be empty");
+    }
+
+    #[test]
+    fn relative_cwd_is_rejected() {
+        let err = plan(r#"{"user":{"uid":0,"gid":0},"cwd":"tmp","args":["sh"]}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config.json: process.cwd: \"tmp\" is not an absolute path"
+        );
+    }
+
+    #[test]
+    fn capabilities_and_rlimits_are_converted() {
+        let p = plan(
+            r#"{"user":{"uid":1,"gid":2,"additionalGids":[3],"umask":18},"cwd":"/","args":["sh"],
+               "capabilities":{"bounding":["CAP_KILL","CAP_CHOWN"],"ambient":["CAP_KILL"]},
+               "rlimits":[{"type":"RLIMIT_NOFILE","soft":10,"hard":20}]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.capabilities[0].1.len(), 2);
+        assert!(p.capabilities[4].1.contains(&Capability::CAP_KILL));
+        assert!(p.capabilities[1].1.is_empty());
+        assert_eq!(
+            p.rlimits,
+            [Rlimit {
+                resource: libc::RLIMIT_NOFILE,
+                soft: 10,
+                hard: 20
+            }]
+        );
+        assert_eq!((p.uid, p.gid, p.umask), (1, 2, Some(18)));
+    }
+
+    #[test]
+    fn duplicate_rlimit_is_rejected() {
+        let err = plan(
+            r#"{"user":{"uid":0,"gid":0},"cwd":"/","args":["sh"],"rlimits":[
+               {"type":"RLIMIT_NOFILE","soft":1,"hard":1},{"type":"RLIMIT_NOFILE","soft":2,"hard":2}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("duplicate entry"), "{err}");
+    }
+
+    #[test]
+    fn soft_above_hard_is_rejected() {
+        let err = plan(
+            r#"{"user":{"uid":0,"gid":0},"cwd":"/","args":["sh"],"rlimits":[
+               {"type":"RLIMIT_NOFILE","soft":5,"hard":1}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("above hard limit"), "{err}");
+    }
+}

@@ -1,0 +1,87 @@
+//! `delete`: remove a stopped container's resources (runtime.md "delete"); with `force`, kill a
+//! live one first.
+
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use super::{status, ContainerError, Status};
+use crate::process::{liveness, sys};
+use crate::state::{ContainerId, ContainerState, Store, StateError};
+
+/// How long `delete --force` waits for the killed processes to exit.
+const KILL_WAIT_SECS: u64 = 10;
+
+/// Deletes a container. Without `force`, only a stopped container may be deleted (runtime.md:
+/// deleting a container that is not stopped MUST fail); with `force`, a missing container is
+/// not an error, so cleanup after a crash is idempotent.
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError> {
+    let id = ContainerId::new(id)?;
+    let container = match store.lock(&id) {
+        Err(StateError::NotFound { .. }) if force => return Ok(()),
+        other => other?,
+    };
+    let state = match container.load() {
+        Ok(s) => s,
+        // A state file we cannot read (for instance a truncated one after a crash) is still
+        // removed with --force: there is nothing in it to act on.
+        Err(_) if force => {
+            container.destroy()?;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match status(&state) {
+        Status::Stopped => {}
+        // A "creating" container whose lock we hold was left by a berth that died mid-create.
+        Status::Creating if force => {}
+        other if !force => {
+            return Err(ContainerError::WrongState {
+                op: "delete",
+                id: state.id,
+                status: other,
+                hint: " (use --force to kill and delete it)",
+            })
+        }
+        _ => kill_and_wait(&state)?,
+    }
+    if let Some(cgroup) = &state.cgroup {
+        // Processes the init left behind (possible without a pid namespace) go with it.
+        if cgroup.pids().map(|p| !p.is_empty()).unwrap_or(false) {
+            cgroup.signal_all(libc::SIGKILL)?;
+        }
+        cgroup.remove()?;
+    }
+    container.destroy()?;
+    Ok(())
+}
+
+/// SIGKILLs the init (and its cgroup) and waits, bounded, for the init to exit.
+fn kill_and_wait(state: &ContainerState) -> Result<(), ContainerError> {
+    let (Some(pid), Some(start)) = (state.pid, state.pid_start_time) else {
+        return Ok(());
+    };
+    let Ok(pidfd) = sys::pidfd_open(pid) else {
+        return Ok(()); // already gone
+    };
+    if !liveness::is_alive(Path::new("/proc"), pid, start) {
+        return Ok(());
+    }
+    if let Some(cgroup) = &state.cgroup {
+        cgroup.signal_all(libc::SIGKILL)?;
+    }
+    super::kill::signal_init(state, libc::SIGKILL).or_else(|e| match e {
+        ContainerError::Signal { source: nix::Error::ESRCH, .. } => Ok(()),
+        e => Err(e),
+    })?;
+    let timeout = PollTimeout::try_from((KILL_WAIT_SECS * 1000) as i32).unwrap_or(PollTimeout::MAX);
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    match poll(&mut fds, timeout) {
+        Ok(0) => Err(ContainerError::KillTimeout {
+            id: state.id.clone(),
+            secs: KILL_WAIT_SECS,
+        }),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,50 @@
+//! `kill`: send a signal to the container's init, or with `all` to every process in its cgroup
+//! (runtime.md "kill").
+
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use super::{status, ContainerError, Status};
+use crate::process::{liveness, sys};
+use crate::state::{ContainerId, ContainerState, Store};
+
+/// Signals a created or running container.
+pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<(), ContainerError> {
+    let id = ContainerId::new(id)?;
+    let container = store.lock(&id)?;
+    let state = container.load()?;
+    let current = status(&state);
+    if !matches!(current, Status::Created | Status::Running) {
+        return Err(ContainerError::WrongState {
+            op: "kill",
+            id: state.id,
+            status: current,
+            hint: "",
+        });
+    }
+    if all {
+        if let Some(cgroup) = &state.cgroup {
+            cgroup.signal_all(signal)?;
+            return Ok(());
+        }
+    }
+    signal_init(&state, signal)
+}
+
+/// Signals the init through a pidfd checked against the recorded start time, so a reused pid
+/// never receives the signal.
+pub(super) fn signal_init(state: &ContainerState, signal: i32) -> Result<(), ContainerError> {
+    let err = |source| ContainerError::Signal {
+        id: state.id.clone(),
+        signal,
+        source,
+    };
+    let (Some(pid), Some(start)) = (state.pid, state.pid_start_time) else {
+        return Err(err(nix::Error::ESRCH));
+    };
+    let pidfd = sys::pidfd_open(pid).map_err(err)?;
+    if !liveness::is_alive(Path::new("/proc"), pid, start) {
+        return Err(err(nix::Error::ESRCH));
+    }
+    sys::pidfd_send_signal(pidfd.as_raw_fd(), signal).map_err(err)
+}

@@ -1,0 +1,125 @@
+//! Finding the user's program the way execvp would (PATH from the container's environment) and
+//! executing it.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::bundle::ProcessPlan;
+
+/// The default PATH when the container's environment has none (the one runc, Docker and
+/// execvp(3) use).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("exec {name:?}: executable file not found in $PATH")]
+    NotFound { name: String },
+    #[error("exec {path}: not an executable file")]
+    NotExecutable { path: PathBuf },
+    #[error("exec {path}: {reason}")]
+    BadString { path: String, reason: &'static str },
+    #[error("exec {path}")]
+    Exec {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+}
+
+/// A program ready to exec: resolved path, argv and envp.
+#[derive(Debug)]
+pub struct Program {
+    path: PathBuf,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+impl Program {
+    /// Resolves `args[0]` inside the container (after pivot_root), as the container's user.
+    pub fn resolve(process: &ProcessPlan) -> Result<Program, ExecError> {
+        let name = &process.args[0];
+        let path = if name.contains('/') {
+            let p = PathBuf::from(name);
+            if !is_executable(&p) {
+                return Err(ExecError::NotExecutable { path: p });
+            }
+            p
+        } else {
+            let search = process
+                .env
+                .iter()
+                .find_map(|e| e.strip_prefix("PATH="))
+                .unwrap_or(DEFAULT_PATH);
+            lookup(name, search).ok_or_else(|| ExecError::NotFound { name: name.clone() })?
+        };
+        let cstrings = |v: &[String]| -> Result<Vec<CString>, ExecError> {
+            v.iter()
+                .map(|s| {
+                    CString::new(s.as_bytes()).map_err(|_| ExecError::BadString {
+                        path: name.clone(),
+                        reason: "argument or environment string contains a NUL byte",
+                    })
+                })
+                .collect()
+        };
+        Ok(Program {
+            argv: cstrings(&process.args)?,
+            envp: cstrings(&process.env)?,
+            path,
+        })
+    }
+
+    /// execve(2); returns only on failure.
+    pub fn exec(self) -> Result<Infallible, ExecError> {
+        let path = CString::new(self.path.as_os_str().as_bytes()).map_err(|_| ExecError::BadString {
+            path: self.path.display().to_string(),
+            reason: "path contains a NUL byte",
+        })?;
+        nix::unistd::execve(&path, &self.argv, &self.envp).map_err(|source| ExecError::Exec {
+            path: self.path,
+            source,
+        })
+    }
+}
+
+fn lookup(name: &str, search: &str) -> Option<PathBuf> {
+    search
+        .split(':')
+        .map(|dir| if dir.is_empty() { Path::new(".") } else { Path::new(dir) })
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    match std::fs::metadata(path) {
+        Ok(m) => {
+            m.is_file()
+                && m.permissions().mode() & 0o111 != 0
+                && nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok()
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_follows_path_order_and_skips_non_executables() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(a.join("prog"), "").unwrap(); // not executable
+        std::fs::write(b.join("prog"), "").unwrap();
+        std::fs::set_permissions(b.join("prog"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let search = format!("{}:{}", a.display(), b.display());
+        assert_eq!(lookup("prog", &search), Some(b.join("prog")));
+        assert_eq!(lookup("missing", &search), None);
+    }
+}

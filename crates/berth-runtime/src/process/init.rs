@@ -1,0 +1,176 @@
+//! The container init (stage 2): the checklist from a fresh set of namespaces to `execve` of
+//! the user's program. Each step is one line; comments say why the order is what it is.
+
+use std::convert::Infallible;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::Mode;
+
+use super::channel::{Channel, ChannelError, Msg};
+use super::{creds, exec, sys};
+use crate::bundle::{NamespaceKind, Plan};
+
+/// Handles the init needs after pivot_root, opened by the parent before the fork so that no
+/// path is resolved inside the container's view.
+#[derive(Debug)]
+pub struct InitHandles {
+    /// O_PATH handle on the state directory's `exec.fifo`.
+    pub exec_fifo: OwnedFd,
+    /// O_PATH handle on the host's /proc, used to reopen `exec.fifo` for writing.
+    pub proc: OwnedFd,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("start a new session")]
+    Setsid(#[source] nix::Error),
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
+    #[error("join a new session keyring")]
+    Keyring(#[source] nix::Error),
+    #[error("set hostname to {0:?}")]
+    Hostname(String, #[source] nix::Error),
+    #[error("set domainname to {0:?}")]
+    Domainname(String, #[source] nix::Error),
+    #[error("write sysctl {key} = {value:?}")]
+    Sysctl {
+        key: String,
+        value: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Creds(#[from] creds::CredsError),
+    #[error("change to the working directory {path}")]
+    Chdir {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error(transparent)]
+    Exec(#[from] exec::ExecError),
+    #[error("wait for start on exec.fifo")]
+    WaitStart(#[source] nix::Error),
+    #[error("set the parent-death signal")]
+    ParentDeath(#[source] nix::Error),
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+}
+
+/// Runs the init checklist and never returns: it execs the user's program or exits non-zero.
+pub(super) fn run(plan: &Plan, chan: &Channel, handles: InitHandles) -> ! {
+    let err = match setup(plan, chan) {
+        Ok(program) => match wait_and_exec(plan, &handles, program) {
+            Err(e) => e,
+        },
+        Err(e) => {
+            chan.send_error(&e);
+            sys::exit_child(1)
+        }
+    };
+    // After `Committed` the parent is gone: the error goes to the container's stderr, as runc
+    // reports a failed exec.
+    let (_, chain) = super::channel::error_chain(&err);
+    let _ = writeln!(std::io::stderr(), "berth: {}", chain.join(": "));
+    sys::exit_child(127)
+}
+
+/// Everything from fresh namespaces to the handshake that ends `berth create`.
+fn setup(plan: &Plan, chan: &Channel) -> Result<exec::Program, InitError> {
+    // The parent-death signal does not survive fork: set it again until the create commits.
+    sys::die_with_parent(0).map_err(InitError::ParentDeath)?;
+    // A new session: the container must not share berth's controlling terminal or session.
+    nix::unistd::setsid().map_err(InitError::Setsid)?;
+    join_keyring(plan)?; // a fresh session keyring, so containers cannot read each other's keys
+    crate::rootfs::prepare(&plan.rootfs)?; // mounts and /dev, in the new mount namespace
+    crate::rootfs::enter(&plan.rootfs)?; // pivot_root: from here on "/" is the container's root
+    set_names(plan)?; // hostname before the sysctls: kernel.hostname may override it on purpose
+    write_sysctls(&plan.sysctls)?; // through the container's /proc, before finish() may make /proc/sys read-only
+    crate::rootfs::finish(&plan.rootfs)?; // masked and read-only paths, read-only root
+    creds::apply_rlimits(&plan.process.rlimits)?; // as root: raising a limit may need privileges
+    creds::apply_oom_score_adj(plan.process.oom_score_adj)?;
+    let cwd_done = nix::unistd::chdir(&plan.process.cwd).is_ok(); // as root, in case the user cannot reach it yet
+    creds::switch_user(&plan.process)?; // bounding set, groups, uid, capability sets
+    sys::die_with_parent(0).map_err(InitError::ParentDeath)?; // the uid change cleared it
+    if !cwd_done {
+        chdir(&plan.process.cwd)?; // the cwd may be reachable only by the user (root_squash-like mounts)
+    }
+    let program = exec::Program::resolve(&plan.process)?; // as the user: "not found" fails create, not start
+    creds::set_no_new_privs(plan.process.no_new_privileges)?; // last: nothing berth runs after needs privileges
+    handshake(chan)?;
+    Ok(program)
+}
+
+/// Ready → Commit → Committed: after this the init no longer dies with `berth create`.
+fn handshake(chan: &Channel) -> Result<(), InitError> {
+    chan.send(&Msg::Ready)?;
+    chan.expect("Commit")?;
+    nix::sys::prctl::set_pdeathsig(None).map_err(InitError::ParentDeath)?;
+    chan.send(&Msg::Committed)?;
+    Ok(())
+}
+
+/// Blocks until `berth start` opens exec.fifo for reading, then execs the program.
+fn wait_and_exec(
+    plan: &Plan,
+    handles: &InitHandles,
+    program: exec::Program,
+) -> Result<Infallible, InitError> {
+    let path = format!("self/fd/{}", handles.exec_fifo.as_raw_fd());
+    // Opening a FIFO for writing blocks until a reader opens it: that reader is `berth start`.
+    let fd = openat(&handles.proc, path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(InitError::WaitStart)?;
+    let mut fifo = File::from(fd);
+    fifo.write_all(b"0")
+        .map_err(|e| InitError::WaitStart(nix::Error::from_raw(e.raw_os_error().unwrap_or(0))))?;
+    drop(fifo);
+    sys::reset_signals();
+    // Only stdio and the preserved fds survive exec (CVE-2024-21626).
+    sys::cloexec_from(3 + plan.options.preserve_fds).map_err(InitError::WaitStart)?;
+    Ok(program.exec()?)
+}
+
+fn join_keyring(plan: &Plan) -> Result<(), InitError> {
+    if plan.options.no_new_keyring {
+        return Ok(());
+    }
+    match sys::join_session_keyring(&format!("_ses.{}", plan.id)) {
+        // Kernels without keyrings, or keyring quotas in a user namespace: runc carries on too.
+        Ok(()) | Err(nix::Error::ENOSYS) | Err(nix::Error::EDQUOT) => Ok(()),
+        Err(e) => Err(InitError::Keyring(e)),
+    }
+}
+
+fn set_names(plan: &Plan) -> Result<(), InitError> {
+    if let Some(name) = &plan.hostname {
+        nix::unistd::sethostname(name).map_err(|e| InitError::Hostname(name.clone(), e))?;
+    }
+    if let Some(name) = &plan.domainname {
+        debug_assert!(plan.namespaces.creates(NamespaceKind::Uts));
+        sys::setdomainname(name).map_err(|e| InitError::Domainname(name.clone(), e))?;
+    }
+    Ok(())
+}
+
+fn write_sysctls(sysctls: &[(String, String)]) -> Result<(), InitError> {
+    for (key, value) in sysctls {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        std::fs::write(&path, value.as_bytes()).map_err(|source| InitError::Sysctl {
+            key: key.clone(),
+            value: value.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn chdir(path: &Path) -> Result<(), InitError> {
+    nix::unistd::chdir(path).map_err(|source| InitError::Chdir {
+        path: path.to_path_buf(),
+        source,
+    })
+}

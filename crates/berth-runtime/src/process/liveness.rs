@@ -1,0 +1,66 @@
+//! Whether a recorded container pid is still the container's process: alive, not a zombie,
+//! and with the same start time (so a reused pid cannot pass for it).
+
+use std::path::Path;
+
+/// What `/proc/<pid>/stat` says about a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    /// Field 3: R, S, D, Z, T, …
+    pub state: char,
+    /// Field 22: start time in clock ticks after boot.
+    pub start_time: u64,
+}
+
+/// Reads `<proc>/<pid>/stat`; `None` if the process does not exist.
+pub fn proc_stat(proc_root: &Path, pid: i32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?;
+    parse_stat(&text)
+}
+
+fn parse_stat(text: &str) -> Option<ProcStat> {
+    // The command name (field 2) is in parentheses and may itself contain ") ", so split at
+    // the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // `rest` starts at field 3; field 22 is 19 further on.
+    let start_time = fields.nth(18)?.parse().ok()?;
+    Some(ProcStat { state, start_time })
+}
+
+/// Whether `pid` is still the process that had `start_time`, and has not exited.
+pub fn is_alive(proc_root: &Path, pid: i32, start_time: u64) -> bool {
+    matches!(proc_stat(proc_root, pid), Some(s) if s.start_time == start_time && s.state != 'Z' && s.state != 'X')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_state_and_start_time_even_with_parens_in_comm() {
+        let line = "1234 (a) b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(
+            parse_stat(line),
+            Some(ProcStat {
+                state: 'S',
+                start_time: 987654
+            })
+        );
+    }
+
+    #[test]
+    fn own_process_is_alive_and_a_wrong_start_time_is_not() {
+        let me = std::process::id() as i32;
+        let stat = proc_stat(Path::new("/proc"), me).unwrap();
+        assert!(is_alive(Path::new("/proc"), me, stat.start_time));
+        assert!(!is_alive(Path::new("/proc"), me, stat.start_time + 1));
+    }
+
+    #[test]
+    fn missing_process_is_not_alive() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!is_alive(dir.path(), 1, 0));
+    }
+}

@@ -1,0 +1,161 @@
+//! Stage 1: the first child of `berth create`. It joins the container's cgroup and namespaces,
+//! creates the new ones, and forks the container init into them (a new pid or time namespace
+//! only applies to children, hence the second process).
+
+use std::io::Write;
+use std::os::fd::AsFd;
+
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::unistd::{setresgid, setresuid, Gid, Uid};
+
+use super::channel::{Channel, ChannelError, Msg};
+use super::init::{self, InitHandles};
+use super::sys;
+use crate::bundle::{NamespaceKind, Plan};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Stage1Error {
+    #[error("set the parent-death signal")]
+    ParentDeath(#[source] nix::Error),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error("join the {kind} namespace {path}")]
+    Join {
+        kind: &'static str,
+        path: String,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("become root in the container's user namespace")]
+    BecomeRoot(#[source] nix::Error),
+    #[error("create namespaces ({names})")]
+    Unshare {
+        names: String,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("write time namespace offsets {offsets:?}")]
+    TimeOffsets {
+        offsets: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("fork the container init")]
+    Fork(#[source] nix::Error),
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+}
+
+/// Runs stage 1 in the forked child and never returns.
+pub(super) fn run(plan: &Plan, chan: Channel, parent: libc::pid_t, handles: InitHandles) -> ! {
+    match stage1(plan, &chan, parent, handles) {
+        Ok(()) => sys::exit_child(0),
+        Err(e) => {
+            chan.send_error(&e);
+            sys::exit_child(1)
+        }
+    }
+}
+
+fn stage1(
+    plan: &Plan,
+    chan: &Channel,
+    parent: libc::pid_t,
+    handles: InitHandles,
+) -> Result<(), Stage1Error> {
+    // If `berth create` dies now, this process and everything it forks must die with it.
+    sys::die_with_parent(parent).map_err(Stage1Error::ParentDeath)?;
+    // Join the cgroup first: the init inherits it, so it never runs a single instruction
+    // outside its limits, and the cgroup namespace created below is rooted at it.
+    plan.cgroup.join(0)?;
+
+    for ns in plan.namespaces.entries.iter().filter(|e| e.join.is_some()) {
+        let fd = ns.join.as_ref().expect("filtered on join");
+        let flag = CloneFlags::from_bits_retain(ns.kind.clone_flag());
+        setns(fd.as_fd(), flag).map_err(|source| Stage1Error::Join {
+            kind: ns.kind.name(),
+            path: ns.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            source,
+        })?;
+        if ns.kind == NamespaceKind::User {
+            become_root()?;
+        }
+    }
+
+    if plan.namespaces.creates(NamespaceKind::User) {
+        // The other namespaces are created after the user namespace, so that it owns them and
+        // the container's root has capabilities over them (user_namespaces(7)).
+        unshare(CloneFlags::CLONE_NEWUSER).map_err(|source| Stage1Error::Unshare {
+            names: "user".into(),
+            source,
+        })?;
+        chan.send(&Msg::MapIds)?;
+        chan.expect("IdsMapped")?;
+        become_root()?;
+    }
+
+    let flags = plan.namespaces.new_flags() & !libc::CLONE_NEWUSER;
+    if flags != 0 {
+        unshare(CloneFlags::from_bits_retain(flags)).map_err(|source| Stage1Error::Unshare {
+            names: new_names(plan),
+            source,
+        })?;
+    }
+    write_time_offsets(plan)?;
+
+    // The init must not send anything before the parent has its pid (so the parent can always
+    // reap it): it waits for this pipe to close, which happens when stage 1 exits.
+    let (hold_r, hold_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Stage1Error::Fork)?;
+    match sys::fork_sibling().map_err(Stage1Error::Fork)? {
+        0 => {
+            drop(hold_w);
+            let mut byte = [0u8; 1];
+            let _ = nix::unistd::read(&hold_r, &mut byte);
+            init::run(plan, chan, handles)
+        }
+        pid => {
+            chan.send(&Msg::InitPid(pid))?;
+            Ok(())
+        }
+    }
+}
+
+/// setresuid/setresgid to 0 inside the container's user namespace. Changing credentials
+/// clears the parent-death signal, so it is set again.
+fn become_root() -> Result<(), Stage1Error> {
+    let root = (Gid::from_raw(0), Uid::from_raw(0));
+    setresgid(root.0, root.0, root.0).map_err(Stage1Error::BecomeRoot)?;
+    setresuid(root.1, root.1, root.1).map_err(Stage1Error::BecomeRoot)?;
+    sys::die_with_parent(0).map_err(Stage1Error::ParentDeath)
+}
+
+fn new_names(plan: &Plan) -> String {
+    plan.namespaces
+        .entries
+        .iter()
+        .filter(|e| e.join.is_none() && e.kind != NamespaceKind::User)
+        .map(|e| e.kind.name())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// config-linux.md "Offset for Time Namespace": offsets must be written before any process
+/// enters the new time namespace, i.e. before the init is forked.
+fn write_time_offsets(plan: &Plan) -> Result<(), Stage1Error> {
+    let offsets = &plan.namespaces.time_offsets;
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let text: String = offsets
+        .iter()
+        .map(|(clock, secs, nanos)| format!("{clock} {secs} {nanos}\n"))
+        .collect();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/timens_offsets")
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|source| Stage1Error::TimeOffsets {
+            offsets: text.trim().replace('\n', ", "),
+            source,
+        })
+}

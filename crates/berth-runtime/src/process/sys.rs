@@ -1,0 +1,122 @@
+//! Thin wrappers over the raw syscalls the process model needs and nix does not cover. Every
+//! `unsafe` block of the process module lives here (style point 9).
+
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// fork(2). Returns 0 in the child.
+///
+/// Callers must be single-threaded (the berth CLI is), so the child's copy of every lock is
+/// consistent.
+pub fn fork() -> nix::Result<libc::pid_t> {
+    // SAFETY: fork has no memory-safety preconditions for a single-threaded caller; the child
+    // only continues the caller's own code.
+    let pid = unsafe { libc::fork() };
+    nix::errno::Errno::result(pid)
+}
+
+/// clone(2) with CLONE_PARENT and no new stack: like fork, but the new process is a child of
+/// the caller's parent, so `berth run` can wait for the container init directly.
+pub fn fork_sibling() -> nix::Result<libc::pid_t> {
+    // SAFETY: with a NULL stack, clone behaves like fork (copy-on-write stack); the caller is
+    // single-threaded, so no lock is held by another thread across the clone.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    nix::errno::Errno::result(pid).map(|p| p as libc::pid_t)
+}
+
+/// pidfd_open(2): a handle on a process that stays valid (and never refers to another
+/// process) even after the pid is reused.
+pub fn pidfd_open(pid: libc::pid_t) -> nix::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = nix::errno::Errno::result(fd)? as RawFd;
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// pidfd_send_signal(2).
+pub fn pidfd_send_signal(pidfd: RawFd, sig: libc::c_int) -> nix::Result<()> {
+    // SAFETY: plain syscall; a NULL siginfo means "as kill(2) would send it".
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd,
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    nix::errno::Errno::result(r).map(drop)
+}
+
+/// Marks every fd from `first` on close-on-exec (close_range(2) with CLOSE_RANGE_CLOEXEC), so
+/// only stdio and the preserved fds reach the container (CVE-2024-21626: a leaked runtime fd
+/// let a container reach the host filesystem).
+pub fn cloexec_from(first: u32) -> nix::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: plain syscall with integer arguments; it only changes fd flags.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    nix::errno::Errno::result(r).map(drop)
+}
+
+/// Reset every signal disposition and the mask, so the container starts with defaults rather
+/// than whatever berth blocked for its own signal handling.
+pub fn reset_signals() {
+    let empty = nix::sys::signal::SigSet::empty();
+    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&empty), None);
+}
+
+/// Sets the parent-death signal, then checks the parent did not die before it took effect.
+pub fn die_with_parent(expected_parent: libc::pid_t) -> nix::Result<()> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+    if expected_parent != 0 && nix::unistd::getppid().as_raw() != expected_parent {
+        return Err(nix::Error::ESRCH);
+    }
+    Ok(())
+}
+
+/// Exits the child without running the parent's atexit handlers or flushing its buffers.
+pub fn exit_child(code: i32) -> ! {
+    // SAFETY: _exit is always safe to call; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// setrlimit(2) with a raw resource number.
+pub fn setrlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> nix::Result<()> {
+    let limit = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: `limit` is a valid rlimit that outlives the call.
+    let r = unsafe { libc::setrlimit(resource, &limit) };
+    nix::errno::Errno::result(r).map(drop)
+}
+
+/// prctl(PR_SET_KEEPCAPS): keep permitted capabilities across the setuid away from root.
+pub fn set_keepcaps(on: bool) -> nix::Result<()> {
+    nix::sys::prctl::set_keepcaps(on)
+}
+
+/// setdomainname(2).
+pub fn setdomainname(name: &str) -> nix::Result<()> {
+    // SAFETY: the pointer and length describe `name`, which outlives the call.
+    let r = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    nix::errno::Errno::result(r).map(drop)
+}
+
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): join a new session keyring.
+pub fn join_session_keyring(name: &str) -> nix::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+    let name = std::ffi::CString::new(name).map_err(|_| nix::Error::EINVAL)?;
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    nix::errno::Errno::result(r).map(drop)
+}

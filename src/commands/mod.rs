@@ -1,0 +1,41 @@
+//! One file per command; each handler turns library errors into an anyhow chain with the
+//! command's context.
+
+mod create;
+mod delete;
+pub mod features;
+mod kill;
+mod list;
+mod run;
+pub mod spec;
+mod start;
+mod state;
+pub mod version;
+
+use berth_runtime::state::Store;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the command; returns the process exit code.
+pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    let store = Store::new(&cli.global.root);
+    let g = &cli.global;
+    match cli.command {
+        Command::Create(args) => create::run(&store, g, &args).map(|_| 0),
+        Command::Start { id } => start::run(&store, &id).map(|_| 0),
+        Command::State { id } => state::run(&store, &id).map(|_| 0),
+        Command::Kill { all, id, signal } => kill::run(&store, &id, &signal, all).map(|_| 0),
+        Command::Delete { force, id } => delete::run(&store, &id, force).map(|_| 0),
+        Command::Run {
+            create,
+            detach,
+            keep,
+        } => run::run(&store, g, &create, detach, keep),
+        Command::List { format, quiet } => list::run(&store, format, quiet).map(|_| 0),
+        Command::Spec { bundle, rootless } => spec::write_spec(&bundle, rootless).map(|_| 0),
+        Command::Features => {
+            println!("{}", serde_json::to_string_pretty(&features::features())?);
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! `berth state`: the OCI state JSON (runtime.md "State").
+
+use anyhow::Context;
+use berth_runtime::container::OciState;
+use berth_runtime::state::{ContainerId, Store};
+
+pub fn run(store: &Store, id: &str) -> anyhow::Result<()> {
+    let state = ContainerId::new(id)
+        .and_then(|cid| store.read(&cid))
+        .with_context(|| format!("state of container {id:?}"))?;
+    println!("{}", serde_json::to_string_pretty(&OciState::new(&state))?);
+    Ok(())
+}

@@ -1,0 +1,207 @@
+//! `RootfsError`: one variant per failed operation of the rootfs module, each carrying the
+//! path it was working on. Display strings name the operation and the object; the cause is
+//! the `#[source]` and is never repeated in the message.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while planning or building the container's root filesystem.
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    // --- plan validation (no change to the world yet) ---
+    #[error("config has no root.path")]
+    NoRoot,
+    #[error("stat rootfs {path}")]
+    RootfsStat {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("rootfs {path} is not a directory")]
+    RootfsNotDirectory { path: PathBuf },
+    #[error("mount destination {destination} is not an absolute path")]
+    RelativeDestination { destination: PathBuf },
+    #[error("mount on {destination} has no type")]
+    MissingMountType { destination: PathBuf },
+    #[error("bind mount on {destination} has no source")]
+    MissingBindSource { destination: PathBuf },
+    #[error("stat bind source {source_path} for {destination}")]
+    BindSource {
+        source_path: PathBuf,
+        destination: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("mount option {option} on {destination} is not supported")]
+    UnsupportedOption {
+        option: String,
+        destination: PathBuf,
+    },
+    #[error("id-mapped mount on {destination} is not supported")]
+    IdmapMount { destination: PathBuf },
+    #[error(
+        "unknown option {option} for bind mount on {destination}: bind mounts take no fs data"
+    )]
+    UnknownBindOption {
+        option: String,
+        destination: PathBuf,
+    },
+    #[error("linux.rootfsPropagation {value} is not a propagation mode")]
+    InvalidRootfsPropagation { value: String },
+    #[error("device {path}: {reason}")]
+    InvalidDevice { path: PathBuf, reason: &'static str },
+    #[error("{kind} path {path} is not an absolute path")]
+    RelativePath { kind: &'static str, path: PathBuf },
+
+    // --- acting ---
+    #[error("open {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("resolve {path} in {root}")]
+    Resolve {
+        root: PathBuf,
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("mkdir {path}")]
+    Mkdir {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("create file {path}")]
+    CreateFile {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("mount {source_desc} on {target}")]
+    Mount {
+        source_desc: String,
+        target: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("remount {target} with flags {flags:#x}")]
+    Remount {
+        target: PathBuf,
+        flags: u64,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("set propagation {flags:#x} on {target}")]
+    Propagation {
+        target: PathBuf,
+        flags: u64,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("mount_setattr (set {set:#x}, clear {clear:#x}) on {target}")]
+    MountSetattr {
+        target: PathBuf,
+        set: u64,
+        clear: u64,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("statvfs {path}")]
+    Statvfs {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("read {path}")]
+    ReadMountinfo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("mknod {path}")]
+    Mknod {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("chown {path}")]
+    Chown {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("symlink {link} -> {target}")]
+    Symlink {
+        link: PathBuf,
+        target: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("remove {path}")]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("chdir {path}")]
+    Chdir {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("pivot_root into {rootfs}")]
+    PivotRoot {
+        rootfs: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("move mount {rootfs} to /")]
+    MoveRoot {
+        rootfs: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("chroot {path}")]
+    Chroot {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("unmount old root")]
+    UnmountOldRoot {
+        #[source]
+        source: nix::Error,
+    },
+}
+
+impl RootfsError {
+    /// The errno behind a failed syscall, for the parent/child channel (STYLE.md point 7).
+    pub fn errno(&self) -> Option<i32> {
+        use RootfsError::*;
+        match self {
+            RootfsStat { source, .. }
+            | BindSource { source, .. }
+            | ReadMountinfo { source, .. } => source.raw_os_error(),
+            Open { source, .. }
+            | Resolve { source, .. }
+            | Mkdir { source, .. }
+            | CreateFile { source, .. }
+            | Mount { source, .. }
+            | Remount { source, .. }
+            | Propagation { source, .. }
+            | MountSetattr { source, .. }
+            | Statvfs { source, .. }
+            | Mknod { source, .. }
+            | Chown { source, .. }
+            | Symlink { source, .. }
+            | Remove { source, .. }
+            | Chdir { source, .. }
+            | PivotRoot { source, .. }
+            | MoveRoot { source, .. }
+            | Chroot { source, .. }
+            | UnmountOldRoot { source } => Some(*source as i32),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Safe path resolution inside a root directory: every lookup is `openat2(2)` with
+//! `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS` relative to an `O_PATH` fd of the root, so a
+//! symlink to `/` or `../../..` inside the container's rootfs cannot make berth create or mount
+//! anything on the host (CVE-2021-30465 class of bugs). Missing components are created with
+//! `mkdirat` on the resolved parent fd, and callers mount onto `/proc/self/fd/<fd>` of the
+//! resolved target instead of re-resolving a path string (STYLE.md point 12).
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::{mkdirat, Mode};
+
+use super::sys;
+use super::RootfsError;
+
+/// An `O_PATH` handle on a root directory (the rootfs before pivot, `/` after it).
+#[derive(Debug)]
+pub struct Root {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// The `/proc/self/fd/<n>` path naming an open fd, for `mount(2)` targets.
+pub fn fd_path(fd: &impl AsRawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// The path relative to the root, `.` for the root itself.
+fn relative(inner: &Path) -> PathBuf {
+    let rel: PathBuf = inner
+        .components()
+        .filter(|c| !matches!(c, Component::RootDir | Component::CurDir))
+        .collect();
+    if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel
+    }
+}
+
+impl Root {
+    /// Open `path` (a host path, resolved normally: it is the caller's, not the container's).
+    pub fn open(path: &Path) -> Result<Root, RootfsError> {
+        let fd = openat(
+            nix::fcntl::AT_FDCWD,
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|source| RootfsError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Root {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Host-side spelling of an in-root path, for messages: `/x/rootfs` + `/proc`.
+    pub fn display(&self, inner: &Path) -> PathBuf {
+        let rel = relative(inner);
+        if rel == Path::new(".") {
+            self.path.clone()
+        } else {
+            self.path.join(rel)
+        }
+    }
+
+    /// Resolve `inner` inside the root with extra open `flags` (`O_PATH` is always added).
+    pub fn try_resolve(&self, inner: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
+        sys::openat2(
+            self.fd.as_fd(),
+            &relative(inner),
+            (OFlag::O_PATH | flags).bits(),
+            sys::RESOLVE_IN_ROOT_SAFE,
+        )
+    }
+
+    /// Resolve an existing `inner` inside the root.
+    pub fn resolve(&self, inner: &Path) -> Result<OwnedFd, RootfsError> {
+        self.try_resolve(inner, OFlag::empty())
+            .map_err(|source| RootfsError::Resolve {
+                root: self.path.clone(),
+                path: inner.to_path_buf(),
+                source,
+            })
+    }
+
+    /// Resolve directory `inner`, creating every missing component (mode 0755) on the way.
+    pub fn mkdir_all(&self, inner: &Path) -> Result<OwnedFd, RootfsError> {
+        let mut current = self
+            .try_resolve(Path::new("."), OFlag::O_DIRECTORY)
+            .map_err(|source| RootfsError::Resolve {
+                root: self.path.clone(),
+                path: PathBuf::from("/"),
+                source,
+            })?;
+        let mut prefix = PathBuf::from("/");
+        for component in relative(inner).components() {
+            let name = match component {
+                Component::Normal(name) => Some(name),
+                _ => None,
+            };
+            prefix.push(component);
+            current = match self.try_resolve(&prefix, OFlag::O_DIRECTORY) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) if name.is_some() => {
+                    let name = name.unwrap_or_default();
+                    match mkdirat(current.as_fd(), name, Mode::from_bits_truncate(0o755)) {
+                        // EEXIST: a racing creator, or a dangling symlink, which the
+                        // re-resolution below reports as ENOENT.
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(source) => {
+                            return Err(RootfsError::Mkdir {
+                                path: self.display(&prefix),
+                                source,
+                            })
+                        }
+                    }
+                    self.resolve_dir(&prefix)?
+                }
+                Err(source) => {
+                    return Err(RootfsError::Resolve {
+                        root: self.path.clone(),
+                        path: prefix,
+                        source,
+                    })
+                }
+            };
+        }
+        Ok(current)
+    }
+
+    fn resolve_dir(&self, inner: &Path) -> Result<OwnedFd, RootfsError> {
+        self.try_resolve(inner, OFlag::O_DIRECTORY)
+            .map_err(|source| RootfsError::Resolve {
+                root: self.path.clone(),
+                path: inner.to_path_buf(),
+                source,
+            })
+    }
+
+    /// Resolve `inner`, creating it as an empty regular file (mode 0644 before umask) if it is
+    /// missing; its parent directories are created as by [`Root::mkdir_all`].
+    pub fn create_file(&self, inner: &Path) -> Result<OwnedFd, RootfsError> {
+        match self.try_resolve(inner, OFlag::empty()) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::ENOENT) => {}
+            Err(source) => {
+                return Err(RootfsError::Resolve {
+                    root: self.path.clone(),
+                    path: inner.to_path_buf(),
+                    source,
+                })
+            }
+        }
+        let parent_path = inner.parent().unwrap_or(Path::new("/"));
+        let parent = self.mkdir_all(parent_path)?;
+        let Some(name) = inner.file_name() else {
+            return Err(RootfsError::CreateFile {
+                path: self.display(inner),
+                source: Errno::EISDIR,
+            });
+        };
+        // O_NOFOLLOW|O_EXCL: never create through a (dangling) symlink.
+        match openat(
+            parent.as_fd(),
+            name,
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        ) {
+            Ok(_) | Err(Errno::EEXIST) => {}
+            Err(source) => {
+                return Err(RootfsError::CreateFile {
+                    path: self.display(inner),
+                    source,
+                })
+            }
+        }
+        self.resolve(inner)
+    }
+
+    /// Resolve a mount point, creating it as a directory or an empty file as needed.
+    pub fn mount_point(&self, inner: &Path, is_dir: bool) -> Result<OwnedFd, RootfsError> {
+        if is_dir {
+            self.mkdir_all(inner)
+        } else {
+            self.create_file(inner)
+        }
+    }
+}

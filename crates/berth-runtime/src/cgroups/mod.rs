@@ -1,9 +1,31 @@
 //! cgroup placement: host layout detection (unified, hybrid, legacy v1), creating the container's
-//! cgroup in every hierarchy, joining it, and removing it on delete.
+//! cgroup in every hierarchy, joining it, signalling and listing its processes, removing it on
+//! delete, and applying the subset of `linux.resources` the runtime core needs.
+//!
+//! Files, one per responsibility:
+//! - `detect.rs`: parse mountinfo into [`HostCgroups`] (which hierarchies the host mounts where).
+//! - `plan.rs`: validate `linux.cgroupsPath` into an immutable [`CgroupPlan`] (no side effects).
+//! - `fs.rs`: the only code that touches cgroupfs (the `CgroupFs` trait), plus create/join/
+//!   pids/signal/remove.
+//! - `resources.rs`, `v1.rs`, `v2.rs`: translate `linux.resources` into a list of file writes per
+//!   controller, then perform them. New controllers are added as one more translation function.
+//!
+//! Safety rules this module keeps (see docs/ENVIRONMENT): it never mounts, unmounts or remounts a
+//! hierarchy, and it writes only below directories it created itself, except the v2
+//! `cgroup.subtree_control` of berth's own parent directories (e.g. `berth/`), never the root's.
+
+mod detect;
+mod fs;
+mod plan;
+mod resources;
+mod v1;
+mod v2;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+pub use fs::Created;
 
 /// One mounted cgroup hierarchy of the host, as read from mountinfo.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +36,50 @@ pub struct Hierarchy {
     pub fs_type: String,
     /// Mount data naming the hierarchy, e.g. `memory`, `cpu,cpuacct`, `name=systemd`; empty for cgroup2.
     pub options: String,
+    /// The mountinfo `root` field: which cgroup of the hierarchy is visible at `mount_point`
+    /// (`/` on a host; a sub-path for a bind mount or inside a cgroup namespace).
+    #[serde(default = "default_root")]
+    pub root: PathBuf,
+}
+
+fn default_root() -> PathBuf {
+    PathBuf::from("/")
+}
+
+impl Hierarchy {
+    /// True for the cgroup2 (unified) hierarchy.
+    pub fn is_v2(&self) -> bool {
+        self.fs_type == "cgroup2"
+    }
+
+    /// The v1 controllers (and `name=` names) bound to this hierarchy; empty for cgroup2, whose
+    /// controllers are listed in its `cgroup.controllers` file instead.
+    pub fn controllers(&self) -> impl Iterator<Item = &str> {
+        self.options.split(',').filter(|s| !s.is_empty())
+    }
+
+    /// True if this is a v1 hierarchy with `controller` bound to it.
+    pub fn has_v1_controller(&self, controller: &str) -> bool {
+        !self.is_v2() && self.controllers().any(|c| c == controller)
+    }
+}
+
+/// The host's cgroup layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Layout {
+    /// Only cgroup2 (pure v2).
+    Unified,
+    /// v1 controller hierarchies plus a cgroup2 hierarchy (usually `/sys/fs/cgroup/unified`).
+    Hybrid,
+    /// Only v1 hierarchies.
+    Legacy,
+}
+
+/// Every cgroup hierarchy the host mounts, in mountinfo order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostCgroups {
+    /// One entry per distinct hierarchy (duplicates and shadowed mounts removed).
+    pub hierarchies: Vec<Hierarchy>,
 }
 
 /// The container's cgroup: one directory per hierarchy, all at the same relative path.
@@ -23,4 +89,83 @@ pub struct CgroupPlan {
     pub relative_path: PathBuf,
     /// Every hierarchy the container joins (v1 controllers, named hierarchies, and cgroup2).
     pub hierarchies: Vec<Hierarchy>,
+    /// How many leading components of `relative_path` are berth's own parent directories (1 for
+    /// the `berth/` prefix of a default or relative path, 0 for an absolute `cgroupsPath`). berth
+    /// may enable v2 controllers in them and removes them on delete when they are empty.
+    #[serde(default)]
+    pub owned_parent_depth: usize,
 }
+
+/// Errors of the cgroups module: one variant per failed operation, naming the path or id.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("read mountinfo {path}")]
+    ReadMountinfo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parse mountinfo {path} line {line}: {reason}")]
+    ParseMountinfo {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("no cgroup hierarchy is mounted according to {path}")]
+    NoHierarchies { path: PathBuf },
+    #[error("invalid container id {id:?} for a cgroup path: {reason}")]
+    InvalidId { id: String, reason: &'static str },
+    #[error("invalid cgroupsPath {path:?}: {reason}")]
+    InvalidPath { path: String, reason: &'static str },
+    #[error("cgroupsPath {path:?}: systemd cgroup driver not supported yet")]
+    SystemdUnsupported { path: String },
+    #[error("create cgroup {path}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("write {value:?} to {path}")]
+    Write {
+        path: PathBuf,
+        value: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("add pid {pid} to cgroup {path}")]
+    Join {
+        path: PathBuf,
+        pid: i32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parse {path}: {value:?} is not a pid")]
+    ParsePid { path: PathBuf, value: String },
+    #[error("send signal {signal} to pid {pid} of cgroup {path}")]
+    Signal {
+        path: PathBuf,
+        pid: i32,
+        signal: i32,
+        #[source]
+        source: nix::errno::Errno,
+    },
+    #[error("invalid signal number {signal}")]
+    InvalidSignal { signal: i32 },
+    #[error("remove cgroup {path}")]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid linux.resources.{name}: {reason}")]
+    InvalidResource { name: String, reason: String },
+}
+
+#[cfg(test)]
+mod tests;

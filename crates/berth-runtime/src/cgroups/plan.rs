@@ -1,0 +1,110 @@
+//! Validating `linux.cgroupsPath` (runtime-spec config-linux.md "Cgroups path") into a
+//! [`CgroupPlan`]. Pure: nothing on the host is touched, so bad input is rejected before anything
+//! exists that would need cleaning up.
+
+use std::path::{Component, Path, PathBuf};
+
+use super::{CgroupError, CgroupPlan, Hierarchy, HostCgroups};
+
+/// The directory below each hierarchy root that holds berth's containers by default.
+pub const BERTH_PARENT: &str = "berth";
+
+impl CgroupPlan {
+    /// Validated, no side effects.
+    ///
+    /// `cgroups_path` is the config's `linux.cgroupsPath`:
+    /// - `None` (or empty) → `berth/<id>`;
+    /// - relative → `berth/<path>` (the spec leaves relative paths to the runtime; like runc,
+    ///   berth puts them below its own parent);
+    /// - absolute → that path below each hierarchy root.
+    ///
+    /// Rejected: an empty id or one that is not a single path component, `..` components, a path
+    /// naming the hierarchy root itself, and any path at all when `systemd` is true (the systemd
+    /// cgroup driver and its `slice:prefix:name` form are not supported yet). With `systemd`
+    /// false a path containing `:` is an ordinary path.
+    pub fn new(
+        host: &HostCgroups,
+        cgroups_path: Option<&Path>,
+        id: &str,
+        systemd: bool,
+    ) -> Result<CgroupPlan, CgroupError> {
+        validate_id(id)?;
+        let given = cgroups_path.filter(|p| !p.as_os_str().is_empty());
+        if systemd {
+            let path = match given {
+                Some(p) => p.to_string_lossy().into_owned(),
+                None => String::new(),
+            };
+            return Err(CgroupError::SystemdUnsupported { path });
+        }
+        let (relative_path, owned_parent_depth) = match given {
+            None => (Path::new(BERTH_PARENT).join(id), 1),
+            Some(p) => {
+                let clean = clean_components(p)?;
+                if p.is_absolute() {
+                    (clean, 0)
+                } else {
+                    (Path::new(BERTH_PARENT).join(clean), 1)
+                }
+            }
+        };
+        Ok(CgroupPlan {
+            relative_path,
+            hierarchies: host.hierarchies.clone(),
+            owned_parent_depth,
+        })
+    }
+
+    /// The path of this container's cgroup in one hierarchy (for tests and mounts).
+    pub fn dir(&self, h: &Hierarchy) -> PathBuf {
+        h.mount_point.join(&self.relative_path)
+    }
+
+    /// The cgroup's path as the kernel names it in `/proc/<pid>/cgroup` (outside any cgroup
+    /// namespace): the mount's root joined with the relative path.
+    pub fn cgroup_path(&self, h: &Hierarchy) -> PathBuf {
+        h.root.join(&self.relative_path)
+    }
+}
+
+fn validate_id(id: &str) -> Result<(), CgroupError> {
+    let reason = if id.is_empty() {
+        "empty"
+    } else if id == "." || id == ".." {
+        "a relative directory name"
+    } else if id.contains('/') {
+        "contains '/'"
+    } else if id.contains('\0') {
+        "contains a NUL byte"
+    } else {
+        return Ok(());
+    };
+    Err(CgroupError::InvalidId {
+        id: id.to_string(),
+        reason,
+    })
+}
+
+/// The normal components of `p`, rejecting anything that could climb out of the hierarchy.
+fn clean_components(p: &Path) -> Result<PathBuf, CgroupError> {
+    let invalid = |reason| CgroupError::InvalidPath {
+        path: p.to_string_lossy().into_owned(),
+        reason,
+    };
+    if p.as_os_str().as_encoded_bytes().contains(&0) {
+        return Err(invalid("contains a NUL byte"));
+    }
+    let mut out = PathBuf::new();
+    for component in p.components() {
+        match component {
+            Component::Normal(c) => out.push(c),
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir => return Err(invalid("contains a \"..\" component")),
+            Component::Prefix(_) => return Err(invalid("has a path prefix")),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err(invalid("names the hierarchy root itself"));
+    }
+    Ok(out)
+}

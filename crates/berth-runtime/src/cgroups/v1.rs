@@ -1,0 +1,202 @@
+//! cgroup v1 translations of `linux.resources` into control-file writes (kernel
+//! Documentation/admin-guide/cgroup-v1/{memory,cpusets,devices,pids}.rst, sched-bwc.rst), with
+//! the semantics runc gives them. `pids` and `cpuset` files are named and formatted the same on
+//! v2, so those two functions serve both versions.
+
+use std::path::Path;
+
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+
+use super::fs::CgroupFs;
+use super::resources::ResourcePlan;
+use super::CgroupError;
+
+const MEMORY_LIMIT: &str = "memory.limit_in_bytes";
+const MEMORY_SWAP_LIMIT: &str = "memory.memsw.limit_in_bytes";
+const MEMORY_SOFT_LIMIT: &str = "memory.soft_limit_in_bytes";
+
+/// What the v1 memory translation needs to know about the cgroup as it is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct MemoryState {
+    /// `memory.memsw.*` exists only with swap accounting enabled (`swapaccount=1`).
+    pub has_memsw: bool,
+    /// The current `memory.limit_in_bytes` (unlimited if unreadable or empty).
+    pub current_limit: u64,
+}
+
+impl MemoryState {
+    pub fn read(fs: &dyn CgroupFs, dir: &Path) -> Result<MemoryState, CgroupError> {
+        let has_memsw = fs.exists(&dir.join(MEMORY_SWAP_LIMIT));
+        let current_limit = fs
+            .read(&dir.join(MEMORY_LIMIT))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(u64::MAX);
+        Ok(MemoryState {
+            has_memsw,
+            current_limit,
+        })
+    }
+}
+
+/// memory.limit → `memory.limit_in_bytes`, memory.swap (memory+swap on v1, as in the spec) →
+/// `memory.memsw.limit_in_bytes`, memory.reservation → `memory.soft_limit_in_bytes`.
+/// 0 means unset; -1 means unlimited.
+pub(super) fn memory(
+    plan: &mut ResourcePlan,
+    dir: &Path,
+    limit: i64,
+    reservation: i64,
+    mut swap: i64,
+    state: MemoryState,
+) -> Result<(), CgroupError> {
+    if limit > 0 && swap > 0 && swap < limit {
+        return Err(CgroupError::InvalidResource {
+            name: "memory.swap".into(),
+            reason: format!("memory+swap limit {swap} is below the memory limit {limit}"),
+        });
+    }
+    // runc: unlimited memory with swap unset means unlimited memory+swap too.
+    if limit == -1 && swap == 0 && state.has_memsw {
+        swap = -1;
+    }
+    if swap != 0 && !state.has_memsw {
+        // Without swap accounting there is nothing to limit; "unlimited" is already true.
+        if swap != -1 {
+            plan.unapplied("memory.swap");
+        }
+        swap = 0;
+    }
+    // The kernel requires limit <= memsw limit at every step, so when raising (or lifting) the
+    // memory+swap limit write it first, else write the memory limit first (runc's order).
+    let swap_first = limit != 0
+        && swap != 0
+        && (swap == -1 || u64::try_from(swap).is_ok_and(|s| state.current_limit < s));
+    if swap_first {
+        plan.write(dir, MEMORY_SWAP_LIMIT, swap.to_string());
+    }
+    if limit != 0 {
+        plan.write(dir, MEMORY_LIMIT, limit.to_string());
+    }
+    if swap != 0 && !swap_first {
+        plan.write(dir, MEMORY_SWAP_LIMIT, swap.to_string());
+    }
+    if reservation != 0 {
+        plan.write(dir, MEMORY_SOFT_LIMIT, reservation.to_string());
+    }
+    Ok(())
+}
+
+/// pids.limit → `pids.max`: positive is the limit, negative is `max`, 0 is unset.
+pub(super) fn pids(plan: &mut ResourcePlan, dir: &Path, limit: i64) {
+    if limit > 0 {
+        plan.write(dir, "pids.max", limit.to_string());
+    } else if limit < 0 {
+        plan.write(dir, "pids.max", "max");
+    }
+}
+
+/// cpu.shares → `cpu.shares`, cpu.period → `cpu.cfs_period_us`, cpu.quota → `cpu.cfs_quota_us`
+/// (period first, as runc does). 0 means unset.
+pub(super) fn cpu(plan: &mut ResourcePlan, dir: &Path, shares: u64, quota: i64, period: u64) {
+    if shares != 0 {
+        plan.write(dir, "cpu.shares", shares.to_string());
+    }
+    if period != 0 {
+        plan.write(dir, "cpu.cfs_period_us", period.to_string());
+    }
+    if quota != 0 {
+        plan.write(dir, "cpu.cfs_quota_us", quota.to_string());
+    }
+}
+
+/// cpu.cpus → `cpuset.cpus`, cpu.mems → `cpuset.mems` (v1 and v2 alike). Empty means unset.
+pub(super) fn cpuset(plan: &mut ResourcePlan, dir: &Path, cpus: &str, mems: &str) {
+    if !cpus.is_empty() {
+        plan.write(dir, "cpuset.cpus", cpus);
+    }
+    if !mems.is_empty() {
+        plan.write(dir, "cpuset.mems", mems);
+    }
+}
+
+/// runc's default allowed devices, appended after the config's rules (runc
+/// libcontainer/specconv `AllowedDevices`, minus tun/tap which runc 1.2 dropped): mknod of any
+/// char or block device, /dev/null, random, full, tty, zero, urandom, /dev/pts/*, /dev/ptmx.
+pub(super) const DEFAULT_ALLOWED_DEVICES: &[&str] = &[
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:8 rwm",
+    "c 1:7 rwm",
+    "c 5:0 rwm",
+    "c 1:5 rwm",
+    "c 1:9 rwm",
+    "c 136:* rwm",
+    "c 5:2 rwm",
+];
+
+/// The device list: deny everything, then replay the config's rules in order, then allow runc's
+/// defaults. Appending (not prepending) the defaults matters: configs usually start with a
+/// deny-all rule, which would otherwise wipe the defaults out.
+pub(super) fn devices(
+    plan: &mut ResourcePlan,
+    dir: &Path,
+    rules: &[LinuxDeviceCgroup],
+) -> Result<(), CgroupError> {
+    let mut writes = vec![("devices.deny", "a".to_string())];
+    for (i, rule) in rules.iter().enumerate() {
+        let file = if rule.allow() {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
+        writes.push((file, device_rule(i, rule)?));
+    }
+    for rule in DEFAULT_ALLOWED_DEVICES {
+        writes.push(("devices.allow", (*rule).to_string()));
+    }
+    for (file, value) in writes {
+        plan.write(dir, file, value);
+    }
+    Ok(())
+}
+
+/// Format one rule as the kernel's `type major:minor access`, validating it.
+fn device_rule(index: usize, rule: &LinuxDeviceCgroup) -> Result<String, CgroupError> {
+    let invalid = |reason: String| CgroupError::InvalidResource {
+        name: format!("devices[{index}]"),
+        reason,
+    };
+    let kind = match rule.typ().unwrap_or_default() {
+        LinuxDeviceType::A => "a",
+        LinuxDeviceType::B => "b",
+        // `u` (unbuffered character device) is a character device to the kernel.
+        LinuxDeviceType::C | LinuxDeviceType::U => "c",
+        LinuxDeviceType::P => {
+            return Err(invalid(
+                "type \"p\" (FIFO) cannot be used in a device cgroup rule".into(),
+            ))
+        }
+    };
+    let number = |n: Option<i64>| match n {
+        Some(n) if n >= 0 => n.to_string(),
+        _ => "*".to_string(),
+    };
+    // The spec leaves an absent access open; the kernel needs one, and "rwm" is what an
+    // unqualified rule means to every runtime that fills it in.
+    let access = match rule.access().as_deref() {
+        None | Some("") => "rwm",
+        Some(a) => a,
+    };
+    if !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
+        return Err(invalid(format!(
+            "access {access:?} is not a combination of r, w and m"
+        )));
+    }
+    Ok(format!(
+        "{kind} {}:{} {access}",
+        number(rule.major()),
+        number(rule.minor())
+    ))
+}

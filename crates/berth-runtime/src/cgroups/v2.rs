@@ -1,0 +1,113 @@
+//! cgroup v2 translations of `linux.resources` into control-file writes (kernel
+//! Documentation/admin-guide/cgroup-v2.rst), using runc's v1→v2 conversions so a config written
+//! for v1 means the same on a unified host (runc docs/cgroup-v2.md).
+
+use std::path::Path;
+
+use super::resources::ResourcePlan;
+use super::CgroupError;
+
+/// The v2 spelling of a v1-style number: 0 is unset (`None`), -1 is `max`.
+fn num_to_str(n: i64) -> Option<String> {
+    match n {
+        0 => None,
+        -1 => Some("max".to_string()),
+        n => Some(n.to_string()),
+    }
+}
+
+/// The spec's `memory.swap` is memory+swap (a v1 notion); v2's `memory.swap.max` is swap alone,
+/// so it is `swap - limit` (runc `ConvertMemorySwapToCgroupV2Value`). 0 = unset, -1 = max.
+pub(super) fn swap_to_v2(swap: i64, limit: i64) -> Result<i64, CgroupError> {
+    let invalid = |reason: String| CgroupError::InvalidResource {
+        name: "memory.swap".into(),
+        reason,
+    };
+    // Unlimited memory with swap unset: unlimited swap too (compatibility with v1).
+    if limit == -1 && swap == 0 {
+        return Ok(-1);
+    }
+    if swap == -1 || swap == 0 {
+        return Ok(swap);
+    }
+    if limit == 0 || limit == -1 {
+        return Err(invalid(format!(
+            "swap limit {swap} needs a memory limit on cgroup v2"
+        )));
+    }
+    if limit < 0 || swap < 0 {
+        return Err(invalid(format!("invalid values swap {swap}, limit {limit}")));
+    }
+    if swap < limit {
+        return Err(invalid(format!(
+            "memory+swap limit {swap} is below the memory limit {limit}"
+        )));
+    }
+    Ok(swap - limit)
+}
+
+/// memory.limit → `memory.max`, memory.reservation → `memory.low`, memory.swap →
+/// `memory.swap.max` (converted). Swap is written first, as runc does; without a swap file
+/// (no swap accounting) "max" and "0" are already true and are skipped, anything else is
+/// reported unapplied.
+pub(super) fn memory(
+    plan: &mut ResourcePlan,
+    dir: &Path,
+    limit: i64,
+    reservation: i64,
+    swap: i64,
+    has_swap_file: bool,
+) -> Result<(), CgroupError> {
+    let v2_swap = swap_to_v2(swap, limit)?;
+    let swap_value = match num_to_str(v2_swap) {
+        Some(s) => Some(s),
+        // memory.swap == memory.limit: no swap at all.
+        None if swap > 0 => Some("0".to_string()),
+        None => None,
+    };
+    if let Some(value) = swap_value {
+        if has_swap_file {
+            plan.write(dir, "memory.swap.max", value);
+        } else if value != "max" && value != "0" {
+            plan.unapplied("memory.swap");
+        }
+    }
+    if let Some(value) = num_to_str(limit) {
+        plan.write(dir, "memory.max", value);
+    }
+    if let Some(value) = num_to_str(reservation) {
+        plan.write(dir, "memory.low", value);
+    }
+    Ok(())
+}
+
+/// runc's cpu.shares → cpu.weight: maps v1's [2, 262144] linearly onto v2's [1, 10000]
+/// (`1 + (shares - 2) * 9999 / 262142`; 0 stays unset). This is the conversion of runc 1.1 (the
+/// reference runc on our machines); runc ≥ 1.3 switched to a logarithmic curve.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    let shares = shares.clamp(2, 262_144);
+    1 + ((shares - 2) * 9999) / 262_142
+}
+
+/// cpu.shares → `cpu.weight`; cpu.quota and cpu.period → `cpu.max` as "`quota|max` [period]"
+/// (quota ≤ 0 is `max`; period 0 leaves the kernel's current period).
+pub(super) fn cpu(plan: &mut ResourcePlan, dir: &Path, shares: u64, quota: i64, period: u64) {
+    let weight = shares_to_weight(shares);
+    if weight != 0 {
+        plan.write(dir, "cpu.weight", weight.to_string());
+    }
+    if quota != 0 || period != 0 {
+        let mut value = if quota > 0 {
+            quota.to_string()
+        } else {
+            "max".to_string()
+        };
+        if period != 0 {
+            value.push_str(&format!(" {period}"));
+        }
+        plan.write(dir, "cpu.max", value);
+    }
+}

@@ -1,1 +1,142 @@
 //! The state store: one directory per container under the runtime root.
+//!
+//! Layout (like runc's `/run/runc/<id>/state.json`):
+//!
+//! ```text
+//! <root>/                 mode 0711, created on first use
+//! <root>/<id>/            mode 0700, one per container, flock(2)ed by whoever mutates it
+//! <root>/<id>/state.json  mode 0600, replaced atomically by rename(2)
+//! ```
+//!
+//! Writers ([`LockedContainer`]) hold an exclusive `flock` on the container directory fd, so two
+//! `berth` invocations on the same id serialise. Readers ([`Store::read`], [`Store::list`]) take
+//! no lock: `state.json` is only ever replaced by `rename(2)`, so they see the old or the new
+//! file, never a half-written one.
+//!
+//! This module records what berth did (phase, pid, cgroup); the *live* status (`running`,
+//! `stopped`) is derived by the container module from the phase plus a liveness check of the pid
+//! (with [`ContainerState::pid_start_time`] guarding against pid reuse).
+
+mod id;
+mod model;
+mod store;
+mod time;
+
+use std::io;
+use std::path::PathBuf;
+
+pub use id::ContainerId;
+pub use model::{current_owner, process_start_time, ContainerState, Phase};
+pub use store::{LockedContainer, Store, STATE_FILE};
+pub use time::{format_rfc3339, now_rfc3339};
+
+/// Every way the state store can fail. Each variant names the operation and the object; the
+/// underlying cause is the `source`, printed by whoever prints the chain.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The id is not a valid container id (the reason says which rule it breaks).
+    #[error("invalid container id {id:?}: {reason}")]
+    InvalidId { id: String, reason: &'static str },
+
+    /// `create` found a directory for this id already.
+    #[error("container {id:?} already exists")]
+    AlreadyExists { id: String },
+
+    /// There is no container with this id (or it was deleted while we waited for its lock).
+    #[error("container {id:?} does not exist")]
+    NotFound { id: String },
+
+    #[error("create state root {path}")]
+    CreateRoot {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("create container directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("open container directory {path}")]
+    OpenDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("lock container directory {path}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: nix::errno::Errno,
+    },
+
+    #[error("stat container directory {path}")]
+    StatDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("encode state of container {id:?}")]
+    Encode {
+        id: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("rename {from} to {to}")]
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// `state.json` is missing, truncated or not valid state (the source says which).
+    #[error("state file {path} is missing or corrupt")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("remove container directory {path}")]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("list state root {path}")]
+    List {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("read start time of process {pid} from {path}")]
+    ProcStat {
+        pid: i32,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}

@@ -1,0 +1,459 @@
+//! The store itself: creating, locking, reading, listing and destroying container directories.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use super::{ContainerId, ContainerState, StateError};
+
+/// Name of the state file inside a container directory.
+pub const STATE_FILE: &str = "state.json";
+/// Scratch name `save` writes before renaming over [`STATE_FILE`].
+const STATE_TMP_FILE: &str = "state.json.tmp";
+
+/// The runtime root (`--root`, `/run/berth` by default in the CLI) holding one directory per
+/// container. Constructing it touches nothing on disk.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn new(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn dir_of(&self, id: &ContainerId) -> PathBuf {
+        self.root.join(id.as_str())
+    }
+
+    /// Make `<root>/<id>` (mode 0700) and return it locked. The root is created first if needed
+    /// (mode 0711 like runc: others may traverse to a known id but not list the containers).
+    ///
+    /// The `mkdir` of the container directory is the atomic "claim" of the id: a second `create`
+    /// of the same id gets `EEXIST` and [`StateError::AlreadyExists`]. Callers should `save` a
+    /// `Creating` state right away, because a concurrent [`Store::read`] of a directory without
+    /// `state.json` reports it as corrupt.
+    pub fn create(&self, id: &ContainerId) -> Result<LockedContainer, StateError> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(&self.root)
+            .map_err(|source| StateError::CreateRoot {
+                path: self.root.clone(),
+                source,
+            })?;
+        let dir = self.dir_of(id);
+        match DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(StateError::AlreadyExists {
+                    id: id.as_str().to_owned(),
+                })
+            }
+            Err(source) => return Err(StateError::CreateDir { path: dir, source }),
+        }
+        let lock = open_and_lock(&dir, id)?;
+        Ok(LockedContainer {
+            id: id.clone(),
+            dir,
+            _lock: lock,
+        })
+    }
+
+    /// Lock an existing container directory exclusively, waiting for any other holder.
+    ///
+    /// While we wait, the holder may `destroy` the container (and someone may even `create` it
+    /// again), so after the lock is ours we check that the path still names the directory we
+    /// locked: gone means [`StateError::NotFound`], a new directory means start over on it.
+    pub fn lock(&self, id: &ContainerId) -> Result<LockedContainer, StateError> {
+        let dir = self.dir_of(id);
+        loop {
+            let lock = open_and_lock(&dir, id)?;
+            let locked = lock.metadata().map_err(|source| StateError::StatDir {
+                path: dir.clone(),
+                source,
+            })?;
+            match fs::symlink_metadata(&dir) {
+                Ok(now) if now.dev() == locked.dev() && now.ino() == locked.ino() => {
+                    return Ok(LockedContainer {
+                        id: id.clone(),
+                        dir,
+                        _lock: lock,
+                    })
+                }
+                Ok(_) => continue, // destroyed and re-created while we waited: lock the new one
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(StateError::NotFound {
+                        id: id.as_str().to_owned(),
+                    })
+                }
+                Err(source) => return Err(StateError::StatDir { path: dir, source }),
+            }
+        }
+    }
+
+    /// Read a container's state without locking (safe because `save` replaces the file by
+    /// rename). A missing container directory is [`StateError::NotFound`]; a directory without a
+    /// readable, valid `state.json` is [`StateError::Corrupt`].
+    pub fn read(&self, id: &ContainerId) -> Result<ContainerState, StateError> {
+        let dir = self.dir_of(id);
+        match read_state(&dir.join(STATE_FILE)) {
+            Err(StateError::Corrupt { source, .. })
+                if source.kind() == io::ErrorKind::NotFound && !dir.exists() =>
+            {
+                Err(StateError::NotFound {
+                    id: id.as_str().to_owned(),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// The ids of all containers, sorted; empty when the root does not exist yet. Entries whose
+    /// names are not valid ids, or that are not directories, are not containers and are skipped.
+    pub fn list(&self) -> Result<Vec<ContainerId>, StateError> {
+        let fail = |source| StateError::List {
+            path: self.root.clone(),
+            source,
+        };
+        let entries = match fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(fail(e)),
+        };
+        let mut ids = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(fail)?;
+            let is_dir = entry.file_type().map_err(fail)?.is_dir();
+            let id = entry.file_name().to_str().map(ContainerId::new);
+            if let (true, Some(Ok(id))) = (is_dir, id) {
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// Open `dir` and take an exclusive `flock(2)` on the directory fd itself (blocking). Locking
+/// the directory rather than a lock file means there is nothing extra to create or clean up.
+fn open_and_lock(dir: &Path, id: &ContainerId) -> Result<Flock<File>, StateError> {
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(dir)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(StateError::NotFound {
+                id: id.as_str().to_owned(),
+            })
+        }
+        Err(source) => {
+            return Err(StateError::OpenDir {
+                path: dir.to_owned(),
+                source,
+            })
+        }
+    };
+    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, source)| StateError::Lock {
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+fn read_state(path: &Path) -> Result<ContainerState, StateError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(source) if source.kind() == io::ErrorKind::NotFound => {
+            return Err(StateError::Corrupt {
+                path: path.to_owned(),
+                source,
+            })
+        }
+        Err(source) => {
+            return Err(StateError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+        path: path.to_owned(),
+        source: e.into(),
+    })
+}
+
+/// A container directory with the exclusive lock held; the lock is released on drop.
+#[derive(Debug)]
+pub struct LockedContainer {
+    id: ContainerId,
+    dir: PathBuf,
+    _lock: Flock<File>,
+}
+
+impl LockedContainer {
+    pub fn id(&self) -> &ContainerId {
+        &self.id
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Replace `state.json` atomically: write `state.json.tmp` (0600) and rename it over. Like
+    /// runc, no fsync: the state lives on a tmpfs (`/run`) and does not outlive a reboot anyway.
+    pub fn save(&self, state: &ContainerState) -> Result<(), StateError> {
+        let json = serde_json::to_vec(state).map_err(|source| StateError::Encode {
+            id: self.id.as_str().to_owned(),
+            source,
+        })?;
+        let tmp = self.dir.join(STATE_TMP_FILE);
+        let write = |path: &Path| -> io::Result<()> {
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(path)?
+                .write_all(&json)
+        };
+        write(&tmp).map_err(|source| StateError::Write {
+            path: tmp.clone(),
+            source,
+        })?;
+        let dest = self.dir.join(STATE_FILE);
+        fs::rename(&tmp, &dest).map_err(|source| StateError::Rename {
+            from: tmp,
+            to: dest,
+            source,
+        })
+    }
+
+    /// Read `state.json`; missing, truncated or invalid is [`StateError::Corrupt`].
+    pub fn load(&self) -> Result<ContainerState, StateError> {
+        read_state(&self.dir.join(STATE_FILE))
+    }
+
+    /// Remove the container directory and everything in it. The lock is released only after the
+    /// directory is gone, so a waiter in [`Store::lock`] then sees [`StateError::NotFound`].
+    pub fn destroy(self) -> Result<(), StateError> {
+        match fs::remove_dir_all(&self.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateError::Remove {
+                path: self.dir.clone(),
+                source,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Phase;
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn id(s: &str) -> ContainerId {
+        ContainerId::new(s).unwrap()
+    }
+
+    fn state(id: &str) -> ContainerState {
+        ContainerState {
+            oci_version: "1.0.2".into(),
+            id: id.into(),
+            bundle: "/bundle".into(),
+            rootfs: "/bundle/rootfs".into(),
+            pid: None,
+            pid_start_time: None,
+            created: super::super::now_rfc3339(),
+            owner: "root".into(),
+            annotations: Default::default(),
+            cgroup: None,
+            phase: Phase::Creating,
+            config: Some(serde_json::json!({"hooks": {}})),
+        }
+    }
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn new_touches_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path().join("root"));
+        assert_eq!(store.root(), tmp.path().join("root"));
+        assert!(!store.root().exists());
+        assert!(store.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn create_save_read_load_round_trip_with_modes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path().join("run/berth"));
+        let c = store.create(&id("c1")).unwrap();
+        assert_eq!(c.id().as_str(), "c1");
+        assert_eq!(c.dir(), store.root().join("c1"));
+        assert_eq!(mode(store.root()), 0o711);
+        assert_eq!(mode(c.dir()), 0o700);
+
+        let mut s = state("c1");
+        c.save(&s).unwrap();
+        assert_eq!(mode(&c.dir().join(STATE_FILE)), 0o600);
+        assert!(!c.dir().join(STATE_TMP_FILE).exists());
+        assert_eq!(c.load().unwrap(), s);
+        assert_eq!(store.read(&id("c1")).unwrap(), s);
+
+        s.phase = Phase::Created;
+        s.pid = Some(7);
+        c.save(&s).unwrap();
+        assert_eq!(store.read(&id("c1")).unwrap(), s);
+    }
+
+    #[test]
+    fn create_twice_is_already_exists() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let _c = store.create(&id("x")).unwrap();
+        let err = store.create(&id("x")).unwrap_err();
+        assert!(matches!(err, StateError::AlreadyExists { .. }));
+        assert_eq!(err.to_string(), "container \"x\" already exists");
+    }
+
+    #[test]
+    fn missing_container_is_not_found_everywhere() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        for err in [
+            store.lock(&id("nope")).unwrap_err(),
+            store.read(&id("nope")).unwrap_err(),
+        ] {
+            assert!(matches!(err, StateError::NotFound { .. }), "{err:?}");
+            assert_eq!(err.to_string(), "container \"nope\" does not exist");
+        }
+    }
+
+    #[test]
+    fn missing_or_truncated_state_file_is_corrupt_and_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let c = store.create(&id("c")).unwrap();
+        let path = c.dir().join(STATE_FILE);
+        let expected = format!("state file {} is missing or corrupt", path.display());
+
+        let err = c.load().unwrap_err();
+        assert!(matches!(err, StateError::Corrupt { .. }), "{err:?}");
+        assert_eq!(err.to_string(), expected);
+        assert!(matches!(
+            store.read(&id("c")).unwrap_err(),
+            StateError::Corrupt { .. }
+        ));
+
+        let full = serde_json::to_string(&state("c")).unwrap();
+        fs::write(&path, &full[..full.len() / 2]).unwrap();
+        let err = store.read(&id("c")).unwrap_err();
+        assert_eq!(err.to_string(), expected);
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("EOF"), "{source}");
+    }
+
+    #[test]
+    fn destroy_removes_everything() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let c = store.create(&id("c")).unwrap();
+        c.save(&state("c")).unwrap();
+        fs::write(c.dir().join("extra"), "x").unwrap();
+        let dir = c.dir().to_owned();
+        c.destroy().unwrap();
+        assert!(!dir.exists());
+        assert!(matches!(
+            store.lock(&id("c")).unwrap_err(),
+            StateError::NotFound { .. }
+        ));
+        // The id is free again.
+        store.create(&id("c")).unwrap();
+    }
+
+    #[test]
+    fn list_is_sorted_and_skips_non_containers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        for name in ["b", "a", "c.1"] {
+            store.create(&id(name)).unwrap();
+        }
+        fs::write(tmp.path().join("file"), "").unwrap();
+        fs::create_dir(tmp.path().join("bad name")).unwrap();
+        let ids: Vec<String> = store
+            .list()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_str().to_owned())
+            .collect();
+        assert_eq!(ids, ["a", "b", "c.1"]);
+    }
+
+    #[test]
+    fn lock_waits_for_the_holder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let held = store.create(&id("c")).unwrap();
+        held.save(&state("c")).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let store2 = store.clone();
+        let waiter = std::thread::spawn(move || {
+            let c = store2.lock(&id("c")).unwrap();
+            tx.send(()).unwrap();
+            c.load().unwrap()
+        });
+        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+        drop(held);
+        rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(waiter.join().unwrap().id, "c");
+    }
+
+    #[test]
+    fn lock_after_concurrent_destroy_is_not_found() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let held = store.create(&id("c")).unwrap();
+        let store2 = store.clone();
+        let waiter = std::thread::spawn(move || store2.lock(&id("c")).map(|_| ()));
+        std::thread::sleep(Duration::from_millis(100));
+        held.destroy().unwrap();
+        let err = waiter.join().unwrap().unwrap_err();
+        assert!(matches!(err, StateError::NotFound { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn lock_after_destroy_and_recreate_locks_the_new_container() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let held = store.create(&id("c")).unwrap();
+        let store2 = store.clone();
+        let waiter = std::thread::spawn(move || store2.lock(&id("c")).map(|c| c.load()));
+        std::thread::sleep(Duration::from_millis(100));
+        // Destroy while holding the lock on the old dir, then create anew and save.
+        let dir = held.dir().to_owned();
+        fs::remove_dir_all(&dir).unwrap();
+        let fresh = store.create(&id("c")).unwrap();
+        fresh.save(&state("c")).unwrap();
+        drop(held);
+        drop(fresh);
+        let loaded = waiter.join().unwrap().unwrap().unwrap();
+        assert_eq!(loaded.id, "c");
+    }
+}

@@ -1,1 +1,591 @@
-fn main() {}
+//! berth-probe: a tiny static program run INSIDE test containers. It prints one JSON object
+//! (one line on stdout) describing what the container process observes, so integration tests
+//! assert on the container's view rather than on the runtime's intentions (the pattern of crun's
+//! `tests/init.c` and youki's `runtimetest`).
+//!
+//! Usage: `berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--exit N]`
+//!
+//! Output conventions (documented in docs/testing.md):
+//! - rlimits: `{"RLIMIT_NOFILE": {"soft": 1024, "hard": 4096}}`; `RLIM_INFINITY` is `null`.
+//! - capabilities: hex strings as in /proc/self/status plus sorted lists of `CAP_*` names.
+//! - namespaces: inode numbers (`null` when the namespace file is missing or unreadable).
+//! - errors of the `--write` / `--open` / `--sysctl` checks: `{"ok": false, "errno": 30,
+//!   "error": "EROFS"}`.
+//!
+//! The probe uses only libc and serde_json, and no NSS (no getpwnam), so that it works as a
+//! static glibc binary in an empty rootfs.
+
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::ffi::CStr;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+/// Capability names indexed by capability number (linux/capability.h, up to 6.x).
+const CAP_NAMES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// Resource limits reported, with their libc numbers.
+const RLIMITS: &[(&str, libc::__rlimit_resource_t)] = &[
+    ("RLIMIT_CPU", libc::RLIMIT_CPU),
+    ("RLIMIT_FSIZE", libc::RLIMIT_FSIZE),
+    ("RLIMIT_DATA", libc::RLIMIT_DATA),
+    ("RLIMIT_STACK", libc::RLIMIT_STACK),
+    ("RLIMIT_CORE", libc::RLIMIT_CORE),
+    ("RLIMIT_RSS", libc::RLIMIT_RSS),
+    ("RLIMIT_NPROC", libc::RLIMIT_NPROC),
+    ("RLIMIT_NOFILE", libc::RLIMIT_NOFILE),
+    ("RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK),
+    ("RLIMIT_AS", libc::RLIMIT_AS),
+    ("RLIMIT_LOCKS", libc::RLIMIT_LOCKS),
+    ("RLIMIT_SIGPENDING", libc::RLIMIT_SIGPENDING),
+    ("RLIMIT_MSGQUEUE", libc::RLIMIT_MSGQUEUE),
+    ("RLIMIT_NICE", libc::RLIMIT_NICE),
+    ("RLIMIT_RTPRIO", libc::RLIMIT_RTPRIO),
+    ("RLIMIT_RTTIME", libc::RLIMIT_RTTIME),
+];
+
+const NAMESPACES: &[&str] = &[
+    "cgroup",
+    "ipc",
+    "mnt",
+    "net",
+    "pid",
+    "pid_for_children",
+    "time",
+    "time_for_children",
+    "user",
+    "uts",
+];
+
+/// Parsed command line.
+#[derive(Default)]
+struct Args {
+    sysctls: Vec<String>,
+    writes: Vec<String>,
+    opens: Vec<String>,
+    exit: Option<i32>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args::default();
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match a.as_str() {
+            "--sysctl" => args.sysctls.push(value("--sysctl")?),
+            "--write" => args.writes.push(value("--write")?),
+            "--open" => args.opens.push(value("--open")?),
+            "--exit" => {
+                let v = value("--exit")?;
+                args.exit = Some(v.parse().map_err(|_| format!("--exit {v}: not a number"))?);
+            }
+            "-h" | "--help" => {
+                println!(
+                    "usage: berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--exit N]"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(args)
+}
+
+fn errno_name(e: i32) -> &'static str {
+    match e {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::EIO => "EIO",
+        libc::ENXIO => "ENXIO",
+        libc::EBADF => "EBADF",
+        libc::EACCES => "EACCES",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::ENODEV => "ENODEV",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::EINVAL => "EINVAL",
+        libc::ENOSPC => "ENOSPC",
+        libc::EROFS => "EROFS",
+        libc::ELOOP => "ELOOP",
+        libc::ENOSYS => "ENOSYS",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        _ => "E?",
+    }
+}
+
+fn io_result(r: std::io::Result<()>) -> Value {
+    match r {
+        Ok(()) => json!({"ok": true, "errno": null, "error": null}),
+        Err(e) => {
+            let errno = e.raw_os_error().unwrap_or(0);
+            json!({"ok": false, "errno": errno, "error": errno_name(errno), "message": e.to_string()})
+        }
+    }
+}
+
+fn read_trim(path: impl AsRef<Path>) -> Option<String> {
+    fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim_end().to_string())
+}
+
+fn cstr_field(field: &[libc::c_char]) -> String {
+    // SAFETY: utsname fields are NUL-terminated arrays filled by the kernel.
+    unsafe { CStr::from_ptr(field.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn uname() -> (String, String) {
+    // SAFETY: utsname is plain old data; zeroed is a valid value.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid, writable utsname.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return (String::new(), String::new());
+    }
+    (cstr_field(&u.nodename), cstr_field(&u.domainname))
+}
+
+fn ids() -> Value {
+    let (mut r, mut e, mut s) = (0, 0, 0);
+    // SAFETY: pointers to valid locals.
+    unsafe { libc::getresuid(&mut r, &mut e, &mut s) };
+    let (mut gr, mut ge, mut gs) = (0, 0, 0);
+    // SAFETY: pointers to valid locals.
+    unsafe { libc::getresgid(&mut gr, &mut ge, &mut gs) };
+    let mut groups = vec![0 as libc::gid_t; 1024];
+    // SAFETY: the buffer holds `groups.len()` entries.
+    let n = unsafe { libc::getgroups(groups.len() as libc::c_int, groups.as_mut_ptr()) };
+    groups.truncate(n.max(0) as usize);
+    json!({"uid": r, "euid": e, "suid": s, "gid": gr, "egid": ge, "sgid": gs, "groups": groups})
+}
+
+/// `/proc/self/status` as key → value.
+fn status() -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for line in fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+    {
+        if let Some((k, v)) = line.split_once(':') {
+            m.insert(k.to_string(), v.trim().to_string());
+        }
+    }
+    m
+}
+
+fn cap_names(mask: u64) -> Vec<String> {
+    (0..64)
+        .filter(|bit| mask & (1u64 << bit) != 0)
+        .map(|bit| {
+            CAP_NAMES
+                .get(bit)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| format!("CAP_{bit}"))
+        })
+        .collect()
+}
+
+fn capabilities(st: &BTreeMap<String, String>) -> Value {
+    let mut out = Map::new();
+    for (key, name) in [
+        ("CapInh", "inheritable"),
+        ("CapPrm", "permitted"),
+        ("CapEff", "effective"),
+        ("CapBnd", "bounding"),
+        ("CapAmb", "ambient"),
+    ] {
+        let hex = st.get(key).cloned().unwrap_or_default();
+        let mask = u64::from_str_radix(&hex, 16).unwrap_or(0);
+        out.insert(name.into(), json!({"hex": hex, "names": cap_names(mask)}));
+    }
+    Value::Object(out)
+}
+
+fn rlimits() -> Value {
+    let mut out = Map::new();
+    let conv = |v: libc::rlim_t| {
+        if v == libc::RLIM_INFINITY {
+            Value::Null
+        } else {
+            json!(v)
+        }
+    };
+    for (name, res) in RLIMITS {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `r` is a valid, writable rlimit.
+        if unsafe { libc::getrlimit(*res, &mut r) } == 0 {
+            out.insert(
+                name.to_string(),
+                json!({"soft": conv(r.rlim_cur), "hard": conv(r.rlim_max)}),
+            );
+        }
+    }
+    Value::Object(out)
+}
+
+fn namespaces() -> Value {
+    let mut out = Map::new();
+    for ns in NAMESPACES {
+        let inode = fs::read_link(format!("/proc/self/ns/{ns}"))
+            .ok()
+            .and_then(|t| {
+                let t = t.to_string_lossy().into_owned();
+                let start = t.find('[')?;
+                t[start + 1..].trim_end_matches(']').parse::<u64>().ok()
+            });
+        out.insert(ns.to_string(), json!(inode));
+    }
+    Value::Object(out)
+}
+
+fn cgroups() -> Value {
+    let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let id = parts.next().unwrap_or("");
+            let ctrls = parts.next().unwrap_or("");
+            let path = parts.next().unwrap_or("");
+            json!({"line": l, "hierarchy": id, "controllers": ctrls, "path": path})
+        })
+        .collect();
+    Value::Array(lines)
+}
+
+/// Undo the octal escapes (`\040` etc.) mountinfo uses for spaces, tabs, newlines and `\`.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn mountinfo() -> Value {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = f.iter().position(|x| *x == "-") else {
+            continue;
+        };
+        if sep < 6 || f.len() < sep + 4 {
+            continue;
+        }
+        let optional: Vec<&str> = f[6..sep].to_vec();
+        let propagation = if optional.iter().any(|o| o.starts_with("shared:")) {
+            "shared"
+        } else if optional.iter().any(|o| o.starts_with("master:")) {
+            "slave"
+        } else if optional.iter().any(|o| *o == "unbindable") {
+            "unbindable"
+        } else {
+            "private"
+        };
+        out.push(json!({
+            "id": f[0].parse::<u64>().ok(),
+            "parent": f[1].parse::<u64>().ok(),
+            "dev": f[2],
+            "root": unescape(f[3]),
+            "mount_point": unescape(f[4]),
+            "options": f[5].split(',').collect::<Vec<_>>(),
+            "optional": optional,
+            "propagation": propagation,
+            "fstype": f[sep + 1],
+            "source": unescape(f[sep + 2]),
+            "super_options": f[sep + 3].split(',').collect::<Vec<_>>(),
+        }));
+    }
+    Value::Array(out)
+}
+
+fn dev_entry(path: &Path, name: String) -> Option<Value> {
+    let md = fs::symlink_metadata(path).ok()?;
+    let ft = md.file_type();
+    let kind = if ft.is_char_device() {
+        "char"
+    } else if ft.is_block_device() {
+        "block"
+    } else if ft.is_dir() {
+        "dir"
+    } else if ft.is_symlink() {
+        "symlink"
+    } else if ft.is_fifo() {
+        "fifo"
+    } else if ft.is_socket() {
+        "socket"
+    } else {
+        "file"
+    };
+    let rdev = md.rdev();
+    let (major, minor) = if ft.is_char_device() || ft.is_block_device() {
+        (json!(libc::major(rdev)), json!(libc::minor(rdev)))
+    } else {
+        (Value::Null, Value::Null)
+    };
+    let target = if ft.is_symlink() {
+        fs::read_link(path)
+            .ok()
+            .map(|t| t.to_string_lossy().into_owned())
+    } else {
+        None
+    };
+    Some(json!({
+        "name": name,
+        "kind": kind,
+        "major": major,
+        "minor": minor,
+        "mode": format!("{:04o}", md.mode() & 0o7777),
+        "uid": md.uid(),
+        "gid": md.gid(),
+        "target": target,
+    }))
+}
+
+/// /dev entries, keyed by path relative to /dev (`null`, `pts/ptmx`), one level deep.
+fn devices() -> Value {
+    let mut out = Map::new();
+    let mut subdirs = Vec::new();
+    if let Ok(rd) = fs::read_dir("/dev") {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(v) = dev_entry(&e.path(), name.clone()) {
+                if v["kind"] == "dir" {
+                    subdirs.push(name.clone());
+                }
+                out.insert(name, v);
+            }
+        }
+    }
+    for d in subdirs {
+        if let Ok(rd) = fs::read_dir(Path::new("/dev").join(&d)) {
+            for e in rd.flatten() {
+                let name = format!("{d}/{}", e.file_name().to_string_lossy());
+                if let Some(v) = dev_entry(&e.path(), name.clone()) {
+                    out.insert(name, v);
+                }
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// Open fds → link targets. The fd of the directory listing itself is closed before the
+/// readlink pass, so it does not appear.
+fn fds() -> Value {
+    let names: Vec<String> = fs::read_dir("/proc/self/fd")
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = Map::new();
+    for n in names {
+        if let Ok(t) = fs::read_link(format!("/proc/self/fd/{n}")) {
+            out.insert(n, json!(t.to_string_lossy()));
+        }
+    }
+    Value::Object(out)
+}
+
+fn clock(id: libc::clockid_t) -> Value {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    if unsafe { libc::clock_gettime(id, &mut ts) } != 0 {
+        return Value::Null;
+    }
+    json!(ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9)
+}
+
+fn try_write(path: &str) -> Value {
+    let r = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(b"berth-probe\n"));
+    io_result(r)
+}
+
+fn try_open(path: &str) -> Value {
+    io_result(fs::File::open(path).map(|_| ()))
+}
+
+fn sysctl(key: &str) -> Value {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    match fs::read_to_string(&path) {
+        Ok(v) => json!({"ok": true, "value": v.trim_end()}),
+        Err(e) => {
+            let errno = e.raw_os_error().unwrap_or(0);
+            json!({"ok": false, "value": null, "errno": errno, "error": errno_name(errno)})
+        }
+    }
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("berth-probe: {e}");
+            std::process::exit(2);
+        }
+    };
+    let (hostname, domainname) = uname();
+    let st = status();
+    let env: BTreeMap<String, String> = std::env::vars_os()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    let cwd = std::env::current_dir()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let writes: Map<String, Value> = args
+        .writes
+        .iter()
+        .map(|p| (p.clone(), try_write(p)))
+        .collect();
+    let opens: Map<String, Value> = args
+        .opens
+        .iter()
+        .map(|p| (p.clone(), try_open(p)))
+        .collect();
+    let sysctls: Map<String, Value> = args
+        .sysctls
+        .iter()
+        .map(|k| (k.clone(), sysctl(k)))
+        .collect();
+    let report = json!({
+        "hostname": hostname,
+        "domainname": domainname,
+        // SAFETY: getpid/getppid cannot fail.
+        "pid": unsafe { libc::getpid() },
+        // SAFETY: as above.
+        "ppid": unsafe { libc::getppid() },
+        "ids": ids(),
+        "cwd": cwd,
+        "env": env,
+        "umask": st.get("Umask"),
+        "capabilities": capabilities(&st),
+        "no_new_privs": st.get("NoNewPrivs").and_then(|v| v.parse::<u32>().ok()),
+        "seccomp": st.get("Seccomp").and_then(|v| v.parse::<u32>().ok()),
+        "rlimits": rlimits(),
+        "oom_score_adj": read_trim("/proc/self/oom_score_adj").and_then(|v| v.parse::<i64>().ok()),
+        "namespaces": namespaces(),
+        "uid_map": read_trim("/proc/self/uid_map"),
+        "gid_map": read_trim("/proc/self/gid_map"),
+        "timens_offsets": read_trim("/proc/self/timens_offsets"),
+        "clocks": {"monotonic": clock(libc::CLOCK_MONOTONIC), "boottime": clock(libc::CLOCK_BOOTTIME)},
+        "cgroup": cgroups(),
+        "mounts": mountinfo(),
+        "dev": devices(),
+        "fds": fds(),
+        "sysctl": sysctls,
+        "write": writes,
+        "open": opens,
+    });
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{report}");
+    let _ = out.flush();
+    if let Some(code) = args.exit {
+        std::process::exit(code);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescape_octal() {
+        assert_eq!(unescape(r"/a\040b\\c"), r"/a b\\c");
+        assert_eq!(unescape(r"/x\134y"), r"/x\y");
+    }
+
+    #[test]
+    fn cap_names_from_mask() {
+        assert_eq!(cap_names(0x1), vec!["CAP_CHOWN"]);
+        assert_eq!(
+            cap_names((1 << 5) | (1 << 10) | (1 << 29)),
+            vec!["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"]
+        );
+        assert_eq!(CAP_NAMES.len(), 41);
+    }
+
+    #[test]
+    fn report_parts_work_outside_containers() {
+        assert!(mountinfo().as_array().is_some_and(|m| !m.is_empty()));
+        assert!(namespaces()["net"].is_u64());
+        assert_eq!(sysctl("kernel.no_such_key")["error"], "ENOENT");
+        assert!(rlimits()["RLIMIT_NOFILE"]["soft"].is_u64());
+    }
+}

@@ -54,15 +54,18 @@ pub fn write_spec(bundle: &Path, rootless: bool) -> anyhow::Result<()> {
         .with_context(|| format!("write {}", path.display()))
 }
 
-/// Pretty JSON with tabs. oci-spec keeps capabilities in hash sets, so their order is sorted
-/// here to make the file deterministic.
+/// Pretty JSON with tabs, fields in the spec's own order (as runc writes them). oci-spec keeps
+/// capabilities in hash sets, whose order changes from run to run, so they are sorted here to
+/// make the file deterministic.
 fn render(spec: &Spec) -> anyhow::Result<String> {
-    let mut doc = serde_json::to_value(spec).context("encode the default spec")?;
-    if let Some(Value::Object(sets)) = doc.pointer_mut("/process/capabilities") {
-        for set in sets.values_mut() {
-            if let Value::Array(caps) = set {
-                caps.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-            }
+    let text = serde_json::to_string(spec).context("encode the default spec")?;
+    let mut doc: ordered::Node = serde_json::from_str(&text).context("encode the default spec")?;
+    if let Some(ordered::Node::Object(sets)) = doc
+        .get_mut("process")
+        .and_then(|p| p.get_mut("capabilities"))
+    {
+        for (_, set) in sets.iter_mut() {
+            set.sort_strings();
         }
     }
     let mut out = Vec::new();
@@ -71,6 +74,105 @@ fn render(spec: &Spec) -> anyhow::Result<String> {
     doc.serialize(&mut ser).context("encode the default spec")?;
     out.push(b'\n');
     Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
+}
+
+/// A JSON tree that keeps object keys in document order (`serde_json::Value` sorts them unless
+/// its `preserve_order` feature is on, which would change it for the whole workspace).
+mod ordered {
+    use std::fmt;
+
+    use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde::ser::{Serialize, SerializeMap, Serializer};
+    use serde_json::Value;
+
+    pub enum Node {
+        Scalar(Value),
+        Array(Vec<Node>),
+        Object(Vec<(String, Node)>),
+    }
+
+    impl Node {
+        pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
+            match self {
+                Node::Object(fields) => fields.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
+                _ => None,
+            }
+        }
+
+        /// Sort an array of strings in place (anything else is left alone).
+        pub fn sort_strings(&mut self) {
+            if let Node::Array(items) = self {
+                items.sort_by(|a, b| match (a, b) {
+                    (Node::Scalar(a), Node::Scalar(b)) => a.as_str().cmp(&b.as_str()),
+                    _ => std::cmp::Ordering::Equal,
+                });
+            }
+        }
+    }
+
+    impl Serialize for Node {
+        fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+            match self {
+                Node::Scalar(v) => v.serialize(ser),
+                Node::Array(items) => ser.collect_seq(items),
+                Node::Object(fields) => {
+                    let mut map = ser.serialize_map(Some(fields.len()))?;
+                    for (k, v) in fields {
+                        map.serialize_entry(k, v)?;
+                    }
+                    map.end()
+                }
+            }
+        }
+    }
+
+    struct NodeVisitor;
+
+    impl<'de> Visitor<'de> for NodeVisitor {
+        type Value = Node;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+            Ok(Node::Scalar(v.into()))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+            Ok(Node::Scalar(v.into()))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+            Ok(Node::Scalar(v.into()))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+            Ok(Node::Scalar(v.into()))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+            Ok(Node::Scalar(v.into()))
+        }
+        fn visit_unit<E>(self) -> Result<Node, E> {
+            Ok(Node::Scalar(Value::Null))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element()? {
+                items.push(item);
+            }
+            Ok(Node::Array(items))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+            let mut fields = Vec::new();
+            while let Some(entry) = map.next_entry::<String, Node>()? {
+                fields.push(entry);
+            }
+            Ok(Node::Object(fields))
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Node {
+        fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Node, D::Error> {
+            de.deserialize_any(NodeVisitor)
+        }
+    }
 }
 
 /// runc's `specconv.Example()`, with the differences listed in the module doc.
@@ -217,8 +319,12 @@ mod tests {
         assert_eq!((rl.soft(), rl.hard()), (1024, 1024));
 
         let caps = p.capabilities().as_ref().unwrap();
-        let three: std::collections::HashSet<Capability> =
-            [Capability::AuditWrite, Capability::Kill, Capability::NetBindService].into();
+        let three: std::collections::HashSet<Capability> = [
+            Capability::AuditWrite,
+            Capability::Kill,
+            Capability::NetBindService,
+        ]
+        .into();
         assert_eq!(caps.bounding().as_ref(), Some(&three));
         assert_eq!(caps.effective().as_ref(), Some(&three));
         assert_eq!(caps.permitted().as_ref(), Some(&three));
@@ -238,7 +344,13 @@ mod tests {
         use LinuxNamespaceType::*;
         assert_eq!(namespaces(&spec), [Pid, Network, Ipc, Uts, Mount, Cgroup]);
         let linux = spec.linux().as_ref().unwrap();
-        let devices = linux.resources().as_ref().unwrap().devices().as_ref().unwrap();
+        let devices = linux
+            .resources()
+            .as_ref()
+            .unwrap()
+            .devices()
+            .as_ref()
+            .unwrap();
         assert_eq!(devices.len(), 1);
         assert!(!devices[0].allow());
         assert_eq!(devices[0].access().as_deref(), Some("rwm"));
@@ -257,7 +369,15 @@ mod tests {
             .collect();
         assert_eq!(
             dests,
-            ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"]
+            [
+                "/proc",
+                "/dev",
+                "/dev/pts",
+                "/dev/shm",
+                "/dev/mqueue",
+                "/sys",
+                "/sys/fs/cgroup"
+            ]
         );
     }
 
@@ -275,10 +395,15 @@ mod tests {
         assert_eq!(gid.host_id(), nix::unistd::getegid().as_raw());
 
         let mounts = spec.mounts().as_ref().unwrap();
-        let pts = mounts.iter().find(|m| m.destination() == Path::new("/dev/pts"));
+        let pts = mounts
+            .iter()
+            .find(|m| m.destination() == Path::new("/dev/pts"));
         let pts_opts = pts.unwrap().options().as_ref().unwrap();
         assert!(!pts_opts.iter().any(|o| o == "gid=5"));
-        let sys = mounts.iter().find(|m| m.destination() == Path::new("/sys")).unwrap();
+        let sys = mounts
+            .iter()
+            .find(|m| m.destination() == Path::new("/sys"))
+            .unwrap();
         assert_eq!(sys.typ().as_deref(), Some("none"));
         assert_eq!(sys.source().as_deref(), Some(Path::new("/sys")));
         assert_eq!(sys.options().as_ref().unwrap()[0], "rbind");
@@ -297,7 +422,12 @@ mod tests {
         write_spec(dir.path(), false).unwrap();
         let path = dir.path().join("config.json");
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("{\n\t\"ociVersion\": \"1.2.0\""), "{text}");
+        assert!(
+            text.starts_with("{\n\t\"ociVersion\": \"1.2.0\",\n\t\"root\": {"),
+            "{text}"
+        );
+        // Deterministic: a second rendering is byte-identical.
+        assert_eq!(render(&default_spec(false)).unwrap(), text);
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             v["process"]["capabilities"]["bounding"],

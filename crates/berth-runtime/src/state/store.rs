@@ -60,7 +60,14 @@ impl Store {
             }
             Err(source) => return Err(StateError::CreateDir { path: dir, source }),
         }
-        let lock = open_and_lock(&dir, id)?;
+        let lock = match open_and_lock(&dir, id) {
+            Ok(lock) => lock,
+            Err(e) => {
+                // Do not leave a claimed-but-unusable id behind; the dir is still empty.
+                let _ = fs::remove_dir(&dir);
+                return Err(e);
+            }
+        };
         Ok(LockedContainer {
             id: id.clone(),
             dir,

@@ -139,7 +139,10 @@ impl Global {
         berth_runtime::log::init(self.log.as_deref(), format, self.debug).with_context(|| {
             format!(
                 "open log file {}",
-                self.log.as_deref().unwrap_or(std::path::Path::new("-")).display()
+                self.log
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new("-"))
+                    .display()
             )
         })
     }

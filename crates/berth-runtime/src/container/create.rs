@@ -75,12 +75,20 @@ impl Undo<'_> {
         }
 
         let fifo = container.dir().join(EXEC_FIFO);
-        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).map_err(|source| {
-            ContainerError::Fifo {
-                path: fifo.clone(),
-                source,
-            }
-        })?;
+        // 0622 so that the init can open it for writing whatever user it runs as; chmod after
+        // mkfifo because the umask applies to mkfifo's mode.
+        let fifo_err = |source| ContainerError::Fifo {
+            path: fifo.clone(),
+            source,
+        };
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).map_err(fifo_err)?;
+        nix::sys::stat::fchmodat(
+            nix::fcntl::AT_FDCWD,
+            &fifo,
+            Mode::from_bits_truncate(0o622),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+        .map_err(fifo_err)?;
         let spawned = process::spawn(plan, &fifo)?;
         let pid = spawned.pid;
         state.pid = Some(pid);

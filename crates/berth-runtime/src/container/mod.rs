@@ -54,7 +54,7 @@ pub enum ContainerError {
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),
-    #[error("cannot {op} container {id:?}: it is {status}{hint}")]
+    #[error("the container is {status}{hint}")]
     WrongState {
         op: &'static str,
         id: String,
@@ -67,16 +67,16 @@ pub enum ContainerError {
         #[source]
         source: nix::Error,
     },
-    #[error("start container {id:?}: open {path}")]
+    #[error("open {path}")]
     OpenFifo {
         id: String,
         path: PathBuf,
         #[source]
         source: nix::Error,
     },
-    #[error("start container {id:?}: the container process exited before it could be started")]
+    #[error("the container process exited before it could be started")]
     InitExited { id: String },
-    #[error("start container {id:?}: wait for the container process")]
+    #[error("wait for the container process to take the start signal")]
     WaitStart {
         id: String,
         #[source]
@@ -88,14 +88,14 @@ pub enum ContainerError {
         #[source]
         source: std::io::Error,
     },
-    #[error("send signal {signal} to container {id:?}")]
+    #[error("send signal {signal} to the container process")]
     Signal {
         id: String,
         signal: i32,
         #[source]
         source: nix::Error,
     },
-    #[error("delete container {id:?}: its processes did not exit within {secs} s of SIGKILL")]
+    #[error("its processes did not exit within {secs} s of SIGKILL")]
     KillTimeout { id: String, secs: u64 },
 }
 

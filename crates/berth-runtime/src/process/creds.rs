@@ -157,18 +157,19 @@ fn drop_bounding(keep: &CapsHashSet) -> Result<(), CredsError> {
 }
 
 fn set_caps(set: CapSet, value: &CapsHashSet) -> Result<(), CredsError> {
-    if set == CapSet::Ambient {
+    if matches!(set, CapSet::Ambient) {
         caps::clear(None, CapSet::Ambient).map_err(|source| CredsError::SetCaps {
             set,
             caps: Vec::new(),
             source,
         })?;
         for cap in value {
-            caps::raise(None, CapSet::Ambient, *cap).map_err(|source| CredsError::SetCaps {
-                set,
-                caps: vec![cap.to_string()],
-                source,
-            })?;
+            // A capability can only be ambient if it is also permitted and inheritable. runc
+            // warns and carries on when a config asks otherwise, and so does berth: failing
+            // would reject configs that every other runtime runs.
+            if let Err(e) = caps::raise(None, CapSet::Ambient, *cap) {
+                crate::log_warn!("cannot raise ambient capability {cap} (it must be permitted and inheritable): {e}");
+            }
         }
         return Ok(());
     }

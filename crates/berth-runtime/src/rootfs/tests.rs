@@ -478,3 +478,119 @@ fn cgroup_mount_binds_each_hierarchy_read_only() {
     });
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+#[test]
+fn proc_on_a_symlink_is_refused() {
+    if skip_unless_root("proc_on_a_symlink_is_refused") {
+        return;
+    }
+    let dir = bundle();
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir(rootfs.join("etc")).unwrap();
+    std::os::unix::fs::symlink("/etc", rootfs.join("sneaky")).unwrap();
+    let spec = spec(serde_json::json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": "rootfs"},
+        "mounts": [{"destination": "/sneaky", "type": "proc", "source": "proc"}],
+    }));
+    let plan = RootfsPlan::new(&spec, &ctx(dir.path())).unwrap();
+    let expected = format!(
+        "mount proc on {}/sneaky: the destination is a symlink",
+        rootfs.display()
+    );
+    let failures = in_child(CloneFlags::empty(), move || match prepare(&plan) {
+        Err(e) if e.to_string() == expected => Vec::new(),
+        other => vec![format!("prepare: {other:?}")],
+    });
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// In a real user namespace: mknod is refused so host nodes are bind-mounted, sysfs becomes an
+/// rbind of /sys, and a `ro` bind of a nosuid,nodev,noexec source keeps those locked flags.
+#[test]
+fn user_namespace_binds_devices_and_keeps_locked_flags() {
+    if skip_unless_root("user_namespace_binds_devices_and_keeps_locked_flags") {
+        return;
+    }
+    let dir = bundle();
+    let b = dir.path().to_path_buf();
+    std::fs::create_dir(b.join("locked")).unwrap();
+    let spec = spec(serde_json::json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": "rootfs", "readonly": true},
+        "mounts": [
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/data", "type": "bind", "source": "locked", "options": ["bind", "ro"]},
+        ],
+        "linux": {"maskedPaths": ["/masked_dir"], "readonlyPaths": ["/rodir"]},
+    }));
+    let mut c = ctx(&b);
+    c.new_user_ns = true;
+    let plan = RootfsPlan::new(&spec, &c).unwrap();
+    let failures = in_child(CloneFlags::empty(), move || {
+        let mut c = Checks(Vec::new());
+        let locked = ms_flags(&["nosuid", "nodev", "noexec"]);
+        if let Err(e) = mounts::raw_mount(
+            Some(Path::new("tmpfs")),
+            &b.join("locked"),
+            Some("tmpfs"),
+            locked,
+            None,
+        ) {
+            return vec![format!("mount locked tmpfs: {e}")];
+        }
+        if let Err(e) = unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS) {
+            return vec![format!("unshare user+mount: {e}")];
+        }
+        for (file, text) in [
+            ("uid_map", "0 0 1"),
+            ("setgroups", "deny"),
+            ("gid_map", "0 0 1"),
+        ] {
+            if let Err(e) = std::fs::write(format!("/proc/self/{file}"), text) {
+                return vec![format!("write {file}: {e}")];
+            }
+        }
+        if let Err(e) = prepare(&plan)
+            .and_then(|()| enter(&plan))
+            .and_then(|()| finish(&plan))
+        {
+            return vec![chain(&e)];
+        }
+        // No /proc in this container: finish() named its targets by path, and checks use statvfs.
+        c.check(Path::new("/marker").exists(), "/marker missing after pivot");
+        let null = std::fs::symlink_metadata("/dev/null");
+        c.check(
+            null.as_ref()
+                .is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == libc::makedev(1, 3)),
+            format!("/dev/null: {null:?}"),
+        );
+        let ro = std::fs::write("/data/x", b"x");
+        c.check(
+            ro.as_ref()
+                .is_err_and(|e| e.raw_os_error() == Some(libc::EROFS)),
+            format!("write /data/x: {ro:?}"),
+        );
+        let stat = nix::sys::statvfs::statvfs("/data").map(|s| s.flags().bits());
+        let want = locked | options::ms::RDONLY;
+        c.check(
+            stat.is_ok_and(|f| f & want == want),
+            format!("/data flags {stat:?}"),
+        );
+        let root = nix::sys::statvfs::statvfs("/").map(|s| s.flags().bits() & options::ms::RDONLY);
+        c.check(root.is_ok_and(|f| f != 0), "/ is not read-only");
+        let rodir =
+            nix::sys::statvfs::statvfs("/rodir").map(|s| s.flags().bits() & options::ms::RDONLY);
+        c.check(rodir.is_ok_and(|f| f != 0), "/rodir is not read-only");
+        c.check(Path::new("/sys/kernel").is_dir(), "/sys not bound");
+        let masked = std::fs::write("/masked_dir/x", b"x");
+        c.check(masked.is_err(), "/masked_dir is writable");
+        c.0
+    });
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+fn ms_flags(names: &[&str]) -> u64 {
+    options::parse(names).unwrap().flags
+}

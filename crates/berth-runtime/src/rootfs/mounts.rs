@@ -188,25 +188,19 @@ pub fn apply(root: &Root, step: &MountStep, new_user_ns: bool) -> Result<(), Roo
                 opts.flags
             };
             match mount_fs(&target, &display, source, fstype, flags, &opts.data) {
-                // sysfs needs a network namespace owned by our user namespace: like runc, fall
-                // back to a recursive bind of the host's /sys.
+                // sysfs needs a network namespace owned by our user namespace, mqueue an IPC
+                // one: like runc, fall back to a recursive bind of the host's instance.
                 Err(RootfsError::Mount {
                     source: Errno::EPERM,
                     ..
-                }) if fstype == "sysfs" => {
-                    let sys_opts = MountOptions {
+                }) if fallback_source(fstype, new_user_ns).is_some() => {
+                    let host = fallback_source(fstype, new_user_ns).unwrap_or(Path::new("/"));
+                    let bind_opts = MountOptions {
                         flags: opts.flags | ms::BIND | ms::REC,
                         data: String::new(),
                         ..opts.clone()
                     };
-                    bind(
-                        root,
-                        dest,
-                        &target,
-                        Path::new("/sys"),
-                        &sys_opts,
-                        new_user_ns,
-                    )?;
+                    bind(root, dest, &target, host, &bind_opts, new_user_ns)?;
                 }
                 other => other?,
             }
@@ -241,6 +235,15 @@ pub fn apply(root: &Root, step: &MountStep, new_user_ns: bool) -> Result<(), Roo
         })?;
     }
     Ok(())
+}
+
+/// The host path to rbind when mounting `fstype` fails with EPERM (runc's fallbacks).
+fn fallback_source(fstype: &str, new_user_ns: bool) -> Option<&'static Path> {
+    match fstype {
+        "sysfs" => Some(Path::new("/sys")),
+        "mqueue" if new_user_ns => Some(Path::new("/dev/mqueue")),
+        _ => None,
+    }
 }
 
 /// runc refuses to mount proc or sysfs on a symlink (CVE-2019-19921: a symlinked /proc let an

@@ -89,26 +89,24 @@ struct MountEntry {
 /// The topmost mount at `mount_point` in /proc/self/mountinfo.
 fn mount_at(mount_point: &str) -> Option<MountEntry> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    text.lines()
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split(' ').collect();
-            if f.get(4) != Some(&mount_point) {
-                return None;
-            }
-            let dash = f.iter().position(|x| *x == "-")?;
-            Some(MountEntry {
-                opts: f[5].split(',').map(String::from).collect(),
-                optional: f[6..dash].iter().map(|s| s.to_string()).collect(),
-                fstype: f[dash + 1].to_string(),
-                super_opts: f
-                    .get(dash + 3)
-                    .unwrap_or(&"")
-                    .split(',')
-                    .map(String::from)
-                    .collect(),
-            })
+    text.lines().rev().find_map(|line| {
+        let f: Vec<&str> = line.split(' ').collect();
+        if f.get(4) != Some(&mount_point) {
+            return None;
+        }
+        let dash = f.iter().position(|x| *x == "-")?;
+        Some(MountEntry {
+            opts: f[5].split(',').map(String::from).collect(),
+            optional: f[6..dash].iter().map(|s| s.to_string()).collect(),
+            fstype: f[dash + 1].to_string(),
+            super_opts: f
+                .get(dash + 3)
+                .unwrap_or(&"")
+                .split(',')
+                .map(String::from)
+                .collect(),
         })
-        .last()
+    })
 }
 
 struct Checks(Vec<String>);

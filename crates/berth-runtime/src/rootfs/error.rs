@@ -85,6 +85,8 @@ pub enum RootfsError {
         #[source]
         source: nix::Error,
     },
+    #[error("mount {fstype} on {target}: the destination is a symlink")]
+    SymlinkDestination { fstype: String, target: PathBuf },
     #[error("remount {target} with flags {flags:#x}")]
     Remount {
         target: PathBuf,

@@ -69,28 +69,25 @@ fn mount_fs(
     })
 }
 
-/// Remount the mount `fd` is the top of with `MS_REMOUNT|MS_BIND|flags`. The flags a user
-/// namespace locked on it are kept (read with statvfs), unless the caller explicitly cleared one,
-/// in which case the kernel's EPERM is reported.
+/// Remount the mount `fd` is the top of (named `target` for mount(2), normally
+/// `/proc/self/fd/<fd>`) with `MS_REMOUNT|MS_BIND|flags`. The flags a user namespace locked on it
+/// are kept (read with statvfs), unless the caller explicitly cleared one, in which case the
+/// kernel's EPERM is reported.
 pub(crate) fn remount_bind(
     fd: &OwnedFd,
+    target: &Path,
     display: &Path,
     flags: u64,
     cleared: u64,
     keep_locked: bool,
 ) -> Result<(), RootfsError> {
     let remount = |flags: u64| {
-        raw_mount(
-            None,
-            &fd_path(fd),
-            None,
-            ms::REMOUNT | ms::BIND | flags,
-            None,
-        )
-        .map_err(|source| RootfsError::Remount {
-            target: display.to_path_buf(),
-            flags,
-            source,
+        raw_mount(None, target, None, ms::REMOUNT | ms::BIND | flags, None).map_err(|source| {
+            RootfsError::Remount {
+                target: display.to_path_buf(),
+                flags,
+                source,
+            }
         })
     };
     let with_locked = || -> Result<u64, RootfsError> {
@@ -152,7 +149,14 @@ fn bind(
     let flags = options.remount_flags();
     if flags != 0 {
         let mounted = root.resolve(destination)?;
-        remount_bind(&mounted, &display, flags, options.cleared, new_user_ns)?;
+        remount_bind(
+            &mounted,
+            &fd_path(&mounted),
+            &display,
+            flags,
+            options.cleared,
+            new_user_ns,
+        )?;
     }
     Ok(())
 }
@@ -171,6 +175,9 @@ pub fn apply(root: &Root, step: &MountStep, new_user_ns: bool) -> Result<(), Roo
             bind(root, dest, &target, source, opts, new_user_ns)?;
         }
         MountKind::Fs { fstype, source } => {
+            if fstype == "proc" || fstype == "sysfs" {
+                refuse_symlink(root, dest, fstype)?;
+            }
             let target = root.mkdir_all(dest)?;
             // runc mounts tmpfs (and /dev) writable first so they can be populated and
             // chmod-ed; tmpfs is made read-only right after, /dev in `finish`.
@@ -181,25 +188,19 @@ pub fn apply(root: &Root, step: &MountStep, new_user_ns: bool) -> Result<(), Roo
                 opts.flags
             };
             match mount_fs(&target, &display, source, fstype, flags, &opts.data) {
-                // sysfs needs a network namespace owned by our user namespace: like runc, fall
-                // back to a recursive bind of the host's /sys.
+                // sysfs needs a network namespace owned by our user namespace, mqueue an IPC
+                // one: like runc, fall back to a recursive bind of the host's instance.
                 Err(RootfsError::Mount {
                     source: Errno::EPERM,
                     ..
-                }) if fstype == "sysfs" => {
-                    let sys_opts = MountOptions {
+                }) if fallback_source(fstype, new_user_ns).is_some() => {
+                    let host = fallback_source(fstype, new_user_ns).unwrap_or(Path::new("/"));
+                    let bind_opts = MountOptions {
                         flags: opts.flags | ms::BIND | ms::REC,
                         data: String::new(),
                         ..opts.clone()
                     };
-                    bind(
-                        root,
-                        dest,
-                        &target,
-                        Path::new("/sys"),
-                        &sys_opts,
-                        new_user_ns,
-                    )?;
+                    bind(root, dest, &target, host, &bind_opts, new_user_ns)?;
                 }
                 other => other?,
             }
@@ -232,6 +233,35 @@ pub fn apply(root: &Root, step: &MountStep, new_user_ns: bool) -> Result<(), Roo
                 source,
             }
         })?;
+    }
+    Ok(())
+}
+
+/// The host path to rbind when mounting `fstype` fails with EPERM (runc's fallbacks).
+fn fallback_source(fstype: &str, new_user_ns: bool) -> Option<&'static Path> {
+    match fstype {
+        "sysfs" => Some(Path::new("/sys")),
+        "mqueue" if new_user_ns => Some(Path::new("/dev/mqueue")),
+        _ => None,
+    }
+}
+
+/// runc refuses to mount proc or sysfs on a symlink (CVE-2019-19921: a symlinked /proc let an
+/// image redirect the writes that follow, e.g. AppArmor labels, to a file it controls).
+fn refuse_symlink(root: &Root, dest: &Path, fstype: &str) -> Result<(), RootfsError> {
+    let Ok(fd) = root.try_resolve(dest, OFlag::O_NOFOLLOW) else {
+        return Ok(()); // missing: mkdir_all creates a directory
+    };
+    let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|source| RootfsError::Resolve {
+        root: root.display(Path::new("/")),
+        path: dest.to_path_buf(),
+        source,
+    })?;
+    if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        return Err(RootfsError::SymlinkDestination {
+            fstype: fstype.to_string(),
+            target: root.display(dest),
+        });
     }
     Ok(())
 }

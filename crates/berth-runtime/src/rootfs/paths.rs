@@ -63,12 +63,17 @@ pub fn readonly_path(root: &Root, path: &Path, keep_locked: bool) -> Result<(), 
             source,
         }
     })?;
-    remount_readonly(root, path, keep_locked)
+    remount_readonly(root, &targets, path, keep_locked)
 }
 
 /// Remount the mount at `path` read-only. statvfs gives the flags to keep: a bind remount
 /// replaces all per-mount flags, so nosuid/nodev/noexec/atime are re-stated.
-fn remount_readonly(root: &Root, path: &Path, keep_locked: bool) -> Result<(), RootfsError> {
+fn remount_readonly(
+    root: &Root,
+    targets: &Targets,
+    path: &Path,
+    keep_locked: bool,
+) -> Result<(), RootfsError> {
     let mounted = root.resolve(path)?;
     let current = nix::sys::statvfs::fstatvfs(mounted.as_fd())
         .map_err(|source| RootfsError::Statvfs {
@@ -79,7 +84,14 @@ fn remount_readonly(root: &Root, path: &Path, keep_locked: bool) -> Result<(), R
         .bits();
     let keep = current
         & (ms::NOSUID | ms::NODEV | ms::NOEXEC | ms::NOATIME | ms::NODIRATIME | ms::RELATIME);
-    remount_bind(&mounted, path, ms::RDONLY | keep, 0, keep_locked)
+    remount_bind(
+        &mounted,
+        &targets.of(&mounted, path),
+        path,
+        ms::RDONLY | keep,
+        0,
+        keep_locked,
+    )
 }
 
 /// Mask `path`: a file gets /dev/null bound over it, a directory an empty read-only tmpfs.
@@ -124,7 +136,7 @@ pub fn mask_path(root: &Root, path: &Path) -> Result<(), RootfsError> {
 
 /// Remount the mount at `path` (a mount point: "/" or "/dev") read-only.
 pub fn remount_ro(root: &Root, path: &Path, keep_locked: bool) -> Result<(), RootfsError> {
-    remount_readonly(root, path, keep_locked)
+    remount_readonly(root, &Targets::new(), path, keep_locked)
 }
 
 /// Set the propagation of "/".

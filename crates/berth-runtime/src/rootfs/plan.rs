@@ -435,3 +435,320 @@ fn plan_paths(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cgroups::Hierarchy;
+
+    fn ctx(bundle: &Path) -> RootfsContext<'_> {
+        RootfsContext {
+            bundle,
+            no_pivot: false,
+            new_user_ns: false,
+            new_cgroup_ns: false,
+            new_net_ns: false,
+            cgroup: None,
+        }
+    }
+
+    /// A bundle dir with an empty `rootfs/` and a spec built from `mounts` and `linux` JSON.
+    fn bundle(mounts: serde_json::Value, linux: serde_json::Value) -> (tempfile::TempDir, Spec) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        let spec = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "mounts": mounts,
+            "linux": linux,
+        });
+        (dir, serde_json::from_value(spec).unwrap())
+    }
+
+    fn err(mounts: serde_json::Value, linux: serde_json::Value) -> (tempfile::TempDir, String) {
+        let (dir, spec) = bundle(mounts, linux);
+        let e = RootfsPlan::new(&spec, &ctx(dir.path())).unwrap_err();
+        (dir, e.to_string())
+    }
+
+    #[test]
+    fn missing_rootfs_is_rejected() {
+        let (dir, spec) = bundle(serde_json::json!([]), serde_json::json!({}));
+        std::fs::remove_dir(dir.path().join("rootfs")).unwrap();
+        let e = RootfsPlan::new(&spec, &ctx(dir.path())).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("stat rootfs {}/rootfs", dir.path().display())
+        );
+        assert_eq!(e.errno(), Some(libc::ENOENT));
+    }
+
+    #[test]
+    fn rootfs_that_is_a_file_is_rejected() {
+        let (dir, spec) = bundle(serde_json::json!([]), serde_json::json!({}));
+        std::fs::remove_dir(dir.path().join("rootfs")).unwrap();
+        std::fs::write(dir.path().join("rootfs"), b"").unwrap();
+        let e = RootfsPlan::new(&spec, &ctx(dir.path())).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("rootfs {}/rootfs is not a directory", dir.path().display())
+        );
+    }
+
+    #[test]
+    fn relative_destination_is_rejected() {
+        let (_d, e) = err(
+            serde_json::json!([{"destination": "proc", "type": "proc", "source": "proc"}]),
+            serde_json::json!({}),
+        );
+        assert_eq!(e, "mount destination proc is not an absolute path");
+    }
+
+    #[test]
+    fn missing_bind_source_is_rejected() {
+        let (dir, e) = err(
+            serde_json::json!([{"destination": "/data", "type": "bind", "source": "nope", "options": ["rbind"]}]),
+            serde_json::json!({}),
+        );
+        assert_eq!(
+            e,
+            format!("stat bind source {}/nope for /data", dir.path().display())
+        );
+    }
+
+    #[test]
+    fn unknown_bind_option_and_idmap_and_missing_type_are_rejected() {
+        let (_d, e) = err(
+            serde_json::json!([{"destination": "/data", "source": "/", "options": ["rbind", "ro", "size=1m"]}]),
+            serde_json::json!({}),
+        );
+        assert_eq!(
+            e,
+            "unknown option size=1m for bind mount on /data: bind mounts take no fs data"
+        );
+        let (_d, e) = err(
+            serde_json::json!([{"destination": "/data", "type": "bind", "source": "/", "options": ["idmap"]}]),
+            serde_json::json!({}),
+        );
+        assert_eq!(e, "id-mapped mount on /data is not supported");
+        let (_d, e) = err(
+            serde_json::json!([{"destination": "/data", "type": "bind", "source": "/", "options": ["tmpcopyup"]}]),
+            serde_json::json!({}),
+        );
+        assert_eq!(e, "mount option tmpcopyup on /data is not supported");
+        let (_d, e) = err(
+            serde_json::json!([{"destination": "/x", "source": "x"}]),
+            serde_json::json!({}),
+        );
+        assert_eq!(e, "mount on /x has no type");
+    }
+
+    #[test]
+    fn bad_rootfs_propagation_and_relative_masked_path_are_rejected() {
+        let (_d, e) = err(
+            serde_json::json!([]),
+            serde_json::json!({"rootfsPropagation": "ro"}),
+        );
+        assert_eq!(e, "linux.rootfsPropagation ro is not a propagation mode");
+        let (_d, e) = err(
+            serde_json::json!([]),
+            serde_json::json!({"maskedPaths": ["proc/kcore"]}),
+        );
+        assert_eq!(e, "masked path proc/kcore is not an absolute path");
+        let (_d, e) = err(
+            serde_json::json!([]),
+            serde_json::json!({"devices": [{"path": "/dev/x", "type": "a", "major": 1, "minor": 1}]}),
+        );
+        assert_eq!(e, "device /dev/x: type \"a\" is not a device type");
+    }
+
+    #[test]
+    fn plan_of_a_typical_config() {
+        let (dir, spec) = bundle(
+            serde_json::json!([
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/dev/", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+                {"destination": "/data", "type": "bind", "source": "rootfs"},
+                {"destination": "/./etc//hosts", "type": "none", "source": "/etc/hosts", "options": ["rbind", "ro", "rprivate"]},
+                {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "ro"]},
+            ]),
+            serde_json::json!({
+                "rootfsPropagation": "rslave",
+                "maskedPaths": ["/proc/kcore"],
+                "readonlyPaths": ["/proc/sys"],
+                "devices": [{"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o600, "uid": 5}],
+            }),
+        );
+        let plan = RootfsPlan::new(&spec, &ctx(dir.path())).unwrap();
+        assert_eq!(plan.rootfs(), dir.path().join("rootfs"));
+        assert_eq!(plan.root_propagation, Some(ms::SLAVE | ms::REC));
+        let m = plan.mounts();
+        assert_eq!(
+            m[0].kind,
+            MountKind::Fs {
+                fstype: "proc".into(),
+                source: "proc".into()
+            }
+        );
+        assert_eq!(m[1].destination, Path::new("/dev"));
+        assert_eq!(m[1].options.data, "mode=755,size=65536k");
+        // type "bind" without a bind option is a plain bind of a bundle-relative source.
+        assert_eq!(
+            m[2].kind,
+            MountKind::Bind {
+                source: dir.path().join("rootfs"),
+                source_is_dir: true
+            }
+        );
+        assert_eq!(m[2].options.flags, ms::BIND);
+        assert_eq!(m[3].destination, Path::new("/etc/hosts"));
+        assert_eq!(
+            m[3].kind,
+            MountKind::Bind {
+                source: "/etc/hosts".into(),
+                source_is_dir: false
+            }
+        );
+        assert_eq!(m[3].options.flags, ms::BIND | ms::REC | ms::RDONLY);
+        assert_eq!(m[3].options.propagation, vec![ms::PRIVATE | ms::REC]);
+        assert_eq!(
+            m[4].kind,
+            MountKind::Fs {
+                fstype: "sysfs".into(),
+                source: "sysfs".into()
+            }
+        );
+
+        let dev = plan.dev().unwrap();
+        assert!(!dev.bind_devices);
+        let paths: Vec<_> = dev
+            .devices
+            .iter()
+            .map(|d| d.path.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "/dev/null",
+                "/dev/zero",
+                "/dev/full",
+                "/dev/random",
+                "/dev/urandom",
+                "/dev/tty"
+            ]
+        );
+        assert_eq!((dev.devices[0].mode, dev.devices[0].uid), (0o600, 5));
+        assert_eq!(
+            (
+                dev.devices[5].major,
+                dev.devices[5].minor,
+                dev.devices[5].mode
+            ),
+            (5, 0, 0o666)
+        );
+        assert_eq!(
+            dev.symlinks[0],
+            (PathBuf::from("/dev/fd"), PathBuf::from("/proc/self/fd"))
+        );
+        assert_eq!(
+            dev.symlinks[3],
+            (
+                PathBuf::from("/dev/stderr"),
+                PathBuf::from("/proc/self/fd/2")
+            )
+        );
+        assert_eq!(plan.masked_paths, [PathBuf::from("/proc/kcore")]);
+        assert_eq!(plan.readonly_paths, [PathBuf::from("/proc/sys")]);
+        assert!(!plan.readonly && !plan.dev_readonly);
+    }
+
+    #[test]
+    fn bind_mounted_dev_skips_device_setup_and_userns_sysfs_is_an_rbind() {
+        let (dir, spec) = bundle(
+            serde_json::json!([
+                {"destination": "/dev", "type": "bind", "source": "/dev", "options": ["rbind"]},
+                {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "ro"]},
+            ]),
+            serde_json::json!({}),
+        );
+        let mut c = ctx(dir.path());
+        c.new_user_ns = true;
+        let plan = RootfsPlan::new(&spec, &c).unwrap();
+        assert!(plan.dev().is_none());
+        assert_eq!(
+            plan.mounts()[1].kind,
+            MountKind::Bind {
+                source: "/sys".into(),
+                source_is_dir: true
+            }
+        );
+        assert_eq!(
+            plan.mounts()[1].options.flags,
+            ms::BIND | ms::REC | ms::NOSUID | ms::RDONLY
+        );
+        c.new_net_ns = true;
+        let plan = RootfsPlan::new(&spec, &c).unwrap();
+        assert!(matches!(plan.mounts()[1].kind, MountKind::Fs { .. }));
+    }
+
+    #[test]
+    fn cgroup_mount_layouts() {
+        let (dir, spec) = bundle(
+            serde_json::json!([{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid"]}]),
+            serde_json::json!({}),
+        );
+        let h = |mp: &str, fs: &str, o: &str| Hierarchy {
+            mount_point: mp.into(),
+            fs_type: fs.into(),
+            options: o.into(),
+        };
+        let hybrid = CgroupPlan {
+            relative_path: "berth/c1".into(),
+            hierarchies: vec![
+                h("/sys/fs/cgroup/cpu,cpuacct", "cgroup", "cpu,cpuacct"),
+                h("/sys/fs/cgroup/systemd", "cgroup", "name=systemd"),
+                h("/sys/fs/cgroup/unified", "cgroup2", ""),
+            ],
+        };
+        let mut c = ctx(dir.path());
+        c.cgroup = Some(&hybrid);
+        let plan = RootfsPlan::new(&spec, &c).unwrap();
+        let MountKind::Cgroup(CgroupMount::Split { subdirs, symlinks }) = &plan.mounts()[0].kind
+        else {
+            panic!("{:?}", plan.mounts()[0].kind)
+        };
+        let names: Vec<_> = subdirs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["cpu,cpuacct", "systemd", "unified"]);
+        assert_eq!(
+            subdirs[0].host_dir,
+            Path::new("/sys/fs/cgroup/cpu,cpuacct/berth/c1")
+        );
+        assert_eq!(subdirs[1].data, "name=systemd");
+        assert!(!subdirs[2].mount_fs);
+        assert_eq!(
+            symlinks,
+            &[
+                ("cpu".to_string(), "cpu,cpuacct".to_string()),
+                ("cpuacct".to_string(), "cpu,cpuacct".to_string())
+            ]
+        );
+
+        let unified = CgroupPlan {
+            relative_path: "berth/c1".into(),
+            hierarchies: vec![h("/sys/fs/cgroup", "cgroup2", "")],
+        };
+        c.cgroup = Some(&unified);
+        c.new_cgroup_ns = true;
+        let plan = RootfsPlan::new(&spec, &c).unwrap();
+        assert_eq!(
+            plan.mounts()[0].kind,
+            MountKind::Cgroup(CgroupMount::Unified {
+                mount_fs: true,
+                host_dir: "/sys/fs/cgroup/berth/c1".into()
+            })
+        );
+        c.cgroup = None;
+        let plan = RootfsPlan::new(&spec, &c).unwrap();
+        assert_eq!(plan.mounts()[0].kind, MountKind::Cgroup(CgroupMount::Empty));
+    }
+}

@@ -192,3 +192,62 @@ impl Root {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn mkdir_all_through_escaping_symlinks_stays_in_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = dir.path().join("rootfs");
+        std::fs::create_dir(&rootfs).unwrap();
+        symlink("/", rootfs.join("to_root")).unwrap();
+        symlink("../../..", rootfs.join("to_up")).unwrap();
+        let root = Root::open(&rootfs).unwrap();
+        let name = format!("berth-escape-{}", std::process::id());
+        root.mkdir_all(&Path::new("/to_root").join(&name).join("a"))
+            .unwrap();
+        root.mkdir_all(&Path::new("/to_up").join(&name).join("b"))
+            .unwrap();
+        assert!(rootfs.join(&name).join("a").is_dir());
+        assert!(rootfs.join(&name).join("b").is_dir());
+        assert!(!Path::new("/").join(&name).exists());
+        assert!(!dir.path().join(&name).exists());
+    }
+
+    #[test]
+    fn create_file_refuses_dangling_symlinks_and_creates_parents() {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = dir.path().join("rootfs");
+        std::fs::create_dir(&rootfs).unwrap();
+        let outside = dir.path().join("outside");
+        symlink(&outside, rootfs.join("evil")).unwrap();
+        let root = Root::open(&rootfs).unwrap();
+        let e = root.create_file(Path::new("/evil")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("resolve /evil in {}", rootfs.display())
+        );
+        assert!(!outside.exists());
+
+        root.create_file(Path::new("/etc/hosts")).unwrap();
+        assert!(rootfs.join("etc/hosts").is_file());
+        // Existing files are reused, not truncated.
+        std::fs::write(rootfs.join("etc/hosts"), b"x").unwrap();
+        root.create_file(Path::new("/etc/hosts")).unwrap();
+        assert_eq!(std::fs::read(rootfs.join("etc/hosts")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn magic_links_are_refused_and_display_is_host_side() {
+        let dir = tempfile::tempdir().unwrap();
+        symlink("/proc/self/root", dir.path().join("magic")).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        // In-root, /proc/self/root is just a missing path; the kernel never follows the magic link.
+        assert!(root.resolve(Path::new("/magic/etc")).is_err());
+        assert_eq!(root.display(Path::new("/a/./b")), dir.path().join("a/b"));
+        assert_eq!(root.display(Path::new("/")), dir.path());
+    }
+}

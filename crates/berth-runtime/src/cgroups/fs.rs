@@ -206,7 +206,11 @@ impl CgroupPlan {
         self.hierarchies
             .iter()
             .find(|h| h.is_v2())
-            .or_else(|| self.hierarchies.iter().find(|h| h.has_v1_controller("pids")))
+            .or_else(|| {
+                self.hierarchies
+                    .iter()
+                    .find(|h| h.has_v1_controller("pids"))
+            })
             .or_else(|| self.hierarchies.first())
     }
 
@@ -222,7 +226,12 @@ impl CgroupPlan {
                 Ok(text) => text,
                 // The cgroup (or a child cgroup) is gone: no processes there.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(source) => return Err(CgroupError::Read { path: procs, source }),
+                Err(source) => {
+                    return Err(CgroupError::Read {
+                        path: procs,
+                        source,
+                    })
+                }
             };
             for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
                 let pid = line.parse().map_err(|_| CgroupError::ParsePid {

@@ -180,8 +180,14 @@ fn hybrid_fixture() -> Fixture {
     f.file("cg/cpuset/cpuset.cpus", "0-1\n");
     f.file("cg/cpuset/cpuset.mems", "0\n");
     f.file("cg/memory/memory.limit_in_bytes", "9223372036854771712\n");
-    f.file("cg/memory/memory.memsw.limit_in_bytes", "9223372036854771712\n");
-    f.file("cg/memory/memory.soft_limit_in_bytes", "9223372036854771712\n");
+    f.file(
+        "cg/memory/memory.memsw.limit_in_bytes",
+        "9223372036854771712\n",
+    );
+    f.file(
+        "cg/memory/memory.soft_limit_in_bytes",
+        "9223372036854771712\n",
+    );
     f.file("cg/pids/pids.max", "max\n");
     f.file("cg/cpu,cpuacct/cpu.shares", "1024\n");
     f.file("cg/cpu,cpuacct/cpu.cfs_period_us", "100000\n");
@@ -198,7 +204,10 @@ fn hybrid_fixture() -> Fixture {
 fn unified_fixture() -> Fixture {
     let f = fixture(&["41 23 0:38 / ROOT/cg rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate"]);
     f.file("cg/cgroup.procs", "1\n");
-    f.file("cg/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n");
+    f.file(
+        "cg/cgroup.controllers",
+        "cpuset cpu io memory hugetlb pids rdma misc\n",
+    );
     f.file("cg/cgroup.subtree_control", "cpuset cpu io memory pids\n");
     for file in [
         "cgroup.kill",
@@ -233,7 +242,11 @@ fn detect_hybrid_lists_every_hierarchy_with_its_controllers() {
         .iter()
         .map(|h| {
             let name = h.mount_point.strip_prefix(f.root()).unwrap();
-            (name.display().to_string(), h.fs_type.as_str(), h.options.as_str())
+            (
+                name.display().to_string(),
+                h.fs_type.as_str(),
+                h.options.as_str(),
+            )
         })
         .collect();
     assert_eq!(
@@ -340,16 +353,30 @@ fn plan_path_rules() {
     assert_eq!(p.relative_path, Path::new("berth/c1"));
     assert_eq!(p.owned_parent_depth, 1);
     assert_eq!(p.hierarchies, host.hierarchies);
-    assert_eq!(new(Some(""), "c1").unwrap().relative_path, Path::new("berth/c1"));
-    assert_eq!(new(Some("a/b"), "c1").unwrap().relative_path, Path::new("berth/a/b"));
+    assert_eq!(
+        new(Some(""), "c1").unwrap().relative_path,
+        Path::new("berth/c1")
+    );
+    assert_eq!(
+        new(Some("a/b"), "c1").unwrap().relative_path,
+        Path::new("berth/a/b")
+    );
     let abs = new(Some("/kube//pod1/./c1"), "c1").unwrap();
     assert_eq!(abs.relative_path, Path::new("kube/pod1/c1"));
     assert_eq!(abs.owned_parent_depth, 0);
-    assert_eq!(abs.dir(&host.hierarchies[2]), f.root().join("cg/memory/kube/pod1/c1"));
-    assert_eq!(abs.cgroup_path(&host.hierarchies[2]), Path::new("/kube/pod1/c1"));
+    assert_eq!(
+        abs.dir(&host.hierarchies[2]),
+        f.root().join("cg/memory/kube/pod1/c1")
+    );
+    assert_eq!(
+        abs.cgroup_path(&host.hierarchies[2]),
+        Path::new("/kube/pod1/c1")
+    );
     // Without the systemd driver, colons are just characters of a path.
     assert_eq!(
-        new(Some("system.slice:berth:c1"), "c1").unwrap().relative_path,
+        new(Some("system.slice:berth:c1"), "c1")
+            .unwrap()
+            .relative_path,
         Path::new("berth/system.slice:berth:c1")
     );
 
@@ -374,13 +401,8 @@ fn plan_path_rules() {
 #[test]
 fn plan_rejects_the_systemd_driver() {
     let host = hybrid_fixture().host();
-    let err = CgroupPlan::new(
-        &host,
-        Some(Path::new("system.slice:berth:c1")),
-        "c1",
-        true,
-    )
-    .unwrap_err();
+    let err =
+        CgroupPlan::new(&host, Some(Path::new("system.slice:berth:c1")), "c1", true).unwrap_err();
     assert_eq!(
         err.to_string(),
         "cgroupsPath \"system.slice:berth:c1\": systemd cgroup driver not supported yet"
@@ -406,15 +428,24 @@ fn create_makes_every_directory_and_copies_cpuset_from_the_parent() {
         assert!(p.dir(h).is_dir());
     }
     let cpuset = f.root().join("cg/cpuset/berth/c1");
-    assert_eq!(std::fs::read_to_string(cpuset.join("cpuset.cpus")).unwrap(), "0-1");
-    assert_eq!(std::fs::read_to_string(cpuset.join("cpuset.mems")).unwrap(), "0");
+    assert_eq!(
+        std::fs::read_to_string(cpuset.join("cpuset.cpus")).unwrap(),
+        "0-1"
+    );
+    assert_eq!(
+        std::fs::read_to_string(cpuset.join("cpuset.mems")).unwrap(),
+        "0"
+    );
     assert_eq!(
         std::fs::read_to_string(f.root().join("cg/cpuset/berth/cpuset.cpus")).unwrap(),
         "0-1"
     );
     // Nothing is written in any hierarchy root.
     for (path, _) in fs.writes.borrow().iter() {
-        assert!(path.components().any(|c| c.as_os_str() == "berth"), "{path:?}");
+        assert!(
+            path.components().any(|c| c.as_os_str() == "berth"),
+            "{path:?}"
+        );
     }
 
     // A second container finds berth/ already there and creates only its leaf.
@@ -445,7 +476,9 @@ fn create_enables_v2_controllers_only_in_berth_parents() {
     f.file("cg/theirs/cgroup.controllers", "cpu memory\n");
     f.file("cg/theirs/cgroup.subtree_control", "");
     let fs = FakeFs::default();
-    plan(&f, Some("/theirs/mine/c1"), "c1").create_with(&fs).unwrap();
+    plan(&f, Some("/theirs/mine/c1"), "c1")
+        .create_with(&fs)
+        .unwrap();
     assert!(fs.writes_under(&f.root().join("cg/theirs")).is_empty());
     assert_eq!(fs.writes_under(&f.root().join("cg/theirs/mine")), vec![]);
 }
@@ -460,7 +493,10 @@ fn create_failure_removes_what_it_created() {
     let err = p.create_with(&fs).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("create cgroup {}", f.root().join("cg/memory/berth").display())
+        format!(
+            "create cgroup {}",
+            f.root().join("cg/memory/berth").display()
+        )
     );
     assert!(!f.root().join("cg/cpu,cpuacct/berth").exists());
     assert!(!f.root().join("cg/cpuset/berth").exists());
@@ -502,7 +538,10 @@ fn pids_reads_the_v2_hierarchy_including_child_cgroups() {
     assert_eq!(pids, vec![12, 34, 56]);
 
     std::fs::write(leaf.join("cgroup.procs"), "x\n").unwrap();
-    assert!(matches!(p.pids_with(&fs), Err(CgroupError::ParsePid { .. })));
+    assert!(matches!(
+        p.pids_with(&fs),
+        Err(CgroupError::ParsePid { .. })
+    ));
 }
 
 #[test]
@@ -530,7 +569,10 @@ fn signal_all_signals_every_listed_pid_on_v1() {
     let fs = FakeFs::default();
     let p = plan(&f, None, "c1");
     p.create_with(&fs).unwrap();
-    let mut child = std::process::Command::new("sleep").arg("100").spawn().unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("100")
+        .spawn()
+        .unwrap();
     // A pid that no longer exists (ESRCH) is skipped.
     let gone = {
         let mut c = std::process::Command::new("true").spawn().unwrap();
@@ -557,7 +599,8 @@ fn remove_deletes_leaf_and_empty_berth_parent_and_is_idempotent() {
     c1.create_with(&fs).unwrap();
     c2.create_with(&fs).unwrap();
     // A child cgroup the container made for itself is removed first.
-    fs.mkdir(&f.root().join("cg/unified/berth/c1/nested")).unwrap();
+    fs.mkdir(&f.root().join("cg/unified/berth/c1/nested"))
+        .unwrap();
 
     c1.remove_with(&fs).unwrap();
     for h in &c1.hierarchies {
@@ -602,7 +645,10 @@ fn remove_retries_a_busy_leaf_then_names_it() {
     let start = std::time::Instant::now();
     let err = p.remove_with(&fs).unwrap_err();
     let waited = start.elapsed();
-    assert!(waited >= std::time::Duration::from_millis(1900), "{waited:?}");
+    assert!(
+        waited >= std::time::Duration::from_millis(1900),
+        "{waited:?}"
+    );
     assert!(waited < std::time::Duration::from_secs(3), "{waited:?}");
     assert_eq!(err.to_string(), format!("remove cgroup {}", leaf.display()));
     fs.busy.borrow_mut().clear();
@@ -653,7 +699,9 @@ fn resources() -> LinuxResources {
 }
 
 fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-    v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 #[test]
@@ -675,7 +723,10 @@ fn resources_v1_file_values() {
             ("memory.soft_limit_in_bytes", "33554432"),
         ])
     );
-    assert_eq!(fs.writes_under(&leaf("pids")), pairs(&[("pids.max", "100")]));
+    assert_eq!(
+        fs.writes_under(&leaf("pids")),
+        pairs(&[("pids.max", "100")])
+    );
     assert_eq!(
         fs.writes_under(&leaf("cpu,cpuacct")),
         pairs(&[
@@ -893,8 +944,7 @@ fn unique(name: &str) -> String {
 
 #[test]
 fn root_join_places_the_process_in_every_hierarchy_and_remove_cleans_up() {
-    let Some(host) = real_host_or_skip("root_join_places_the_process_in_every_hierarchy")
-    else {
+    let Some(host) = real_host_or_skip("root_join_places_the_process_in_every_hierarchy") else {
         return;
     };
     let p = CgroupPlan::new(&host, None, &unique("join"), false).unwrap();
@@ -912,7 +962,11 @@ fn root_join_places_the_process_in_every_hierarchy_and_remove_cleans_up() {
                 let mut have: Vec<_> = h.controllers().collect();
                 ctrls.sort();
                 have.sort();
-                let same = if h.is_v2() { ctrls == [""] } else { ctrls == have };
+                let same = if h.is_v2() {
+                    ctrls == [""]
+                } else {
+                    ctrls == have
+                };
                 same && path.map(Path::new) == Some(want.as_path())
             });
             if !found {
@@ -990,13 +1044,21 @@ fn root_memory_limit_and_devices_apply_on_v1() {
             .to_string()
     };
     assert_eq!(read(&memory, "memory.limit_in_bytes"), "67108864");
-    if let Some(devices) = host.hierarchies.iter().find(|h| h.has_v1_controller("devices")) {
+    if let Some(devices) = host
+        .hierarchies
+        .iter()
+        .find(|h| h.has_v1_controller("devices"))
+    {
         let list = read(devices, "devices.list");
         assert!(list.lines().any(|l| l == "c 1:3 rwm"), "{list}");
         assert!(list.lines().any(|l| l == "c 10:229 rw"), "{list}");
         assert!(!list.lines().any(|l| l == "a *:* rwm"), "{list}");
     }
-    if let Some(pids) = host.hierarchies.iter().find(|h| h.has_v1_controller("pids")) {
+    if let Some(pids) = host
+        .hierarchies
+        .iter()
+        .find(|h| h.has_v1_controller("pids"))
+    {
         assert_eq!(read(pids, "pids.max"), "100");
     }
 }

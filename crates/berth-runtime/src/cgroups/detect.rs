@@ -40,12 +40,11 @@ impl HostCgroups {
     /// hierarchy mounted several times (bind mounts) is kept once, preferring the mount of its
     /// root (`/`), else the one exposing the shortest sub-path.
     pub fn detect(mountinfo: &Path) -> Result<HostCgroups, CgroupError> {
-        let text = std::fs::read_to_string(mountinfo).map_err(|source| {
-            CgroupError::ReadMountinfo {
+        let text =
+            std::fs::read_to_string(mountinfo).map_err(|source| CgroupError::ReadMountinfo {
                 path: mountinfo.to_path_buf(),
                 source,
-            }
-        })?;
+            })?;
         let mut visible: Vec<MountLine> = Vec::new();
         for (index, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
@@ -114,7 +113,9 @@ impl HostCgroups {
 /// Sort key for duplicate mounts of one hierarchy: the root mount first, then shorter sub-paths;
 /// cgroup-namespace paths outside the namespace (`/..`) last.
 fn root_rank(root: &Path) -> (bool, usize) {
-    let outside = root.components().any(|c| c == std::path::Component::ParentDir);
+    let outside = root
+        .components()
+        .any(|c| c == std::path::Component::ParentDir);
     (outside, root.as_os_str().len())
 }
 
@@ -133,7 +134,10 @@ fn v1_controllers(super_options: &str) -> String {
 fn parse_line(line: &str) -> Result<MountLine, String> {
     let fields: Vec<&str> = line.split(' ').collect();
     if fields.len() < 7 {
-        return Err(format!("expected at least 7 fields, found {}", fields.len()));
+        return Err(format!(
+            "expected at least 7 fields, found {}",
+            fields.len()
+        ));
     }
     // The optional fields (shared:N, master:N, ...) end at a lone "-".
     let sep = fields[6..]
@@ -161,7 +165,9 @@ fn unescape(field: &str) -> PathBuf {
     while i < bytes.len() {
         if bytes[i] == b'\\'
             && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
         {
             let value = (bytes[i + 1] - b'0') as u32 * 64
                 + (bytes[i + 2] - b'0') as u32 * 8

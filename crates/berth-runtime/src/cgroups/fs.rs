@@ -146,19 +146,7 @@ impl CgroupPlan {
     fn create_steps(&self, fs: &dyn CgroupFs, created: &mut Created) -> Result<(), CgroupError> {
         for h in &self.hierarchies {
             let first_new = created.dirs.len();
-            let mut dir = h.mount_point.clone();
-            for component in self.relative_path.components() {
-                dir.push(component);
-                if fs.exists(&dir) {
-                    continue;
-                }
-                match fs.mkdir(&dir) {
-                    Ok(()) => created.dirs.push(dir.clone()),
-                    // Another container's create made it between our check and mkdir.
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                    Err(source) => return Err(CgroupError::Create { path: dir, source }),
-                }
-            }
+            mkdir_p(fs, &h.mount_point, &self.relative_path, created)?;
             let new_dirs = &created.dirs[first_new..];
             if h.has_v1_controller("cpuset") {
                 for dir in new_dirs {
@@ -218,7 +206,11 @@ impl CgroupPlan {
         self.hierarchies
             .iter()
             .find(|h| h.is_v2())
-            .or_else(|| self.hierarchies.iter().find(|h| h.has_v1_controller("pids")))
+            .or_else(|| {
+                self.hierarchies
+                    .iter()
+                    .find(|h| h.has_v1_controller("pids"))
+            })
             .or_else(|| self.hierarchies.first())
     }
 
@@ -234,7 +226,12 @@ impl CgroupPlan {
                 Ok(text) => text,
                 // The cgroup (or a child cgroup) is gone: no processes there.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(source) => return Err(CgroupError::Read { path: procs, source }),
+                Err(source) => {
+                    return Err(CgroupError::Read {
+                        path: procs,
+                        source,
+                    })
+                }
             };
             for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
                 let pid = line.parse().map_err(|_| CgroupError::ParsePid {
@@ -310,6 +307,38 @@ impl CgroupPlan {
             }
         }
         Ok(())
+    }
+}
+
+/// Create `base/relative` and any missing parents, recording what was made.
+fn mkdir_p(
+    fs: &dyn CgroupFs,
+    base: &Path,
+    relative: &Path,
+    created: &mut Created,
+) -> Result<(), CgroupError> {
+    let mut retries = 0;
+    'walk: loop {
+        let mut dir = base.to_path_buf();
+        for component in relative.components() {
+            dir.push(component);
+            if fs.exists(&dir) {
+                continue;
+            }
+            match fs.mkdir(&dir) {
+                Ok(()) => created.dirs.push(dir.clone()),
+                // Another container's create made it between our check and mkdir.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                // Another container's delete removed a shared parent (`berth/`) after we saw
+                // it: walk again from the root.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && retries < 3 => {
+                    retries += 1;
+                    continue 'walk;
+                }
+                Err(source) => return Err(CgroupError::Create { path: dir, source }),
+            }
+        }
+        return Ok(());
     }
 }
 

@@ -136,7 +136,10 @@ impl CgroupPlan {
                 ("memory.swappiness", m.swappiness().is_some()),
                 ("memory.disableOOMKiller", m.disable_oom_killer().is_some()),
                 ("memory.useHierarchy", m.use_hierarchy().is_some()),
-                ("memory.checkBeforeUpdate", m.check_before_update().is_some()),
+                (
+                    "memory.checkBeforeUpdate",
+                    m.check_before_update().is_some(),
+                ),
             ];
             for (name, set) in others {
                 if set {
@@ -229,7 +232,10 @@ impl CgroupPlan {
             ),
             ("network", r.network().is_some()),
             ("rdma", r.rdma().as_ref().is_some_and(|m| !m.is_empty())),
-            ("unified", r.unified().as_ref().is_some_and(|m| !m.is_empty())),
+            (
+                "unified",
+                r.unified().as_ref().is_some_and(|m| !m.is_empty()),
+            ),
         ];
         for (name, set) in not_yet {
             if set {

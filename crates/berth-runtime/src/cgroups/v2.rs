@@ -36,7 +36,9 @@ pub(super) fn swap_to_v2(swap: i64, limit: i64) -> Result<i64, CgroupError> {
         )));
     }
     if limit < 0 || swap < 0 {
-        return Err(invalid(format!("invalid values swap {swap}, limit {limit}")));
+        return Err(invalid(format!(
+            "invalid values swap {swap}, limit {limit}"
+        )));
     }
     if swap < limit {
         return Err(invalid(format!(

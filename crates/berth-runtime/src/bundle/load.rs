@@ -50,7 +50,14 @@ mod tests {
 
     #[test]
     fn accepts_every_1x_version() {
-        for v in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.1", "1.3.0", "1.4.0-rc.1"] {
+        for v in [
+            "1.0.0",
+            "1.0.2-dev",
+            "1.1.0",
+            "1.2.1",
+            "1.3.0",
+            "1.4.0-rc.1",
+        ] {
             assert!(version_supported(v), "{v}");
         }
     }
@@ -67,7 +74,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("config.json"), r#"{"ociVersion":"2.0.0"}"#).unwrap();
         let err = load_config(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("ociVersion \"2.0.0\" is not supported"), "{err}");
+        assert!(
+            err.contains("ociVersion \"2.0.0\" is not supported"),
+            "{err}"
+        );
     }
 
     #[test]

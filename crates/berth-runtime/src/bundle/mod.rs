@@ -116,8 +116,7 @@ impl Plan {
         let sysctls = sysctl::validate(&linux, &namespaces)?;
         let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
         let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
-        if (hostname.is_some() || domainname.is_some()) && !namespaces.creates(NamespaceKind::Uts)
-        {
+        if (hostname.is_some() || domainname.is_some()) && !namespaces.creates(NamespaceKind::Uts) {
             // runtime-spec config.md "Hostname": setting it without a new UTS namespace would
             // change the host's name.
             return Err(BundleError::invalid(

@@ -133,7 +133,9 @@ impl Namespaces {
 
     /// Whether the container gets a new namespace of this kind.
     pub fn creates(&self, kind: NamespaceKind) -> bool {
-        self.entries.iter().any(|e| e.kind == kind && e.join.is_none())
+        self.entries
+            .iter()
+            .any(|e| e.kind == kind && e.join.is_none())
     }
 
     /// CLONE_NEW* flags of the namespaces to create.
@@ -268,7 +270,11 @@ mod tests {
         let kinds: Vec<_> = ns.entries.iter().map(|e| e.kind).collect();
         assert_eq!(
             kinds,
-            [NamespaceKind::User, NamespaceKind::Pid, NamespaceKind::Mount]
+            [
+                NamespaceKind::User,
+                NamespaceKind::Pid,
+                NamespaceKind::Mount
+            ]
         );
         assert_eq!(
             ns.new_flags(),
@@ -278,10 +284,9 @@ mod tests {
 
     #[test]
     fn duplicate_namespace_is_rejected() {
-        let err = Namespaces::from_spec(&linux(
-            r#"{"namespaces":[{"type":"pid"},{"type":"pid"}]}"#,
-        ))
-        .unwrap_err();
+        let err =
+            Namespaces::from_spec(&linux(r#"{"namespaces":[{"type":"pid"},{"type":"pid"}]}"#))
+                .unwrap_err();
         assert_eq!(
             err.to_string(),
             "config.json: linux.namespaces: duplicate namespace type \"pid\""
@@ -300,8 +305,7 @@ mod tests {
 
     #[test]
     fn new_user_namespace_needs_mappings() {
-        let err = Namespaces::from_spec(&linux(r#"{"namespaces":[{"type":"user"}]}"#))
-            .unwrap_err();
+        let err = Namespaces::from_spec(&linux(r#"{"namespaces":[{"type":"user"}]}"#)).unwrap_err();
         assert!(err.to_string().contains("needs both uidMappings"), "{err}");
     }
 
@@ -311,10 +315,7 @@ mod tests {
             r#"{"namespaces":[{"type":"network","path":"/nonexistent/netns"}]}"#,
         ))
         .unwrap_err();
-        assert!(
-            format!("{err}").contains("/nonexistent/netns"),
-            "{err}"
-        );
+        assert!(format!("{err}").contains("/nonexistent/netns"), "{err}");
     }
 
     #[test]
@@ -329,10 +330,8 @@ mod tests {
 
     #[test]
     fn time_offsets_need_a_time_namespace() {
-        let err = Namespaces::from_spec(&linux(
-            r#"{"timeOffsets":{"monotonic":{"secs":10}}}"#,
-        ))
-        .unwrap_err();
+        let err = Namespaces::from_spec(&linux(r#"{"timeOffsets":{"monotonic":{"secs":10}}}"#))
+            .unwrap_err();
         assert!(err.to_string().contains("new time namespace"), "{err}");
         let ns = Namespaces::from_spec(&linux(
             r#"{"namespaces":[{"type":"time"}],"timeOffsets":{"monotonic":{"secs":10,"nanosecs":5}}}"#,

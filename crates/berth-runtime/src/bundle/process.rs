@@ -91,17 +91,21 @@ impl ProcessPlan {
 fn capabilities(
     caps: &Option<oci_spec::runtime::LinuxCapabilities>,
 ) -> Result<[(CapSet, CapsHashSet); 5], BundleError> {
-    let convert = |set: &Option<oci_spec::runtime::Capabilities>| -> Result<CapsHashSet, BundleError> {
-        set.iter()
-            .flatten()
-            .map(|c| {
-                let name = format!("CAP_{c}");
-                Capability::from_str(&name).map_err(|_| {
-                    BundleError::invalid("process.capabilities", format!("unknown capability {name}"))
+    let convert =
+        |set: &Option<oci_spec::runtime::Capabilities>| -> Result<CapsHashSet, BundleError> {
+            set.iter()
+                .flatten()
+                .map(|c| {
+                    let name = format!("CAP_{c}");
+                    Capability::from_str(&name).map_err(|_| {
+                        BundleError::invalid(
+                            "process.capabilities",
+                            format!("unknown capability {name}"),
+                        )
+                    })
                 })
-            })
-            .collect()
-    };
+                .collect()
+        };
     let c = caps.clone().unwrap_or_default();
     Ok([
         (CapSet::Bounding, convert(c.bounding())?),
@@ -112,7 +116,9 @@ fn capabilities(
     ])
 }
 
-fn rlimits(limits: &Option<Vec<oci_spec::runtime::PosixRlimit>>) -> Result<Vec<Rlimit>, BundleError> {
+fn rlimits(
+    limits: &Option<Vec<oci_spec::runtime::PosixRlimit>>,
+) -> Result<Vec<Rlimit>, BundleError> {
     let mut out: Vec<Rlimit> = Vec::new();
     for limit in limits.iter().flatten() {
         let resource = rlimit_resource(limit.typ());
@@ -169,17 +175,19 @@ mod tests {
     use super::*;
 
     fn plan(process: &str) -> Result<ProcessPlan, BundleError> {
-        let spec: Spec = serde_json::from_str(&format!(
-            r#"{{"ociVersion":"1.0.2","process":{process}}}"#
-        ))
-        .unwrap();
+        let spec: Spec =
+            serde_json::from_str(&format!(r#"{{"ociVersion":"1.0.2","process":{process}}}"#))
+                .unwrap();
         ProcessPlan::from_spec(&spec)
     }
 
     #[test]
     fn empty_args_are_rejected() {
         let err = plan(r#"{"user":{"uid":0,"gid":0},"cwd":"/","args":[]}"#).unwrap_err();
-        assert_eq!(err.to_string(), "config.json: process.args: must not be empty");
+        assert_eq!(
+            err.to_string(),
+            "config.json: process.args: must not be empty"
+        );
     }
 
     #[test]

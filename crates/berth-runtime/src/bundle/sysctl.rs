@@ -72,10 +72,8 @@ mod tests {
     use super::*;
 
     fn check(ns: &str, sysctl: &str) -> Result<Vec<(String, String)>, BundleError> {
-        let linux: Linux = serde_json::from_str(&format!(
-            r#"{{"namespaces":{ns},"sysctl":{sysctl}}}"#
-        ))
-        .unwrap();
+        let linux: Linux =
+            serde_json::from_str(&format!(r#"{{"namespaces":{ns},"sysctl":{sysctl}}}"#)).unwrap();
         validate(&linux, &Namespaces::from_spec(&linux).unwrap())
     }
 
@@ -91,13 +89,21 @@ mod tests {
 
     #[test]
     fn ipc_and_uts_sysctls_map_to_their_namespaces() {
-        assert!(check(r#"[{"type":"ipc"}]"#, r#"{"kernel.msgmax":"1","fs.mqueue.msg_max":"2"}"#).is_ok());
+        assert!(check(
+            r#"[{"type":"ipc"}]"#,
+            r#"{"kernel.msgmax":"1","fs.mqueue.msg_max":"2"}"#
+        )
+        .is_ok());
         assert!(check(r#"[{"type":"uts"}]"#, r#"{"kernel.domainname":"x"}"#).is_ok());
     }
 
     #[test]
     fn host_wide_sysctl_is_rejected() {
         let err = check(r#"[{"type":"ipc"}]"#, r#"{"vm.swappiness":"1"}"#).unwrap_err();
-        assert!(err.to_string().contains("not in a separate kernel namespace"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("not in a separate kernel namespace"),
+            "{err}"
+        );
     }
 }

@@ -63,7 +63,12 @@ impl Undo<'_> {
 
         self.cgroup = true;
         plan.cgroup.create()?;
-        if let Some(resources) = plan.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        if let Some(resources) = plan
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+        {
             let unapplied = plan.cgroup.apply_resources(resources)?;
             if !unapplied.is_empty() {
                 crate::log_warn!(
@@ -166,7 +171,9 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
     let path = std::path::absolute(path).map_err(err)?;
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
     ));
     std::fs::write(&tmp, pid.to_string()).map_err(err)?;
     std::fs::rename(&tmp, &path).map_err(|e| {

@@ -8,7 +8,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::{status, ContainerError, Status};
 use crate::process::{liveness, sys};
-use crate::state::{ContainerId, ContainerState, Store, StateError};
+use crate::state::{ContainerId, ContainerState, StateError, Store};
 
 /// How long `delete --force` waits for the killed processes to exit.
 const KILL_WAIT_SECS: u64 = 10;
@@ -72,7 +72,10 @@ fn kill_and_wait(state: &ContainerState) -> Result<(), ContainerError> {
         cgroup.signal_all(libc::SIGKILL)?;
     }
     super::kill::signal_init(state, libc::SIGKILL).or_else(|e| match e {
-        ContainerError::Signal { source: nix::Error::ESRCH, .. } => Ok(()),
+        ContainerError::Signal {
+            source: nix::Error::ESRCH,
+            ..
+        } => Ok(()),
         e => Err(e),
     })?;
     let timeout = PollTimeout::try_from((KILL_WAIT_SECS * 1000) as i32).unwrap_or(PollTimeout::MAX);

@@ -180,14 +180,31 @@ mod tests {
     #[test]
     fn status_follows_phase_and_liveness() {
         let me = std::process::id() as i32;
-        let start = liveness::proc_stat(Path::new("/proc"), me).unwrap().start_time;
+        let start = liveness::proc_stat(Path::new("/proc"), me)
+            .unwrap()
+            .start_time;
         let p = Path::new("/proc");
-        assert_eq!(status_in(p, &state(Phase::Created, Some(me), Some(start))), Status::Created);
-        assert_eq!(status_in(p, &state(Phase::Started, Some(me), Some(start))), Status::Running);
+        assert_eq!(
+            status_in(p, &state(Phase::Created, Some(me), Some(start))),
+            Status::Created
+        );
+        assert_eq!(
+            status_in(p, &state(Phase::Started, Some(me), Some(start))),
+            Status::Running
+        );
         // The same pid with another start time is a reused pid: the container is gone.
-        assert_eq!(status_in(p, &state(Phase::Started, Some(me), Some(start + 1))), Status::Stopped);
-        assert_eq!(status_in(p, &state(Phase::Started, None, None)), Status::Stopped);
-        assert_eq!(status_in(p, &state(Phase::Creating, None, None)), Status::Creating);
+        assert_eq!(
+            status_in(p, &state(Phase::Started, Some(me), Some(start + 1))),
+            Status::Stopped
+        );
+        assert_eq!(
+            status_in(p, &state(Phase::Started, None, None)),
+            Status::Stopped
+        );
+        assert_eq!(
+            status_in(p, &state(Phase::Creating, None, None)),
+            Status::Creating
+        );
     }
 
     #[test]

@@ -32,6 +32,19 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
         path: fifo_path.clone(),
         source,
     };
+    // Before opening the FIFO: once a reader exists the init may exec, run and exit at any
+    // moment, and must not then be mistaken for an init that died before start.
+    let pidfd = sys::pidfd_open(pid).map_err(|_| ContainerError::InitExited {
+        id: state.id.clone(),
+    })?;
+    // The pidfd could belong to a reused pid: check it is still our init after opening it.
+    if !liveness::is_alive(
+        std::path::Path::new("/proc"),
+        pid,
+        state.pid_start_time.unwrap_or(0),
+    ) {
+        return Err(ContainerError::InitExited { id: state.id });
+    }
     // Non-blocking, so that a dead init cannot hang `start`: we wait below for either the
     // init's byte on the FIFO or the init's exit, whichever comes first.
     let fifo = open(
@@ -40,11 +53,6 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
         Mode::empty(),
     )
     .map_err(open_err)?;
-    let pidfd = sys::pidfd_open(pid).map_err(|_| ContainerError::InitExited { id: state.id.clone() })?;
-    // The pidfd could belong to a reused pid: check it is still our init after opening it.
-    if !liveness::is_alive(std::path::Path::new("/proc"), pid, state.pid_start_time.unwrap_or(0)) {
-        return Err(ContainerError::InitExited { id: state.id });
-    }
     let wait_err = |source| ContainerError::WaitStart {
         id: state.id.clone(),
         source,
@@ -59,7 +67,9 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
             Err(e) => return Err(wait_err(e)),
             Ok(_) => {}
         }
-        let fifo_ready = fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLIN));
+        let fifo_ready = fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLIN));
         let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
         if fifo_ready {
             let mut byte = [0u8; 1];

@@ -26,9 +26,7 @@
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, MsgFlags, SockFlag, SockType,
-};
+use nix::sys::socket::{recvmsg, sendmsg, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
 
 /// Every message of the protocol.
@@ -216,9 +214,13 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> (i32, Vec<String>
         chain.push(e.to_string());
         if let Some(n) = e.downcast_ref::<nix::Error>() {
             errno = *n as i32;
-        } else if let Some(code) = e.downcast_ref::<std::io::Error>().and_then(|io| io.raw_os_error()) {
+        } else if let Some(code) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.raw_os_error())
+        {
             errno = code;
-        } else if let Some(ChannelError::Child { errno: n, .. }) = e.downcast_ref::<ChannelError>() {
+        } else if let Some(ChannelError::Child { errno: n, .. }) = e.downcast_ref::<ChannelError>()
+        {
             errno = *n;
         }
         cur = e.source();

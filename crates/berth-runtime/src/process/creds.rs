@@ -114,7 +114,11 @@ pub fn switch_user(p: &ProcessPlan) -> Result<(), CredsError> {
     drop_bounding(bounding)?;
     sys::set_keepcaps(true).map_err(CredsError::KeepCaps)?;
 
-    let gids: Vec<Gid> = p.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
+    let gids: Vec<Gid> = p
+        .additional_gids
+        .iter()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
     setgroups(&gids).map_err(|source| CredsError::SetGroups {
         gids: p.additional_gids.clone(),
         source,
@@ -148,10 +152,8 @@ fn drop_bounding(keep: &CapsHashSet) -> Result<(), CredsError> {
     let supported = caps::runtime::procfs_all_supported(None)
         .unwrap_or_else(|_| caps::runtime::thread_all_supported());
     for cap in supported.difference(keep) {
-        caps::drop(None, CapSet::Bounding, *cap).map_err(|source| CredsError::DropBounding {
-            cap: *cap,
-            source,
-        })?;
+        caps::drop(None, CapSet::Bounding, *cap)
+            .map_err(|source| CredsError::DropBounding { cap: *cap, source })?;
     }
     Ok(())
 }

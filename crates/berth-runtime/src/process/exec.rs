@@ -74,10 +74,11 @@ impl Program {
 
     /// execve(2); returns only on failure.
     pub fn exec(self) -> Result<Infallible, ExecError> {
-        let path = CString::new(self.path.as_os_str().as_bytes()).map_err(|_| ExecError::BadString {
-            path: self.path.display().to_string(),
-            reason: "path contains a NUL byte",
-        })?;
+        let path =
+            CString::new(self.path.as_os_str().as_bytes()).map_err(|_| ExecError::BadString {
+                path: self.path.display().to_string(),
+                reason: "path contains a NUL byte",
+            })?;
         nix::unistd::execve(&path, &self.argv, &self.envp).map_err(|source| ExecError::Exec {
             path: self.path,
             source,
@@ -88,7 +89,13 @@ impl Program {
 fn lookup(name: &str, search: &str) -> Option<PathBuf> {
     search
         .split(':')
-        .map(|dir| if dir.is_empty() { Path::new(".") } else { Path::new(dir) })
+        .map(|dir| {
+            if dir.is_empty() {
+                Path::new(".")
+            } else {
+                Path::new(dir)
+            }
+        })
         .map(|dir| dir.join(name))
         .find(|p| is_executable(p))
 }

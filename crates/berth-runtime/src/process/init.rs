@@ -122,8 +122,13 @@ fn wait_and_exec(
 ) -> Result<Infallible, InitError> {
     let path = format!("self/fd/{}", handles.exec_fifo.as_raw_fd());
     // Opening a FIFO for writing blocks until a reader opens it: that reader is `berth start`.
-    let fd = openat(&handles.proc, path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(InitError::WaitStart)?;
+    let fd = openat(
+        &handles.proc,
+        path.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(InitError::WaitStart)?;
     let mut fifo = File::from(fd);
     fifo.write_all(b"0")
         .map_err(|e| InitError::WaitStart(nix::Error::from_raw(e.raw_os_error().unwrap_or(0))))?;

@@ -40,7 +40,8 @@ mod tests {
 
     #[test]
     fn parses_state_and_start_time_even_with_parens_in_comm() {
-        let line = "1234 (a) b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        let line =
+            "1234 (a) b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
         assert_eq!(
             parse_stat(line),
             Some(ProcStat {

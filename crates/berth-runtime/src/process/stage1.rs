@@ -74,7 +74,11 @@ fn stage1(
         let flag = CloneFlags::from_bits_retain(ns.kind.clone_flag());
         setns(fd.as_fd(), flag).map_err(|source| Stage1Error::Join {
             kind: ns.kind.name(),
-            path: ns.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            path: ns
+                .path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             source,
         })?;
         if ns.kind == NamespaceKind::User {
@@ -105,7 +109,8 @@ fn stage1(
 
     // The init must not send anything before the parent has its pid (so the parent can always
     // reap it): it waits for this pipe to close, which happens when stage 1 exits.
-    let (hold_r, hold_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Stage1Error::Fork)?;
+    let (hold_r, hold_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Stage1Error::Fork)?;
     match sys::fork_sibling().map_err(Stage1Error::Fork)? {
         0 => {
             drop(hold_w);

@@ -71,7 +71,11 @@ pub fn cloexec_from(first: u32) -> nix::Result<()> {
 /// than whatever berth blocked for its own signal handling.
 pub fn reset_signals() {
     let empty = nix::sys::signal::SigSet::empty();
-    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&empty), None);
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&empty),
+        None,
+    );
 }
 
 /// Sets the parent-death signal, then checks the parent did not die before it took effect.

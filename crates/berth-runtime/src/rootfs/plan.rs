@@ -701,9 +701,11 @@ mod tests {
             mount_point: mp.into(),
             fs_type: fs.into(),
             options: o.into(),
+            root: "/".into(),
         };
         let hybrid = CgroupPlan {
             relative_path: "berth/c1".into(),
+            owned_parent_depth: 0,
             hierarchies: vec![
                 h("/sys/fs/cgroup/cpu,cpuacct", "cgroup", "cpu,cpuacct"),
                 h("/sys/fs/cgroup/systemd", "cgroup", "name=systemd"),
@@ -735,6 +737,7 @@ mod tests {
 
         let unified = CgroupPlan {
             relative_path: "berth/c1".into(),
+            owned_parent_depth: 0,
             hierarchies: vec![h("/sys/fs/cgroup", "cgroup2", "")],
         };
         c.cgroup = Some(&unified);

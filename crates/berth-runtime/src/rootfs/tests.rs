@@ -421,6 +421,7 @@ fn host_hierarchies() -> Vec<Hierarchy> {
                 mount_point: PathBuf::from(f[4]),
                 fs_type: fstype.to_string(),
                 options,
+                root: PathBuf::from("/"),
             })
         })
         .collect()
@@ -440,6 +441,7 @@ fn cgroup_mount_binds_each_hierarchy_read_only() {
     // only (no host cgroup is written or remounted).
     let cgroup = CgroupPlan {
         relative_path: PathBuf::new(),
+        owned_parent_depth: 0,
         hierarchies: hierarchies.clone(),
     };
     let dir = bundle();

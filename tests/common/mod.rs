@@ -44,16 +44,23 @@ pub fn unique_id() -> String {
     format!("{name}-{}-{n}", std::process::id())
 }
 
+/// Write a line straight to fd 2. libtest captures `eprintln!` of passing tests; a skip
+/// notice must be seen, so it bypasses the capture.
+pub fn loud(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{msg}");
+}
+
 /// True when running as root. Otherwise prints `SKIP <test>: needs root` to stderr: a skipped
 /// test must never pass silently. Use as `if !require_root() { return; }`.
 pub fn require_root() -> bool {
     // SAFETY: geteuid cannot fail.
     let euid = unsafe { libc::geteuid() };
     if euid != 0 {
-        eprintln!(
+        loud(&format!(
             "SKIP {}: needs root (euid {euid}); run `make test` as root",
             test_name()
-        );
+        ));
         return false;
     }
     true
@@ -78,10 +85,10 @@ pub fn runtime_is_runc() -> bool {
 /// `SKIP <test>: runc gap: <reason>` and return true. The test stays in force for berth.
 pub fn runc_gap(reason: &str) -> bool {
     if runtime_is_runc() {
-        eprintln!(
+        loud(&format!(
             "SKIP {}: runc gap (kept for berth): {reason}",
             test_name()
-        );
+        ));
         return true;
     }
     false

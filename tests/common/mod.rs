@@ -598,6 +598,16 @@ impl Runtime {
     /// /sys/fs/cgroup/*/, no process whose cmdline or cwd references the bundle.
     #[track_caller]
     pub fn assert_nothing_left(&self, id: &str, bundle: &Bundle) {
+        let problems = self.leftovers(id, bundle);
+        assert!(
+            problems.is_empty(),
+            "container {id} left things behind:\n  {}",
+            problems.join("\n  ")
+        );
+    }
+
+    /// What [`Runtime::assert_nothing_left`] checks, as a list of problems.
+    pub fn leftovers(&self, id: &str, bundle: &Bundle) -> Vec<String> {
         let mut problems = Vec::new();
         let state = self.root().join(id);
         if state.exists() {
@@ -612,11 +622,7 @@ impl Runtime {
         for p in processes_referencing(bundle.path()) {
             problems.push(format!("process {p} references the bundle"));
         }
-        assert!(
-            problems.is_empty(),
-            "container {id} left things behind:\n  {}",
-            problems.join("\n  ")
-        );
+        problems
     }
 }
 

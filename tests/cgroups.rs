@@ -39,7 +39,10 @@ fn container_is_placed_in_its_own_cgroup() {
     let r = out.json();
     for ctrl in ["memory", "pids", "devices"] {
         let p = cgroup_path(&r, ctrl);
-        assert!(p.ends_with(&id), "{ctrl} cgroup {p:?} does not end with the id {id}");
+        assert!(
+            p.ends_with(&id),
+            "{ctrl} cgroup {p:?} does not end with the id {id}"
+        );
     }
     rt.assert_nothing_left(&id, &b);
 }
@@ -58,7 +61,9 @@ fn cgroups_path_is_honoured_and_removed_after_delete() {
     rt.create(&b, &id).ok();
     let pid = rt.state(&id)["pid"].as_i64().unwrap();
     for ctrl in ["memory", "pids"] {
-        let dir = std::path::Path::new("/sys/fs/cgroup").join(ctrl).join(&cg[1..]);
+        let dir = std::path::Path::new("/sys/fs/cgroup")
+            .join(ctrl)
+            .join(&cg[1..]);
         let procs = std::fs::read_to_string(dir.join("cgroup.procs"))
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         assert!(
@@ -68,10 +73,16 @@ fn cgroups_path_is_honoured_and_removed_after_delete() {
         );
     }
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    assert!(own.lines().any(|l| l.contains(":memory:") && l.ends_with(&cg)), "{own}");
+    assert!(
+        own.lines()
+            .any(|l| l.contains(":memory:") && l.ends_with(&cg)),
+        "{own}"
+    );
     rt.cmd(&["delete", "--force", &id]).ok();
     for ctrl in ["memory", "pids"] {
-        let dir = std::path::Path::new("/sys/fs/cgroup").join(ctrl).join(&cg[1..]);
+        let dir = std::path::Path::new("/sys/fs/cgroup")
+            .join(ctrl)
+            .join(&cg[1..]);
         assert!(!dir.exists(), "{} not removed", dir.display());
     }
     rt.assert_nothing_left(&id, &b);

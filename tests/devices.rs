@@ -33,9 +33,17 @@ fn default_devices_exist_with_numbers() {
     ] {
         let d = dev(&r, name);
         assert_eq!(d["kind"], "char", "{d}");
-        assert_eq!((d["major"].as_u64(), d["minor"].as_u64()), (Some(major), Some(minor)), "{d}");
+        assert_eq!(
+            (d["major"].as_u64(), d["minor"].as_u64()),
+            (Some(major), Some(minor)),
+            "{d}"
+        );
         assert_eq!(d["mode"], "0666", "{d}");
-        assert_eq!((d["uid"].as_u64(), d["gid"].as_u64()), (Some(0), Some(0)), "{d}");
+        assert_eq!(
+            (d["uid"].as_u64(), d["gid"].as_u64()),
+            (Some(0), Some(0)),
+            "{d}"
+        );
     }
     // The device cgroup (deny all + the default allow list) must let the defaults open.
     assert_eq!(r["open"]["/dev/null"]["ok"], true, "{}", r["open"]);
@@ -79,7 +87,10 @@ fn ptmx_points_into_devpts() {
     assert_eq!(ptmx["target"], "pts/ptmx", "{ptmx}");
     let inner = dev(&r, "pts/ptmx");
     assert_eq!(inner["kind"], "char");
-    assert_eq!((inner["major"].as_u64(), inner["minor"].as_u64()), (Some(5), Some(2)));
+    assert_eq!(
+        (inner["major"].as_u64(), inner["minor"].as_u64()),
+        (Some(5), Some(2))
+    );
     assert_eq!(inner["mode"], "0666", "ptmxmode=0666: {inner}");
     assert_eq!(r["open"]["/dev/ptmx"]["ok"], true, "{}", r["open"]);
 }
@@ -100,12 +111,21 @@ fn linux_devices_created_with_mode_and_owner() {
     let r = rt.run_probe(&b, &[]);
     let fuse = dev(&r, "fuse");
     assert_eq!(fuse["kind"], "char");
-    assert_eq!((fuse["major"].as_u64(), fuse["minor"].as_u64()), (Some(10), Some(229)));
+    assert_eq!(
+        (fuse["major"].as_u64(), fuse["minor"].as_u64()),
+        (Some(10), Some(229))
+    );
     assert_eq!(fuse["mode"], "0640");
-    assert_eq!((fuse["uid"].as_u64(), fuse["gid"].as_u64()), (Some(1000), Some(1000)));
+    assert_eq!(
+        (fuse["uid"].as_u64(), fuse["gid"].as_u64()),
+        (Some(1000), Some(1000))
+    );
     let loopx = dev(&r, "sub/loopx");
     assert_eq!(loopx["kind"], "block");
-    assert_eq!((loopx["major"].as_u64(), loopx["minor"].as_u64()), (Some(7), Some(200)));
+    assert_eq!(
+        (loopx["major"].as_u64(), loopx["minor"].as_u64()),
+        (Some(7), Some(200))
+    );
     assert_eq!(loopx["mode"], "0600");
 }
 

@@ -55,7 +55,9 @@ fn state_json_has_spec_fields() {
     rt.create(&b, &id).ok();
     let st = rt.state(&id);
     assert!(
-        st["ociVersion"].as_str().is_some_and(|v| v.starts_with('1')),
+        st["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with('1')),
         "{st}"
     );
     assert_eq!(st["id"], id.as_str());

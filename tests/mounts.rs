@@ -24,8 +24,10 @@ fn tmpfs_mount_with_options() {
         return;
     }
     let mut b = Bundle::new();
-    b.mount(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
-        "options": ["nosuid", "nodev", "noexec", "mode=1700", "size=1m"]}));
+    b.mount(
+        json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+        "options": ["nosuid", "nodev", "noexec", "mode=1700", "size=1m"]}),
+    );
     let rt = Runtime::new();
     let r = rt.run_probe(&b, &["--write", "/data/f"]);
     let m = mount_of(&r, "/data");
@@ -86,7 +88,13 @@ fn rbind_with_rro_makes_submounts_readonly() {
     let rt = Runtime::new();
     let id = unique_id();
     let mut cfg = b.config().clone();
-    cfg["process"]["args"] = json!(["/bin/berth-probe", "--write", "/rb/x", "--write", "/rb/sub/x"]);
+    cfg["process"]["args"] = json!([
+        "/bin/berth-probe",
+        "--write",
+        "/rb/x",
+        "--write",
+        "/rb/sub/x"
+    ]);
     b.write_config(&cfg);
     // The submount exists only in a private mount namespace around the runtime.
     let out = rt.cmd_in_mntns(
@@ -96,8 +104,14 @@ fn rbind_with_rro_makes_submounts_readonly() {
     out.ok();
     let r = out.json();
     let sub = mount_of(&r, "/rb/sub");
-    assert_eq!(sub["fstype"], "tmpfs", "rbind must carry the submount: {sub}");
-    assert!(has(&sub["options"], "ro"), "rro must reach submounts: {sub}");
+    assert_eq!(
+        sub["fstype"], "tmpfs",
+        "rbind must carry the submount: {sub}"
+    );
+    assert!(
+        has(&sub["options"], "ro"),
+        "rro must reach submounts: {sub}"
+    );
     assert!(has(&mount_of(&r, "/rb")["options"], "ro"));
     assert_eq!(r["write"]["/rb/x"]["error"], "EROFS");
     assert_eq!(r["write"]["/rb/sub/x"]["error"], "EROFS");
@@ -162,7 +176,11 @@ fn mount_destination_symlink_stays_inside_rootfs() {
     let rt = Runtime::new();
     let r = rt.run_probe(&b, &[]);
     let host_path = std::path::Path::new("/tmp").join(&escape);
-    assert!(!host_path.exists(), "mount escaped to the host: {}", host_path.display());
+    assert!(
+        !host_path.exists(),
+        "mount escaped to the host: {}",
+        host_path.display()
+    );
     let inside = format!("/tmp/{escape}");
     assert_eq!(mount_of(&r, &inside)["fstype"], "tmpfs");
 }
@@ -202,7 +220,9 @@ fn masked_paths_hide_files_and_directories() {
     std::fs::create_dir(b.rootfs().join("secretdir")).unwrap();
     std::fs::write(b.rootfs().join("secretdir/key"), "x").unwrap();
     std::fs::write(b.rootfs().join("secretfile"), "x").unwrap();
-    let masked = b.config_mut()["linux"]["maskedPaths"].as_array_mut().unwrap();
+    let masked = b.config_mut()["linux"]["maskedPaths"]
+        .as_array_mut()
+        .unwrap();
     masked.push(json!("/secretdir"));
     masked.push(json!("/secretfile"));
     let rt = Runtime::new();
@@ -211,8 +231,14 @@ fn masked_paths_hide_files_and_directories() {
     // A masked file is /dev/null bound over it: opening works, content is gone.
     assert!(find_mount(&r, "/secretfile").is_some(), "file not masked");
     // (/proc/kcore does not exist on this kernel; masking skips missing paths.)
-    assert!(find_mount(&r, "/proc/keys").is_some(), "/proc/keys not masked");
-    assert!(find_mount(&r, "/sys/firmware").is_some(), "/sys/firmware not masked");
+    assert!(
+        find_mount(&r, "/proc/keys").is_some(),
+        "/proc/keys not masked"
+    );
+    assert!(
+        find_mount(&r, "/sys/firmware").is_some(),
+        "/sys/firmware not masked"
+    );
 }
 
 #[test]
@@ -230,7 +256,14 @@ fn readonly_paths() {
     let rt = Runtime::new();
     let r = rt.run_probe(
         &b,
-        &["--write", "/rodir/x", "--write", "/rwfile", "--write", "/proc/sys/kernel/domainname"],
+        &[
+            "--write",
+            "/rodir/x",
+            "--write",
+            "/rwfile",
+            "--write",
+            "/proc/sys/kernel/domainname",
+        ],
     );
     assert_eq!(r["write"]["/rodir/x"]["error"], "EROFS");
     assert_eq!(r["write"]["/rwfile"]["ok"], true);
@@ -243,7 +276,10 @@ fn root_propagation(prop: &str) -> String {
     b.config_mut()["linux"]["rootfsPropagation"] = json!(prop);
     let rt = Runtime::new();
     let r = rt.run_probe(&b, &[]);
-    mount_of(&r, "/")["propagation"].as_str().unwrap().to_string()
+    mount_of(&r, "/")["propagation"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -257,7 +293,8 @@ fn rootfs_propagation_private() {
 // runc 1.1.5 applies rootfsPropagation to the mount tree before binding the rootfs, whose
 // parent it then makes private, so "/" always ends up private (checked: plain directory and
 // rootfs-as-mount-point alike). The spec says the value is the rootfs's propagation.
-const RUNC_PROPAGATION_GAP: &str = "runc 1.1.5 leaves \"/\" private whatever rootfsPropagation says";
+const RUNC_PROPAGATION_GAP: &str =
+    "runc 1.1.5 leaves \"/\" private whatever rootfsPropagation says";
 
 #[test]
 fn rootfs_propagation_slave() {

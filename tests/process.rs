@@ -62,7 +62,8 @@ fn user_group_and_additional_gids() {
         return;
     }
     let mut b = Bundle::new();
-    b.config_mut()["process"]["user"] = json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20]});
+    b.config_mut()["process"]["user"] =
+        json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20]});
     let rt = Runtime::new();
     let r = rt.run_probe(&b, &[]);
     let ids = &r["ids"];
@@ -169,9 +170,17 @@ fn capability_sets_for_non_root_user_including_ambient() {
     let r = rt.run_probe(&b, &[]);
     assert_eq!(
         caps(&r, "bounding"),
-        sorted(&["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"])
+        sorted(&[
+            "CAP_CHOWN",
+            "CAP_KILL",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_NET_RAW"
+        ])
     );
-    assert_eq!(caps(&r, "inheritable"), sorted(&["CAP_KILL", "CAP_NET_BIND_SERVICE"]));
+    assert_eq!(
+        caps(&r, "inheritable"),
+        sorted(&["CAP_KILL", "CAP_NET_BIND_SERVICE"])
+    );
     assert_eq!(caps(&r, "ambient"), sorted(&["CAP_NET_BIND_SERVICE"]));
     assert_eq!(caps(&r, "permitted"), sorted(&["CAP_NET_BIND_SERVICE"]));
     assert_eq!(caps(&r, "effective"), sorted(&["CAP_NET_BIND_SERVICE"]));
@@ -199,7 +208,10 @@ fn capability_sets_for_root_are_limited_by_bounding() {
     assert_eq!(caps(&r, "ambient"), Vec::<String>::new());
     for set in ["permitted", "effective"] {
         for c in caps(&r, set) {
-            assert!(["CAP_CHOWN", "CAP_KILL"].contains(&c.as_str()), "{set} has {c}");
+            assert!(
+                ["CAP_CHOWN", "CAP_KILL"].contains(&c.as_str()),
+                "{set} has {c}"
+            );
         }
     }
 }
@@ -213,7 +225,13 @@ fn no_capabilities_when_none_configured() {
     b.config_mut()["process"]["capabilities"] = json!({});
     let rt = Runtime::new();
     let r = rt.run_probe(&b, &[]);
-    for set in ["bounding", "permitted", "effective", "inheritable", "ambient"] {
+    for set in [
+        "bounding",
+        "permitted",
+        "effective",
+        "inheritable",
+        "ambient",
+    ] {
         assert_eq!(caps(&r, set), Vec::<String>::new(), "{set}");
     }
 }

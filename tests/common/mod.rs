@@ -109,8 +109,7 @@ pub fn probe_path() -> PathBuf {
                 assert!(p.is_file(), "BERTH_PROBE={} does not exist", p.display());
                 return p;
             }
-            let p = repo_root()
-                .join("target/probe/x86_64-unknown-linux-gnu/release/berth-probe");
+            let p = repo_root().join("target/probe/x86_64-unknown-linux-gnu/release/berth-probe");
             if !p.is_file() {
                 eprintln!("harness: building the static probe (make probe)");
                 let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -129,7 +128,10 @@ pub fn probe_path() -> PathBuf {
                     ])
                     .status()
                     .expect("run cargo to build the probe");
-                assert!(st.success(), "building berth-probe failed; run `make probe`");
+                assert!(
+                    st.success(),
+                    "building berth-probe failed; run `make probe`"
+                );
             }
             p
         })
@@ -237,7 +239,16 @@ impl Bundle {
 
     fn populate_rootfs(&self) {
         let r = self.rootfs();
-        for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root", "home/user"] {
+        for d in [
+            "bin",
+            "proc",
+            "sys",
+            "dev",
+            "tmp",
+            "etc",
+            "root",
+            "home/user",
+        ] {
             fs::create_dir_all(r.join(d)).expect("mkdir in rootfs");
         }
         fs::set_permissions(r.join("tmp"), fs::Permissions::from_mode(0o1777)).expect("chmod");
@@ -255,8 +266,7 @@ impl Bundle {
             "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n",
         )
         .expect("write passwd");
-        fs::write(r.join("etc/group"), "root:x:0:\ntty:x:5:\nuser:x:1000:\n")
-            .expect("write group");
+        fs::write(r.join("etc/group"), "root:x:0:\ntty:x:5:\nuser:x:1000:\n").expect("write group");
         std::os::unix::fs::chown(r.join("home/user"), Some(1000), Some(1000)).expect("chown");
     }
 

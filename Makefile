@@ -52,17 +52,17 @@ clippy:
 
 # Unit tests (no root) and integration tests (root; they skip loudly otherwise).
 test: deps probe fmt-check clippy
-	BERTH_PROBE=$(PROBE) $(CARGO) test --workspace
+	BERTH_PROBE=$(PROBE) $(CARGO) test --workspace --no-fail-fast
 
 unit:
 	$(CARGO) test --workspace --lib --bins
 
 integration: deps probe
-	BERTH_PROBE=$(PROBE) $(CARGO) test -p berth --tests
+	BERTH_PROBE=$(PROBE) $(CARGO) test -p berth --tests --no-fail-fast
 
 # The same integration tests against runc 1.1.5 (the reference implementation).
 test-runc: deps probe
-	BERTH_PROBE=$(PROBE) BERTH_TEST_RUNTIME=runc $(CARGO) test -p berth --tests
+	BERTH_PROBE=$(PROBE) BERTH_TEST_RUNTIME=runc $(CARGO) test -p berth --tests --no-fail-fast
 
 demo: deps build
 	rm -rf $(DEMO_DIR)

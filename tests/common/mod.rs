@@ -377,7 +377,7 @@ impl Drop for Bundle {
 }
 
 /// Undo mountinfo's octal escapes.
-fn unescape_mountinfo(s: &str) -> String {
+pub fn unescape_mountinfo(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -705,7 +705,7 @@ pub fn run_command(program: &str, args: &[String], timeout: Duration) -> Output 
 }
 
 /// True when `name` is `id` or ends with `id` after a separator (`x-<id>`, `x:<id>`).
-fn name_matches_id(name: &str, id: &str) -> bool {
+pub fn name_matches_id(name: &str, id: &str) -> bool {
     name == id
         || name
             .strip_suffix(id)

@@ -257,3 +257,33 @@ fn list_shows_created_container() {
     rt.cmd(&["delete", "--force", &id]).ok();
     rt.assert_nothing_left(&id, &b);
 }
+
+#[test]
+fn create_does_not_run_the_program_until_start() {
+    if !require_root() {
+        return;
+    }
+    // runtime.md "create": the user-specified program MUST NOT run until `start`.
+    let shared = tempfile::tempdir().unwrap();
+    let mut b = Bundle::new();
+    b.args(&["sh", "-c", "echo started > /shared/marker; sleep 1000"]);
+    b.mount(serde_json::json!({"destination": "/shared", "type": "bind",
+        "source": shared.path().to_str().unwrap(), "options": ["bind"]}));
+    let rt = Runtime::new();
+    let id = unique_id();
+    let marker = shared.path().join("marker");
+    rt.create(&b, &id).ok();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!marker.exists(), "the program ran before start");
+    rt.cmd(&["start", &id]).ok();
+    let deadline = std::time::Instant::now() + CMD_TIMEOUT;
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "program never ran after start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}

@@ -55,7 +55,9 @@ fn state_json_has_spec_fields() {
     rt.create(&b, &id).ok();
     let st = rt.state(&id);
     assert!(
-        st["ociVersion"].as_str().is_some_and(|v| v.starts_with('1')),
+        st["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with('1')),
         "{st}"
     );
     assert_eq!(st["id"], id.as_str());
@@ -223,8 +225,8 @@ fn run_writes_pid_file() {
     let rt = Runtime::new();
     let id = unique_id();
     let pid_file = rt.root().join("run.pid");
-    // The container prints its host pid as seen by... itself it is 1; compare with the file
-    // only for existence and shape, the value is the host pid of the init.
+    // The container is gone when `run` returns, so only the shape is checked: the host pid
+    // of the container's init (never 1, which is its pid inside the namespace).
     let out = rt.run_args(
         &b,
         &id,
@@ -252,6 +254,36 @@ fn list_shows_created_container() {
     let out = rt.cmd(&["list"]);
     out.ok();
     assert!(out.stdout.contains(&id), "{out}");
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}
+
+#[test]
+fn create_does_not_run_the_program_until_start() {
+    if !require_root() {
+        return;
+    }
+    // runtime.md "create": the user-specified program MUST NOT run until `start`.
+    let shared = tempfile::tempdir().unwrap();
+    let mut b = Bundle::new();
+    b.args(&["sh", "-c", "echo started > /shared/marker; sleep 1000"]);
+    b.mount(serde_json::json!({"destination": "/shared", "type": "bind",
+        "source": shared.path().to_str().unwrap(), "options": ["bind"]}));
+    let rt = Runtime::new();
+    let id = unique_id();
+    let marker = shared.path().join("marker");
+    rt.create(&b, &id).ok();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!marker.exists(), "the program ran before start");
+    rt.cmd(&["start", &id]).ok();
+    let deadline = std::time::Instant::now() + CMD_TIMEOUT;
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "program never ran after start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     rt.cmd(&["delete", "--force", &id]).ok();
     rt.assert_nothing_left(&id, &b);
 }

@@ -48,7 +48,10 @@ fn configured_namespaces_differ_from_host_and_others_are_shared() {
     );
     // With a cgroup namespace the process sees itself at the root of its cgroups.
     for l in r["cgroup"].as_array().unwrap() {
-        if l["controllers"].as_str().is_some_and(|c| c.contains("memory")) {
+        if l["controllers"]
+            .as_str()
+            .is_some_and(|c| c.contains("memory"))
+        {
             assert_eq!(l["path"], "/", "{l}");
         }
     }
@@ -169,7 +172,10 @@ fn user_namespace_maps_root() {
     };
     assert_eq!(norm(&r["uid_map"]), "0 100000 65536");
     assert_eq!(norm(&r["gid_map"]), "0 100000 65536");
-    assert_ne!(r["namespaces"]["user"].as_u64(), Some(ns_inode("self", "user")));
+    assert_ne!(
+        r["namespaces"]["user"].as_u64(),
+        Some(ns_inode("self", "user"))
+    );
 }
 
 #[test]

@@ -44,16 +44,23 @@ pub fn unique_id() -> String {
     format!("{name}-{}-{n}", std::process::id())
 }
 
+/// Write a line straight to fd 2. libtest captures `eprintln!` of passing tests; a skip
+/// notice must be seen, so it bypasses the capture.
+pub fn loud(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{msg}");
+}
+
 /// True when running as root. Otherwise prints `SKIP <test>: needs root` to stderr: a skipped
 /// test must never pass silently. Use as `if !require_root() { return; }`.
 pub fn require_root() -> bool {
     // SAFETY: geteuid cannot fail.
     let euid = unsafe { libc::geteuid() };
     if euid != 0 {
-        eprintln!(
+        loud(&format!(
             "SKIP {}: needs root (euid {euid}); run `make test` as root",
             test_name()
-        );
+        ));
         return false;
     }
     true
@@ -78,10 +85,10 @@ pub fn runtime_is_runc() -> bool {
 /// `SKIP <test>: runc gap: <reason>` and return true. The test stays in force for berth.
 pub fn runc_gap(reason: &str) -> bool {
     if runtime_is_runc() {
-        eprintln!(
+        loud(&format!(
             "SKIP {}: runc gap (kept for berth): {reason}",
             test_name()
-        );
+        ));
         return true;
     }
     false
@@ -102,8 +109,7 @@ pub fn probe_path() -> PathBuf {
                 assert!(p.is_file(), "BERTH_PROBE={} does not exist", p.display());
                 return p;
             }
-            let p = repo_root()
-                .join("target/probe/x86_64-unknown-linux-gnu/release/berth-probe");
+            let p = repo_root().join("target/probe/x86_64-unknown-linux-gnu/release/berth-probe");
             if !p.is_file() {
                 eprintln!("harness: building the static probe (make probe)");
                 let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -122,7 +128,10 @@ pub fn probe_path() -> PathBuf {
                     ])
                     .status()
                     .expect("run cargo to build the probe");
-                assert!(st.success(), "building berth-probe failed; run `make probe`");
+                assert!(
+                    st.success(),
+                    "building berth-probe failed; run `make probe`"
+                );
             }
             p
         })
@@ -230,7 +239,16 @@ impl Bundle {
 
     fn populate_rootfs(&self) {
         let r = self.rootfs();
-        for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root", "home/user"] {
+        for d in [
+            "bin",
+            "proc",
+            "sys",
+            "dev",
+            "tmp",
+            "etc",
+            "root",
+            "home/user",
+        ] {
             fs::create_dir_all(r.join(d)).expect("mkdir in rootfs");
         }
         fs::set_permissions(r.join("tmp"), fs::Permissions::from_mode(0o1777)).expect("chmod");
@@ -248,8 +266,7 @@ impl Bundle {
             "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n",
         )
         .expect("write passwd");
-        fs::write(r.join("etc/group"), "root:x:0:\ntty:x:5:\nuser:x:1000:\n")
-            .expect("write group");
+        fs::write(r.join("etc/group"), "root:x:0:\ntty:x:5:\nuser:x:1000:\n").expect("write group");
         std::os::unix::fs::chown(r.join("home/user"), Some(1000), Some(1000)).expect("chown");
     }
 
@@ -360,7 +377,7 @@ impl Drop for Bundle {
 }
 
 /// Undo mountinfo's octal escapes.
-fn unescape_mountinfo(s: &str) -> String {
+pub fn unescape_mountinfo(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -591,6 +608,16 @@ impl Runtime {
     /// /sys/fs/cgroup/*/, no process whose cmdline or cwd references the bundle.
     #[track_caller]
     pub fn assert_nothing_left(&self, id: &str, bundle: &Bundle) {
+        let problems = self.leftovers(id, bundle);
+        assert!(
+            problems.is_empty(),
+            "container {id} left things behind:\n  {}",
+            problems.join("\n  ")
+        );
+    }
+
+    /// What [`Runtime::assert_nothing_left`] checks, as a list of problems.
+    pub fn leftovers(&self, id: &str, bundle: &Bundle) -> Vec<String> {
         let mut problems = Vec::new();
         let state = self.root().join(id);
         if state.exists() {
@@ -605,11 +632,7 @@ impl Runtime {
         for p in processes_referencing(bundle.path()) {
             problems.push(format!("process {p} references the bundle"));
         }
-        assert!(
-            problems.is_empty(),
-            "container {id} left things behind:\n  {}",
-            problems.join("\n  ")
-        );
+        problems
     }
 }
 
@@ -682,7 +705,7 @@ pub fn run_command(program: &str, args: &[String], timeout: Duration) -> Output 
 }
 
 /// True when `name` is `id` or ends with `id` after a separator (`x-<id>`, `x:<id>`).
-fn name_matches_id(name: &str, id: &str) -> bool {
+pub fn name_matches_id(name: &str, id: &str) -> bool {
     name == id
         || name
             .strip_suffix(id)

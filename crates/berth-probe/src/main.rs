@@ -339,7 +339,7 @@ fn mountinfo() -> Value {
             "shared"
         } else if optional.iter().any(|o| o.starts_with("master:")) {
             "slave"
-        } else if optional.iter().any(|o| *o == "unbindable") {
+        } else if optional.contains(&"unbindable") {
             "unbindable"
         } else {
             "private"

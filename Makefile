@@ -1,0 +1,75 @@
+# berth: build, test and demo entry points. Run as root on Debian 12 (see docs/testing.md).
+#
+#   make demo    build berth and run a busybox container (hostname, PID 1, mounts)
+#   make test    deps + probe + fmt-check + clippy + unit and integration tests
+#
+# Variables: CARGO, DEMO_RUNTIME (default: the berth release binary; `make demo
+# DEMO_RUNTIME=runc` for a side-by-side look), CLIPPY_FLAGS (e.g. "-D warnings").
+
+SHELL        := /bin/bash
+CARGO        ?= cargo
+TARGET       := x86_64-unknown-linux-gnu
+PROBE        := $(CURDIR)/target/probe/$(TARGET)/release/berth-probe
+BERTH        := $(CURDIR)/target/release/berth
+DEMO_DIR     := $(CURDIR)/integration/.work/demo
+DEMO_RUNTIME ?= $(BERTH)
+CLIPPY_FLAGS ?=
+# Debian packages the tests need: busybox-static for bundles; util-linux (unshare) and
+# iproute2 are in the base system; runc for side-by-side runs (make test-runc).
+DEB_PKGS     := busybox-static runc util-linux
+
+.PHONY: all build probe deps test unit integration test-runc demo fmt-check clippy clean-demo
+
+all: build
+
+build:
+	$(CARGO) build --release -p berth
+
+# A static glibc binary (no musl target installed): it runs in an empty busybox rootfs.
+probe:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build -p berth-probe --release \
+		--target $(TARGET) --target-dir target/probe
+
+# apt-get only when something is missing, so repeated runs stay fast and offline.
+deps:
+	@missing=""; \
+	for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" \
+			|| missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing$$missing"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	else \
+		echo "deps: all installed ($(DEB_PKGS))"; \
+	fi
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- $(CLIPPY_FLAGS)
+
+# Unit tests (no root) and integration tests (root; they skip loudly otherwise).
+test: deps probe fmt-check clippy
+	BERTH_PROBE=$(PROBE) $(CARGO) test --workspace --no-fail-fast
+
+unit:
+	$(CARGO) test --workspace --lib --bins
+
+integration: deps probe
+	BERTH_PROBE=$(PROBE) $(CARGO) test -p berth --tests --no-fail-fast
+
+# The same integration tests against runc 1.1.5 (the reference implementation).
+test-runc: deps probe
+	BERTH_PROBE=$(PROBE) BERTH_TEST_RUNTIME=runc $(CARGO) test -p berth --tests --no-fail-fast
+
+demo: deps build
+	rm -rf $(DEMO_DIR)
+	integration/mkbundle.sh $(DEMO_DIR) sh -c \
+		'echo "hostname: $$(hostname)"; echo "PID 1: $$$$"; echo "mounts:"; cat /proc/self/mounts'
+	$(DEMO_RUNTIME) --root $(DEMO_DIR)/state run --bundle $(DEMO_DIR) berth-demo-$$$$
+	rm -rf $(DEMO_DIR)
+
+clean-demo:
+	rm -rf $(DEMO_DIR)

@@ -11,6 +11,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "berth: a low-level OCI container runtime",
     version = crate::commands::version::short(),
     long_version = crate::commands::version::long(),
+    // runc (urfave/cli) lets a repeated flag override the earlier one; clients rely on it.
+    args_override_self = true,
 )]
 pub struct Cli {
     #[command(flatten)]

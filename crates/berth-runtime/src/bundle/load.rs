@@ -28,7 +28,14 @@ pub fn load_config(bundle: &Path) -> Result<Spec, BundleError> {
     if !version_supported(&version) {
         return Err(BundleError::UnsupportedVersion { path, version });
     }
-    serde_json::from_slice(&text).map_err(|source| BundleError::ParseConfig { path, source })
+    // serde_path_to_error names the field that failed: "linux.namespaces[3].type: unknown
+    // variant `foo`" rather than only a line and column.
+    let de = &mut serde_json::Deserializer::from_slice(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| BundleError::ParseField {
+        path,
+        field: e.path().to_string(),
+        source: e.into_inner(),
+    })
 }
 
 #[derive(serde::Deserialize)]
@@ -77,6 +84,22 @@ mod tests {
         assert!(
             err.contains("ociVersion \"2.0.0\" is not supported"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_bad_field_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"pid"},{"type":"foo"}]}}"#,
+        )
+        .unwrap();
+        let err = load_config(dir.path()).unwrap_err();
+        let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(
+            chain.contains("config.json: linux.namespaces[1].type: unknown variant `foo`"),
+            "{chain}"
         );
     }
 

@@ -36,6 +36,13 @@ pub enum BundleError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("parse {path}: {field}")]
+    ParseField {
+        path: PathBuf,
+        field: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("{path}: ociVersion {version:?} is not supported (berth runs runtime-spec 1.x configs, up to {SUPPORTED_OCI_VERSION})")]
     UnsupportedVersion { path: PathBuf, version: String },
     #[error("config.json: {field}: {reason}")]

@@ -71,6 +71,15 @@ impl ProcessPlan {
                 format!("{bad:?} is not of the form NAME=value"),
             ));
         }
+        if let Some(adj) = process.oom_score_adj() {
+            // proc(5): oom_score_adj ranges from -1000 to 1000.
+            if !(-1000..=1000).contains(&adj) {
+                return Err(BundleError::invalid(
+                    "process.oomScoreAdj",
+                    format!("{adj} is outside -1000..=1000"),
+                ));
+            }
+        }
         let user = process.user();
         Ok(ProcessPlan {
             args,

@@ -170,7 +170,7 @@ fn set_caps(set: CapSet, value: &CapsHashSet) -> Result<(), CredsError> {
             // warns and carries on when a config asks otherwise, and so does berth: failing
             // would reject configs that every other runtime runs.
             if let Err(e) = caps::raise(None, CapSet::Ambient, *cap) {
-                crate::log_warn!("cannot raise ambient capability {cap} (it must be permitted and inheritable): {e}");
+                crate::log_debug!("cannot raise ambient capability {cap} (it must be permitted and inheritable): {e}");
             }
         }
         return Ok(());

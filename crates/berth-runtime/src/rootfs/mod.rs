@@ -57,10 +57,12 @@ pub struct RootfsContext<'a> {
 /// Before pivot: mount propagation of "/", the rootfs bound onto itself, `mounts` in order, then
 /// /dev (devices and links) unless /dev is bind-mounted from the host.
 pub fn prepare(plan: &RootfsPlan) -> Result<(), RootfsError> {
-    // Nothing we mount may propagate back to the host: MS_SLAVE|MS_REC on the whole tree unless
-    // the spec asks for another rootfsPropagation (runc's prepareRoot).
-    let flags = plan.root_propagation.unwrap_or(ms::SLAVE | ms::REC);
-    paths::root_propagation(flags)?;
+    // Nothing we mount may propagate back to the host: MS_SLAVE|MS_REC on the whole tree, always.
+    // rootfsPropagation is applied to the container's "/" in finish(). runc applies it here
+    // instead, and then makes the rootfs's parent private, so "slave" and "shared" end up
+    // private; starting from rslave keeps the rootfs a slave of a shared host mount, which is
+    // what config-linux.md "Rootfs Mount Propagation" asks for.
+    paths::root_propagation(ms::SLAVE | ms::REC)?;
     // pivot_root(2) and MS_MOVE refuse a shared parent mount.
     pivot::make_parent_private(&plan.rootfs)?;
     // The rootfs must be a mount point for pivot_root(2); binding it also gives us a mount whose

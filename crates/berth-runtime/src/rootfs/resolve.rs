@@ -15,6 +15,9 @@ use nix::sys::stat::{mkdirat, Mode};
 use super::sys;
 use super::RootfsError;
 
+/// How many symlinks one in-root resolution may follow (SYMLOOP_MAX is 40).
+const MAX_SYMLINKS: u32 = 40;
+
 /// An `O_PATH` handle on a root directory (the rootfs before pivot, `/` after it).
 #[derive(Debug)]
 pub struct Root {
@@ -90,7 +93,14 @@ impl Root {
     }
 
     /// Resolve directory `inner`, creating every missing component (mode 0755) on the way.
+    ///
+    /// A dangling symlink on the way is followed inside the root, as runc's securejoin does:
+    /// its target is created in the rootfs (never on the host), and the mount lands there.
     pub fn mkdir_all(&self, inner: &Path) -> Result<OwnedFd, RootfsError> {
+        self.mkdir_all_depth(inner, 0)
+    }
+
+    fn mkdir_all_depth(&self, inner: &Path, depth: u32) -> Result<OwnedFd, RootfsError> {
         let mut current = self
             .try_resolve(Path::new("."), OFlag::O_DIRECTORY)
             .map_err(|source| RootfsError::Resolve {
@@ -99,19 +109,25 @@ impl Root {
                 source,
             })?;
         let mut prefix = PathBuf::from("/");
-        for component in relative(inner).components() {
+        let rel = relative(inner);
+        let components: Vec<Component> = rel.components().collect();
+        for (i, component) in components.iter().enumerate() {
             let name = match component {
-                Component::Normal(name) => Some(name),
+                Component::Normal(name) => Some(*name),
                 _ => None,
             };
+            let parent = prefix.clone();
             prefix.push(component);
             current = match self.try_resolve(&prefix, OFlag::O_DIRECTORY) {
                 Ok(fd) => fd,
                 Err(Errno::ENOENT) if name.is_some() => {
                     let name = name.unwrap_or_default();
+                    if let Some(target) = self.dangling_target(&current, name, &parent, depth)? {
+                        let rest: PathBuf = components[i + 1..].iter().collect();
+                        return self.mkdir_all_depth(&target.join(rest), depth + 1);
+                    }
                     match mkdirat(current.as_fd(), name, Mode::from_bits_truncate(0o755)) {
-                        // EEXIST: a racing creator, or a dangling symlink, which the
-                        // re-resolution below reports as ENOENT.
+                        // EEXIST: a racing creator; the re-resolution below decides.
                         Ok(()) | Err(Errno::EEXIST) => {}
                         Err(source) => {
                             return Err(RootfsError::Mkdir {
@@ -134,6 +150,34 @@ impl Root {
         Ok(current)
     }
 
+    /// If `name` in `dir` (whose in-root path is `parent`) is a symlink, the in-root path it
+    /// points to: an absolute target is taken from the root, a relative one from `parent`;
+    /// `..` is left for openat2's RESOLVE_IN_ROOT to clamp at the root.
+    fn dangling_target(
+        &self,
+        dir: &OwnedFd,
+        name: &std::ffi::OsStr,
+        parent: &Path,
+        depth: u32,
+    ) -> Result<Option<PathBuf>, RootfsError> {
+        let Ok(target) = nix::fcntl::readlinkat(dir.as_fd(), name) else {
+            return Ok(None);
+        };
+        if depth >= MAX_SYMLINKS {
+            return Err(RootfsError::Resolve {
+                root: self.path.clone(),
+                path: parent.join(name),
+                source: Errno::ELOOP,
+            });
+        }
+        let target = PathBuf::from(target);
+        Ok(Some(if target.is_absolute() {
+            target
+        } else {
+            parent.join(target)
+        }))
+    }
+
     fn resolve_dir(&self, inner: &Path) -> Result<OwnedFd, RootfsError> {
         self.try_resolve(inner, OFlag::O_DIRECTORY)
             .map_err(|source| RootfsError::Resolve {
@@ -146,6 +190,10 @@ impl Root {
     /// Resolve `inner`, creating it as an empty regular file (mode 0644 before umask) if it is
     /// missing; its parent directories are created as by [`Root::mkdir_all`].
     pub fn create_file(&self, inner: &Path) -> Result<OwnedFd, RootfsError> {
+        self.create_file_depth(inner, 0)
+    }
+
+    fn create_file_depth(&self, inner: &Path, depth: u32) -> Result<OwnedFd, RootfsError> {
         match self.try_resolve(inner, OFlag::empty()) {
             Ok(fd) => return Ok(fd),
             Err(Errno::ENOENT) => {}
@@ -165,7 +213,11 @@ impl Root {
                 source: Errno::EISDIR,
             });
         };
-        // O_NOFOLLOW|O_EXCL: never create through a (dangling) symlink.
+        // A dangling symlink is followed inside the root, like a directory's (see mkdir_all).
+        if let Some(target) = self.dangling_target(&parent, name, parent_path, depth)? {
+            return self.create_file_depth(&target, depth + 1);
+        }
+        // O_NOFOLLOW|O_EXCL: never create through a symlink swapped in meanwhile.
         match openat(
             parent.as_fd(),
             name,
@@ -199,6 +251,22 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     #[test]
+    fn mkdir_all_follows_a_dangling_symlink_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = dir.path().join("rootfs");
+        std::fs::create_dir(&rootfs).unwrap();
+        let name = format!("berth-dangling-{}", std::process::id());
+        symlink(format!("../../../../../tmp/{name}"), rootfs.join("evil")).unwrap();
+        let root = Root::open(&rootfs).unwrap();
+        root.mkdir_all(Path::new("/evil/sub")).unwrap();
+        assert!(rootfs.join("tmp").join(&name).join("sub").is_dir());
+        assert!(
+            !Path::new("/tmp").join(&name).exists(),
+            "created on the host"
+        );
+    }
+
+    #[test]
     fn mkdir_all_through_escaping_symlinks_stays_in_root() {
         let dir = tempfile::tempdir().unwrap();
         let rootfs = dir.path().join("rootfs");
@@ -218,19 +286,22 @@ mod tests {
     }
 
     #[test]
-    fn create_file_refuses_dangling_symlinks_and_creates_parents() {
+    fn create_file_follows_dangling_symlinks_inside_the_root_and_creates_parents() {
         let dir = tempfile::tempdir().unwrap();
         let rootfs = dir.path().join("rootfs");
         std::fs::create_dir(&rootfs).unwrap();
         let outside = dir.path().join("outside");
         symlink(&outside, rootfs.join("evil")).unwrap();
+        symlink("../../../../up/file", rootfs.join("evil2")).unwrap();
         let root = Root::open(&rootfs).unwrap();
-        let e = root.create_file(Path::new("/evil")).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            format!("resolve /evil in {}", rootfs.display())
-        );
-        assert!(!outside.exists());
+        root.create_file(Path::new("/evil")).unwrap();
+        assert!(!outside.exists(), "created on the host");
+        assert!(rootfs.join(outside.strip_prefix("/").unwrap()).is_file());
+        root.create_file(Path::new("/evil2")).unwrap();
+        assert!(rootfs.join("up/file").is_file());
+        // A symlink loop ends in ELOOP, not a hang.
+        symlink("/loop", rootfs.join("loop")).unwrap();
+        assert!(root.create_file(Path::new("/loop")).is_err());
 
         root.create_file(Path::new("/etc/hosts")).unwrap();
         assert!(rootfs.join("etc/hosts").is_file());

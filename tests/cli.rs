@@ -1,0 +1,236 @@
+//! The command line itself: `--version`, `features`, `spec`, `list` formats, JSON logs, signal
+//! spellings, configs of every runtime-spec 1.x version, and what happens when `berth create`
+//! dies half-way.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+#[test]
+fn version_names_berth_commit_and_spec() {
+    if common::runtime_is_runc() {
+        return;
+    }
+    let out = Runtime::new().cmd(&["--version"]);
+    out.ok();
+    assert!(out.stdout.starts_with("berth "), "{out}");
+    assert!(out.stdout.contains("commit: "), "{out}");
+    assert!(out.stdout.contains("spec: 1.3.0"), "{out}");
+}
+
+#[test]
+fn features_states_supported_versions_namespaces_and_mount_options() {
+    if common::runtime_is_runc() {
+        return;
+    }
+    let f = Runtime::new().cmd(&["features"]).json();
+    assert_eq!(f["ociVersionMin"], "1.0.0");
+    assert_eq!(f["ociVersionMax"], "1.3.0");
+    let ns = strings(&f["linux"]["namespaces"]);
+    for n in ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"] {
+        assert!(ns.contains(&n.to_string()), "{n} missing from {ns:?}");
+    }
+    let opts = strings(&f["mountOptions"]);
+    for o in ["ro", "rbind", "rro", "nosymfollow", "rslave"] {
+        assert!(opts.contains(&o.to_string()), "{o} missing from {opts:?}");
+    }
+    // Only what berth does: no systemd driver.
+    assert_eq!(f["linux"]["cgroup"]["systemd"], false);
+}
+
+#[test]
+fn spec_writes_a_config_that_runs_and_refuses_to_overwrite() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new();
+    let rt = Runtime::new();
+    std::fs::remove_file(b.path().join("config.json")).ok();
+    rt.cmd(&["spec", "--bundle", b.path_str()]).ok();
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["root"]["path"], "rootfs");
+    assert_eq!(config["process"]["terminal"], true);
+    rt.cmd(&["spec", "--bundle", b.path_str()])
+        .fails_with("config.json exists");
+    // The generated config runs once the terminal is turned off (no console socket here).
+    config["process"]["terminal"] = json!(false);
+    config["process"]["args"] = json!(["/bin/berth-probe"]);
+    std::fs::write(
+        b.path().join("config.json"),
+        serde_json::to_vec(&config).unwrap(),
+    )
+    .unwrap();
+    let id = unique_id();
+    let out = rt.cmd(&["run", "--bundle", b.path_str(), &id]);
+    rt.assert_nothing_left(&id, &b);
+    let report = out.ok().json();
+    assert_eq!(report["hostname"], "berth");
+    assert_eq!(report["pid"], 1);
+    assert_eq!(report["no_new_privs"], 1);
+}
+
+#[test]
+fn every_1x_spec_version_runs_and_unknown_fields_are_ignored() {
+    if !require_root() {
+        return;
+    }
+    for version in ["1.0.0", "1.0.2", "1.1.0", "1.2.0", "1.3.0"] {
+        let mut b = Bundle::new();
+        b.config_mut()["ociVersion"] = json!(version);
+        b.config_mut()["someFutureField"] = json!({"nested": [1, 2]});
+        b.config_mut()["linux"]["someFutureLinuxField"] = json!(true);
+        b.config_mut()["annotations"] = json!({"org.example.unknown-key": "v"});
+        let rt = Runtime::new();
+        let report = rt.run_probe(&b, &[]);
+        assert_eq!(report["pid"], 1, "ociVersion {version}");
+    }
+}
+
+#[test]
+fn list_table_json_and_quiet() {
+    if !require_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.args(&["sleep", "1000"]);
+    let rt = Runtime::new();
+    let id = unique_id();
+    rt.create(&b, &id).ok();
+    let table = rt.cmd(&["list"]);
+    let header = table.stdout.lines().next().unwrap_or_default().to_string();
+    for col in ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"] {
+        assert!(header.contains(col), "{header}");
+    }
+    let row = table.stdout.lines().find(|l| l.starts_with(&id)).expect("row");
+    assert!(row.contains("created") && row.contains(b.path_str()), "{row}");
+    let json = rt.cmd(&["list", "--format", "json"]).json();
+    let entry = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id.as_str())
+        .expect("entry");
+    assert_eq!(entry["status"], "created");
+    assert!(entry["pid"].as_i64().unwrap() > 0);
+    let quiet = rt.cmd(&["list", "-q"]);
+    assert_eq!(quiet.stdout.trim(), id);
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+    assert_eq!(rt.cmd(&["list", "-q"]).stdout.trim(), "");
+}
+
+#[test]
+fn errors_go_to_the_json_log_as_containerd_parses_them() {
+    if common::runtime_is_runc() {
+        return;
+    }
+    let rt = Runtime::new();
+    let log = rt.root().join("berth.log");
+    let out = rt.cmd(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        "no-such-container",
+    ]);
+    assert!(!out.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(line["level"], "error");
+    assert_eq!(
+        line["msg"],
+        "state of container \"no-such-container\": container \"no-such-container\" does not exist"
+    );
+    assert!(line["time"].as_str().unwrap().ends_with('Z'), "{line}");
+    // The same message once on stderr.
+    assert_eq!(
+        out.stderr.matches("does not exist").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn kill_accepts_names_with_and_without_sig_and_numbers() {
+    if !require_root() {
+        return;
+    }
+    for signal in ["KILL", "SIGKILL", "9", "kill"] {
+        let mut b = Bundle::new();
+        b.args(&["sleep", "1000"]);
+        let rt = Runtime::new();
+        let id = unique_id();
+        rt.create(&b, &id).ok();
+        rt.cmd(&["start", &id]).ok();
+        rt.cmd(&["kill", &id, signal]).ok();
+        rt.wait_status(&id, "stopped");
+        rt.cmd(&["delete", &id]).ok();
+        rt.assert_nothing_left(&id, &b);
+    }
+}
+
+/// If `berth create` is killed after the container process exists but before the create
+/// commits, the container process dies with it (parent-death signal), and `delete` cleans up
+/// the rest. The create is held at a deterministic point: the pid file is written through a
+/// temporary file, which the test makes a FIFO with no reader, so the write blocks.
+#[test]
+fn container_process_dies_with_a_killed_create_and_delete_cleans_up() {
+    if !require_root() || common::runtime_is_runc() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.args(&["sleep", "1000"]);
+    b.write();
+    let rt = Runtime::new();
+    let id = unique_id();
+    let pid_file = b.path().join("pid");
+    nix::unistd::mkfifo(
+        &b.path().join(".pid.tmp"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let mut create = std::process::Command::new(rt.bin())
+        .args(["--root", rt.root_str(), "create", "--bundle", b.path_str()])
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg(&id)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // Wait until the container process is set up and recorded (create is now blocked).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let init_pid = loop {
+        let out = rt.cmd(&["state", &id]);
+        if out.success() {
+            let st = out.json();
+            if st["status"] == "created" {
+                break st["pid"].as_i64().unwrap();
+            }
+        }
+        assert!(Instant::now() < deadline, "create never reached the pid file");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(std::path::Path::new(&format!("/proc/{init_pid}")).exists());
+
+    create.kill().unwrap();
+    create.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{init_pid}/stat"))
+        .is_ok_and(|s| !s.contains(") Z "))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "container process {init_pid} outlived the killed create"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(rt.state(&id)["status"], "stopped");
+    rt.cmd(&["delete", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}

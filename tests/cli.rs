@@ -28,7 +28,9 @@ fn features_states_supported_versions_namespaces_and_mount_options() {
     assert_eq!(f["ociVersionMin"], "1.0.0");
     assert_eq!(f["ociVersionMax"], "1.3.0");
     let ns = strings(&f["linux"]["namespaces"]);
-    for n in ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"] {
+    for n in [
+        "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
+    ] {
         assert!(ns.contains(&n.to_string()), "{n} missing from {ns:?}");
     }
     let opts = strings(&f["mountOptions"]);
@@ -103,8 +105,15 @@ fn list_table_json_and_quiet() {
     for col in ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"] {
         assert!(header.contains(col), "{header}");
     }
-    let row = table.stdout.lines().find(|l| l.starts_with(&id)).expect("row");
-    assert!(row.contains("created") && row.contains(b.path_str()), "{row}");
+    let row = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .expect("row");
+    assert!(
+        row.contains("created") && row.contains(b.path_str()),
+        "{row}"
+    );
     let json = rt.cmd(&["list", "--format", "json"]).json();
     let entry = json
         .as_array()
@@ -213,7 +222,10 @@ fn container_process_dies_with_a_killed_create_and_delete_cleans_up() {
                 break st["pid"].as_i64().unwrap();
             }
         }
-        assert!(Instant::now() < deadline, "create never reached the pid file");
+        assert!(
+            Instant::now() < deadline,
+            "create never reached the pid file"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(std::path::Path::new(&format!("/proc/{init_pid}")).exists());
@@ -231,6 +243,53 @@ fn container_process_dies_with_a_killed_create_and_delete_cleans_up() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(rt.state(&id)["status"], "stopped");
+    rt.cmd(&["delete", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}
+
+/// runc gives every container a new session keyring named after it, unless
+/// `--no-new-keyring`; the keys of one container are then not visible to another.
+#[test]
+fn new_session_keyring_unless_no_new_keyring() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new();
+    let rt = Runtime::new();
+    let id = unique_id();
+    let out = rt.run_args(&b, &id, &["/bin/berth-probe"], &[]);
+    rt.assert_nothing_left(&id, &b);
+    let keyring = out.ok().json()["session_keyring"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(keyring.ends_with(&format!(";_ses.{id}")), "{keyring}");
+
+    let id = unique_id();
+    let out = rt.run_args(&b, &id, &["/bin/berth-probe"], &["--no-new-keyring"]);
+    rt.assert_nothing_left(&id, &b);
+    let keyring = out.ok().json()["session_keyring"].clone();
+    assert!(
+        !keyring.as_str().unwrap_or_default().contains(&id),
+        "{keyring}"
+    );
+}
+
+#[test]
+fn run_detach_returns_with_the_container_running_and_kill_all_stops_it() {
+    if !require_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.args(&["sh", "-c", "sleep 1000 & sleep 1000"]);
+    let rt = Runtime::new();
+    let id = unique_id();
+    b.write();
+    rt.cmd(&["run", "--detach", "--bundle", b.path_str(), &id])
+        .ok();
+    assert_eq!(rt.state(&id)["status"], "running");
+    rt.cmd(&["kill", "--all", &id, "KILL"]).ok();
+    rt.wait_status(&id, "stopped");
     rt.cmd(&["delete", &id]).ok();
     rt.assert_nothing_left(&id, &b);
 }

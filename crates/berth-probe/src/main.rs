@@ -488,6 +488,29 @@ fn sysctl(key: &str) -> Value {
     }
 }
 
+/// The description of the session keyring (`keyring;uid;gid;perm;name`), or null.
+fn session_keyring() -> Value {
+    const KEYCTL_DESCRIBE: libc::c_long = 6;
+    const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
+    let mut buf = vec![0u8; 512];
+    // SAFETY: the kernel writes at most buf.len() bytes into buf.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_DESCRIBE,
+            KEY_SPEC_SESSION_KEYRING,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    if n <= 0 {
+        return Value::Null;
+    }
+    let len = (n as usize).min(buf.len());
+    let text = String::from_utf8_lossy(&buf[..len]);
+    json!(text.trim_end_matches('\0'))
+}
+
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -550,6 +573,7 @@ fn main() {
         "dev": devices(),
         "fds": fds(),
         "sysctl": sysctls,
+        "session_keyring": session_keyring(),
         "write": writes,
         "open": opens,
     });

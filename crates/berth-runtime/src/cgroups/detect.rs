@@ -5,7 +5,6 @@
 //! fixture whose mount points live in a tempdir.
 
 use std::collections::HashMap;
-use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use super::{CgroupError, Hierarchy, HostCgroups, Layout};
@@ -157,32 +156,7 @@ fn parse_line(line: &str) -> Result<MountLine, String> {
     })
 }
 
-/// Undo the kernel's octal escaping of space, tab, newline and backslash (`\040` etc.).
-fn unescape(field: &str) -> PathBuf {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let value = (bytes[i + 1] - b'0') as u32 * 64
-                + (bytes[i + 2] - b'0') as u32 * 8
-                + (bytes[i + 3] - b'0') as u32;
-            if let Ok(byte) = u8::try_from(value) {
-                out.push(byte);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    PathBuf::from(std::ffi::OsString::from_vec(out))
-}
+use crate::mountinfo::unescape;
 
 #[cfg(test)]
 pub(super) fn unescape_for_test(field: &str) -> PathBuf {

@@ -14,35 +14,14 @@ use super::mounts::raw_mount;
 use super::options::ms;
 use super::RootfsError;
 
-/// Decode mountinfo's octal escapes (`\040` for a space, ...).
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+use crate::mountinfo::unescape;
 
 /// The mount point containing `path` and whether it is shared, from mountinfo text.
 pub(crate) fn containing_mount(mountinfo: &str, path: &Path) -> Option<(PathBuf, bool)> {
     let mut best: Option<(PathBuf, bool)> = None;
     for line in mountinfo.lines() {
         let fields: Vec<&str> = line.split(' ').collect();
-        let Some(mount_point) = fields.get(4).map(|f| PathBuf::from(unescape(f))) else {
+        let Some(mount_point) = fields.get(4).map(|f| unescape(f)) else {
             continue;
         };
         if !path.starts_with(&mount_point) {

@@ -51,6 +51,8 @@ pub enum BundleError {
     Rootfs(#[from] crate::rootfs::RootfsError),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error(transparent)]
+    Hooks(#[from] crate::hooks::HookError),
 }
 
 impl BundleError {
@@ -92,6 +94,8 @@ pub struct Plan {
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub options: PlanOptions,
+    /// config.md "POSIX-platform Hooks", validated (hooks/).
+    pub hooks: crate::hooks::Hooks,
 }
 
 impl Plan {
@@ -151,7 +155,9 @@ impl Plan {
             ));
         }
 
+        let hooks = crate::hooks::Hooks::from_spec(spec.hooks().as_ref())?;
         Ok(Plan {
+            hooks,
             id: id.to_string(),
             bundle,
             spec,

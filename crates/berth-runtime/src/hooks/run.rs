@@ -154,7 +154,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         let h = hook(
-            &format!("read s; echo \"$s $HOOKVAR ${CARGO:-none}\" > {}", out.display()),
+            &format!("read s; echo \"$s $HOOKVAR ${{CARGO:-none}}\" > {}", out.display()),
             Some(5),
         );
         run_one(&h, HookKind::Poststart, "{\"id\":\"x\"}\n").unwrap();

@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod cgroups;
 pub mod container;
 pub mod hooks;
+pub mod terminal;
 pub mod log;
 pub mod process;
 pub mod rootfs;

@@ -131,7 +131,7 @@ fn exec_process_json_replaces_the_process() {
     std::fs::write(
         &pj,
         json!({"args": ["/bin/berth-probe"], "cwd": "/etc", "env": ["ONLY=this"],
-               "user": {"uid": 1000, "gid": 1000}})
+               "user": {"uid": 1000, "gid": 1000}, "capabilities": {"bounding": ["CAP_CHOWN"]}})
         .to_string(),
     )
     .unwrap();
@@ -142,7 +142,7 @@ fn exec_process_json_replaces_the_process() {
     assert_eq!(r["env"]["ONLY"], "this");
     assert!(r["env"].get("TERM").is_none(), "{}", r["env"]);
     assert_eq!(r["ids"]["uid"], 1000);
-    assert_eq!(r["capabilities"]["bounding"]["names"], json!([]));
+    assert_eq!(r["capabilities"]["bounding"]["names"], json!(["CAP_CHOWN"]));
     // Malformed: a clear error naming the file, and the container is untouched.
     std::fs::write(&pj, "{not json").unwrap();
     let out = rt.cmd(&["exec", "--process", pj.to_str().unwrap(), &id]);

@@ -48,7 +48,10 @@ fn exec_joins_every_namespace_and_the_cgroup_with_the_containers_rlimits() {
         r["cgroup"]
     );
     // Host view: the exec'd process is in the container's cgroup (checked with a detached one).
-    assert_eq!(r["rlimits"]["RLIMIT_NOFILE"], json!({"soft": 1024, "hard": 1024}));
+    assert_eq!(
+        r["rlimits"]["RLIMIT_NOFILE"],
+        json!({"soft": 1024, "hard": 1024})
+    );
     assert_eq!(r["no_new_privs"], 1);
     assert_eq!(
         strings(&r["capabilities"]["bounding"]["names"]),
@@ -73,8 +76,19 @@ fn exec_flags_override_the_process_and_cap_never_becomes_inheritable() {
         &rt,
         &id,
         &[
-            "--cwd", "/tmp", "-e", "FOO=bar", "--env", "TERM=dumb", "-u", "1000:1000", "-g",
-            "5", "--cap", "CAP_SYS_ADMIN", "--no-new-privs",
+            "--cwd",
+            "/tmp",
+            "-e",
+            "FOO=bar",
+            "--env",
+            "TERM=dumb",
+            "-u",
+            "1000:1000",
+            "-g",
+            "5",
+            "--cap",
+            "CAP_SYS_ADMIN",
+            "--no-new-privs",
         ],
     );
     assert_eq!(r["cwd"], "/tmp");
@@ -84,14 +98,29 @@ fn exec_flags_override_the_process_and_cap_never_becomes_inheritable() {
     assert_eq!(r["ids"]["gid"], 1000);
     assert_eq!(r["ids"]["groups"], json!([5]));
     assert_eq!(r["no_new_privs"], 1);
-    assert!(has(&r["capabilities"]["bounding"]["names"], "CAP_SYS_ADMIN"));
+    assert!(has(
+        &r["capabilities"]["bounding"]["names"],
+        "CAP_SYS_ADMIN"
+    ));
     // CVE-2022-29162: never inheritable; and ambient only as the config says.
-    assert!(!has(&r["capabilities"]["inheritable"]["names"], "CAP_SYS_ADMIN"));
-    assert!(!has(&r["capabilities"]["ambient"]["names"], "CAP_SYS_ADMIN"));
+    assert!(!has(
+        &r["capabilities"]["inheritable"]["names"],
+        "CAP_SYS_ADMIN"
+    ));
+    assert!(!has(
+        &r["capabilities"]["ambient"]["names"],
+        "CAP_SYS_ADMIN"
+    ));
     // As root, --cap is effective.
     let r = exec_probe(&rt, &id, &["--cap", "CAP_SYS_ADMIN"]);
-    assert!(has(&r["capabilities"]["effective"]["names"], "CAP_SYS_ADMIN"));
-    assert!(!has(&r["capabilities"]["inheritable"]["names"], "CAP_SYS_ADMIN"));
+    assert!(has(
+        &r["capabilities"]["effective"]["names"],
+        "CAP_SYS_ADMIN"
+    ));
+    assert!(!has(
+        &r["capabilities"]["inheritable"]["names"],
+        "CAP_SYS_ADMIN"
+    ));
     assert_eq!(r["no_new_privs"], 0);
     rt.cmd(&["delete", "--force", &id]).ok();
     rt.assert_nothing_left(&id, &b);

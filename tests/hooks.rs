@@ -2,13 +2,10 @@
 //! status each sees on stdin, the namespace each runs in, failure semantics, timeouts.
 
 mod common;
-#[path = "common/exec_support.rs"]
-mod exec_support;
 
 use std::path::Path;
 
 use common::*;
-use exec_support::*;
 use serde_json::{json, Value};
 
 /// A hook that appends "<name> <uts ns> <state JSON>" to `log` (host /bin/sh: its env is
@@ -40,7 +37,10 @@ fn hooks_run_in_order_with_the_status_and_namespace_the_spec_gives() {
     if !require_root() {
         return;
     }
-    let dir = tempfile::Builder::new().prefix("berth-hooks-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("berth-hooks-")
+        .tempdir()
+        .unwrap();
     let host_log = dir.path().join("log");
     std::fs::write(&host_log, "").unwrap();
     let hl = host_log.to_str().unwrap();
@@ -67,9 +67,19 @@ fn hooks_run_in_order_with_the_status_and_namespace_the_spec_gives() {
     let names: Vec<&str> = lines.iter().map(|l| l.0.as_str()).collect();
     assert_eq!(
         names,
-        ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop"
+        ]
     );
-    let statuses: Vec<&str> = lines.iter().map(|l| l.2["status"].as_str().unwrap_or("?")).collect();
+    let statuses: Vec<&str> = lines
+        .iter()
+        .map(|l| l.2["status"].as_str().unwrap_or("?"))
+        .collect();
     assert_eq!(
         statuses,
         ["creating", "creating", "creating", "created", "running", "stopped"]
@@ -193,7 +203,8 @@ fn failing_start_container_hook_fails_start_and_stops_the_container() {
         return;
     }
     let mut b = Bundle::new();
-    b.config_mut()["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 4"]}]});
+    b.config_mut()["hooks"] =
+        json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 4"]}]});
     b.args(&["sleep", "1000"]);
     let rt = Runtime::new();
     let id = unique_id();
@@ -201,7 +212,9 @@ fn failing_start_container_hook_fails_start_and_stops_the_container() {
     let out = rt.cmd(&["start", &id]);
     assert_eq!(
         out.stderr.trim(),
-        format!("berth: start container {id:?}: startContainer hook /bin/sh failed with exit status 4")
+        format!(
+            "berth: start container {id:?}: startContainer hook /bin/sh failed with exit status 4"
+        )
     );
     rt.wait_status(&id, "stopped");
     rt.cmd(&["delete", &id]).ok();

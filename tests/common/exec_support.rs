@@ -58,7 +58,9 @@ impl PtySession {
     }
 
     pub fn send(&mut self, text: &str) {
-        self.master.write_all(text.as_bytes()).expect("type into the pty");
+        self.master
+            .write_all(text.as_bytes())
+            .expect("type into the pty");
     }
 
     /// Reads until `needle` appears in everything read so far (panics after `timeout`).
@@ -181,8 +183,11 @@ impl ConsoleListener {
         let n = msg.bytes;
         let name = String::from_utf8_lossy(&buf[..n]).into_owned();
         let f = std::fs::File::from(fd.expect("an fd with the console message"));
-        nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))
-            .unwrap();
+        nix::fcntl::fcntl(
+            &f,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )
+        .unwrap();
         (name, f)
     }
 }

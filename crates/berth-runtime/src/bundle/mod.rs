@@ -122,8 +122,12 @@ impl Plan {
         let namespaces = Namespaces::from_spec(&linux)?;
         let mut process = ProcessPlan::from_spec(&spec)?;
         if options.listen_fds > 0 {
-            process.env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
-            process.env.push(format!("LISTEN_FDS={}", options.listen_fds));
+            process
+                .env
+                .retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+            process
+                .env
+                .push(format!("LISTEN_FDS={}", options.listen_fds));
             process.env.push("LISTEN_PID=1".to_string()); // the init is pid 1 in its pid namespace
         }
         let sysctls = sysctl::validate(&linux, &namespaces)?;

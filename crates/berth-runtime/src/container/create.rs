@@ -9,12 +9,12 @@ use nix::sys::stat::Mode;
 use std::os::fd::{AsFd, OwnedFd};
 
 use super::{lifecycle_hooks, ContainerError, Status};
-use crate::hooks::{self, HookKind};
-use crate::terminal::ConsoleSocket;
 use crate::bundle::{Plan, PlanOptions};
 use crate::cgroups::HostCgroups;
+use crate::hooks::{self, HookKind};
 use crate::process::{self, Spawned};
 use crate::state::{ContainerId, ContainerState, LockedContainer, Phase, Store};
+use crate::terminal::ConsoleSocket;
 
 /// What `berth create` was asked besides the id and bundle.
 #[derive(Debug, Clone, Default)]

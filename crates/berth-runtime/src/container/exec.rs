@@ -327,7 +327,10 @@ fn lsm_label(
                 lsm: "AppArmor",
             });
         }
-        return Ok(Some(("/proc/self/attr/apparmor/exec", format!("exec {profile}"))));
+        return Ok(Some((
+            "/proc/self/attr/apparmor/exec",
+            format!("exec {profile}"),
+        )));
     }
     if let Some(label) = opts.process_label.as_ref().filter(|p| !p.is_empty()) {
         if !selinux_on {
@@ -419,10 +422,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.args, ["id"]);
-        assert!(!p.terminal, "the container's terminal setting is not inherited");
+        assert!(
+            !p.terminal,
+            "the container's terminal setting is not inherited"
+        );
         assert_eq!(p.cwd, PathBuf::from("/tmp"));
         assert_eq!(p.env, ["A=1", "B=2"]);
-        assert_eq!((p.uid, p.gid, p.additional_gids.clone()), (1000, 1000, vec![5]));
+        assert_eq!(
+            (p.uid, p.gid, p.additional_gids.clone()),
+            (1000, 1000, vec![5])
+        );
         assert_eq!(p.rlimits.len(), 1);
         assert!(p.no_new_privileges);
         for (set, list) in &p.capabilities {

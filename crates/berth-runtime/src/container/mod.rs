@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use create::{create, create_with_console, CreateOptions};
-pub use exec::{exec, ExecError, ExecOptions, ExecOverrides, ExecProcess, Executed};
 pub use delete::delete;
+pub use exec::{exec, ExecError, ExecOptions, ExecOverrides, ExecProcess, Executed};
 pub use kill::kill;
 pub use start::start;
 

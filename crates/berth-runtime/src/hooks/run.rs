@@ -114,7 +114,10 @@ fn exits_within(pid: i32, secs: u64) -> nix::Result<bool> {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
         let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
             Ok(0) => return Ok(false),
             Ok(_) => return Ok(true),
             Err(nix::Error::EINTR) => continue,
@@ -154,7 +157,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         let h = hook(
-            &format!("read s; echo \"$s $HOOKVAR ${{CARGO:-none}}\" > {}", out.display()),
+            &format!(
+                "read s; echo \"$s $HOOKVAR ${{CARGO:-none}}\" > {}",
+                out.display()
+            ),
             Some(5),
         );
         run_one(&h, HookKind::Poststart, "{\"id\":\"x\"}\n").unwrap();
@@ -185,7 +191,10 @@ mod tests {
         let pidfile = dir.path().join("pid");
         let t = std::time::Instant::now();
         let err = run_one(
-            &hook(&format!("sleep 100 & echo $! > {}; wait", pidfile.display()), Some(1)),
+            &hook(
+                &format!("sleep 100 & echo $! > {}; wait", pidfile.display()),
+                Some(1),
+            ),
             HookKind::Poststop,
             "{}",
         )
@@ -196,10 +205,17 @@ mod tests {
             "poststop hook /bin/sh did not finish within its timeout of 1 s; it was killed"
         );
         // The hook's child (same process group) is gone too.
-        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(100));
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        assert!(stat.is_empty() || stat.contains(") Z "), "sleep survived: {stat}");
+        assert!(
+            stat.is_empty() || stat.contains(") Z "),
+            "sleep survived: {stat}"
+        );
     }
 
     #[test]
@@ -214,7 +230,10 @@ mod tests {
             timeout: None,
         };
         let err = run_one(&h, HookKind::Prestart, "{}").unwrap_err();
-        assert_eq!(err.to_string(), format!("run prestart hook {}", p.display()));
+        assert_eq!(
+            err.to_string(),
+            format!("run prestart hook {}", p.display())
+        );
         assert!(matches!(err, HookError::Spawn { .. }));
     }
 }

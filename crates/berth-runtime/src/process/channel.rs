@@ -270,10 +270,11 @@ impl Channel {
                 expected,
             });
         }
-        let msg: Msg = serde_json::from_slice(&buf[..n]).map_err(|source| ChannelError::Decode {
-            peer: self.peer,
-            source,
-        })?;
+        let msg: Msg =
+            serde_json::from_slice(&buf[..n]).map_err(|source| ChannelError::Decode {
+                peer: self.peer,
+                source,
+            })?;
         match (msg, fd) {
             (Msg::Error { errno, chain }, _) => Err(ChannelError::Child { errno, chain }),
             (m, Some(fd)) if msg_name(&m) == expected => Ok((m, fd)),

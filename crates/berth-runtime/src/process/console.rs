@@ -18,6 +18,9 @@ pub(super) fn setup(process: &ProcessPlan, chan: &Channel) -> Result<(), super::
         return Ok(());
     }
     let (master, name) = terminal::setup_process_terminal(Path::new(PTMX), process.console_size)?;
-    chan.send_with_fd(&Msg::Console(name), std::os::fd::AsRawFd::as_raw_fd(&master))?;
+    chan.send_with_fd(
+        &Msg::Console(name),
+        std::os::fd::AsRawFd::as_raw_fd(&master),
+    )?;
     Ok(()) // our copy of the master closes here: only berth's side keeps it
 }

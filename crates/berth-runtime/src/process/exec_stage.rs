@@ -191,9 +191,7 @@ fn stage1(req: &ExecRequest, chan: &Channel, parent: libc::pid_t) -> Result<(), 
             // Send nothing before the parent knows our pid (it must be able to reap us).
             let mut byte = [0u8; 1];
             let _ = nix::unistd::read(&hold_r, &mut byte);
-            let err = match exec_process(req, chan) {
-                Err(e) => e,
-            };
+            let Err(err) = exec_process(req, chan);
             chan.send_error(&err);
             sys::exit_child(127)
         }
@@ -212,12 +210,10 @@ fn exec_process(
     // Our parent is `berth exec` (CLONE_PARENT); the stage-1 parent-death signal is not
     // inherited, and an exec'd process must outlive `berth exec --detach`.
     nix::unistd::setsid().map_err(ExecStageError::Setsid)?; // own session, as runc: never berth's terminal
-    console::setup(req.process, chan).map_err(InitError::from)?; // pty from the container's devpts
+    console::setup(req.process, chan)?; // pty from the container's devpts
     if let Some((path, label)) = &req.lsm_exec_label {
-        std::fs::write(path, label.as_bytes()).map_err(|source| ExecStageError::Lsm {
-            path,
-            source,
-        })?;
+        std::fs::write(path, label.as_bytes())
+            .map_err(|source| ExecStageError::Lsm { path, source })?;
     }
     let program = final_steps::run(req.process, false)?; // the same steps as the init
     sys::reset_signals();

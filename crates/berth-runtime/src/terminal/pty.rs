@@ -54,9 +54,8 @@ impl Pty {
 
     /// config.md `consoleSize`.
     pub fn set_size(&self, rows: u16, cols: u16) -> Result<(), TerminalError> {
-        sys::set_winsize(self.peer.as_fd(), rows, cols).map_err(|source| {
-            TerminalError::WindowSize { rows, cols, source }
-        })
+        sys::set_winsize(self.peer.as_fd(), rows, cols)
+            .map_err(|source| TerminalError::WindowSize { rows, cols, source })
     }
 }
 
@@ -82,11 +81,9 @@ pub fn setup_process_terminal(
             1 => nix::unistd::dup2_stdout(&pty.peer),
             _ => nix::unistd::dup2_stderr(&pty.peer),
         };
-        dup.map_err(|source| {
-            TerminalError::Stdio {
-                name: pty.name.clone(),
-                source,
-            }
+        dup.map_err(|source| TerminalError::Stdio {
+            name: pty.name.clone(),
+            source,
         })?;
     }
     Ok((pty.master, pty.name))
@@ -124,7 +121,10 @@ mod tests {
         let err = Pty::open(&f).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("{} is not the pty multiplexer (char device 5:2)", f.display())
+            format!(
+                "{} is not the pty multiplexer (char device 5:2)",
+                f.display()
+            )
         );
     }
 }

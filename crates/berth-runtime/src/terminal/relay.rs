@@ -116,7 +116,11 @@ pub fn relay_and_wait(pid: i32, master: OwnedFd, mask: &SigSet) -> Result<u8, Re
             Err(e) => return Err(RelayError::Poll(e)),
             Ok(_) => {}
         }
-        let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).unwrap_or(PollFlags::empty());
+        let ready = |i: usize| {
+            fds.get(i)
+                .and_then(|f| f.revents())
+                .unwrap_or(PollFlags::empty())
+        };
         let (m, s, i) = (ready(0), ready(1), ready(2));
         if m.intersects(PollFlags::POLLIN) {
             match nix::unistd::read(&master, &mut buf) {

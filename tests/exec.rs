@@ -309,3 +309,36 @@ fn exec_bad_flags_fail_before_anything_runs() {
     rt.cmd(&["delete", "--force", &id]).ok();
     rt.assert_nothing_left(&id, &b);
 }
+
+#[test]
+fn exec_joins_a_user_namespace_first_and_runs_as_the_mapped_root() {
+    if !require_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.namespace("user", None);
+    b.config_mut()["linux"]["uidMappings"] =
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config_mut()["linux"]["gidMappings"] =
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let rt = Runtime::new();
+    let id = unique_id();
+    let pid = run_detached_sleeper(&rt, &b, &id);
+    let r = exec_probe(&rt, &id, &[]);
+    assert_eq!(r["namespaces"]["user"], ns_inode(&pid, "user"));
+    assert_eq!(r["namespaces"]["mnt"], ns_inode(&pid, "mnt"));
+    assert_eq!(r["ids"]["uid"], 0);
+    assert_eq!(
+        r["uid_map"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["0", "100000", "65536"]
+    );
+    let out = rt.cmd(&["exec", "-u", "1000:1000", &id, "/bin/berth-probe"]);
+    out.ok();
+    assert_eq!(out.json()["ids"]["uid"], 1000);
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}

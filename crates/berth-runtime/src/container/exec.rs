@@ -447,6 +447,36 @@ mod tests {
     }
 
     #[test]
+    fn paused_is_read_from_the_v1_freezer_or_v2_cgroup_freeze() {
+        use crate::cgroups::Hierarchy;
+        let root = tempfile::tempdir().unwrap();
+        let h = |name: &str, v2: bool| Hierarchy {
+            mount_point: root.path().join(name),
+            fs_type: if v2 { "cgroup2" } else { "cgroup" }.into(),
+            options: if v2 { "" } else { name }.into(),
+            root: PathBuf::from("/"),
+        };
+        let cg = CgroupPlan {
+            relative_path: PathBuf::from("berth/c"),
+            hierarchies: vec![h("freezer", false), h("unified", true)],
+            owned_parent_depth: 1,
+        };
+        for d in ["freezer", "unified"] {
+            std::fs::create_dir_all(root.path().join(d).join("berth/c")).unwrap();
+        }
+        let f = root.path().join("freezer/berth/c/freezer.state");
+        let u = root.path().join("unified/berth/c/cgroup.freeze");
+        std::fs::write(&f, "THAWED\n").unwrap();
+        std::fs::write(&u, "0\n").unwrap();
+        assert!(!is_paused(&cg));
+        std::fs::write(&f, "FROZEN\n").unwrap();
+        assert!(is_paused(&cg));
+        std::fs::write(&f, "THAWED\n").unwrap();
+        std::fs::write(&u, "1\n").unwrap();
+        assert!(is_paused(&cg));
+    }
+
+    #[test]
     fn unknown_cap_and_missing_saved_process_are_errors() {
         let st = state_with_process(serde_json::json!({
             "user": {"uid": 0, "gid": 0}, "args": ["sh"], "cwd": "/"}));

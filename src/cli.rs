@@ -123,6 +123,63 @@ pub enum Command {
     },
     /// Print what this berth supports, as OCI features JSON
     Features,
+    /// Run a new process in a created or running container
+    Exec(ExecArgs),
+}
+
+/// `berth exec`: runc's flags.
+#[derive(Debug, Args, Clone)]
+pub struct ExecArgs {
+    /// A runtime-spec process JSON file (replaces the container's process and the flags below)
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Unix socket to receive the pty master
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Working directory in the container
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable (NAME=value)
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// uid[:gid] to run as
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Additional gids (repeatable)
+    #[arg(short = 'g', long)]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability to the bounding, effective and permitted sets
+    #[arg(short, long)]
+    pub cap: Vec<String>,
+    /// Set no_new_privs for the process
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// AppArmor profile for the process
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// SELinux label for the process
+    #[arg(long)]
+    pub process_label: Option<String>,
+    /// Return once the process started
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the process's pid to this file
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Pass N extra fds (3 .. 3+N-1) to the process
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Exec even if the container is paused
+    #[arg(long)]
+    pub ignore_paused: bool,
+    /// Container id
+    pub id: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -18,19 +18,33 @@ pub fn options(g: &Global, args: &CreateArgs) -> anyhow::Result<CreateOptions> {
     if g.systemd_cgroup {
         bail!("--systemd-cgroup: the systemd cgroup driver is not supported by this berth version");
     }
-    if let Some(socket) = &args.console_socket {
-        bail!(
-            "--console-socket {}: terminals are not supported by this berth version yet",
-            socket.display()
-        );
-    }
+    let listen_fds = listen_fds();
     Ok(CreateOptions {
         pid_file: args.pid_file.clone(),
+        console_socket: args.console_socket.clone(),
+        keep_console: false,
         plan: PlanOptions {
             no_pivot: args.no_pivot,
             no_new_keyring: args.no_new_keyring,
             systemd_cgroup: g.systemd_cgroup,
-            preserve_fds: args.preserve_fds,
+            // Socket-activation fds come first (3..3+n-1), then --preserve-fds, as runc.
+            preserve_fds: listen_fds + args.preserve_fds,
+            listen_fds,
         },
     })
+}
+
+/// systemd socket activation (sd_listen_fds(3)): `LISTEN_FDS=n` meant for this process
+/// (`LISTEN_PID` unset or our pid) passes fds 3..3+n-1 on to the container.
+fn listen_fds() -> u32 {
+    let Some(n) = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    else {
+        return 0;
+    };
+    match std::env::var("LISTEN_PID") {
+        Ok(pid) if pid != std::process::id().to_string() => 0,
+        _ => n,
+    }
 }

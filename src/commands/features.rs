@@ -20,8 +20,8 @@ pub fn features_with(mount_options: &[&str]) -> Value {
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.3.0",
-        // Hooks are not run yet: an empty list says "none", where omitting it would say "unknown".
-        "hooks": [],
+        // Every hook config.md defines (hooks/ in berth-runtime runs them).
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": mount_options,
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
@@ -47,7 +47,17 @@ mod tests {
         let f = features_with(&["ro", "bind"]);
         assert_eq!(f["ociVersionMin"], "1.0.0");
         assert_eq!(f["ociVersionMax"], "1.3.0");
-        assert_eq!(f["hooks"], json!([]));
+        assert_eq!(
+            f["hooks"],
+            json!([
+                "prestart",
+                "createRuntime",
+                "createContainer",
+                "startContainer",
+                "poststart",
+                "poststop"
+            ])
+        );
         assert_eq!(f["mountOptions"], json!(["ro", "bind"]));
         let linux = &f["linux"];
         assert_eq!(linux["namespaces"].as_array().unwrap().len(), 8);
@@ -82,7 +92,7 @@ mod tests {
     fn parses_as_an_oci_features_document() {
         let parsed: Features = serde_json::from_value(features_with(&["ro"])).unwrap();
         assert_eq!(parsed.oci_version_max(), "1.3.0");
-        assert_eq!(parsed.hooks().as_ref().map(Vec::len), Some(0));
+        assert_eq!(parsed.hooks().as_ref().map(Vec::len), Some(6));
         let linux = parsed.linux().as_ref().unwrap();
         assert_eq!(linux.namespaces().as_ref().map(Vec::len), Some(8));
     }

@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod exec;
 pub mod features;
 mod kill;
 mod list;
@@ -33,6 +34,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         } => run::run(&store, g, &create, detach, keep),
         Command::List { format, quiet } => list::run(&store, format, quiet).map(|_| 0),
         Command::Spec { bundle, rootless } => spec::write_spec(&bundle, rootless).map(|_| 0),
+        Command::Exec(args) => exec::run(&store, &args),
         Command::Features => {
             println!("{}", serde_json::to_string_pretty(&features::features())?);
             Ok(0)

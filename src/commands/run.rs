@@ -18,7 +18,9 @@ pub fn run(
     detach: bool,
     keep: bool,
 ) -> anyhow::Result<u8> {
-    let opts = super::create::options(g, args)?;
+    let mut opts = super::create::options(g, args)?;
+    // A foreground run without a console socket relays a terminal itself (as runc).
+    opts.keep_console = !detach && opts.console_socket.is_none();
     let id = &args.id;
     // Block the signals we forward before the container exists, so none is lost between its
     // creation and the wait loop. The container's processes get a clean mask before exec.
@@ -27,7 +29,7 @@ pub fn run(
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
             .context("block signals")?;
     }
-    let pid = container::create(store, id, &args.bundle, &opts)
+    let (pid, console) = container::create_with_console(store, id, &args.bundle, &opts)
         .with_context(|| format!("create container {id:?}"))?;
     if let Err(e) = container::start(store, id) {
         let _ = container::delete(store, id, true);
@@ -36,7 +38,11 @@ pub fn run(
     if detach {
         return Ok(0);
     }
-    let code = wait_forwarding(pid, &forwarded)?;
+    let code = match console {
+        Some(master) => berth_runtime::terminal::relay_and_wait(pid, master, &forwarded)
+            .context("relay the terminal")?,
+        None => wait_forwarding(pid, &forwarded)?,
+    };
     if !keep {
         container::delete(store, id, true).with_context(|| format!("delete container {id:?}"))?;
     }
@@ -45,7 +51,7 @@ pub fn run(
 
 /// Every signal a user may send to `berth run`, to be passed on to the container (SIGCHLD is
 /// ours: it tells us the container exited).
-fn forwarded_signals() -> SigSet {
+pub(super) fn forwarded_signals() -> SigSet {
     let mut set = SigSet::all();
     for s in [Signal::SIGKILL, Signal::SIGSTOP] {
         set.remove(s);
@@ -54,7 +60,7 @@ fn forwarded_signals() -> SigSet {
 }
 
 /// Waits for the init (our child: stage 1 forked it with CLONE_PARENT), forwarding signals.
-fn wait_forwarding(pid: i32, mask: &SigSet) -> anyhow::Result<u8> {
+pub(super) fn wait_forwarding(pid: i32, mask: &SigSet) -> anyhow::Result<u8> {
     let sfd = SignalFd::new(mask).context("create signalfd")?;
     let init = Pid::from_raw(pid);
     loop {

@@ -7,9 +7,11 @@
 pub mod bundle;
 pub mod cgroups;
 pub mod container;
+pub mod hooks;
 pub mod log;
 pub mod mountinfo;
 pub mod process;
 pub mod rootfs;
 pub mod signal;
 pub mod state;
+pub mod terminal;

@@ -58,6 +58,8 @@ pub enum BundleError {
     Rootfs(#[from] crate::rootfs::RootfsError),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error(transparent)]
+    Hooks(#[from] crate::hooks::HookError),
 }
 
 impl BundleError {
@@ -80,6 +82,10 @@ pub struct PlanOptions {
     pub preserve_fds: u32,
     /// `create --no-new-keyring`: stay in the caller's session keyring.
     pub no_new_keyring: bool,
+    /// systemd socket activation: berth got `LISTEN_FDS=n` (fds 3..3+n-1). They are passed
+    /// on (counted in `preserve_fds` too) and the process gets `LISTEN_FDS=n`, `LISTEN_PID=1`
+    /// as runc does.
+    pub listen_fds: u32,
 }
 
 /// A validated bundle: what `create` will do, decided before anything is created.
@@ -99,6 +105,8 @@ pub struct Plan {
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub options: PlanOptions,
+    /// config.md "POSIX-platform Hooks", validated (hooks/).
+    pub hooks: crate::hooks::Hooks,
 }
 
 impl Plan {
@@ -119,7 +127,16 @@ impl Plan {
         let linux = spec.linux().clone().unwrap_or_default();
 
         let namespaces = Namespaces::from_spec(&linux)?;
-        let process = ProcessPlan::from_spec(&spec)?;
+        let mut process = ProcessPlan::from_spec(&spec)?;
+        if options.listen_fds > 0 {
+            process
+                .env
+                .retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+            process
+                .env
+                .push(format!("LISTEN_FDS={}", options.listen_fds));
+            process.env.push("LISTEN_PID=1".to_string()); // the init is pid 1 in its pid namespace
+        }
         let sysctls = sysctl::validate(&linux, &namespaces)?;
         let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
         let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
@@ -158,7 +175,9 @@ impl Plan {
             ));
         }
 
+        let hooks = crate::hooks::Hooks::from_spec(spec.hooks().as_ref())?;
         Ok(Plan {
+            hooks,
             id: id.to_string(),
             bundle,
             spec,

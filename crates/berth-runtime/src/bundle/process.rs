@@ -39,6 +39,10 @@ pub struct ProcessPlan {
     pub rlimits: Vec<Rlimit>,
     pub no_new_privileges: bool,
     pub oom_score_adj: Option<i32>,
+    /// `process.terminal`: a pty from the container's devpts becomes the process's stdio.
+    pub terminal: bool,
+    /// `process.consoleSize` as (rows, cols).
+    pub console_size: Option<(u16, u16)>,
 }
 
 impl ProcessPlan {
@@ -47,15 +51,14 @@ impl ProcessPlan {
             .process()
             .as_ref()
             .ok_or_else(|| BundleError::invalid("process", "missing (create needs a process)"))?;
+        ProcessPlan::from_process(process)
+    }
+
+    /// Validates one `process` object (config.json's, or `exec --process`'s).
+    pub fn from_process(process: &oci_spec::runtime::Process) -> Result<ProcessPlan, BundleError> {
         let args = process.args().clone().unwrap_or_default();
         if args.is_empty() || args[0].is_empty() {
             return Err(BundleError::invalid("process.args", "must not be empty"));
-        }
-        if process.terminal().unwrap_or(false) {
-            return Err(BundleError::invalid(
-                "process.terminal",
-                "terminals are not supported by this berth version yet; set it to false",
-            ));
         }
         let cwd = process.cwd().clone();
         if !cwd.is_absolute() {
@@ -93,6 +96,13 @@ impl ProcessPlan {
             rlimits: rlimits(process.rlimits())?,
             no_new_privileges: process.no_new_privileges().unwrap_or(false),
             oom_score_adj: process.oom_score_adj(),
+            terminal: process.terminal().unwrap_or(false),
+            console_size: process.console_size().map(|b| {
+                (
+                    u16::try_from(b.height()).unwrap_or(u16::MAX),
+                    u16::try_from(b.width()).unwrap_or(u16::MAX),
+                )
+            }),
         })
     }
 }
@@ -188,6 +198,17 @@ mod tests {
             serde_json::from_str(&format!(r#"{{"ociVersion":"1.0.2","process":{process}}}"#))
                 .unwrap();
         ProcessPlan::from_spec(&spec)
+    }
+
+    #[test]
+    fn terminal_and_console_size_are_kept() {
+        let p = plan(
+            r#"{"user":{"uid":0,"gid":0},"cwd":"/","args":["sh"],"terminal":true,
+               "consoleSize":{"height":24,"width":80}}"#,
+        )
+        .unwrap();
+        assert!(p.terminal);
+        assert_eq!(p.console_size, Some((24, 80)));
     }
 
     #[test]

@@ -6,17 +6,26 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::stat::Mode;
 
-use super::ContainerError;
+use std::os::fd::{AsFd, OwnedFd};
+
+use super::{lifecycle_hooks, ContainerError, Status};
 use crate::bundle::{Plan, PlanOptions};
 use crate::cgroups::HostCgroups;
+use crate::hooks::{self, HookKind};
 use crate::process::{self, Spawned};
 use crate::state::{ContainerId, ContainerState, LockedContainer, Phase, Store};
+use crate::terminal::ConsoleSocket;
 
 /// What `berth create` was asked besides the id and bundle.
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
     pub pid_file: Option<PathBuf>,
     pub plan: PlanOptions,
+    /// `--console-socket`: where the pty master of a terminal container is sent.
+    pub console_socket: Option<PathBuf>,
+    /// A foreground `run` relays the terminal itself: the master is returned to the caller
+    /// instead of being sent to a console socket ([`create_with_console`]).
+    pub keep_console: bool,
 }
 
 /// The name of the FIFO the init blocks on until `start` (as in runc).
@@ -30,10 +39,22 @@ pub fn create(
     bundle: &Path,
     opts: &CreateOptions,
 ) -> Result<i32, ContainerError> {
+    create_with_console(store, id, bundle, opts).map(|(pid, _)| pid)
+}
+
+/// [`create`], also returning the pty master when `opts.keep_console` asked for it.
+pub fn create_with_console(
+    store: &Store,
+    id: &str,
+    bundle: &Path,
+    opts: &CreateOptions,
+) -> Result<(i32, Option<OwnedFd>), ContainerError> {
     let id = ContainerId::new(id)?;
     // Plan first: a bad bundle is rejected before anything exists that would need undoing.
     let host = HostCgroups::detect(Path::new("/proc/self/mountinfo"))?;
     let plan = Plan::new(id.as_str(), bundle, &host, opts.plan.clone())?;
+    // The console socket too: runc connects before starting anything.
+    let socket = console_socket(plan.process.terminal, opts)?;
     let container = store.create(&id)?;
     let mut undo = Undo {
         container: Some(container),
@@ -41,9 +62,30 @@ pub fn create(
         cgroup: false,
         init: None,
     };
-    let pid = undo.run(opts)?;
+    let (pid, console) = undo.run(opts)?;
+    let console = match (console, socket) {
+        (Some(master), Some(socket)) => {
+            let name = format!("{id}-console"); // the name is informative only (runc's protocol)
+            socket.send(master.as_fd(), &name)?;
+            None
+        }
+        (console, _) => console,
+    };
     undo.container = None; // committed: keep everything
-    Ok(pid)
+    Ok((pid, console))
+}
+
+/// runc's rules: a terminal needs somewhere to go, and a console socket needs a terminal.
+fn console_socket(
+    terminal: bool,
+    opts: &CreateOptions,
+) -> Result<Option<ConsoleSocket>, ContainerError> {
+    match (&opts.console_socket, terminal) {
+        (Some(path), true) => Ok(Some(ConsoleSocket::connect(path)?)),
+        (Some(_), false) => Err(ContainerError::ConsoleWithoutTerminal),
+        (None, true) if !opts.keep_console => Err(ContainerError::TerminalWithoutConsole),
+        (None, _) => Ok(None),
+    }
 }
 
 /// Everything `create` made so far, undone on drop unless the create committed.
@@ -55,10 +97,11 @@ struct Undo<'a> {
 }
 
 impl Undo<'_> {
-    fn run(&mut self, opts: &CreateOptions) -> Result<i32, ContainerError> {
+    fn run(&mut self, opts: &CreateOptions) -> Result<(i32, Option<OwnedFd>), ContainerError> {
         let plan = self.plan;
         let container = self.container.as_ref().expect("set by create");
         let mut state = initial_state(plan);
+        state.config = Some(lifecycle_hooks::saved_config(plan));
         container.save(&state)?; // "creating", so `list` shows it and `delete --force` can clean up
 
         self.cgroup = true;
@@ -94,7 +137,15 @@ impl Undo<'_> {
             nix::sys::stat::FchmodatFlags::FollowSymlink,
         )
         .map_err(fifo_err)?;
-        let spawned = process::spawn(plan, &fifo)?;
+        let runtime_hooks = |pid: i32| -> Result<String, process::ProcessError> {
+            // runtime.md "Lifecycle" steps 5-6, in the runtime namespace, status "creating".
+            let json = lifecycle_hooks::state_json(&state, pid, Status::Creating);
+            hooks::run_all(&plan.hooks, HookKind::Prestart, &json)?;
+            hooks::run_all(&plan.hooks, HookKind::CreateRuntime, &json)?;
+            Ok(json)
+        };
+        let mut spawned = process::spawn(plan, &fifo, &runtime_hooks)?;
+        let console = spawned.console.take();
         let pid = spawned.pid;
         state.pid = Some(pid);
         state.pid_start_time = Some(spawned.start_time);
@@ -105,7 +156,7 @@ impl Undo<'_> {
             write_pid_file(path, pid)?;
         }
         self.init.as_ref().expect("just set").commit()?;
-        Ok(pid)
+        Ok((pid, console))
     }
 }
 
@@ -116,6 +167,13 @@ impl Drop for Undo<'_> {
         };
         if let Some(init) = self.init.take() {
             init.abort();
+        }
+        // runtime.md: a failed create continues the lifecycle at "delete", whose poststop
+        // hooks run (warnings only).
+        if self.plan.hooks.has(HookKind::Poststop) {
+            let mut state = initial_state(self.plan);
+            state.config = Some(lifecycle_hooks::saved_config(self.plan));
+            lifecycle_hooks::run_warning_only(&state, HookKind::Poststop, 0, Status::Stopped);
         }
         if self.cgroup {
             if let Err(e) = self.plan.cgroup.remove() {
@@ -163,7 +221,7 @@ fn owner() -> String {
 
 /// Writes the pid file atomically (temp file + rename), so a reader never sees it half
 /// written.
-fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
+pub(super) fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
     let err = |source| ContainerError::PidFile {
         path: path.to_path_buf(),
         source,

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::{status, ContainerError, Status};
+use super::{lifecycle_hooks, status, ContainerError, Status};
+use crate::hooks::HookKind;
 use crate::process::{liveness, sys};
 use crate::state::{ContainerId, ContainerState, StateError, Store};
 
@@ -54,6 +55,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
         cgroup.remove()?;
     }
     container.destroy()?;
+    // runtime.md: poststop after the container is deleted, before delete returns; failures
+    // are warnings.
+    lifecycle_hooks::run_warning_only(&state, HookKind::Poststop, 0, Status::Stopped);
     Ok(())
 }
 

@@ -5,7 +5,9 @@
 
 mod create;
 mod delete;
+mod exec;
 mod kill;
+mod lifecycle_hooks;
 mod start;
 
 use std::collections::BTreeMap;
@@ -14,8 +16,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use create::{create, CreateOptions};
+pub use create::{create, create_with_console, CreateOptions};
 pub use delete::delete;
+pub use exec::{exec, ExecError, ExecOptions, ExecOverrides, ExecProcess, Executed};
 pub use kill::kill;
 pub use start::start;
 
@@ -97,6 +100,16 @@ pub enum ContainerError {
     },
     #[error("its processes did not exit within {secs} s of SIGKILL")]
     KillTimeout { id: String, secs: u64 },
+    #[error(transparent)]
+    Terminal(#[from] crate::terminal::TerminalError),
+    #[error("process.terminal is true but no --console-socket was given to receive the terminal (berth exits after create; use --console-socket, or run it in the foreground)")]
+    TerminalWithoutConsole,
+    #[error("--console-socket is only used with a terminal (process.terminal or exec --tty)")]
+    ConsoleWithoutTerminal,
+    #[error("{reason}")]
+    StartFailed { id: String, reason: String },
+    #[error(transparent)]
+    Exec(#[from] exec::ExecError),
 }
 
 /// The live status of a container.

@@ -7,7 +7,8 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 
 use super::create::EXEC_FIFO;
-use super::{status, ContainerError, Status};
+use super::{lifecycle_hooks, status, ContainerError, Status};
+use crate::hooks::HookKind;
 use crate::process::{liveness, sys};
 use crate::state::{ContainerId, Phase, Store};
 
@@ -72,9 +73,19 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
             .is_some_and(|r| r.intersects(PollFlags::POLLIN));
         let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
         if fifo_ready {
-            let mut byte = [0u8; 1];
-            match nix::unistd::read(&fifo, &mut byte) {
-                Ok(1) => break,
+            // `0`, or `1` and the startContainer hook's error (process/hook_steps.rs).
+            let mut reply = [0u8; libc::PIPE_BUF];
+            match nix::unistd::read(&fifo, &mut reply) {
+                Ok(n) if n >= 1 && reply[0] == b'0' => break,
+                Ok(n) if n > 1 && reply[0] == b'1' => {
+                    let _ = std::fs::remove_file(&fifo_path);
+                    state.phase = Phase::Started; // the init exits: the container is stopped
+                    container.save(&state)?;
+                    return Err(ContainerError::StartFailed {
+                        id: state.id,
+                        reason: String::from_utf8_lossy(&reply[1..n]).into_owned(),
+                    });
+                }
                 Err(nix::Error::EAGAIN) => continue,
                 _ => return Err(ContainerError::InitExited { id: state.id }),
             }
@@ -86,5 +97,7 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
     let _ = std::fs::remove_file(&fifo_path);
     state.phase = Phase::Started;
     container.save(&state)?;
+    // runtime.md step 9: poststart in the runtime namespace; failures are warnings.
+    lifecycle_hooks::run_warning_only(&state, HookKind::Poststart, pid, Status::Running);
     Ok(())
 }

@@ -24,9 +24,12 @@
 //! (errno and the whole message chain, style point 7) and undoes the create.
 
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{recvmsg, sendmsg, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
 use serde::{Deserialize, Serialize};
 
 /// Every message of the protocol.
@@ -46,6 +49,15 @@ pub enum Msg {
     Committed,
     /// child → parent: a step failed. `errno` is 0 when no OS error was involved.
     Error { errno: i32, chain: Vec<String> },
+    /// init → parent: the mount namespace is set up (before pivot_root); run the prestart and
+    /// createRuntime hooks. Sent only when the config has hooks of those kinds or
+    /// createContainer/startContainer hooks (hooks/, docs/exec-hooks-terminal.md).
+    RunHooks,
+    /// parent → init: the runtime hooks ran; the state JSON for the container's own hooks.
+    HooksDone(String),
+    /// container process → parent: the pty master, passed as SCM_RIGHTS with this message;
+    /// the string is the pty's name in the container (`/dev/pts/N`).
+    Console(String),
 }
 
 /// Why the channel failed.
@@ -197,6 +209,83 @@ impl Channel {
         }
     }
 
+    /// Sends `msg` with `fd` attached (SCM_RIGHTS): how the pty master leaves the container.
+    pub fn send_with_fd(&self, msg: &Msg, fd: RawFd) -> Result<(), ChannelError> {
+        let bytes = serde_json::to_vec(msg).expect("messages always serialize");
+        let fds = [fd];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &[IoSlice::new(&bytes)],
+            &cmsg,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map_err(|source| ChannelError::Send {
+            msg: msg_name(msg),
+            peer: self.peer,
+            source,
+        })?;
+        Ok(())
+    }
+
+    /// Receives the message the protocol expects next together with the fd attached to it.
+    pub fn expect_with_fd(&self, expected: &'static str) -> Result<(Msg, OwnedFd), ChannelError> {
+        let mut buf = vec![0u8; MAX_MSG];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let (n, fd) = loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(m) => {
+                    let mut fd = None;
+                    for c in m.cmsgs().map_err(|source| ChannelError::Recv {
+                        peer: self.peer,
+                        source,
+                    })? {
+                        if let ControlMessageOwned::ScmRights(fds) = c {
+                            for raw in fds {
+                                fd.get_or_insert(super::sys::adopt_received_fd(raw));
+                            }
+                        }
+                    }
+                    break (m.bytes, fd);
+                }
+                Err(nix::Error::EINTR) => continue,
+                Err(source) => {
+                    return Err(ChannelError::Recv {
+                        peer: self.peer,
+                        source,
+                    })
+                }
+            }
+        };
+        if n == 0 {
+            return Err(ChannelError::Closed {
+                peer: self.peer,
+                expected,
+            });
+        }
+        let msg: Msg =
+            serde_json::from_slice(&buf[..n]).map_err(|source| ChannelError::Decode {
+                peer: self.peer,
+                source,
+            })?;
+        match (msg, fd) {
+            (Msg::Error { errno, chain }, _) => Err(ChannelError::Child { errno, chain }),
+            (m, Some(fd)) if msg_name(&m) == expected => Ok((m, fd)),
+            (got, _) => Err(ChannelError::Unexpected {
+                peer: self.peer,
+                expected,
+                got,
+            }),
+        }
+    }
+
     /// Reports a failure to the parent: errno plus the whole `source()` chain.
     pub fn send_error(&self, err: &(dyn std::error::Error + 'static)) {
         let (errno, chain) = error_chain(err);
@@ -237,6 +326,9 @@ fn msg_name(msg: &Msg) -> &'static str {
         Msg::Commit => "Commit",
         Msg::Committed => "Committed",
         Msg::Error { .. } => "Error",
+        Msg::RunHooks => "RunHooks",
+        Msg::HooksDone(_) => "HooksDone",
+        Msg::Console(_) => "Console",
     }
 }
 
@@ -277,6 +369,21 @@ mod tests {
             err.to_string(),
             "mount proc on /rootfs/proc: EPERM: Operation not permitted"
         );
+    }
+
+    #[test]
+    fn fd_travels_with_its_message() {
+        let (parent, child) = Channel::pair().unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        child
+            .send_with_fd(&Msg::Console("/dev/pts/0".into()), w.as_raw_fd())
+            .unwrap();
+        drop(w);
+        let (msg, fd) = parent.expect_with_fd("Console").unwrap();
+        assert_eq!(msg, Msg::Console("/dev/pts/0".into()));
+        nix::unistd::write(&fd, b"x").unwrap();
+        let mut b = [0u8; 1];
+        assert_eq!(nix::unistd::read(&r, &mut b).unwrap(), 1);
     }
 
     #[test]

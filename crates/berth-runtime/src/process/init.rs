@@ -11,7 +11,7 @@ use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::Mode;
 
 use super::channel::{Channel, ChannelError, Msg};
-use super::{creds, exec, sys};
+use super::{console, creds, exec, final_steps, hook_steps, sys};
 use crate::bundle::{NamespaceKind, Plan};
 
 /// Handles the init needs after pivot_root, opened by the parent before the fork so that no
@@ -59,12 +59,16 @@ pub enum InitError {
     ParentDeath(#[source] nix::Error),
     #[error(transparent)]
     Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Terminal(#[from] crate::terminal::TerminalError),
 }
 
 /// Runs the init checklist and never returns: it execs the user's program or exits non-zero.
 pub(super) fn run(plan: &Plan, chan: &Channel, handles: InitHandles) -> ! {
     let err = match setup(plan, chan) {
-        Ok(program) => match wait_and_exec(plan, &handles, program) {
+        Ok((program, hook_state)) => match wait_and_exec(plan, &handles, program, hook_state) {
             Err(e) => e,
         },
         Err(e) => {
@@ -79,30 +83,24 @@ pub(super) fn run(plan: &Plan, chan: &Channel, handles: InitHandles) -> ! {
     sys::exit_child(127)
 }
 
-/// Everything from fresh namespaces to the handshake that ends `berth create`.
-fn setup(plan: &Plan, chan: &Channel) -> Result<exec::Program, InitError> {
+/// Everything from fresh namespaces to the handshake that ends `berth create`. Returns the
+/// program and, when the config has container hooks, the state JSON they read.
+fn setup(plan: &Plan, chan: &Channel) -> Result<(exec::Program, Option<String>), InitError> {
     // The parent-death signal does not survive fork: set it again until the create commits.
     sys::die_with_parent(0).map_err(InitError::ParentDeath)?;
     // A new session: the container must not share berth's controlling terminal or session.
     nix::unistd::setsid().map_err(InitError::Setsid)?;
     join_keyring(plan)?; // a fresh session keyring, so containers cannot read each other's keys
     crate::rootfs::prepare(&plan.rootfs)?; // mounts and /dev, in the new mount namespace
+    let hook_state = hook_steps::before_pivot(plan, chan)?; // prestart, createRuntime (parent), createContainer: config.md puts them before pivot_root
     crate::rootfs::enter(&plan.rootfs)?; // pivot_root: from here on "/" is the container's root
+    console::setup(&plan.process, chan)?; // the pty from the container's own devpts, after setsid (TIOCSCTTY needs a session leader)
     set_names(plan)?; // hostname before the sysctls: kernel.hostname may override it on purpose
     write_sysctls(&plan.sysctls)?; // through the container's /proc, before finish() may make /proc/sys read-only
     crate::rootfs::finish(&plan.rootfs)?; // masked and read-only paths, read-only root
-    creds::apply_rlimits(&plan.process.rlimits)?; // as root: raising a limit may need privileges
-    creds::apply_oom_score_adj(plan.process.oom_score_adj)?;
-    let cwd_done = nix::unistd::chdir(&plan.process.cwd).is_ok(); // as root, in case the user cannot reach it yet
-    creds::switch_user(&plan.process)?; // bounding set, groups, uid, capability sets
-    sys::die_with_parent(0).map_err(InitError::ParentDeath)?; // the uid change cleared it
-    if !cwd_done {
-        chdir(&plan.process.cwd)?; // the cwd may be reachable only by the user (root_squash-like mounts)
-    }
-    let program = exec::Program::resolve(&plan.process)?; // as the user: "not found" fails create, not start
-    creds::set_no_new_privs(plan.process.no_new_privileges)?; // last: nothing berth runs after needs privileges
+    let program = final_steps::run(&plan.process, true)?; // rlimits, user, caps, program lookup, no_new_privs: shared with exec
     handshake(chan)?;
-    Ok(program)
+    Ok((program, hook_state))
 }
 
 /// Ready → Commit → Committed: after this the init no longer dies with `berth create`.
@@ -119,6 +117,7 @@ fn wait_and_exec(
     plan: &Plan,
     handles: &InitHandles,
     program: exec::Program,
+    hook_state: Option<String>,
 ) -> Result<Infallible, InitError> {
     let path = format!("self/fd/{}", handles.exec_fifo.as_raw_fd());
     // Opening a FIFO for writing blocks until a reader opens it: that reader is `berth start`.
@@ -130,8 +129,7 @@ fn wait_and_exec(
     )
     .map_err(InitError::WaitStart)?;
     let mut fifo = File::from(fd);
-    fifo.write_all(b"0")
-        .map_err(|e| InitError::WaitStart(nix::Error::from_raw(e.raw_os_error().unwrap_or(0))))?;
+    hook_steps::start_container(plan, hook_state.as_deref(), &mut fifo)?; // startContainer, then tell `start` how it went
     drop(fifo);
     sys::reset_signals();
     // Only stdio and the preserved fds survive exec (CVE-2024-21626).
@@ -171,11 +169,4 @@ fn write_sysctls(sysctls: &[(String, String)]) -> Result<(), InitError> {
         })?;
     }
     Ok(())
-}
-
-fn chdir(path: &Path) -> Result<(), InitError> {
-    nix::unistd::chdir(path).map_err(|source| InitError::Chdir {
-        path: path.to_path_buf(),
-        source,
-    })
 }

@@ -5,8 +5,12 @@
 //! new namespaces, and the init execs the user's program once `start` opens `exec.fifo`.
 
 pub mod channel;
+mod console;
 mod creds;
 mod exec;
+mod exec_stage;
+mod final_steps;
+mod hook_steps;
 mod init;
 pub mod liveness;
 mod stage1;
@@ -25,6 +29,7 @@ use nix::unistd::Pid;
 pub use channel::{ChannelError, Msg};
 pub use creds::CredsError;
 pub use exec::ExecError;
+pub use exec_stage::{spawn_exec, ExecRequest, ExecSpawned, ExecStageError, JoinNs};
 pub use init::InitError;
 pub use stage1::Stage1Error;
 
@@ -57,6 +62,8 @@ pub enum ProcessError {
     Vanished(i32),
     #[error(transparent)]
     Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
 }
 
 /// A container init that finished its setup and waits for `start`.
@@ -64,6 +71,8 @@ pub enum ProcessError {
 pub struct Spawned {
     pub pid: i32,
     pub start_time: u64,
+    /// The pty master when `process.terminal` is set.
+    pub console: Option<OwnedFd>,
     chan: Channel,
 }
 
@@ -81,9 +90,17 @@ impl Spawned {
     }
 }
 
+/// Runs the prestart and createRuntime hooks for the init with the given host pid, and
+/// returns the state JSON the container's own hooks read (container/create.rs builds it).
+pub type RuntimeHooks<'a> = &'a dyn Fn(i32) -> Result<String, ProcessError>;
+
 /// Forks the container process and runs the protocol up to `Ready`. On error every process it
 /// forked is killed and reaped.
-pub fn spawn(plan: &Plan, exec_fifo: &Path) -> Result<Spawned, ProcessError> {
+pub fn spawn(
+    plan: &Plan,
+    exec_fifo: &Path,
+    runtime_hooks: RuntimeHooks,
+) -> Result<Spawned, ProcessError> {
     let handles = InitHandles {
         exec_fifo: open_path(exec_fifo, OFlag::O_PATH)?,
         proc: open_path(Path::new("/proc"), OFlag::O_PATH | OFlag::O_DIRECTORY)?,
@@ -101,11 +118,12 @@ pub fn spawn(plan: &Plan, exec_fifo: &Path) -> Result<Spawned, ProcessError> {
     drop(handles);
 
     let mut init_pid = None;
-    let result = drive(plan, &chan, stage1, &mut init_pid);
+    let result = drive(plan, &chan, stage1, &mut init_pid, runtime_hooks);
     match result {
-        Ok(start_time) => Ok(Spawned {
+        Ok((start_time, console)) => Ok(Spawned {
             pid: init_pid.expect("drive sets the pid before Ready"),
             start_time,
+            console,
             chan,
         }),
         Err(e) => {
@@ -118,13 +136,15 @@ pub fn spawn(plan: &Plan, exec_fifo: &Path) -> Result<Spawned, ProcessError> {
     }
 }
 
-/// The parent's half of the protocol (see [`channel`]); returns the init's start time.
+/// The parent's half of the protocol (see [`channel`]); returns the init's start time and the
+/// pty master of a terminal container.
 fn drive(
     plan: &Plan,
     chan: &Channel,
     stage1: i32,
     init_pid: &mut Option<i32>,
-) -> Result<u64, ProcessError> {
+    runtime_hooks: RuntimeHooks,
+) -> Result<(u64, Option<OwnedFd>), ProcessError> {
     if plan.namespaces.creates(NamespaceKind::User) {
         chan.expect("MapIds")?;
         write_id_maps(stage1, &plan.namespaces.uid_map, &plan.namespaces.gid_map)?;
@@ -138,10 +158,20 @@ fn drive(
         WaitStatus::Exited(_, 0) => {}
         other => return Err(ProcessError::Stage1Exit(other)),
     }
+    if plan.hooks.init_needs_sync() {
+        chan.expect("RunHooks")?;
+        let state = runtime_hooks(pid)?;
+        chan.send(&Msg::HooksDone(state))?;
+    }
+    let console = match plan.process.terminal {
+        true => Some(chan.expect_with_fd("Console")?.1),
+        false => None,
+    };
     chan.expect("Ready")?;
-    liveness::proc_stat(Path::new("/proc"), pid)
+    let start_time = liveness::proc_stat(Path::new("/proc"), pid)
         .map(|s| s.start_time)
-        .ok_or(ProcessError::Vanished(pid))
+        .ok_or(ProcessError::Vanished(pid))?;
+    Ok((start_time, console))
 }
 
 /// Writes /proc/<pid>/uid_map and gid_map (user_namespaces(7)). As root in the parent user

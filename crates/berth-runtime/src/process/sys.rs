@@ -124,3 +124,10 @@ pub fn join_session_keyring(name: &str) -> nix::Result<()> {
     let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     nix::errno::Errno::result(r).map(drop)
 }
+
+/// Takes ownership of an fd that recvmsg(2) just installed from an SCM_RIGHTS message.
+pub fn adopt_received_fd(raw: RawFd) -> OwnedFd {
+    // SAFETY: the kernel installed `raw` in our fd table while receiving the message; no other
+    // owner exists, and it is adopted exactly once.
+    unsafe { OwnedFd::from_raw_fd(raw) }
+}

@@ -1,0 +1,505 @@
+//! `exec`: run another process in a created or running container (runc's `exec`).
+//!
+//! The process joins every namespace of the container (fds opened from `/proc/<init>/ns/*`
+//! and checked against the init's start time, so a reused pid cannot redirect them), its
+//! cgroup, and runs the same final steps as the init: rlimits, user, capabilities,
+//! no_new_privs (process/final_steps.rs). `--cap` adds to the bounding, effective and
+//! permitted sets only, never to the inheritable or ambient ones (CVE-2022-29162).
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+
+use super::{status, ContainerError, Status};
+use crate::bundle::{BundleError, ProcessPlan};
+use crate::cgroups::CgroupPlan;
+use crate::process::{self, liveness, ExecRequest, JoinNs};
+use crate::state::{ContainerId, ContainerState, Store};
+use crate::terminal::ConsoleSocket;
+
+/// The process to run: a whole runtime-spec `process` object (`--process FILE`), or the
+/// container's own process with runc's command-line overrides.
+#[derive(Debug, Clone)]
+pub enum ExecProcess {
+    Json(PathBuf),
+    Args(ExecOverrides),
+}
+
+/// runc's `exec` flags that change the container's process.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOverrides {
+    pub args: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    /// Appended to the container's environment (a later entry wins, as with execve).
+    pub env: Vec<String>,
+    /// `uid[:gid]`.
+    pub user: Option<String>,
+    pub additional_gids: Vec<u32>,
+    /// Added to the bounding, effective and permitted sets.
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+}
+
+/// Everything `berth exec` was asked.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub process: ExecProcess,
+    /// `--tty`: allocate a terminal (also `process.terminal` of a `--process` file).
+    pub tty: bool,
+    pub console_socket: Option<PathBuf>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+    pub apparmor: Option<String>,
+    pub process_label: Option<String>,
+}
+
+/// The process `exec` started: a child of the caller (it may wait for it), and the pty master
+/// when the caller relays the terminal itself.
+#[derive(Debug)]
+pub struct Executed {
+    pub pid: i32,
+    pub console: Option<OwnedFd>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("read process file {path}")]
+    ReadProcess {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parse process file {path}")]
+    ParseProcess {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("exec needs a command: give arguments or --process")]
+    NoCommand,
+    #[error("--user {0:?}: expected uid[:gid] as numbers")]
+    BadUser(String),
+    #[error("--cap {0:?}: unknown capability")]
+    BadCap(String),
+    #[error("the container's state has no saved process (it was created by an older berth); use --process")]
+    NoSavedProcess,
+    #[error("the container is paused (use --ignore-paused to exec anyway)")]
+    Paused,
+    #[error("open the container's {name} namespace {path}")]
+    Namespace {
+        name: &'static str,
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("the container's init exited")]
+    InitGone,
+    #[error("{flag}: {lsm} is not enabled on this host")]
+    LsmDisabled {
+        flag: &'static str,
+        lsm: &'static str,
+    },
+    #[error(transparent)]
+    Process(#[from] BundleError),
+    #[error(transparent)]
+    Spawn(#[from] process::ProcessError),
+}
+
+/// Join order: the user namespace first (it owns the others: joining them needs capabilities
+/// in it), the mount namespace last (setns(CLONE_NEWNS) changes our root and cwd).
+const NAMESPACES: [(&str, libc::c_int); 8] = [
+    ("user", libc::CLONE_NEWUSER),
+    ("ipc", libc::CLONE_NEWIPC),
+    ("uts", libc::CLONE_NEWUTS),
+    ("net", libc::CLONE_NEWNET),
+    ("pid", libc::CLONE_NEWPID),
+    ("cgroup", libc::CLONE_NEWCGROUP),
+    ("time", libc::CLONE_NEWTIME),
+    ("mnt", libc::CLONE_NEWNS),
+];
+
+/// Starts a process in container `id`; returns once the program is exec'd.
+pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, ContainerError> {
+    let id = ContainerId::new(id)?;
+    let container = store.lock(&id)?;
+    let state = container.load()?;
+    let current = status(&state);
+    if !matches!(current, Status::Created | Status::Running) {
+        return Err(ContainerError::WrongState {
+            op: "exec",
+            id: state.id,
+            status: current,
+            hint: "",
+        });
+    }
+    if !opts.ignore_paused && state.cgroup.as_ref().is_some_and(is_paused) {
+        return Err(ExecError::Paused.into());
+    }
+    let mut plan = process_plan(&state, opts)?;
+    plan.terminal |= opts.tty;
+    let socket = match (&opts.console_socket, plan.terminal) {
+        (Some(path), true) => Some(ConsoleSocket::connect(path)?),
+        (Some(_), false) => return Err(ContainerError::ConsoleWithoutTerminal),
+        (None, true) if opts.detach => return Err(ContainerError::TerminalWithoutConsole),
+        (None, _) => None,
+    };
+    let lsm_exec_label = lsm_label(opts, &state)?;
+    let pid = state.pid.ok_or(ExecError::InitGone)?;
+    let namespaces = open_namespaces(pid, state.pid_start_time.unwrap_or(0))?;
+    let spawned = process::spawn_exec(&ExecRequest {
+        process: &plan,
+        namespaces,
+        cgroup: state.cgroup.as_ref(),
+        preserve_fds: opts.preserve_fds,
+        lsm_exec_label,
+    })
+    .map_err(ExecError::from)?;
+    drop(container); // the lock: the process runs on its own from here
+    if let Some(path) = &opts.pid_file {
+        super::create::write_pid_file(path, spawned.pid)?;
+    }
+    let console = match (spawned.console, socket) {
+        (Some(master), Some(socket)) => {
+            socket.send(master.as_fd(), &format!("{}-exec-console", id.as_str()))?;
+            None
+        }
+        (console, _) => console,
+    };
+    Ok(Executed {
+        pid: spawned.pid,
+        console,
+    })
+}
+
+/// The process to run, validated like config.json's.
+fn process_plan(state: &ContainerState, opts: &ExecOptions) -> Result<ProcessPlan, ExecError> {
+    let o = match &opts.process {
+        ExecProcess::Json(path) => {
+            let text = std::fs::read(path).map_err(|source| ExecError::ReadProcess {
+                path: path.clone(),
+                source,
+            })?;
+            let p: oci_spec::runtime::Process =
+                serde_json::from_slice(&text).map_err(|source| ExecError::ParseProcess {
+                    path: path.clone(),
+                    source,
+                })?;
+            return Ok(ProcessPlan::from_process(&p)?);
+        }
+        ExecProcess::Args(o) => o,
+    };
+    if o.args.is_empty() {
+        return Err(ExecError::NoCommand);
+    }
+    let saved = state
+        .config
+        .as_ref()
+        .and_then(|c| c.get("process"))
+        .filter(|p| !p.is_null())
+        .ok_or(ExecError::NoSavedProcess)?;
+    let base: oci_spec::runtime::Process =
+        serde_json::from_value(saved.clone()).map_err(|_| ExecError::NoSavedProcess)?;
+    let mut p = ProcessPlan::from_process(&base)?;
+    p.args = o.args.clone();
+    p.terminal = false; // runc: only --tty gives an exec'd process a terminal
+    p.console_size = None;
+    if let Some(cwd) = &o.cwd {
+        p.cwd = cwd.clone();
+    }
+    p.env.extend(o.env.iter().cloned());
+    if let Some(user) = &o.user {
+        let (uid, gid) = parse_user(user)?;
+        p.uid = uid;
+        if let Some(gid) = gid {
+            p.gid = gid;
+        }
+    }
+    if !o.additional_gids.is_empty() {
+        p.additional_gids = o.additional_gids.clone();
+    }
+    for name in &o.caps {
+        let full = if name.to_uppercase().starts_with("CAP_") {
+            name.to_uppercase()
+        } else {
+            format!("CAP_{}", name.to_uppercase())
+        };
+        let cap: caps::Capability = full.parse().map_err(|_| ExecError::BadCap(name.clone()))?;
+        // Bounding, effective, permitted: never inheritable or ambient (CVE-2022-29162).
+        for (set, list) in p.capabilities.iter_mut() {
+            if matches!(
+                set,
+                caps::CapSet::Bounding | caps::CapSet::Effective | caps::CapSet::Permitted
+            ) {
+                list.insert(cap);
+            }
+        }
+    }
+    p.no_new_privileges |= o.no_new_privs;
+    Ok(p)
+}
+
+fn parse_user(s: &str) -> Result<(u32, Option<u32>), ExecError> {
+    let bad = || ExecError::BadUser(s.to_string());
+    let (u, g) = match s.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (s, None),
+    };
+    let uid = u.parse().map_err(|_| bad())?;
+    let gid = g.map(|g| g.parse().map_err(|_| bad())).transpose()?;
+    Ok((uid, gid))
+}
+
+/// Opens the init's namespaces that differ from ours, then checks that the init is still
+/// the recorded process (pid and start time): the fds then surely belong to it.
+fn open_namespaces(pid: i32, start_time: u64) -> Result<Vec<JoinNs>, ExecError> {
+    let mut out = Vec::new();
+    for (name, flag) in NAMESPACES {
+        let path = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
+        let fd = match open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+            Ok(fd) => fd,
+            // A kernel without this namespace type (time before 5.6): nothing to join.
+            Err(nix::Error::ENOENT) if std::fs::metadata(format!("/proc/{pid}")).is_ok() => {
+                continue
+            }
+            Err(source) => return Err(ExecError::Namespace { name, path, source }),
+        };
+        let theirs = nix::sys::stat::fstat(&fd).map_err(|source| ExecError::Namespace {
+            name,
+            path: path.clone(),
+            source,
+        })?;
+        let ours = std::fs::metadata(format!("/proc/self/ns/{name}")).ok();
+        if ours.is_some_and(|m| m.dev() == theirs.st_dev && m.ino() == theirs.st_ino) {
+            continue; // shared with the host (or with us): joining would be a no-op (EINVAL for user)
+        }
+        out.push(JoinNs { flag, name, fd });
+    }
+    if !liveness::is_alive(Path::new("/proc"), pid, start_time) {
+        return Err(ExecError::InitGone);
+    }
+    Ok(out)
+}
+
+/// The container is paused when its freezer says so: v1 `freezer.state` FROZEN (or
+/// FREEZING), v2 `cgroup.freeze` 1.
+fn is_paused(cg: &CgroupPlan) -> bool {
+    cg.hierarchies.iter().any(|h| {
+        let dir = cg.dir(h);
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+        if h.is_v2() {
+            read("cgroup.freeze").trim() == "1"
+        } else if h.has_v1_controller("freezer") {
+            matches!(read("freezer.state").trim(), "FROZEN" | "FREEZING")
+        } else {
+            false
+        }
+    })
+}
+
+/// The LSM label for the exec: `--apparmor` / `--process-label` must work or fail; the
+/// container's own profile is applied only where that LSM is enabled (as `create` does).
+fn lsm_label(
+    opts: &ExecOptions,
+    state: &ContainerState,
+) -> Result<Option<(&'static str, String)>, ExecError> {
+    let apparmor_on = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y");
+    let selinux_on = Path::new("/sys/fs/selinux/enforce").exists();
+    let saved = |key: &str| -> Option<String> {
+        state
+            .config
+            .as_ref()?
+            .get("process")?
+            .get(key)?
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    if let Some(profile) = opts.apparmor.as_ref().filter(|p| !p.is_empty()) {
+        if !apparmor_on {
+            return Err(ExecError::LsmDisabled {
+                flag: "--apparmor",
+                lsm: "AppArmor",
+            });
+        }
+        return Ok(Some((
+            "/proc/self/attr/apparmor/exec",
+            format!("exec {profile}"),
+        )));
+    }
+    if let Some(label) = opts.process_label.as_ref().filter(|p| !p.is_empty()) {
+        if !selinux_on {
+            return Err(ExecError::LsmDisabled {
+                flag: "--process-label",
+                lsm: "SELinux",
+            });
+        }
+        return Ok(Some(("/proc/self/attr/exec", label.clone())));
+    }
+    if apparmor_on {
+        if let Some(p) = saved("apparmorProfile") {
+            return Ok(Some(("/proc/self/attr/apparmor/exec", format!("exec {p}"))));
+        }
+    }
+    if selinux_on {
+        if let Some(l) = saved("selinuxLabel") {
+            return Ok(Some(("/proc/self/attr/exec", l)));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_is_uid_and_optional_gid() {
+        assert_eq!(parse_user("1000").unwrap(), (1000, None));
+        assert_eq!(parse_user("1000:5").unwrap(), (1000, Some(5)));
+        assert_eq!(
+            parse_user("alice").unwrap_err().to_string(),
+            "--user \"alice\": expected uid[:gid] as numbers"
+        );
+    }
+
+    fn state_with_process(process: serde_json::Value) -> ContainerState {
+        ContainerState {
+            oci_version: "1.0.2".into(),
+            id: "c".into(),
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            pid: None,
+            pid_start_time: None,
+            created: String::new(),
+            owner: "root".into(),
+            annotations: Default::default(),
+            cgroup: None,
+            phase: crate::state::Phase::Started,
+            config: Some(serde_json::json!({ "process": process })),
+        }
+    }
+
+    fn opts(o: ExecOverrides) -> ExecOptions {
+        ExecOptions {
+            process: ExecProcess::Args(o),
+            tty: false,
+            console_socket: None,
+            detach: false,
+            pid_file: None,
+            preserve_fds: 0,
+            ignore_paused: false,
+            apparmor: None,
+            process_label: None,
+        }
+    }
+
+    #[test]
+    fn overrides_apply_on_the_container_process_and_cap_never_reaches_inheritable() {
+        let st = state_with_process(serde_json::json!({
+            "terminal": true, "user": {"uid": 0, "gid": 0}, "args": ["sh"], "cwd": "/",
+            "env": ["A=1"],
+            "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"],
+                             "permitted": ["CAP_KILL"], "inheritable": [], "ambient": []},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 20}]
+        }));
+        let p = process_plan(
+            &st,
+            &opts(ExecOverrides {
+                args: vec!["id".into()],
+                cwd: Some("/tmp".into()),
+                env: vec!["B=2".into()],
+                user: Some("1000:1000".into()),
+                additional_gids: vec![5],
+                caps: vec!["CAP_NET_ADMIN".into(), "chown".into()],
+                no_new_privs: true,
+            }),
+        )
+        .unwrap();
+        assert_eq!(p.args, ["id"]);
+        assert!(
+            !p.terminal,
+            "the container's terminal setting is not inherited"
+        );
+        assert_eq!(p.cwd, PathBuf::from("/tmp"));
+        assert_eq!(p.env, ["A=1", "B=2"]);
+        assert_eq!(
+            (p.uid, p.gid, p.additional_gids.clone()),
+            (1000, 1000, vec![5])
+        );
+        assert_eq!(p.rlimits.len(), 1);
+        assert!(p.no_new_privileges);
+        for (set, list) in &p.capabilities {
+            let has = list.contains(&caps::Capability::CAP_NET_ADMIN);
+            match set {
+                caps::CapSet::Inheritable | caps::CapSet::Ambient => assert!(!has, "{set:?}"),
+                _ => {
+                    assert!(has, "{set:?}");
+                    assert!(list.contains(&caps::Capability::CAP_CHOWN));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn paused_is_read_from_the_v1_freezer_or_v2_cgroup_freeze() {
+        use crate::cgroups::Hierarchy;
+        let root = tempfile::tempdir().unwrap();
+        let h = |name: &str, v2: bool| Hierarchy {
+            mount_point: root.path().join(name),
+            fs_type: if v2 { "cgroup2" } else { "cgroup" }.into(),
+            options: if v2 { "" } else { name }.into(),
+            root: PathBuf::from("/"),
+        };
+        let cg = CgroupPlan {
+            relative_path: PathBuf::from("berth/c"),
+            hierarchies: vec![h("freezer", false), h("unified", true)],
+            owned_parent_depth: 1,
+        };
+        for d in ["freezer", "unified"] {
+            std::fs::create_dir_all(root.path().join(d).join("berth/c")).unwrap();
+        }
+        let f = root.path().join("freezer/berth/c/freezer.state");
+        let u = root.path().join("unified/berth/c/cgroup.freeze");
+        std::fs::write(&f, "THAWED\n").unwrap();
+        std::fs::write(&u, "0\n").unwrap();
+        assert!(!is_paused(&cg));
+        std::fs::write(&f, "FROZEN\n").unwrap();
+        assert!(is_paused(&cg));
+        std::fs::write(&f, "THAWED\n").unwrap();
+        std::fs::write(&u, "1\n").unwrap();
+        assert!(is_paused(&cg));
+    }
+
+    #[test]
+    fn unknown_cap_and_missing_saved_process_are_errors() {
+        let st = state_with_process(serde_json::json!({
+            "user": {"uid": 0, "gid": 0}, "args": ["sh"], "cwd": "/"}));
+        let e = process_plan(
+            &st,
+            &opts(ExecOverrides {
+                args: vec!["x".into()],
+                caps: vec!["CAP_NOPE".into()],
+                ..Default::default()
+            }),
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "--cap \"CAP_NOPE\": unknown capability");
+        let mut st = st;
+        st.config = None;
+        let e = process_plan(
+            &st,
+            &opts(ExecOverrides {
+                args: vec!["x".into()],
+                ..Default::default()
+            }),
+        )
+        .unwrap_err();
+        assert!(matches!(e, ExecError::NoSavedProcess));
+    }
+}

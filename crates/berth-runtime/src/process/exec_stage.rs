@@ -1,0 +1,223 @@
+//! `berth exec`'s processes: a stage-1 fork that joins the container's cgroup and
+//! namespaces, and the exec'd process it forks inside them (a joined pid namespace only
+//! applies to children, as for the init). No re-exec of berth: the same channel, credentials
+//! and final steps as the init.
+//!
+//! ```text
+//!  berth exec (parent)                  exec stage 1 (fork)                 process (clone CLONE_PARENT)
+//!  ───────────────────                  ───────────────────                 ────────────────────────────
+//!  pidfd + ns fds of the init,
+//!  checked against its start time
+//!  fork ──────────────────────────────▶ PR_SET_PDEATHSIG(SIGKILL)
+//!                                       join the container's cgroup
+//!                                       setns user (then uid/gid 0), then
+//!                                       ipc uts net pid cgroup time, mnt last
+//!                                       clone(CLONE_PARENT) ──────────────▶ waits until stage 1 exits
+//!      ◀──────────────── InitPid(pid)   exit(0)
+//!  reap stage 1                                                             setsid
+//!                                                                           [terminal: pty from /dev/pts/ptmx]
+//!      ◀──────────────────────────────────────────────────────────────────  Console (+ master fd)
+//!                                                                           LSM label, final steps
+//!                                                                           execve: the channel closes (CLOEXEC)
+//!  EOF on the channel: exec'd (an Error message instead: it failed)
+//! ```
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::sched::{setns, CloneFlags};
+use nix::unistd::{setresgid, setresuid, Gid, Uid};
+
+use super::channel::{Channel, ChannelError, Msg};
+use super::init::InitError;
+use super::{console, final_steps, sys, ProcessError};
+use crate::bundle::ProcessPlan;
+use crate::cgroups::CgroupPlan;
+
+/// One namespace of the container to join: its clone flag, its name, an fd opened from
+/// `/proc/<init>/ns/<name>` (checked by the caller against the init's start time).
+#[derive(Debug)]
+pub struct JoinNs {
+    pub flag: libc::c_int,
+    pub name: &'static str,
+    pub fd: OwnedFd,
+}
+
+/// What the exec'd process needs, decided by the parent before the fork.
+#[derive(Debug)]
+pub struct ExecRequest<'a> {
+    pub process: &'a ProcessPlan,
+    /// In join order: user first, mount last.
+    pub namespaces: Vec<JoinNs>,
+    pub cgroup: Option<&'a CgroupPlan>,
+    pub preserve_fds: u32,
+    /// `(attr file, value)`: an LSM label to set for the exec (AppArmor or SELinux).
+    pub lsm_exec_label: Option<(&'static str, String)>,
+}
+
+/// The exec'd process, running the user's program.
+#[derive(Debug)]
+pub struct ExecSpawned {
+    pub pid: i32,
+    pub console: Option<OwnedFd>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecStageError {
+    #[error("set the parent-death signal")]
+    ParentDeath(#[source] nix::Error),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error("join the container's {name} namespace")]
+    Join {
+        name: &'static str,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("become root in the container's user namespace")]
+    BecomeRoot(#[source] nix::Error),
+    #[error("fork the exec process")]
+    Fork(#[source] nix::Error),
+    #[error("set the LSM exec label through {path}")]
+    Lsm {
+        path: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("start a new session")]
+    Setsid(#[source] nix::Error),
+    #[error("mark fds close-on-exec")]
+    CloseFds(#[source] nix::Error),
+    #[error(transparent)]
+    Init(#[from] InitError),
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+}
+
+/// Forks the exec'd process into the container; returns once it has exec'd the program (or
+/// with its error). On error every process forked here is killed and reaped.
+pub fn spawn_exec(req: &ExecRequest) -> Result<ExecSpawned, ProcessError> {
+    let (chan, child_chan) = Channel::pair()?;
+    let me = nix::unistd::getpid().as_raw();
+    let stage1 = match sys::fork().map_err(ProcessError::Fork)? {
+        0 => {
+            drop(chan);
+            match stage1(req, &child_chan, me) {
+                Ok(()) => sys::exit_child(0),
+                Err(e) => {
+                    child_chan.send_error(&e);
+                    sys::exit_child(1)
+                }
+            }
+        }
+        pid => pid,
+    };
+    drop(child_chan);
+    let mut pid = None;
+    match drive(req, &chan, stage1, &mut pid) {
+        Ok(console) => Ok(ExecSpawned {
+            pid: pid.expect("set before success"),
+            console,
+        }),
+        Err(e) => {
+            super::kill_and_reap(stage1);
+            if let Some(p) = pid {
+                super::kill_and_reap(p);
+            }
+            Err(e)
+        }
+    }
+}
+
+fn drive(
+    req: &ExecRequest,
+    chan: &Channel,
+    stage1: i32,
+    pid_out: &mut Option<i32>,
+) -> Result<Option<OwnedFd>, ProcessError> {
+    let Msg::InitPid(pid) = chan.expect("InitPid")? else {
+        unreachable!("expect checks the message kind")
+    };
+    *pid_out = Some(pid);
+    match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(stage1), None)
+        .map_err(ProcessError::Wait)?
+    {
+        nix::sys::wait::WaitStatus::Exited(_, 0) => {}
+        other => return Err(ProcessError::Stage1Exit(other)),
+    }
+    let console = match req.process.terminal {
+        true => Some(chan.expect_with_fd("Console")?.1),
+        false => None,
+    };
+    // The process's end of the channel is close-on-exec: EOF means execve succeeded.
+    match chan.recv()? {
+        None => Ok(console),
+        Some(Msg::Error { errno, chain }) => Err(ChannelError::Child { errno, chain }.into()),
+        Some(got) => Err(ChannelError::Unexpected {
+            peer: "container process",
+            expected: "exec",
+            got,
+        }
+        .into()),
+    }
+}
+
+fn stage1(req: &ExecRequest, chan: &Channel, parent: libc::pid_t) -> Result<(), ExecStageError> {
+    sys::die_with_parent(parent).map_err(ExecStageError::ParentDeath)?;
+    // The cgroup first, so the process never runs outside the container's limits.
+    if let Some(cg) = req.cgroup {
+        cg.join(0)?;
+    }
+    for ns in &req.namespaces {
+        setns(ns.fd.as_fd(), CloneFlags::from_bits_retain(ns.flag)).map_err(|source| {
+            ExecStageError::Join {
+                name: ns.name,
+                source,
+            }
+        })?;
+        if ns.flag == libc::CLONE_NEWUSER {
+            // Joining a user namespace keeps the host uid; become the container's root so the
+            // final steps can set any user of the container.
+            let root = (Gid::from_raw(0), Uid::from_raw(0));
+            setresgid(root.0, root.0, root.0).map_err(ExecStageError::BecomeRoot)?;
+            setresuid(root.1, root.1, root.1).map_err(ExecStageError::BecomeRoot)?;
+            sys::die_with_parent(0).map_err(ExecStageError::ParentDeath)?;
+        }
+    }
+    let (hold_r, hold_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ExecStageError::Fork)?;
+    match sys::fork_sibling().map_err(ExecStageError::Fork)? {
+        0 => {
+            drop(hold_w);
+            // Send nothing before the parent knows our pid (it must be able to reap us).
+            let mut byte = [0u8; 1];
+            let _ = nix::unistd::read(&hold_r, &mut byte);
+            let Err(err) = exec_process(req, chan);
+            chan.send_error(&err);
+            sys::exit_child(127)
+        }
+        pid => {
+            chan.send(&Msg::InitPid(pid))?;
+            Ok(())
+        }
+    }
+}
+
+/// In every namespace of the container: the process's own checklist up to execve.
+fn exec_process(
+    req: &ExecRequest,
+    chan: &Channel,
+) -> Result<std::convert::Infallible, ExecStageError> {
+    // Our parent is `berth exec` (CLONE_PARENT); the stage-1 parent-death signal is not
+    // inherited, and an exec'd process must outlive `berth exec --detach`.
+    nix::unistd::setsid().map_err(ExecStageError::Setsid)?; // own session, as runc: never berth's terminal
+    console::setup(req.process, chan)?; // pty from the container's devpts
+    if let Some((path, label)) = &req.lsm_exec_label {
+        std::fs::write(path, label.as_bytes())
+            .map_err(|source| ExecStageError::Lsm { path, source })?;
+    }
+    let program = final_steps::run(req.process, false)?; // the same steps as the init
+    sys::reset_signals();
+    // Only stdio and the preserved fds survive exec (CVE-2024-21626).
+    sys::cloexec_from(3 + req.preserve_fds).map_err(ExecStageError::CloseFds)?;
+    Ok(program.exec().map_err(InitError::from)?)
+}

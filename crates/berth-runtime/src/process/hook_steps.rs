@@ -1,0 +1,60 @@
+//! The init's part in the hooks (hooks/ has the table): stopping before pivot_root so that
+//! `berth create` runs prestart and createRuntime, then running createContainer itself; and,
+//! once `start` released it, running startContainer and telling `start` the outcome.
+
+use std::fs::File;
+use std::io::Write;
+
+use super::channel::{Channel, Msg};
+use super::init::InitError;
+use crate::bundle::Plan;
+use crate::hooks::{self, HookKind};
+
+/// RunHooks → (parent: prestart, createRuntime) → HooksDone(state) → createContainer.
+/// Returns the state JSON for startContainer; `None` when the config has none of these hooks
+/// (the protocol step is then skipped on both sides).
+pub(super) fn before_pivot(plan: &Plan, chan: &Channel) -> Result<Option<String>, InitError> {
+    if !plan.hooks.init_needs_sync() {
+        return Ok(None);
+    }
+    chan.send(&Msg::RunHooks)?;
+    let Msg::HooksDone(state) = chan.expect("HooksDone")? else {
+        unreachable!("expect checks the message kind")
+    };
+    // config.md: in the container namespace, after the mounts, before pivot_root; the path
+    // therefore still resolves in the runtime's view of the filesystem.
+    let creating = hooks::state_with_status(&state, "creating");
+    hooks::run_all(&plan.hooks, HookKind::CreateContainer, &creating)?;
+    Ok(Some(state))
+}
+
+/// After `start` opened exec.fifo: runs startContainer (status "created": the program has not
+/// run yet) and writes the outcome on the FIFO for `start` to report: `0` for success, else
+/// `1` followed by the error chain.
+pub(super) fn start_container(
+    plan: &Plan,
+    state: Option<&str>,
+    fifo: &mut File,
+) -> Result<(), InitError> {
+    let result = match state {
+        Some(s) if plan.hooks.has(HookKind::StartContainer) => hooks::run_all(
+            &plan.hooks,
+            HookKind::StartContainer,
+            &hooks::state_with_status(s, "created"),
+        ),
+        _ => Ok(()),
+    };
+    let reply = match &result {
+        Ok(()) => b"0".to_vec(),
+        Err(e) => {
+            let (_, chain) = super::channel::error_chain(e);
+            // One write of at most PIPE_BUF bytes is atomic: `start` reads it whole.
+            let mut msg = format!("1{}", chain.join(": ")).into_bytes();
+            msg.truncate(libc::PIPE_BUF);
+            msg
+        }
+    };
+    fifo.write_all(&reply)
+        .map_err(|e| InitError::WaitStart(nix::Error::from_raw(e.raw_os_error().unwrap_or(0))))?;
+    Ok(result?)
+}

@@ -1,0 +1,204 @@
+//! Terminals (config.md `process.terminal`, `consoleSize`; runc's `--console-socket`): the
+//! test holds a pty as berth's stdio (foreground relay) or receives the master on a console
+//! socket, types into the container and reads the echo, and checks the window size.
+
+mod common;
+#[path = "common/exec_support.rs"]
+mod exec_support;
+
+use std::io::Write;
+use std::time::Duration;
+
+use common::*;
+use exec_support::*;
+use serde_json::json;
+
+const T: Duration = Duration::from_secs(20);
+
+#[test]
+fn foreground_run_relays_the_callers_terminal() {
+    if !require_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.config_mut()["process"]["terminal"] = json!(true);
+    b.args(&["sh"]).write();
+    let rt = Runtime::new();
+    let id = unique_id();
+    let mut s = PtySession::spawn(&rt, &["run", "--bundle", b.path_str(), &id], 41, 133);
+    s.send("stty size; tty; echo typed-$((6*7))\r");
+    let out = s.expect("typed-42", T);
+    // The caller's window size reached the container's pty, which is in its own devpts.
+    assert!(out.contains("41 133"), "{out}");
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    s.send("exit 3\r");
+    assert_eq!(s.wait(T), 3, "{}", s.output());
+    rt.assert_nothing_left(&id, &b);
+}
+
+#[test]
+fn exec_tty_relays_the_callers_terminal() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new();
+    let rt = Runtime::new();
+    let id = unique_id();
+    run_detached_sleeper(&rt, &b, &id);
+    let mut s = PtySession::spawn(&rt, &["exec", "-t", &id, "sh"], 22, 77);
+    s.send("stty size; [ -t 0 ] && echo is-a-tty-$((1+1))\r");
+    let out = s.expect("is-a-tty-2", T);
+    assert!(out.contains("22 77"), "{out}");
+    s.send("exit 5\r");
+    assert_eq!(s.wait(T), 5, "{}", s.output());
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}
+
+#[test]
+fn console_socket_receives_the_pty_master() {
+    if !require_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.config_mut()["process"]["terminal"] = json!(true);
+    b.config_mut()["process"]["consoleSize"] = json!({"height": 30, "width": 90});
+    b.args(&["sh"]);
+    let rt = Runtime::new();
+    let id = unique_id();
+    let console = ConsoleListener::new();
+    b.write();
+    rt.cmd(&[
+        "create",
+        "--console-socket",
+        console.path_str(),
+        "--bundle",
+        b.path_str(),
+        &id,
+    ])
+    .ok();
+    let (name, mut master) = console.recv(T);
+    assert!(!name.is_empty());
+    rt.cmd(&["start", &id]).ok();
+    master
+        .write_all(b"stty size; echo via-socket-$((2*21))\n")
+        .unwrap();
+    let mut seen = String::new();
+    read_until(&mut master, &mut seen, "via-socket-42", T);
+    assert!(seen.contains("30 90"), "consoleSize not applied: {seen}");
+    master.write_all(b"exit\n").unwrap();
+    rt.wait_status(&id, "stopped");
+    rt.cmd(&["delete", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}
+
+#[test]
+fn exec_tty_with_console_socket() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new();
+    let rt = Runtime::new();
+    let id = unique_id();
+    run_detached_sleeper(&rt, &b, &id);
+    let console = ConsoleListener::new();
+    rt.cmd(&[
+        "exec",
+        "-d",
+        "-t",
+        "--console-socket",
+        console.path_str(),
+        &id,
+        "sh",
+    ])
+    .ok();
+    let (_, mut master) = console.recv(T);
+    master.write_all(b"tty; echo exec-sock-$((3*3))\n").unwrap();
+    let mut seen = String::new();
+    read_until(&mut master, &mut seen, "exec-sock-9", T);
+    assert!(seen.contains("/dev/pts/"), "{seen}");
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}
+
+#[test]
+fn terminal_without_console_socket_is_refused_when_detaching() {
+    if !require_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.config_mut()["process"]["terminal"] = json!(true);
+    let rt = Runtime::new();
+    let id = unique_id();
+    let out = rt.create(&b, &id);
+    assert_eq!(
+        out.stderr.trim(),
+        format!("berth: create container {id:?}: process.terminal is true but no --console-socket was given to receive the terminal (berth exits after create; use --console-socket, or run it in the foreground)")
+    );
+    rt.assert_nothing_left(&id, &b);
+    rt.cmd(&["run", "-d", "--bundle", b.path_str(), &id])
+        .fails_with("no --console-socket was given");
+    rt.assert_nothing_left(&id, &b);
+}
+
+#[test]
+fn bad_console_sockets_are_named_and_leave_nothing() {
+    if !require_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.config_mut()["process"]["terminal"] = json!(true);
+    b.write();
+    let rt = Runtime::new();
+    let id = unique_id();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.sock");
+    let out = rt.cmd(&[
+        "create",
+        "--console-socket",
+        missing.to_str().unwrap(),
+        "--bundle",
+        b.path_str(),
+        &id,
+    ]);
+    assert_eq!(
+        out.stderr.trim(),
+        format!(
+            "berth: create container {id:?}: console socket {}: no such file",
+            missing.display()
+        )
+    );
+    rt.assert_nothing_left(&id, &b);
+    let file = dir.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let out = rt.cmd(&[
+        "create",
+        "--console-socket",
+        file.to_str().unwrap(),
+        "--bundle",
+        b.path_str(),
+        &id,
+    ]);
+    assert_eq!(
+        out.stderr.trim(),
+        format!(
+            "berth: create container {id:?}: console socket {} is not a unix socket",
+            file.display()
+        )
+    );
+    rt.assert_nothing_left(&id, &b);
+    // A console socket without a terminal.
+    b.config_mut()["process"]["terminal"] = json!(false);
+    b.write();
+    let console = ConsoleListener::new();
+    rt.cmd(&[
+        "create",
+        "--console-socket",
+        console.path_str(),
+        "--bundle",
+        b.path_str(),
+        &id,
+    ])
+    .fails_with("--console-socket is only used with a terminal");
+    rt.assert_nothing_left(&id, &b);
+}

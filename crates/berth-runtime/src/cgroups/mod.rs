@@ -14,10 +14,13 @@
 //! hierarchy, and it writes only below directories it created itself, except the v2
 //! `cgroup.subtree_control` of berth's own parent directories (e.g. `berth/`), never the root's.
 
+pub mod bpf;
 mod detect;
+mod freeze;
 mod fs;
 mod plan;
 mod resources;
+mod stats;
 mod v1;
 mod v2;
 
@@ -25,7 +28,14 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use freeze::FreezerState;
 pub use fs::Created;
+pub use resources::ApplyMode;
+pub use stats::{
+    BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryData, MemoryStats, OomWatch,
+    PidsStats, Stats, Throttling,
+};
+pub use v2::{blkio_weight_to_io_weight, shares_to_weight};
 
 /// One mounted cgroup hierarchy of the host, as read from mountinfo.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +172,22 @@ pub enum CgroupError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("program the device rules of cgroup {path}")]
+    Devices {
+        path: PathBuf,
+        #[source]
+        source: bpf::BpfError,
+    },
+    #[error(
+        "the container's cgroup has no freezer (neither a v1 freezer hierarchy nor cgroup.freeze)"
+    )]
+    NoFreezer,
+    #[error("cgroup {path} did not reach {state} within {secs} s")]
+    FreezeTimeout {
+        path: PathBuf,
+        state: &'static str,
+        secs: u64,
     },
     #[error("invalid linux.resources.{name}: {reason}")]
     InvalidResource { name: String, reason: String },

@@ -138,10 +138,16 @@ pub fn program(rules: &[DeviceRule]) -> Vec<Insn> {
         block.push(insn(ALU32_MOV_K, 0, 0, 0, i32::from(rule.allow)));
         block.push(insn(JMP_EXIT, 0, 0, 0, 0));
         let len = block.len();
+        let unconditional = jumps.is_empty();
         for j in jumps {
             block[j].off = (len - j - 1) as i16;
         }
         p.extend(block);
+        if unconditional {
+            // It matches everything: earlier rules can never decide, and the verifier
+            // refuses unreachable instructions.
+            return p;
+        }
     }
     // Nothing matched: deny.
     p.push(insn(ALU32_MOV_K, 0, 0, 0, 0));
@@ -214,6 +220,10 @@ struct ProgAttachAttr {
     attach_type: u32,
     attach_flags: u32,
     replace_bpf_fd: u32,
+    // Spelled out rather than left as padding: the kernel refuses non-zero bytes here, and
+    // padding is not guaranteed to be zero.
+    relative_fd: u32,
+    expected_revision: u64,
 }
 
 /// bpf(2) with an attribute struct.
@@ -247,6 +257,8 @@ pub fn load(insns: &[Insn]) -> Result<OwnedFd, BpfError> {
             insns: insns.as_ptr() as u64,
             license: license.as_ptr() as u64,
             prog_name: name,
+            // Newer kernels check it against the attach type at BPF_PROG_ATTACH.
+            expected_attach_type: BPF_CGROUP_DEVICE,
             ..Default::default()
         };
         if let Some(buf) = log {
@@ -287,6 +299,8 @@ pub fn attach(
         attach_type: BPF_CGROUP_DEVICE,
         attach_flags: BPF_F_ALLOW_MULTI,
         replace_bpf_fd: 0,
+        relative_fd: 0,
+        expected_revision: 0,
     };
     sys_bpf(BPF_PROG_ATTACH, &mut attr)
         .map(|_| ())
@@ -338,8 +352,8 @@ mod tests {
         ];
         let p = program(&rules);
         // prologue 6; rule "c 1:3 rw" (last first): jne type, mov, and, jne acc, jne maj,
-        // jne min, mov r0 1, exit = 8; rule "a" = 2; epilogue 2.
-        assert_eq!(p.len(), 6 + 8 + 2 + 2);
+        // jne min, mov r0 1, exit = 8; rule "a" = 2, unconditional, so no epilogue.
+        assert_eq!(p.len(), 6 + 8 + 2);
         let block = &p[6..14];
         // Every conditional jump lands just past the block.
         assert_eq!(block[0].off, 7);
@@ -347,7 +361,8 @@ mod tests {
         assert_eq!(block[4].off, 3);
         assert_eq!(block[5].off, 2);
         assert_eq!(block[6], insn(ALU32_MOV_K, 0, 0, 0, 1));
-        // The deny-all rule is unconditional: mov r0 0; exit.
+        // The deny-all rule is unconditional: mov r0 0; exit, and nothing after it.
         assert_eq!(p[14], insn(ALU32_MOV_K, 0, 0, 0, 0));
+        assert_eq!(p.len(), 16);
     }
 }

@@ -491,3 +491,106 @@ fn stats_of_a_missing_cgroup_is_an_error() {
     assert!(err.to_string().starts_with("read "), "{err}");
     assert!(err.to_string().ends_with("cg/berth/gone"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// root tests on this host
+
+/// The eBPF device program really filters opens: attach it to a cgroup berth creates in the
+/// host's cgroup2 hierarchy (the empty `unified` one on this hybrid host, whose root device
+/// controller v1 allows everything) and open devices from a child placed there.
+#[test]
+fn root_bpf_device_program_allows_listed_devices_and_denies_others() {
+    let test = "root_bpf_device_program_allows_listed_devices_and_denies_others";
+    let Some(host) = real_host_or_skip(test) else {
+        return;
+    };
+    let Some(v2) = host.hierarchies.iter().find(|h| h.is_v2()).cloned() else {
+        eprintln!("SKIPPED {test}: no cgroup2 hierarchy on this host");
+        return;
+    };
+    let only_v2 = HostCgroups {
+        hierarchies: vec![v2],
+    };
+    let p = CgroupPlan::new(&only_v2, None, &unique("bpf"), false).unwrap();
+    let _guard = RemoveOnDrop(&p);
+    p.create().unwrap();
+    let dir = p.v2_dir().unwrap();
+    let rules = [
+        super::bpf::DeviceRule::parse(false, "a *:* rwm").unwrap(),
+        super::bpf::DeviceRule::parse(true, "c 1:3 rwm").unwrap(), // /dev/null
+        super::bpf::DeviceRule::parse(true, "c 1:5 r").unwrap(),   // /dev/zero, read only
+    ];
+    super::bpf::install(&dir, &rules).unwrap();
+    let child = fork_child(|| {
+        if p.join(0).is_err() {
+            return 2;
+        }
+        let open = |path: &str, write: bool| {
+            std::fs::OpenOptions::new()
+                .read(!write)
+                .write(write)
+                .open(path)
+                .map(|_| ())
+                .map_err(|e| e.raw_os_error())
+        };
+        let results = [
+            open("/dev/null", true) == Ok(()),
+            open("/dev/zero", false) == Ok(()),
+            open("/dev/zero", true) == Err(Some(libc::EPERM)),
+            open("/dev/full", false) == Err(Some(libc::EPERM)),
+        ];
+        if results.iter().all(|ok| *ok) {
+            0
+        } else {
+            eprintln!("device checks (null w, zero r, zero w denied, full denied): {results:?}");
+            1
+        }
+    });
+    let status = nix::sys::wait::waitpid(child, None).unwrap();
+    assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+}
+
+/// A process frozen through berth's freezer makes no progress until thawed.
+#[test]
+fn root_freeze_stops_and_thaw_resumes_a_process() {
+    let test = "root_freeze_stops_and_thaw_resumes_a_process";
+    let Some(host) = real_host_or_skip(test) else {
+        return;
+    };
+    let p = CgroupPlan::new(&host, None, &unique("freeze"), false).unwrap();
+    let _guard = RemoveOnDrop(&p);
+    p.create().unwrap();
+    let counter = tempfile::NamedTempFile::new().unwrap();
+    let path = counter.path().to_path_buf();
+    let child = fork_child(|| {
+        if p.join(0).is_err() {
+            return 2;
+        }
+        let mut n = 0u64;
+        loop {
+            n += 1;
+            let _ = std::fs::write(&path, n.to_string());
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    });
+    let read = || {
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .parse::<u64>()
+            .unwrap_or(0)
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    p.freeze().unwrap();
+    assert_eq!(p.freezer_state(), FreezerState::Frozen);
+    let frozen_at = read();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(read(), frozen_at, "the counter moved while frozen");
+    p.thaw().unwrap();
+    assert_eq!(p.freezer_state(), FreezerState::Thawed);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(read() > frozen_at, "the counter did not resume");
+    let stats = p.stats().unwrap();
+    assert!(stats.pids.current >= 1, "{stats:?}");
+    p.signal_all(libc::SIGKILL).unwrap();
+    nix::sys::wait::waitpid(child, None).unwrap();
+}

@@ -1,15 +1,21 @@
 //! One file per command; each handler turns library errors into an anyhow chain with the
 //! command's context.
 
+mod check;
 mod create;
 mod delete;
+mod events;
 pub mod features;
 mod kill;
 mod list;
+mod pause;
+mod ps;
+mod resume;
 mod run;
 pub mod spec;
 mod start;
 mod state;
+pub mod update;
 pub mod version;
 
 use berth_runtime::state::Store;
@@ -33,6 +39,20 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         } => run::run(&store, g, &create, detach, keep),
         Command::List { format, quiet } => list::run(&store, format, quiet).map(|_| 0),
         Command::Spec { bundle, rootless } => spec::write_spec(&bundle, rootless).map(|_| 0),
+        Command::Pause { id } => pause::run(&store, &id).map(|_| 0),
+        Command::Resume { id } => resume::run(&store, &id).map(|_| 0),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps::run(&store, &id, format, &ps_args).map(|_| 0),
+        Command::Update(args) => update::run(&store, &args).map(|_| 0),
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => events::run(&store, &id, stats, &interval).map(|_| 0),
+        Command::Check { format } => check::run(format),
         Command::Features => {
             println!("{}", serde_json::to_string_pretty(&features::features())?);
             Ok(0)

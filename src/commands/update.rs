@@ -6,7 +6,7 @@ use std::io::Read;
 use anyhow::{bail, Context};
 use berth_runtime::{container, state::Store};
 use clap::Args;
-use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
+use oci_spec::runtime::{LinuxPids, LinuxResources};
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
@@ -91,7 +91,7 @@ fn resources(args: &UpdateArgs) -> anyhow::Result<LinuxResources> {
         bytes("memory-reservation", &args.memory_reservation)?,
     );
     if limit.is_some() || swap.is_some() || reservation.is_some() {
-        let mut m = r.memory().clone().unwrap_or_else(LinuxMemory::default);
+        let mut m = r.memory().unwrap_or_default();
         if let Some(v) = limit {
             m.set_limit(Some(v));
         }
@@ -111,7 +111,7 @@ fn resources(args: &UpdateArgs) -> anyhow::Result<LinuxResources> {
         || args.cpuset_cpus.is_some()
         || args.cpuset_mems.is_some();
     if any_cpu {
-        let mut c = r.cpu().clone().unwrap_or_else(LinuxCpu::default);
+        let mut c = r.cpu().clone().unwrap_or_default();
         if let Some(v) = args.cpu_shares {
             c.set_shares(Some(v));
         }
@@ -141,7 +141,7 @@ fn resources(args: &UpdateArgs) -> anyhow::Result<LinuxResources> {
         r.set_pids(Some(p));
     }
     if let Some(w) = args.blkio_weight {
-        let mut b = r.block_io().clone().unwrap_or_else(LinuxBlockIo::default);
+        let mut b = r.block_io().clone().unwrap_or_default();
         b.set_weight(Some(w));
         r.set_block_io(Some(b));
     }

@@ -1,6 +1,7 @@
-//! cgroup placement: host layout detection (unified, hybrid, legacy v1), creating the container's
-//! cgroup in every hierarchy, joining it, signalling and listing its processes, removing it on
-//! delete, and applying the subset of `linux.resources` the runtime core needs.
+//! cgroup placement and resource control: host layout detection (unified, hybrid, legacy v1),
+//! creating the container's cgroup in every hierarchy, joining it, signalling and listing its
+//! processes, removing it on delete, applying every `linux.resources` setting, freezing, and
+//! reading stats.
 //!
 //! Files, one per responsibility:
 //! - `detect.rs`: parse mountinfo into [`HostCgroups`] (which hierarchies the host mounts where).
@@ -9,6 +10,11 @@
 //!   pids/signal/remove.
 //! - `resources.rs`, `v1.rs`, `v2.rs`: translate `linux.resources` into a list of file writes per
 //!   controller, then perform them. New controllers are added as one more translation function.
+//! - `bpf.rs`: the cgroup v2 device filter (eBPF emitted in Rust, loaded and attached).
+//! - `freeze.rs`: pause/resume through the v1 freezer or `cgroup.freeze`.
+//! - `stats.rs`: usage in runc's stats shape, and the OOM watch behind `berth events`.
+//!
+//! See docs/cgroups.md for the v1/v2 mapping of every setting.
 //!
 //! Safety rules this module keeps (see docs/ENVIRONMENT): it never mounts, unmounts or remounts a
 //! hierarchy, and it writes only below directories it created itself, except the v2

@@ -14,6 +14,7 @@ for c in cpuset cpu io memory hugetlb pids rdma misc; do
 done
 # The loop driver is a module in Debian's kernel: a block device for io.max / io.weight.
 insmod /vm/loop.ko 2>/dev/null
+echo
 echo "VM-BOOTED uptime $(cut -d' ' -f1 /proc/uptime)s kernel $(uname -r)"
 echo "VM-CONTROLLERS $(cat /sys/fs/cgroup/cgroup.subtree_control)"
 sh /vm/tests.sh

@@ -51,7 +51,7 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- $(CLIPPY_FLAGS)
 
 # Unit tests (no root) and integration tests (root; they skip loudly otherwise).
-test: deps probe fmt-check clippy
+test: deps probe fmt-check clippy test-vm
 	BERTH_PROBE=$(PROBE) $(CARGO) test --workspace --no-fail-fast
 
 unit:
@@ -73,3 +73,9 @@ demo: deps build
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
+
+# The VM tier: the cgroup suite on a pure cgroup v2 kernel under qemu (TCG); see
+# integration/vm/run.sh and docs/cgroups.md. Installs qemu, a Debian kernel and busybox itself.
+.PHONY: test-vm
+test-vm: build
+	integration/vm/run.sh

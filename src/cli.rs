@@ -125,6 +125,36 @@ pub enum Command {
     Features,
     /// Run a new process in a created or running container
     Exec(ExecArgs),
+    /// Freeze every process of a container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+    /// List the processes of a container
+    Ps {
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        id: String,
+        /// Arguments for ps(1) (default -ef)
+        #[arg(last = true)]
+        ps_args: Vec<String>,
+    },
+    /// Change the resource limits of a running container
+    Update(crate::commands::update::UpdateArgs),
+    /// Print resource usage and OOM events of a container
+    Events {
+        /// Print one stats object and exit
+        #[arg(long)]
+        stats: bool,
+        /// Interval between stats objects when streaming (e.g. 5s, 500ms)
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
+    /// Report what this host offers berth (cgroups, namespaces, seccomp, ...)
+    Check {
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
 }
 
 /// `berth exec`: runc's flags.

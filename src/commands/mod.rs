@@ -1,16 +1,22 @@
 //! One file per command; each handler turns library errors into an anyhow chain with the
 //! command's context.
 
+mod check;
 mod create;
 mod delete;
+mod events;
 mod exec;
 pub mod features;
 mod kill;
 mod list;
+mod pause;
+mod ps;
+mod resume;
 mod run;
 pub mod spec;
 mod start;
 mod state;
+pub mod update;
 pub mod version;
 
 use berth_runtime::state::Store;
@@ -35,6 +41,20 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::List { format, quiet } => list::run(&store, format, quiet).map(|_| 0),
         Command::Spec { bundle, rootless } => spec::write_spec(&bundle, rootless).map(|_| 0),
         Command::Exec(args) => exec::run(&store, &args),
+        Command::Pause { id } => pause::run(&store, &id).map(|_| 0),
+        Command::Resume { id } => resume::run(&store, &id).map(|_| 0),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps::run(&store, &id, format, &ps_args).map(|_| 0),
+        Command::Update(args) => update::run(&store, &args).map(|_| 0),
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => events::run(&store, &id, stats, &interval).map(|_| 0),
+        Command::Check { format } => check::run(format),
         Command::Features => {
             println!("{}", serde_json::to_string_pretty(&features::features())?);
             Ok(0)

@@ -28,6 +28,12 @@ pub(crate) trait CgroupFs {
     fn exists(&self, path: &Path) -> bool;
     /// The sub-directories (child cgroups) of `path`.
     fn subdirs(&self, path: &Path) -> io::Result<Vec<PathBuf>>;
+    /// cgroup v2: compile `rules` into an eBPF device program and attach it to `dir`.
+    fn attach_device_program(
+        &self,
+        dir: &Path,
+        rules: &[super::bpf::DeviceRule],
+    ) -> Result<(), super::bpf::BpfError>;
 }
 
 /// The real cgroupfs.
@@ -61,6 +67,13 @@ impl CgroupFs for HostFs {
             }
         }
         Ok(dirs)
+    }
+    fn attach_device_program(
+        &self,
+        dir: &Path,
+        rules: &[super::bpf::DeviceRule],
+    ) -> Result<(), super::bpf::BpfError> {
+        super::bpf::install(dir, rules)
     }
 }
 

@@ -1,6 +1,7 @@
-//! cgroup placement: host layout detection (unified, hybrid, legacy v1), creating the container's
-//! cgroup in every hierarchy, joining it, signalling and listing its processes, removing it on
-//! delete, and applying the subset of `linux.resources` the runtime core needs.
+//! cgroup placement and resource control: host layout detection (unified, hybrid, legacy v1),
+//! creating the container's cgroup in every hierarchy, joining it, signalling and listing its
+//! processes, removing it on delete, applying every `linux.resources` setting, freezing, and
+//! reading stats.
 //!
 //! Files, one per responsibility:
 //! - `detect.rs`: parse mountinfo into [`HostCgroups`] (which hierarchies the host mounts where).
@@ -9,15 +10,23 @@
 //!   pids/signal/remove.
 //! - `resources.rs`, `v1.rs`, `v2.rs`: translate `linux.resources` into a list of file writes per
 //!   controller, then perform them. New controllers are added as one more translation function.
+//! - `bpf.rs`: the cgroup v2 device filter (eBPF emitted in Rust, loaded and attached).
+//! - `freeze.rs`: pause/resume through the v1 freezer or `cgroup.freeze`.
+//! - `stats.rs`: usage in runc's stats shape, and the OOM watch behind `berth events`.
+//!
+//! See docs/cgroups.md for the v1/v2 mapping of every setting.
 //!
 //! Safety rules this module keeps (see docs/ENVIRONMENT): it never mounts, unmounts or remounts a
 //! hierarchy, and it writes only below directories it created itself, except the v2
 //! `cgroup.subtree_control` of berth's own parent directories (e.g. `berth/`), never the root's.
 
+pub mod bpf;
 mod detect;
+mod freeze;
 mod fs;
 mod plan;
 mod resources;
+mod stats;
 mod v1;
 mod v2;
 
@@ -25,7 +34,14 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use freeze::FreezerState;
 pub use fs::Created;
+pub use resources::ApplyMode;
+pub use stats::{
+    BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryData, MemoryStats, OomWatch,
+    PidsStats, Stats, Throttling,
+};
+pub use v2::{blkio_weight_to_io_weight, shares_to_weight};
 
 /// One mounted cgroup hierarchy of the host, as read from mountinfo.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +178,22 @@ pub enum CgroupError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("program the device rules of cgroup {path}")]
+    Devices {
+        path: PathBuf,
+        #[source]
+        source: bpf::BpfError,
+    },
+    #[error(
+        "the container's cgroup has no freezer (neither a v1 freezer hierarchy nor cgroup.freeze)"
+    )]
+    NoFreezer,
+    #[error("cgroup {path} did not reach {state} within {secs} s")]
+    FreezeTimeout {
+        path: PathBuf,
+        state: &'static str,
+        secs: u64,
     },
     #[error("invalid linux.resources.{name}: {reason}")]
     InvalidResource { name: String, reason: String },

@@ -1,17 +1,20 @@
 //! Applying `linux.resources` (runtime-spec config-linux.md "Control groups"): plan, then act.
 //!
 //! [`CgroupPlan::apply_resources`] first turns the resources into a [`ResourcePlan`] — an
-//! ordered list of control-file writes plus the names of settings berth cannot apply here — and
-//! validates everything, then performs the writes. Each controller is translated by one function
-//! in `v1.rs` or `v2.rs`, picked by where the host binds that controller: a v1 hierarchy if one
-//! has it (legacy and hybrid hosts), else the cgroup2 hierarchy if the container's cgroup lists it
-//! in `cgroup.controllers`. Adding a controller means adding one translation function and one
-//! dispatch arm below.
+//! ordered list of control-file writes, the device program to attach (cgroup v2), and the
+//! names of settings that have no equivalent here — and validates everything, then performs
+//! the writes. Each controller is translated by one function in `v1.rs` or `v2.rs`, picked by
+//! where the host binds that controller: a v1 hierarchy if one has it (legacy and hybrid
+//! hosts), else the cgroup2 hierarchy if the container's cgroup lists it in
+//! `cgroup.controllers`. A setting whose controller is nowhere available is an error (like
+//! runc on v2, where the control file is missing), except `devices` on a host without any
+//! device control, which is only warned about.
 
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
+use super::bpf::DeviceRule;
 use super::fs::{read_file, write_file, CgroupFs, HostFs};
 use super::{v1, v2, CgroupError, CgroupPlan};
 
@@ -26,7 +29,9 @@ pub(super) struct FileWrite {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct ResourcePlan {
     pub writes: Vec<FileWrite>,
-    /// Names as in the spec below `linux.resources`, e.g. `devices`, `memory.swappiness`.
+    /// cgroup v2: the device rules to compile into an eBPF program attached to this directory.
+    pub device_program: Option<(PathBuf, Vec<DeviceRule>)>,
+    /// Names as in the spec below `linux.resources`, e.g. `memory.swappiness`.
     pub unapplied: Vec<String>,
 }
 
@@ -52,32 +57,71 @@ pub(super) enum Target {
     V2(PathBuf),
 }
 
+/// Whether resources are applied to a new container or changed on a live one (`berth update`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyMode {
+    /// At create: the device list is always programmed (runc's defaults at least).
+    Create,
+    /// `update`: devices are left alone (as in runc), and `memory.checkBeforeUpdate` refuses
+    /// a memory limit below the current usage.
+    Update,
+}
+
+fn invalid(name: &str, reason: impl Into<String>) -> CgroupError {
+    CgroupError::InvalidResource {
+        name: name.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn unavailable(name: &str, controller: &str) -> CgroupError {
+    invalid(
+        name,
+        format!("the {controller} controller is not available on this host"),
+    )
+}
+
 impl CgroupPlan {
-    /// Apply the subset of `linux.resources` the runtime core needs: memory limit, reservation
-    /// and swap; pids limit; cpu shares, quota, period, cpus and mems; and on v1 the device
-    /// allow/deny list (runc's default devices appended). Returns the names of the settings that
-    /// were present but not applied (unsupported here, e.g. `devices` on cgroup v2 which needs
-    /// eBPF, or a controller the host lacks) so the caller can warn about each.
-    ///
-    /// Everything is validated before the first write; invalid values are an error.
+    /// Apply `linux.resources` at create. Returns the names of the settings that were present
+    /// but have no equivalent here (for example `memory.swappiness` on cgroup v2) so the caller
+    /// can warn about each. Everything is validated before the first write; invalid values and
+    /// settings whose controller is missing are errors.
     pub fn apply_resources(&self, r: &LinuxResources) -> Result<Vec<String>, CgroupError> {
-        self.apply_resources_with(&HostFs, r)
+        self.apply_resources_with(&HostFs, r, ApplyMode::Create)
+    }
+
+    /// Change the resources of a live container (`berth update`): only the settings present
+    /// in `r` are written.
+    pub fn update_resources(&self, r: &LinuxResources) -> Result<Vec<String>, CgroupError> {
+        self.apply_resources_with(&HostFs, r, ApplyMode::Update)
     }
 
     pub(super) fn apply_resources_with(
         &self,
         fs: &dyn CgroupFs,
         r: &LinuxResources,
+        mode: ApplyMode,
     ) -> Result<Vec<String>, CgroupError> {
-        let plan = self.resource_plan(fs, r)?;
+        let plan = self.resource_plan(fs, r, mode)?;
         for w in &plan.writes {
             write_file(fs, &w.path, &w.value)?;
+        }
+        if let Some((dir, rules)) = &plan.device_program {
+            fs.attach_device_program(dir, rules)
+                .map_err(|source| CgroupError::Devices {
+                    path: dir.clone(),
+                    source,
+                })?;
         }
         Ok(plan.unapplied)
     }
 
     /// Where `controller` is available to this container, if anywhere.
-    fn target(&self, fs: &dyn CgroupFs, controller: &str) -> Result<Option<Target>, CgroupError> {
+    pub(super) fn target(
+        &self,
+        fs: &dyn CgroupFs,
+        controller: &str,
+    ) -> Result<Option<Target>, CgroupError> {
         if let Some(h) = self
             .hierarchies
             .iter()
@@ -85,8 +129,7 @@ impl CgroupPlan {
         {
             return Ok(Some(Target::V1(self.dir(h))));
         }
-        if let Some(h) = self.hierarchies.iter().find(|h| h.is_v2()) {
-            let dir = self.dir(h);
+        if let Some(dir) = self.v2_dir() {
             // The leaf's cgroup.controllers lists what its parent enabled for it.
             let available = read_file(fs, &dir.join("cgroup.controllers"))?;
             if available.split_whitespace().any(|c| c == controller) {
@@ -96,152 +139,495 @@ impl CgroupPlan {
         Ok(None)
     }
 
+    /// The container's directory in the cgroup2 hierarchy, if the host mounts one.
+    pub(super) fn v2_dir(&self) -> Option<PathBuf> {
+        self.hierarchies
+            .iter()
+            .find(|h| h.is_v2())
+            .map(|h| self.dir(h))
+    }
+
+    /// The target of `controller`, or an error naming the setting that needs it.
+    fn need(
+        &self,
+        fs: &dyn CgroupFs,
+        controller: &str,
+        setting: &str,
+    ) -> Result<Target, CgroupError> {
+        self.target(fs, controller)?
+            .ok_or_else(|| unavailable(setting, controller))
+    }
+
     pub(super) fn resource_plan(
         &self,
         fs: &dyn CgroupFs,
         r: &LinuxResources,
+        mode: ApplyMode,
     ) -> Result<ResourcePlan, CgroupError> {
         let mut plan = ResourcePlan::default();
-
-        if let Some(m) = r.memory() {
-            let limit = m.limit().unwrap_or(0);
-            let reservation = m.reservation().unwrap_or(0);
-            let swap = m.swap().unwrap_or(0);
-            if limit != 0 || reservation != 0 || swap != 0 {
-                match self.target(fs, "memory")? {
-                    Some(Target::V1(dir)) => {
-                        let state = v1::MemoryState::read(fs, &dir)?;
-                        v1::memory(&mut plan, &dir, limit, reservation, swap, state)?
-                    }
-                    Some(Target::V2(dir)) => {
-                        let has_swap = fs.exists(&dir.join("memory.swap.max"));
-                        v2::memory(&mut plan, &dir, limit, reservation, swap, has_swap)?
-                    }
-                    None => {
-                        for (name, v) in [
-                            ("memory.limit", limit),
-                            ("memory.reservation", reservation),
-                            ("memory.swap", swap),
-                        ] {
-                            if v != 0 {
-                                plan.unapplied(name);
-                            }
-                        }
-                    }
-                }
-            }
-            let others = [
-                ("memory.kernel", m.kernel().is_some()),
-                ("memory.kernelTCP", m.kernel_tcp().is_some()),
-                ("memory.swappiness", m.swappiness().is_some()),
-                ("memory.disableOOMKiller", m.disable_oom_killer().is_some()),
-                ("memory.useHierarchy", m.use_hierarchy().is_some()),
-                (
-                    "memory.checkBeforeUpdate",
-                    m.check_before_update().is_some(),
-                ),
-            ];
-            for (name, set) in others {
-                if set {
-                    plan.unapplied(name);
-                }
-            }
-        }
-
-        if let Some(p) = r.pids() {
-            if p.limit() != 0 {
-                match self.target(fs, "pids")? {
-                    // Same file and format on v1 and v2.
-                    Some(Target::V1(dir)) | Some(Target::V2(dir)) => {
-                        v1::pids(&mut plan, &dir, p.limit())
-                    }
-                    None => plan.unapplied("pids.limit"),
-                }
-            }
-        }
-
-        if let Some(c) = r.cpu() {
-            let shares = c.shares().unwrap_or(0);
-            let quota = c.quota().unwrap_or(0);
-            let period = c.period().unwrap_or(0);
-            if shares != 0 || quota != 0 || period != 0 {
-                match self.target(fs, "cpu")? {
-                    Some(Target::V1(dir)) => v1::cpu(&mut plan, &dir, shares, quota, period),
-                    Some(Target::V2(dir)) => v2::cpu(&mut plan, &dir, shares, quota, period),
-                    None => {
-                        for (name, set) in [
-                            ("cpu.shares", shares != 0),
-                            ("cpu.quota", quota != 0),
-                            ("cpu.period", period != 0),
-                        ] {
-                            if set {
-                                plan.unapplied(name);
-                            }
-                        }
-                    }
-                }
-            }
-            let cpus = c.cpus().as_deref().unwrap_or("");
-            let mems = c.mems().as_deref().unwrap_or("");
-            if !cpus.is_empty() || !mems.is_empty() {
-                match self.target(fs, "cpuset")? {
-                    // Same files and format on v1 and v2.
-                    Some(Target::V1(dir)) | Some(Target::V2(dir)) => {
-                        v1::cpuset(&mut plan, &dir, cpus, mems)
-                    }
-                    None => {
-                        for (name, v) in [("cpu.cpus", cpus), ("cpu.mems", mems)] {
-                            if !v.is_empty() {
-                                plan.unapplied(name);
-                            }
-                        }
-                    }
-                }
-            }
-            let others = [
-                ("cpu.idle", c.idle().is_some()),
-                ("cpu.burst", c.burst().is_some()),
-                ("cpu.realtimeRuntime", c.realtime_runtime().is_some()),
-                ("cpu.realtimePeriod", c.realtime_period().is_some()),
-            ];
-            for (name, set) in others {
-                if set {
-                    plan.unapplied(name);
-                }
-            }
-        }
-
-        // Like runc, the device list is always programmed where the v1 devices controller
-        // exists (deny all, the config's rules, runc's defaults), even when the config has none.
-        let rules = r.devices().as_deref().unwrap_or(&[]);
-        match self.target(fs, "devices")? {
-            Some(Target::V1(dir)) => v1::devices(&mut plan, &dir, rules)?,
-            // cgroup v2 has no devices files: device control is an eBPF program (not yet).
-            Some(Target::V2(_)) | None => {
-                if !rules.is_empty() {
-                    plan.unapplied("devices");
-                }
-            }
-        }
-
-        let not_yet = [
-            ("blockIO", r.block_io().is_some()),
-            (
-                "hugepageLimits",
-                r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()),
-            ),
-            ("network", r.network().is_some()),
-            ("rdma", r.rdma().as_ref().is_some_and(|m| !m.is_empty())),
-            (
-                "unified",
-                r.unified().as_ref().is_some_and(|m| !m.is_empty()),
-            ),
-        ];
-        for (name, set) in not_yet {
-            if set {
-                plan.unapplied(name);
-            }
-        }
+        self.plan_memory(fs, r, mode, &mut plan)?;
+        self.plan_pids(fs, r, &mut plan)?;
+        self.plan_cpu(fs, r, &mut plan)?;
+        self.plan_block_io(fs, r, &mut plan)?;
+        self.plan_hugetlb(fs, r, &mut plan)?;
+        self.plan_rdma(fs, r, &mut plan)?;
+        self.plan_network(fs, r, &mut plan)?;
+        self.plan_unified(fs, r, &mut plan)?;
+        self.plan_devices(fs, r, mode, &mut plan)?;
         Ok(plan)
     }
+
+    fn plan_memory(
+        &self,
+        fs: &dyn CgroupFs,
+        r: &LinuxResources,
+        mode: ApplyMode,
+        plan: &mut ResourcePlan,
+    ) -> Result<(), CgroupError> {
+        let Some(m) = r.memory() else { return Ok(()) };
+        let limit = m.limit().unwrap_or(0);
+        let reservation = m.reservation().unwrap_or(0);
+        let swap = m.swap().unwrap_or(0);
+        for (name, v) in [
+            ("memory.limit", limit),
+            ("memory.reservation", reservation),
+            ("memory.swap", swap),
+        ] {
+            if v < -1 {
+                return Err(invalid(
+                    name,
+                    format!("{v} is negative (only -1, unlimited, is allowed)"),
+                ));
+            }
+        }
+        if let Some(s) = m.swappiness() {
+            if s > 100 {
+                return Err(invalid("memory.swappiness", format!("{s} is above 100")));
+            }
+        }
+        let any = limit != 0
+            || reservation != 0
+            || swap != 0
+            || m.swappiness().is_some()
+            || m.disable_oom_killer().is_some()
+            || m.kernel_tcp().is_some();
+        if any {
+            let setting = if limit != 0 { "memory.limit" } else { "memory" };
+            match self.need(fs, "memory", setting)? {
+                Target::V1(dir) => {
+                    let state = v1::MemoryState::read(fs, &dir)?;
+                    if mode == ApplyMode::Update && m.check_before_update() == Some(true) {
+                        check_usage(fs, &dir.join("memory.usage_in_bytes"), limit)?;
+                    }
+                    v1::memory(plan, &dir, limit, reservation, swap, state)?;
+                    v1::memory_extras(plan, fs, &dir, m);
+                }
+                Target::V2(dir) => {
+                    if mode == ApplyMode::Update && m.check_before_update() == Some(true) {
+                        check_usage(fs, &dir.join("memory.current"), limit)?;
+                    }
+                    let has_swap = fs.exists(&dir.join("memory.swap.max"));
+                    v2::memory(plan, &dir, limit, reservation, swap, has_swap)?;
+                    // No v2 equivalent (runc ignores them too).
+                    for (name, set) in [
+                        ("memory.swappiness", m.swappiness().is_some()),
+                        ("memory.disableOOMKiller", m.disable_oom_killer().is_some()),
+                        ("memory.kernelTCP", m.kernel_tcp().is_some()),
+                    ] {
+                        if set {
+                            plan.unapplied(name);
+                        }
+                    }
+                }
+            }
+        }
+        // Kernel memory limits are gone from the kernel (5.16+) and from runc.
+        if m.kernel().is_some() {
+            plan.unapplied("memory.kernel");
+        }
+        if m.use_hierarchy() == Some(false) {
+            plan.unapplied("memory.useHierarchy");
+        }
+        Ok(())
+    }
+
+    fn plan_pids(
+        &self,
+        fs: &dyn CgroupFs,
+        r: &LinuxResources,
+        plan: &mut ResourcePlan,
+    ) -> Result<(), CgroupError> {
+        let Some(p) = r.pids() else { return Ok(()) };
+        if p.limit() != 0 {
+            // Same file and format on v1 and v2.
+            let (Target::V1(dir) | Target::V2(dir)) = self.need(fs, "pids", "pids.limit")?;
+            v1::pids(plan, &dir, p.limit());
+        }
+        Ok(())
+    }
+
+    fn plan_cpu(
+        &self,
+        fs: &dyn CgroupFs,
+        r: &LinuxResources,
+        plan: &mut ResourcePlan,
+    ) -> Result<(), CgroupError> {
+        let Some(c) = r.cpu() else { return Ok(()) };
+        let shares = c.shares().unwrap_or(0);
+        let quota = c.quota().unwrap_or(0);
+        let period = c.period().unwrap_or(0);
+        if quota < -1 {
+            return Err(invalid(
+                "cpu.quota",
+                format!("{quota} is negative (only -1, unlimited, is allowed)"),
+            ));
+        }
+        if quota > 0 && quota < 1000 {
+            return Err(invalid(
+                "cpu.quota",
+                format!("{quota} is below the kernel's minimum of 1000 µs"),
+            ));
+        }
+        if period != 0 && !(1000..=1_000_000).contains(&period) {
+            return Err(invalid(
+                "cpu.period",
+                format!("{period} is outside 1000..=1000000 µs"),
+            ));
+        }
+        if let Some(idle) = c.idle() {
+            if !(0..=1).contains(&idle) {
+                return Err(invalid("cpu.idle", format!("{idle} is neither 0 nor 1")));
+            }
+        }
+        if let Some(rt) = c.realtime_runtime() {
+            if rt < -1 {
+                return Err(invalid("cpu.realtimeRuntime", format!("{rt} is negative")));
+            }
+        }
+        let any = shares != 0
+            || quota != 0
+            || period != 0
+            || c.burst().is_some()
+            || c.idle().is_some()
+            || c.realtime_runtime().is_some()
+            || c.realtime_period().is_some();
+        if any {
+            let setting = if shares != 0 { "cpu.shares" } else { "cpu" };
+            match self.need(fs, "cpu", setting)? {
+                Target::V1(dir) => {
+                    v1::cpu(plan, &dir, shares, quota, period);
+                    v1::cpu_extras(plan, fs, &dir, c);
+                }
+                Target::V2(dir) => {
+                    v2::cpu(plan, &dir, shares, quota, period);
+                    v2::cpu_extras(plan, &dir, c);
+                }
+            }
+        }
+        let cpus = c.cpus().as_deref().unwrap_or("");
+        let mems = c.mems().as_deref().unwrap_or("");
+        for (name, v) in [("cpu.cpus", cpus), ("cpu.mems", mems)] {
+            if !v
+                .chars()
+                .all(|ch| ch.is_ascii_digit() || ch == ',' || ch == '-')
+            {
+                return Err(invalid(name, format!("{v:?} is not a list like \"0-2,4\"")));
+            }
+        }
+        if !cpus.is_empty() || !mems.is_empty() {
+            // Same files and format on v1 and v2.
+            let setting = if cpus.is_empty() {
+                "cpu.mems"
+            } else {
+                "cpu.cpus"
+            };
+            let (Target::V1(dir) | Target::V2(dir)) = self.need(fs, "cpuset", setting)?;
+            v1::cpuset(plan, &dir, cpus, mems);
+        }
+        Ok(())
+    }
+
+    fn plan_block_io(
+        &self,
+        fs: &dyn CgroupFs,
+        r: &LinuxResources,
+        plan: &mut ResourcePlan,
+    ) -> Result<(), CgroupError> {
+        let Some(b) = r.block_io() else { return Ok(()) };
+        let check_weight = |name: &str, w: u16| {
+            if (10..=1000).contains(&w) {
+                Ok(())
+            } else {
+                Err(invalid(name, format!("weight {w} is outside 10..=1000")))
+            }
+        };
+        if let Some(w) = b.weight() {
+            check_weight("blockIO.weight", w)?;
+        }
+        if let Some(w) = b.leaf_weight() {
+            check_weight("blockIO.leafWeight", w)?;
+        }
+        for (i, d) in b.weight_device().iter().flatten().enumerate() {
+            if d.major() < 0 || d.minor() < 0 {
+                return Err(invalid(
+                    &format!("blockIO.weightDevice[{i}]"),
+                    "negative device number",
+                ));
+            }
+            if let Some(w) = d.weight() {
+                check_weight(&format!("blockIO.weightDevice[{i}]"), w)?;
+            }
+        }
+        let throttles = v1::throttles(b);
+        for (name, devs) in &throttles {
+            for (i, d) in devs.iter().enumerate() {
+                if d.major() < 0 || d.minor() < 0 {
+                    return Err(invalid(
+                        &format!("blockIO.{name}[{i}]"),
+                        "negative device number",
+                    ));
+                }
+            }
+        }
+        let empty = b.weight().is_none()
+            && b.leaf_weight().is_none()
+            && b.weight_device().as_ref().map_or(true, |v| v.is_empty())
+            && throttles.iter().all(|(_, d)| d.is_empty());
+        if empty {
+            return Ok(());
+        }
+        if let Some(Target::V1(dir)) = self.target(fs, "blkio")? {
+            v1::block_io(plan, fs, &dir, b);
+            return Ok(());
+        }
+        match self.target(fs, "io")? {
+            Some(Target::V2(dir)) | Some(Target::V1(dir)) => v2::block_io(plan, fs, &dir, b),
+            None => return Err(unavailable("blockIO", "blkio/io")),
+        }
+        Ok(())
+    }
+
+    fn plan_hugetlb(
+        &self,
+        fs: &dyn CgroupFs,
+        r: &LinuxResources,
+        plan: &mut ResourcePlan,
+    ) -> Result<(), CgroupError> {
+        let limits = r.hugepage_limits().as_deref().unwrap_or(&[]);
+        if limits.is_empty() {
+            return Ok(());
+        }
+        let target = self.need(fs, "hugetlb", "hugepageLimits")?;
+        for (i, l) in limits.iter().enumerate() {
+            let name = format!("hugepageLimits[{i}]");
+            let size = l.page_size();
+            if size.is_empty() || !size.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(invalid(&name, format!("invalid page size {size:?}")));
+            }
+            if l.limit() < -1 {
+                return Err(invalid(&name, format!("limit {} is negative", l.limit())));
+            }
+            let (dir, file, value) = match &target {
+                Target::V1(dir) => (
+                    dir,
+                    format!("hugetlb.{size}.limit_in_bytes"),
+                    l.limit().to_string(),
+                ),
+                Target::V2(dir) => (
+                    dir,
+                    format!("hugetlb.{size}.max"),
+                    if l.limit() == -1 {
+                        "max".into()
+                    } else {
+                        l.limit().to_string()
+                    },
+                ),
+            };
+            if !fs.exists(&dir.join(&file)) {
+                return Err(invalid(
+                    &name,
+                    format!("page size {size:?} is not supported by this host (no {file})"),
+                ));
+            }
+            plan.write(dir, &file, value);
+        }
+        Ok(())
+    }
+
+    fn plan_rdma(
+        &self,
+        fs: &dyn CgroupFs,
+        r: &LinuxResources,
+        plan: &mut ResourcePlan,
+    ) -> Result<(), CgroupError> {
+        let Some(map) = r.rdma().as_ref().filter(|m| !m.is_empty()) else {
+            return Ok(());
+        };
+        let (Target::V1(dir) | Target::V2(dir)) = self.need(fs, "rdma", "rdma")?;
+        let mut devices: Vec<_> = map.iter().collect();
+        devices.sort_by(|a, b| a.0.cmp(b.0));
+        for (device, limit) in devices {
+            if device.is_empty() || device.contains(char::is_whitespace) {
+                return Err(invalid("rdma", format!("invalid device name {device:?}")));
+            }
+            let mut value = device.clone();
+            if let Some(h) = limit.hca_handles() {
+                value.push_str(&format!(" hca_handle={h}"));
+            }
+            if let Some(o) = limit.hca_objects() {
+                value.push_str(&format!(" hca_object={o}"));
+            }
+            if value != *device {
+                plan.write(&dir, "rdma.max", value);
+            }
+        }
+        Ok(())
+    }
+
+    fn plan_network(
+        &self,
+        fs: &dyn CgroupFs,
+        r: &LinuxResources,
+        plan: &mut ResourcePlan,
+    ) -> Result<(), CgroupError> {
+        let Some(n) = r.network() else { return Ok(()) };
+        if let Some(class_id) = n.class_id() {
+            match self.target(fs, "net_cls")? {
+                Some(Target::V1(dir)) => plan.write(&dir, "net_cls.classid", class_id.to_string()),
+                // cgroup v2 has no net_cls (runc ignores it there too).
+                _ => plan.unapplied("network.classID"),
+            }
+        }
+        let priorities = n.priorities().as_deref().unwrap_or(&[]);
+        if !priorities.is_empty() {
+            match self.target(fs, "net_prio")? {
+                Some(Target::V1(dir)) => {
+                    for p in priorities {
+                        if p.name().is_empty() || p.name().contains(char::is_whitespace) {
+                            return Err(invalid(
+                                "network.priorities",
+                                format!("invalid interface name {:?}", p.name()),
+                            ));
+                        }
+                        plan.write(
+                            &dir,
+                            "net_prio.ifpriomap",
+                            format!("{} {}", p.name(), p.priority()),
+                        );
+                    }
+                }
+                _ => plan.unapplied("network.priorities"),
+            }
+        }
+        Ok(())
+    }
+
+    fn plan_unified(
+        &self,
+        fs: &dyn CgroupFs,
+        r: &LinuxResources,
+        plan: &mut ResourcePlan,
+    ) -> Result<(), CgroupError> {
+        let Some(map) = r.unified().as_ref().filter(|m| !m.is_empty()) else {
+            return Ok(());
+        };
+        let Some(dir) = self.v2_dir() else {
+            return Err(invalid("unified", "this host has no cgroup v2 hierarchy"));
+        };
+        let available = read_file(fs, &dir.join("cgroup.controllers"))?;
+        let mut keys: Vec<_> = map.iter().collect();
+        keys.sort_by(|a, b| a.0.cmp(b.0));
+        for (key, value) in keys {
+            let name = format!("unified[{key:?}]");
+            let Some((controller, _)) = key.split_once('.') else {
+                return Err(invalid(
+                    &name,
+                    "not a cgroup v2 file name (<controller>.<file>)",
+                ));
+            };
+            if key.contains('/') || key.contains('\0') || controller.is_empty() {
+                return Err(invalid(
+                    &name,
+                    "not a cgroup v2 file name (<controller>.<file>)",
+                ));
+            }
+            // The core files that place or kill processes or change the tree are berth's own.
+            if controller == "cgroup"
+                && !matches!(key.as_str(), "cgroup.max.depth" | "cgroup.max.descendants")
+            {
+                return Err(invalid(&name, "this cgroup core file is managed by berth"));
+            }
+            if controller != "cgroup" && !available.split_whitespace().any(|c| c == controller) {
+                return Err(invalid(
+                    &name,
+                    format!("the {controller} controller is not available on this host"),
+                ));
+            }
+            if !fs.exists(&dir.join(key)) {
+                return Err(invalid(
+                    &name,
+                    format!("no such file in the {controller} controller"),
+                ));
+            }
+            plan.write(&dir, key, value.clone());
+        }
+        Ok(())
+    }
+
+    fn plan_devices(
+        &self,
+        fs: &dyn CgroupFs,
+        r: &LinuxResources,
+        mode: ApplyMode,
+        plan: &mut ResourcePlan,
+    ) -> Result<(), CgroupError> {
+        let rules = r.devices().as_deref().unwrap_or(&[]);
+        // Validate even when not applying, so bad rules fail the same everywhere.
+        let formatted = v1::device_rules(rules)?;
+        if mode == ApplyMode::Update {
+            if !rules.is_empty() {
+                plan.unapplied("devices");
+            }
+            return Ok(());
+        }
+        // Like runc, the device list is always programmed (deny all, the config's rules, runc's
+        // defaults), even when the config has none.
+        match self.target(fs, "devices")? {
+            Some(Target::V1(dir)) => v1::devices(plan, &dir, &formatted),
+            _ => match self.v2_dir() {
+                Some(dir) => {
+                    let mut program = Vec::new();
+                    for (allow, text) in formatted
+                        .iter()
+                        .map(|(a, t)| (*a, t.as_str()))
+                        .chain(v1::DEFAULT_ALLOWED_DEVICES.iter().map(|t| (true, *t)))
+                    {
+                        program.push(DeviceRule::parse(allow, text).expect("validated rule"));
+                    }
+                    plan.device_program = Some((dir, program));
+                }
+                None => {
+                    if !rules.is_empty() {
+                        plan.unapplied("devices");
+                    }
+                }
+            },
+        }
+        Ok(())
+    }
+}
+
+/// `memory.checkBeforeUpdate`: refuse a limit below what the cgroup uses now.
+fn check_usage(fs: &dyn CgroupFs, usage_file: &Path, limit: i64) -> Result<(), CgroupError> {
+    if limit <= 0 {
+        return Ok(());
+    }
+    let usage: i64 = read_file(fs, usage_file)?.trim().parse().unwrap_or(0);
+    if limit < usage {
+        return Err(invalid(
+            "memory.limit",
+            format!("{limit} is below the current usage {usage} (checkBeforeUpdate)"),
+        ));
+    }
+    Ok(())
 }

@@ -21,6 +21,8 @@ use super::*;
 #[derive(Default)]
 struct FakeFs {
     writes: RefCell<Vec<(PathBuf, String)>>,
+    /// Device programs "attached": the directory and the rules in kernel v1 spelling.
+    programs: RefCell<Vec<(PathBuf, Vec<super::bpf::DeviceRule>)>>,
     /// rmdir of these paths fails with EBUSY this many more times.
     busy: RefCell<HashMap<PathBuf, u32>>,
 }
@@ -121,6 +123,16 @@ impl CgroupFs for FakeFs {
     }
     fn subdirs(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
         super::fs::HostFs.subdirs(path)
+    }
+    fn attach_device_program(
+        &self,
+        dir: &Path,
+        rules: &[super::bpf::DeviceRule],
+    ) -> Result<(), super::bpf::BpfError> {
+        self.programs
+            .borrow_mut()
+            .push((dir.to_path_buf(), rules.to_vec()));
+        Ok(())
     }
 }
 
@@ -711,7 +723,9 @@ fn resources_v1_file_values() {
     let p = plan(&f, None, "c1");
     p.create_with(&fs).unwrap();
     fs.writes.borrow_mut().clear();
-    let unapplied = p.apply_resources_with(&fs, &resources()).unwrap();
+    let unapplied = p
+        .apply_resources_with(&fs, &resources(), ApplyMode::Create)
+        .unwrap();
     assert_eq!(unapplied, Vec::<String>::new());
     let leaf = |h: &str| f.root().join("cg").join(h).join("berth/c1");
     // Lowering from unlimited: the memory limit goes first, then memory+swap.
@@ -802,14 +816,25 @@ fn resources_v1_memory_raise_writes_swap_first() {
 }
 
 #[test]
-fn resources_v2_file_values_and_unapplied_devices() {
+fn resources_v2_file_values_and_device_program() {
     let f = unified_fixture();
     let fs = FakeFs::default();
     let p = plan(&f, None, "c1");
     p.create_with(&fs).unwrap();
     fs.writes.borrow_mut().clear();
-    let unapplied = p.apply_resources_with(&fs, &resources()).unwrap();
-    assert_eq!(unapplied, vec!["devices".to_string()]);
+    let unapplied = p
+        .apply_resources_with(&fs, &resources(), ApplyMode::Create)
+        .unwrap();
+    assert_eq!(unapplied, Vec::<String>::new());
+    let programs = fs.programs.borrow();
+    assert_eq!(programs.len(), 1);
+    assert_eq!(programs[0].0, f.root().join("cg/berth/c1"));
+    // The config's two rules, then runc's ten defaults.
+    assert_eq!(programs[0].1.len(), 12);
+    assert_eq!(
+        programs[0].1[1],
+        super::bpf::DeviceRule::parse(true, "c 10:229 rw").unwrap()
+    );
     assert_eq!(
         fs.writes_under(&f.root().join("cg/berth/c1")),
         pairs(&[
@@ -848,31 +873,30 @@ fn v2_conversions() {
 }
 
 #[test]
-fn resources_report_what_they_cannot_apply() {
+fn resources_need_their_controller() {
     let f = fixture(&["31 25 0:27 / ROOT/pids rw - cgroup cgroup rw,pids"]);
     f.file("pids/cgroup.procs", "");
     f.file("pids/pids.max", "max");
     let fs = FakeFs::default();
     let p = plan(&f, None, "c1");
     p.create_with(&fs).unwrap();
-    let mut r = resources();
-    r.set_hugepage_limits(Some(vec![Default::default()]));
-    let unapplied = p.apply_resources_with(&fs, &r).unwrap();
+    fs.writes.borrow_mut().clear();
+    let err = p
+        .apply_resources_with(&fs, &resources(), ApplyMode::Create)
+        .unwrap_err();
     assert_eq!(
-        unapplied,
-        [
-            "memory.limit",
-            "memory.reservation",
-            "memory.swap",
-            "cpu.shares",
-            "cpu.quota",
-            "cpu.period",
-            "cpu.cpus",
-            "cpu.mems",
-            "devices",
-            "hugepageLimits"
-        ]
+        err.to_string(),
+        "invalid linux.resources.memory.limit: the memory controller is not available on this host"
     );
+    assert!(fs.writes.borrow().is_empty());
+    // Only pids and devices: devices have nowhere to go and are reported, not fatal.
+    let r = LinuxResourcesBuilder::default()
+        .pids(LinuxPidsBuilder::default().limit(5).build().unwrap())
+        .devices(resources().devices().clone().unwrap())
+        .build()
+        .unwrap();
+    let unapplied = p.apply_resources_with(&fs, &r, ApplyMode::Create).unwrap();
+    assert_eq!(unapplied, ["devices"]);
 }
 
 #[test]
@@ -888,7 +912,9 @@ fn resources_reject_invalid_device_rules_before_writing() {
         .typ(LinuxDeviceType::P)
         .build()
         .unwrap()]));
-    let err = p.apply_resources_with(&fs, &r).unwrap_err();
+    let err = p
+        .apply_resources_with(&fs, &r, ApplyMode::Create)
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "invalid linux.resources.devices[0]: type \"p\" (FIFO) cannot be used in a device cgroup rule"
@@ -1062,3 +1088,6 @@ fn root_memory_limit_and_devices_apply_on_v1() {
         assert_eq!(read(pids, "pids.max"), "100");
     }
 }
+
+#[path = "tests_resources.rs"]
+mod tests_resources;

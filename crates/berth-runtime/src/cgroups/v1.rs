@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+use oci_spec::runtime::{
+    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory, LinuxThrottleDevice,
+};
 
 use super::fs::CgroupFs;
 use super::resources::ResourcePlan;
@@ -139,29 +141,161 @@ pub(super) const DEFAULT_ALLOWED_DEVICES: &[&str] = &[
 /// The device list: deny everything, then replay the config's rules in order, then allow runc's
 /// defaults. Appending (not prepending) the defaults matters: configs usually start with a
 /// deny-all rule, which would otherwise wipe the defaults out.
-pub(super) fn devices(
-    plan: &mut ResourcePlan,
-    dir: &Path,
-    rules: &[LinuxDeviceCgroup],
-) -> Result<(), CgroupError> {
-    let mut writes = vec![("devices.deny", "a".to_string())];
-    for (i, rule) in rules.iter().enumerate() {
-        let file = if rule.allow() {
+pub(super) fn devices(plan: &mut ResourcePlan, dir: &Path, rules: &[(bool, String)]) {
+    plan.write(dir, "devices.deny", "a");
+    for (allow, rule) in rules {
+        let file = if *allow {
             "devices.allow"
         } else {
             "devices.deny"
         };
-        writes.push((file, device_rule(i, rule)?));
+        plan.write(dir, file, rule.clone());
     }
     for rule in DEFAULT_ALLOWED_DEVICES {
-        writes.push(("devices.allow", (*rule).to_string()));
+        plan.write(dir, "devices.allow", *rule);
     }
-    for (file, value) in writes {
-        plan.write(dir, file, value);
-    }
-    Ok(())
 }
 
+/// Validate and format the config's device rules as `(allow, "type major:minor access")`.
+pub(super) fn device_rules(
+    rules: &[LinuxDeviceCgroup],
+) -> Result<Vec<(bool, String)>, CgroupError> {
+    rules
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| Ok((rule.allow(), device_rule(i, rule)?)))
+        .collect()
+}
+
+/// The extra v1 memory knobs: swappiness, the OOM killer switch and the TCP buffer limit.
+pub(super) fn memory_extras(
+    plan: &mut ResourcePlan,
+    fs: &dyn CgroupFs,
+    dir: &Path,
+    m: &LinuxMemory,
+) {
+    if let Some(s) = m.swappiness() {
+        plan.write(dir, "memory.swappiness", s.to_string());
+    }
+    if let Some(disable) = m.disable_oom_killer() {
+        plan.write(dir, "memory.oom_control", if disable { "1" } else { "0" });
+    }
+    if let Some(tcp) = m.kernel_tcp() {
+        if fs.exists(&dir.join("memory.kmem.tcp.limit_in_bytes")) {
+            plan.write(dir, "memory.kmem.tcp.limit_in_bytes", tcp.to_string());
+        } else {
+            plan.unapplied("memory.kernelTCP");
+        }
+    }
+}
+
+/// cpu burst, idle and the real-time budget, each only where the kernel has the file
+/// (`cpu.cfs_burst_us` 5.14+, `cpu.idle` 5.15+, `cpu.rt_*` with CONFIG_RT_GROUP_SCHED).
+pub(super) fn cpu_extras(plan: &mut ResourcePlan, fs: &dyn CgroupFs, dir: &Path, c: &LinuxCpu) {
+    let mut optional = |spec: &str, file: &str, value: Option<String>| {
+        if let Some(value) = value {
+            if fs.exists(&dir.join(file)) {
+                plan.write(dir, file, value);
+            } else {
+                plan.unapplied(spec);
+            }
+        }
+    };
+    optional(
+        "cpu.burst",
+        "cpu.cfs_burst_us",
+        c.burst().map(|b| b.to_string()),
+    );
+    optional("cpu.idle", "cpu.idle", c.idle().map(|b| b.to_string()));
+    // The period first: the kernel checks runtime <= period.
+    optional(
+        "cpu.realtimePeriod",
+        "cpu.rt_period_us",
+        c.realtime_period().map(|b| b.to_string()),
+    );
+    optional(
+        "cpu.realtimeRuntime",
+        "cpu.rt_runtime_us",
+        c.realtime_runtime().map(|b| b.to_string()),
+    );
+}
+
+/// The four throttle lists with their spec names.
+pub(super) fn throttles(b: &LinuxBlockIo) -> [(&'static str, &[LinuxThrottleDevice]); 4] {
+    [
+        (
+            "throttleReadBpsDevice",
+            b.throttle_read_bps_device().as_deref().unwrap_or(&[]),
+        ),
+        (
+            "throttleWriteBpsDevice",
+            b.throttle_write_bps_device().as_deref().unwrap_or(&[]),
+        ),
+        (
+            "throttleReadIOPSDevice",
+            b.throttle_read_iops_device().as_deref().unwrap_or(&[]),
+        ),
+        (
+            "throttleWriteIOPSDevice",
+            b.throttle_write_iops_device().as_deref().unwrap_or(&[]),
+        ),
+    ]
+}
+
+/// blockIO → blkio: weights (`blkio.weight`, or `blkio.bfq.weight` when the kernel only has
+/// BFQ), per-device weights, and the `blkio.throttle.*` rates as `major:minor value`.
+pub(super) fn block_io(plan: &mut ResourcePlan, fs: &dyn CgroupFs, dir: &Path, b: &LinuxBlockIo) {
+    let weight_file = if fs.exists(&dir.join("blkio.weight")) {
+        Some("blkio.weight")
+    } else if fs.exists(&dir.join("blkio.bfq.weight")) {
+        Some("blkio.bfq.weight")
+    } else {
+        None
+    };
+    if let Some(w) = b.weight() {
+        match weight_file {
+            Some(file) => plan.write(dir, file, w.to_string()),
+            None => plan.unapplied("blockIO.weight"),
+        }
+    }
+    if let Some(w) = b.leaf_weight() {
+        if fs.exists(&dir.join("blkio.leaf_weight")) {
+            plan.write(dir, "blkio.leaf_weight", w.to_string());
+        } else {
+            plan.unapplied("blockIO.leafWeight");
+        }
+    }
+    for d in b.weight_device().iter().flatten() {
+        if let Some(w) = d.weight() {
+            match weight_file {
+                Some(file) => plan.write(
+                    dir,
+                    &format!("{file}_device"),
+                    format!("{}:{} {w}", d.major(), d.minor()),
+                ),
+                None => plan.unapplied("blockIO.weightDevice"),
+            }
+        }
+        if d.leaf_weight().is_some() {
+            plan.unapplied("blockIO.weightDevice.leafWeight");
+        }
+    }
+    let files = [
+        "blkio.throttle.read_bps_device",
+        "blkio.throttle.write_bps_device",
+        "blkio.throttle.read_iops_device",
+        "blkio.throttle.write_iops_device",
+    ];
+    for ((_, devs), file) in throttles(b).into_iter().zip(files) {
+        for d in devs {
+            plan.write(
+                dir,
+                file,
+                format!("{}:{} {}", d.major(), d.minor(), d.rate()),
+            );
+        }
+    }
+}
 /// Format one rule as the kernel's `type major:minor access`, validating it.
 fn device_rule(index: usize, rule: &LinuxDeviceCgroup) -> Result<String, CgroupError> {
     let invalid = |reason: String| CgroupError::InvalidResource {

@@ -4,6 +4,10 @@
 
 use std::path::Path;
 
+use oci_spec::runtime::{LinuxBlockIo, LinuxCpu};
+
+use super::fs::CgroupFs;
+
 use super::resources::ResourcePlan;
 use super::CgroupError;
 
@@ -111,5 +115,76 @@ pub(super) fn cpu(plan: &mut ResourcePlan, dir: &Path, shares: u64, quota: i64, 
             value.push_str(&format!(" {period}"));
         }
         plan.write(dir, "cpu.max", value);
+    }
+}
+
+/// cpu.burst → `cpu.max.burst`, cpu.idle → `cpu.idle`; the real-time budget has no v2
+/// equivalent (the kernel's v2 cpu controller refuses RT tasks in non-root cgroups).
+pub(super) fn cpu_extras(plan: &mut ResourcePlan, dir: &Path, c: &LinuxCpu) {
+    if let Some(burst) = c.burst() {
+        plan.write(dir, "cpu.max.burst", burst.to_string());
+    }
+    if let Some(idle) = c.idle() {
+        plan.write(dir, "cpu.idle", idle.to_string());
+    }
+    if c.realtime_runtime().is_some() {
+        plan.unapplied("cpu.realtimeRuntime");
+    }
+    if c.realtime_period().is_some() {
+        plan.unapplied("cpu.realtimePeriod");
+    }
+}
+
+/// runc's blkio weight [10, 1000] → io.weight [1, 10000]: `1 + (w - 10) * 9999 / 990`.
+pub fn blkio_weight_to_io_weight(weight: u16) -> u64 {
+    let w = u64::from(weight.clamp(10, 1000));
+    1 + (w - 10) * 9999 / 990
+}
+
+/// blockIO → io: weights go to `io.bfq.weight` unchanged when BFQ is there (as runc does),
+/// else to `io.weight` converted; throttle rates become `io.max` lines
+/// `major:minor rbps=N` (0 = `max`, no limit).
+pub(super) fn block_io(plan: &mut ResourcePlan, fs: &dyn CgroupFs, dir: &Path, b: &LinuxBlockIo) {
+    let bfq = fs.exists(&dir.join("io.bfq.weight"));
+    let weight = |w: u16| {
+        if bfq {
+            w.to_string()
+        } else {
+            blkio_weight_to_io_weight(w).to_string()
+        }
+    };
+    let file = if bfq { "io.bfq.weight" } else { "io.weight" };
+    if let Some(w) = b.weight() {
+        plan.write(dir, file, format!("default {}", weight(w)));
+    }
+    if b.leaf_weight().is_some() {
+        plan.unapplied("blockIO.leafWeight");
+    }
+    for d in b.weight_device().iter().flatten() {
+        if let Some(w) = d.weight() {
+            plan.write(
+                dir,
+                file,
+                format!("{}:{} {}", d.major(), d.minor(), weight(w)),
+            );
+        }
+        if d.leaf_weight().is_some() {
+            plan.unapplied("blockIO.weightDevice.leafWeight");
+        }
+    }
+    let keys = ["rbps", "wbps", "riops", "wiops"];
+    for ((_, devs), key) in super::v1::throttles(b).into_iter().zip(keys) {
+        for d in devs {
+            let rate = if d.rate() == 0 {
+                "max".to_string()
+            } else {
+                d.rate().to_string()
+            };
+            plan.write(
+                dir,
+                "io.max",
+                format!("{}:{} {key}={rate}", d.major(), d.minor()),
+            );
+        }
     }
 }

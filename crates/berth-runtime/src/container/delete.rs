@@ -82,6 +82,10 @@ fn kill_and_wait(state: &ContainerState) -> Result<(), ContainerError> {
         } => Ok(()),
         e => Err(e),
     })?;
+    if let Some(cgroup) = &state.cgroup {
+        // A paused container's processes die only once thawed (v1 freezer).
+        super::pause::thaw_after_kill(cgroup, Status::Paused, libc::SIGKILL)?;
+    }
     let timeout = PollTimeout::try_from((KILL_WAIT_SECS * 1000) as i32).unwrap_or(PollTimeout::MAX);
     let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
     match poll(&mut fds, timeout) {

@@ -14,7 +14,7 @@ pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<(), Conta
     let container = store.lock(&id)?;
     let state = container.load()?;
     let current = status(&state);
-    if !matches!(current, Status::Created | Status::Running) {
+    if !matches!(current, Status::Created | Status::Running | Status::Paused) {
         return Err(ContainerError::WrongState {
             op: "kill",
             id: state.id,
@@ -25,10 +25,15 @@ pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<(), Conta
     if all {
         if let Some(cgroup) = &state.cgroup {
             cgroup.signal_all(signal)?;
+            super::pause::thaw_after_kill(cgroup, current, signal)?;
             return Ok(());
         }
     }
-    signal_init(&state, signal)
+    signal_init(&state, signal)?;
+    if let Some(cgroup) = &state.cgroup {
+        super::pause::thaw_after_kill(cgroup, current, signal)?;
+    }
+    Ok(())
 }
 
 /// Signals the init through a pidfd checked against the recorded start time, so a reused pid

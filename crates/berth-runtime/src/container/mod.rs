@@ -8,7 +8,10 @@ mod delete;
 mod exec;
 mod kill;
 mod lifecycle_hooks;
+mod pause;
 mod start;
+mod stats;
+mod update;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,7 +23,10 @@ pub use create::{create, create_with_console, CreateOptions};
 pub use delete::delete;
 pub use exec::{exec, ExecError, ExecOptions, ExecOverrides, ExecProcess, Executed};
 pub use kill::kill;
+pub use pause::{pause, resume};
 pub use start::start;
+pub use stats::{stats, StatsEvent};
+pub use update::update;
 
 use crate::process::liveness;
 use crate::state::{ContainerState, Phase};
@@ -32,6 +38,8 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    /// The container's cgroup is frozen (`berth pause`).
+    Paused,
     Stopped,
 }
 
@@ -41,6 +49,7 @@ impl fmt::Display for Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         })
     }
@@ -122,8 +131,16 @@ fn status_in(proc_root: &Path, state: &ContainerState) -> Status {
         (Some(pid), Some(start)) => liveness::is_alive(proc_root, pid, start),
         _ => false,
     };
+    // A live container whose cgroup is frozen is paused (runc reports the same).
+    let frozen = || {
+        state
+            .cgroup
+            .as_ref()
+            .is_some_and(|c| c.freezer_state() != crate::cgroups::FreezerState::Thawed)
+    };
     match (state.phase, alive) {
         (Phase::Creating, _) => Status::Creating,
+        (Phase::Created | Phase::Started, true) if frozen() => Status::Paused,
         (Phase::Created, true) => Status::Created,
         (Phase::Started, true) => Status::Running,
         (_, false) => Status::Stopped,
@@ -156,7 +173,7 @@ impl OciState {
             // runtime.md: pid is required while created or running; a stopped container
             // reports 0 as runc does.
             pid: match status {
-                Status::Created | Status::Running => state.pid.unwrap_or(0),
+                Status::Created | Status::Running | Status::Paused => state.pid.unwrap_or(0),
                 _ => 0,
             },
             status,

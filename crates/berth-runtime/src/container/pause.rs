@@ -1,0 +1,66 @@
+//! `pause` and `resume`: freeze and thaw every process of the container through its cgroup
+//! (runc `pause`/`resume`; the runtime-spec has no such operations). The paused status is
+//! derived from the freezer, never stored.
+
+use super::{status, ContainerError, Status};
+use crate::cgroups::{CgroupPlan, FreezerState};
+use crate::state::{ContainerId, Store};
+
+/// Freeze a created or running container.
+pub fn pause(store: &Store, id: &str) -> Result<(), ContainerError> {
+    let (state, current) = load(store, id)?;
+    if !matches!(current, Status::Running | Status::Created) {
+        return Err(wrong(&state.id, "pause", current));
+    }
+    cgroup(&state)?.freeze()?;
+    Ok(())
+}
+
+/// Thaw a paused container.
+pub fn resume(store: &Store, id: &str) -> Result<(), ContainerError> {
+    let (state, current) = load(store, id)?;
+    if current != Status::Paused {
+        return Err(wrong(&state.id, "resume", current));
+    }
+    cgroup(&state)?.thaw()?;
+    Ok(())
+}
+
+fn load(store: &Store, id: &str) -> Result<(crate::state::ContainerState, Status), ContainerError> {
+    let id = ContainerId::new(id)?;
+    let container = store.lock(&id)?;
+    let state = container.load()?;
+    let current = status(&state);
+    Ok((state, current))
+}
+
+fn wrong(id: &str, op: &'static str, status: Status) -> ContainerError {
+    ContainerError::WrongState {
+        op,
+        id: id.to_string(),
+        status,
+        hint: "",
+    }
+}
+
+fn cgroup(state: &crate::state::ContainerState) -> Result<&CgroupPlan, ContainerError> {
+    state.cgroup.as_ref().ok_or(ContainerError::Cgroup(
+        crate::cgroups::CgroupError::NoFreezer,
+    ))
+}
+
+/// After SIGKILL to a paused container, thaw it: frozen tasks (v1 freezer) do not act on the
+/// signal until thawed, so without this `kill`/`delete --force` would wait forever.
+pub(super) fn thaw_after_kill(
+    cgroup: &CgroupPlan,
+    was: Status,
+    signal: i32,
+) -> Result<(), ContainerError> {
+    if was == Status::Paused
+        && signal == libc::SIGKILL
+        && cgroup.freezer_state() != FreezerState::Thawed
+    {
+        cgroup.thaw()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! `berth update`: runc's flags, or a `linux.resources` JSON file with `-r` (`-` = stdin).
+//! Flags override the file's values.
+
+use std::io::Read;
+
+use anyhow::{bail, Context};
+use berth_runtime::{container, state::Store};
+use clap::Args;
+use oci_spec::runtime::{LinuxPids, LinuxResources};
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// A linux.resources JSON file ("-" for stdin)
+    #[arg(short, long)]
+    pub resources: Option<String>,
+    /// Memory limit (bytes, or with a k/m/g suffix; -1 = unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit (-1 = unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(long)]
+    pub cpu_shares: Option<u64>,
+    /// CPU CFS quota in µs per period (-1 = unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU CFS period in µs
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    /// CPU real-time runtime in µs per period
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPU real-time period in µs
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    /// CPUs the container may use (e.g. 0-2,4)
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes the container may use
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Maximum number of tasks (-1 = unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Block IO weight (10-1000)
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    /// Container id
+    pub id: String,
+}
+
+pub fn run(store: &Store, args: &UpdateArgs) -> anyhow::Result<()> {
+    let id = &args.id;
+    let resources = resources(args).with_context(|| format!("update container {id:?}"))?;
+    let unapplied = container::update(store, id, &resources)
+        .with_context(|| format!("update container {id:?}"))?;
+    if !unapplied.is_empty() {
+        berth_runtime::log_warn!(
+            "update container {id:?}: not applied on this host: {}",
+            unapplied.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn resources(args: &UpdateArgs) -> anyhow::Result<LinuxResources> {
+    let mut r: LinuxResources = match &args.resources {
+        Some(path) => {
+            let mut text = String::new();
+            if path == "-" {
+                std::io::stdin().read_to_string(&mut text)?;
+            } else {
+                text = std::fs::read_to_string(path).with_context(|| format!("read {path}"))?;
+            }
+            serde_json::from_str(&text).with_context(|| format!("parse resources {path}"))?
+        }
+        None => LinuxResources::default(),
+    };
+    let bytes = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<i64>> {
+        v.as_deref()
+            .map(|s| parse_bytes(s).with_context(|| format!("invalid --{flag} {s:?}")))
+            .transpose()
+    };
+    let (limit, swap, reservation) = (
+        bytes("memory", &args.memory)?,
+        bytes("memory-swap", &args.memory_swap)?,
+        bytes("memory-reservation", &args.memory_reservation)?,
+    );
+    if limit.is_some() || swap.is_some() || reservation.is_some() {
+        let mut m = r.memory().unwrap_or_default();
+        if let Some(v) = limit {
+            m.set_limit(Some(v));
+        }
+        if let Some(v) = swap {
+            m.set_swap(Some(v));
+        }
+        if let Some(v) = reservation {
+            m.set_reservation(Some(v));
+        }
+        r.set_memory(Some(m));
+    }
+    let any_cpu = args.cpu_shares.is_some()
+        || args.cpu_quota.is_some()
+        || args.cpu_period.is_some()
+        || args.cpu_rt_runtime.is_some()
+        || args.cpu_rt_period.is_some()
+        || args.cpuset_cpus.is_some()
+        || args.cpuset_mems.is_some();
+    if any_cpu {
+        let mut c = r.cpu().clone().unwrap_or_default();
+        if let Some(v) = args.cpu_shares {
+            c.set_shares(Some(v));
+        }
+        if let Some(v) = args.cpu_quota {
+            c.set_quota(Some(v));
+        }
+        if let Some(v) = args.cpu_period {
+            c.set_period(Some(v));
+        }
+        if let Some(v) = args.cpu_rt_runtime {
+            c.set_realtime_runtime(Some(v));
+        }
+        if let Some(v) = args.cpu_rt_period {
+            c.set_realtime_period(Some(v));
+        }
+        if let Some(v) = &args.cpuset_cpus {
+            c.set_cpus(Some(v.clone()));
+        }
+        if let Some(v) = &args.cpuset_mems {
+            c.set_mems(Some(v.clone()));
+        }
+        r.set_cpu(Some(c));
+    }
+    if let Some(limit) = args.pids_limit {
+        let mut p = LinuxPids::default();
+        p.set_limit(limit);
+        r.set_pids(Some(p));
+    }
+    if let Some(w) = args.blkio_weight {
+        let mut b = r.block_io().clone().unwrap_or_default();
+        b.set_weight(Some(w));
+        r.set_block_io(Some(b));
+    }
+    Ok(r)
+}
+
+/// runc's (docker units) RAMInBytes: a number with an optional b/k/m/g/t/p suffix (binary
+/// multiples, case-insensitive, optional trailing "b"/"ib"); -1 means unlimited.
+fn parse_bytes(s: &str) -> anyhow::Result<i64> {
+    if s == "-1" {
+        return Ok(-1);
+    }
+    let lower = s.trim().to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(split);
+    let n: f64 = num.parse().context("not a number")?;
+    let shift = match unit.trim_end_matches("ib").trim_end_matches('b') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
+        _ => bail!("unknown unit {unit:?}"),
+    };
+    let v = n * (1u64 << shift) as f64;
+    if !(0.0..=i64::MAX as f64).contains(&v) {
+        bail!("out of range");
+    }
+    Ok(v as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bytes() {
+        assert_eq!(super::parse_bytes("1024").unwrap(), 1024);
+        assert_eq!(super::parse_bytes("64m").unwrap(), 64 << 20);
+        assert_eq!(super::parse_bytes("1G").unwrap(), 1 << 30);
+        assert_eq!(super::parse_bytes("2kb").unwrap(), 2048);
+        assert_eq!(super::parse_bytes("-1").unwrap(), -1);
+        assert!(super::parse_bytes("-5").is_err());
+        assert!(super::parse_bytes("12x").is_err());
+        assert!(super::parse_bytes("99999999999p").is_err());
+    }
+}

@@ -587,8 +587,16 @@ fn root_freeze_stops_and_thaw_resumes_a_process() {
     assert_eq!(read(), frozen_at, "the counter moved while frozen");
     p.thaw().unwrap();
     assert_eq!(p.freezer_state(), FreezerState::Thawed);
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    assert!(read() > frozen_at, "the counter did not resume");
+    // The writer truncates before it writes, so one read may see 0: wait (bounded) for a
+    // value past the frozen one rather than trusting a single read.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while read() <= frozen_at {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the counter did not resume"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let stats = p.stats().unwrap();
     assert!(stats.pids.current >= 1, "{stats:?}");
     p.signal_all(libc::SIGKILL).unwrap();

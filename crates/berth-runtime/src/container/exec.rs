@@ -15,7 +15,6 @@ use nix::sys::stat::Mode;
 
 use super::{status, ContainerError, Status};
 use crate::bundle::{BundleError, ProcessPlan};
-use crate::cgroups::CgroupPlan;
 use crate::process::{self, liveness, ExecRequest, JoinNs};
 use crate::state::{ContainerId, ContainerState, Store};
 use crate::terminal::ConsoleSocket;
@@ -128,17 +127,18 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
     let id = ContainerId::new(id)?;
     let container = store.lock(&id)?;
     let state = container.load()?;
-    let current = status(&state);
-    if !matches!(current, Status::Created | Status::Running) {
-        return Err(ContainerError::WrongState {
-            op: "exec",
-            id: state.id,
-            status: current,
-            hint: "",
-        });
-    }
-    if !opts.ignore_paused && state.cgroup.as_ref().is_some_and(is_paused) {
-        return Err(ExecError::Paused.into());
+    match status(&state) {
+        Status::Created | Status::Running => {}
+        Status::Paused if opts.ignore_paused => {}
+        Status::Paused => return Err(ExecError::Paused.into()),
+        current => {
+            return Err(ContainerError::WrongState {
+                op: "exec",
+                id: state.id,
+                status: current,
+                hint: "",
+            })
+        }
     }
     let mut plan = process_plan(&state, opts)?;
     plan.terminal |= opts.tty;
@@ -285,22 +285,6 @@ fn open_namespaces(pid: i32, start_time: u64) -> Result<Vec<JoinNs>, ExecError> 
     Ok(out)
 }
 
-/// The container is paused when its freezer says so: v1 `freezer.state` FROZEN (or
-/// FREEZING), v2 `cgroup.freeze` 1.
-fn is_paused(cg: &CgroupPlan) -> bool {
-    cg.hierarchies.iter().any(|h| {
-        let dir = cg.dir(h);
-        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-        if h.is_v2() {
-            read("cgroup.freeze").trim() == "1"
-        } else if h.has_v1_controller("freezer") {
-            matches!(read("freezer.state").trim(), "FROZEN" | "FREEZING")
-        } else {
-            false
-        }
-    })
-}
-
 /// The LSM label for the exec: `--apparmor` / `--process-label` must work or fail; the
 /// container's own profile is applied only where that LSM is enabled (as `create` does).
 fn lsm_label(
@@ -444,36 +428,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn paused_is_read_from_the_v1_freezer_or_v2_cgroup_freeze() {
-        use crate::cgroups::Hierarchy;
-        let root = tempfile::tempdir().unwrap();
-        let h = |name: &str, v2: bool| Hierarchy {
-            mount_point: root.path().join(name),
-            fs_type: if v2 { "cgroup2" } else { "cgroup" }.into(),
-            options: if v2 { "" } else { name }.into(),
-            root: PathBuf::from("/"),
-        };
-        let cg = CgroupPlan {
-            relative_path: PathBuf::from("berth/c"),
-            hierarchies: vec![h("freezer", false), h("unified", true)],
-            owned_parent_depth: 1,
-        };
-        for d in ["freezer", "unified"] {
-            std::fs::create_dir_all(root.path().join(d).join("berth/c")).unwrap();
-        }
-        let f = root.path().join("freezer/berth/c/freezer.state");
-        let u = root.path().join("unified/berth/c/cgroup.freeze");
-        std::fs::write(&f, "THAWED\n").unwrap();
-        std::fs::write(&u, "0\n").unwrap();
-        assert!(!is_paused(&cg));
-        std::fs::write(&f, "FROZEN\n").unwrap();
-        assert!(is_paused(&cg));
-        std::fs::write(&f, "THAWED\n").unwrap();
-        std::fs::write(&u, "1\n").unwrap();
-        assert!(is_paused(&cg));
     }
 
     #[test]

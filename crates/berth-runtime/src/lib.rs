@@ -10,5 +10,6 @@ pub mod container;
 pub mod log;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod signal;
 pub mod state;

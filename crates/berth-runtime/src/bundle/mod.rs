@@ -51,6 +51,8 @@ pub enum BundleError {
     Rootfs(#[from] crate::rootfs::RootfsError),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
 }
 
 impl BundleError {
@@ -91,6 +93,8 @@ pub struct Plan {
     pub sysctls: Vec<(String, String)>,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
+    /// `linux.seccomp`, validated and compiled.
+    pub seccomp: Option<crate::seccomp::SeccompPlan>,
     pub options: PlanOptions,
 }
 
@@ -108,6 +112,9 @@ impl Plan {
             .ok_or_else(|| BundleError::MissingBundle {
                 path: bundle.to_path_buf(),
             })?;
+        // Seccomp first, from the raw JSON: oci-spec would reject an unknown action or
+        // operator with a bare serde error; this names the field.
+        let seccomp = crate::seccomp::SeccompPlan::from_bundle(&bundle)?;
         let spec = load_config(&bundle)?;
         let linux = spec.linux().clone().unwrap_or_default();
 
@@ -163,6 +170,7 @@ impl Plan {
             sysctls,
             hostname,
             domainname,
+            seccomp,
             options,
         })
     }

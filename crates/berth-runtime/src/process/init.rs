@@ -11,7 +11,7 @@ use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::Mode;
 
 use super::channel::{Channel, ChannelError, Msg};
-use super::{creds, exec, sys};
+use super::{creds, exec, guard, sys};
 use crate::bundle::{NamespaceKind, Plan};
 
 /// Handles the init needs after pivot_root, opened by the parent before the fork so that no
@@ -59,12 +59,16 @@ pub enum InitError {
     ParentDeath(#[source] nix::Error),
     #[error(transparent)]
     Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Guard(#[from] super::guard::GuardError),
 }
 
 /// Runs the init checklist and never returns: it execs the user's program or exits non-zero.
 pub(super) fn run(plan: &Plan, chan: &Channel, handles: InitHandles) -> ! {
     let err = match setup(plan, chan) {
-        Ok(program) => match wait_and_exec(plan, &handles, program) {
+        Ok((program, exe)) => match wait_and_exec(plan, &handles, program, &exe) {
             Err(e) => e,
         },
         Err(e) => {
@@ -80,13 +84,16 @@ pub(super) fn run(plan: &Plan, chan: &Channel, handles: InitHandles) -> ! {
 }
 
 /// Everything from fresh namespaces to the handshake that ends `berth create`.
-fn setup(plan: &Plan, chan: &Channel) -> Result<exec::Program, InitError> {
+fn setup(plan: &Plan, chan: &Channel) -> Result<(exec::Program, guard::OwnExe), InitError> {
     // The parent-death signal does not survive fork: set it again until the create commits.
     sys::die_with_parent(0).map_err(InitError::ParentDeath)?;
     // A new session: the container must not share berth's controlling terminal or session.
     nix::unistd::setsid().map_err(InitError::Setsid)?;
     join_keyring(plan)?; // a fresh session keyring, so containers cannot read each other's keys
     crate::rootfs::prepare(&plan.rootfs)?; // mounts and /dev, in the new mount namespace
+    // --- security: handles that need the host's view, taken before pivot_root ---
+    let exe = guard::OwnExe::open()?; // berth's own binary, to refuse running it in the container
+    let listener = crate::seccomp::Listener::connect(plan)?; // listenerPath is a host path
     crate::rootfs::enter(&plan.rootfs)?; // pivot_root: from here on "/" is the container's root
     set_names(plan)?; // hostname before the sysctls: kernel.hostname may override it on purpose
     write_sysctls(&plan.sysctls)?; // through the container's /proc, before finish() may make /proc/sys read-only
@@ -94,15 +101,36 @@ fn setup(plan: &Plan, chan: &Channel) -> Result<exec::Program, InitError> {
     creds::apply_rlimits(&plan.process.rlimits)?; // as root: raising a limit may need privileges
     creds::apply_oom_score_adj(plan.process.oom_score_adj)?;
     let cwd_done = nix::unistd::chdir(&plan.process.cwd).is_ok(); // as root, in case the user cannot reach it yet
+    // seccomp needs no_new_privs or CAP_SYS_ADMIN. Without noNewPrivileges the filter must go
+    // in now, while berth is still root with every capability (runc's finalizeNamespace);
+    // berth's remaining syscalls (setgroups, setres[ug]id, capset, prctl, chdir, stat, openat,
+    // sendmsg/recvmsg on the channel, write/close on exec.fifo, close_range, execve) then run
+    // filtered, so a profile that denies them fails create, as with runc.
+    let early_seccomp = !plan.process.no_new_privileges;
+    let mut listener = listener;
+    if early_seccomp {
+        crate::seccomp::apply(plan.seccomp.as_ref(), listener.take())?;
+    }
     creds::switch_user(&plan.process)?; // bounding set, groups, uid, capability sets
     sys::die_with_parent(0).map_err(InitError::ParentDeath)?; // the uid change cleared it
     if !cwd_done {
         chdir(&plan.process.cwd)?; // the cwd may be reachable only by the user (root_squash-like mounts)
     }
+    guard::verify_cwd(&plan.process.cwd)?; // CVE-2024-21626: /proc/self/fd/N must not lead out of the root
     let program = exec::Program::resolve(&plan.process)?; // as the user: "not found" fails create, not start
-    creds::set_no_new_privs(plan.process.no_new_privileges)?; // last: nothing berth runs after needs privileges
+    creds::set_no_new_privs(plan.process.no_new_privileges)?; // nothing berth runs after needs privileges
+    // With no_new_privs the filter is loaded as late as possible while errors still reach
+    // `create` and the notify fd reaches the listener during create (runc's order). Only the
+    // handshake (sendmsg/recvmsg, prctl), the exec.fifo wait (openat, write, close),
+    // rt_sigprocmask, close_range, the CVE-2019-5736 check (openat, fstat, read, close) and
+    // execve run after it: profiles must allow those, as they must for runc. Loading it
+    // after the fifo wait instead would report a load failure only on the container's stderr
+    // at `start`, and the listener would learn of the container only then.
+    if !early_seccomp {
+        crate::seccomp::apply(plan.seccomp.as_ref(), listener)?;
+    }
     handshake(chan)?;
-    Ok(program)
+    Ok((program, exe))
 }
 
 /// Ready → Commit → Committed: after this the init no longer dies with `berth create`.
@@ -119,6 +147,7 @@ fn wait_and_exec(
     plan: &Plan,
     handles: &InitHandles,
     program: exec::Program,
+    exe: &guard::OwnExe,
 ) -> Result<Infallible, InitError> {
     let path = format!("self/fd/{}", handles.exec_fifo.as_raw_fd());
     // Opening a FIFO for writing blocks until a reader opens it: that reader is `berth start`.
@@ -136,6 +165,9 @@ fn wait_and_exec(
     sys::reset_signals();
     // Only stdio and the preserved fds survive exec (CVE-2024-21626).
     sys::cloexec_from(3 + plan.options.preserve_fds).map_err(InitError::WaitStart)?;
+    // CVE-2019-5736: checked right before execve (not at create), so a script rewritten
+    // between create and start is still caught.
+    exe.check_program(program.path())?;
     Ok(program.exec()?)
 }
 

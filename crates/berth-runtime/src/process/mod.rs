@@ -7,6 +7,7 @@
 pub mod channel;
 mod creds;
 mod exec;
+mod guard;
 mod init;
 pub mod liveness;
 mod stage1;
@@ -25,6 +26,7 @@ use nix::unistd::Pid;
 pub use channel::{ChannelError, Msg};
 pub use creds::CredsError;
 pub use exec::ExecError;
+pub use guard::GuardError;
 pub use init::InitError;
 pub use stage1::Stage1Error;
 
@@ -57,6 +59,8 @@ pub enum ProcessError {
     Vanished(i32),
     #[error(transparent)]
     Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Guard(Box<guard::GuardError>),
 }
 
 /// A container init that finished its setup and waits for `start`.
@@ -89,6 +93,9 @@ pub fn spawn(plan: &Plan, exec_fifo: &Path) -> Result<Spawned, ProcessError> {
         proc: open_path(Path::new("/proc"), OFlag::O_PATH | OFlag::O_DIRECTORY)?,
     };
     let (chan, child_chan) = Channel::pair()?;
+    // CVE-2019-5736: berth and every process it forks are non-dumpable until the container's
+    // execve, so /proc/<pid>/exe (the host binary) is out of the container's reach.
+    guard::set_non_dumpable().map_err(|e| ProcessError::Guard(Box::new(e)))?;
     let me = nix::unistd::getpid().as_raw();
     let stage1 = match sys::fork().map_err(ProcessError::Fork)? {
         0 => {

@@ -1,0 +1,1 @@
+//! Unit tests: validation messages and the shape of the compiled program (no root needed).

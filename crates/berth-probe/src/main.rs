@@ -15,6 +15,8 @@
 //! The probe uses only libc and serde_json, and no NSS (no getpwnam), so that it works as a
 //! static glibc binary in an empty rootfs.
 
+mod syscalls;
+
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::ffi::CStr;
@@ -107,6 +109,8 @@ struct Args {
     sysctls: Vec<String>,
     writes: Vec<String>,
     opens: Vec<String>,
+    syscalls: Vec<String>,
+    int80s: Vec<String>,
     exit: Option<i32>,
 }
 
@@ -119,13 +123,15 @@ fn parse_args() -> Result<Args, String> {
             "--sysctl" => args.sysctls.push(value("--sysctl")?),
             "--write" => args.writes.push(value("--write")?),
             "--open" => args.opens.push(value("--open")?),
+            "--syscall" => args.syscalls.push(value("--syscall")?),
+            "--int80" => args.int80s.push(value("--int80")?),
             "--exit" => {
                 let v = value("--exit")?;
                 args.exit = Some(v.parse().map_err(|_| format!("--exit {v}: not a number"))?);
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--exit N]"
+                    "usage: berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--syscall NR[,ARG]...]... [--int80 NR[,ARG]...]... [--exit N]"
                 );
                 std::process::exit(0);
             }
@@ -496,6 +502,17 @@ fn main() {
             std::process::exit(2);
         }
     };
+    // Raw syscalls first, so the rest of the report cannot disturb what a filter sees.
+    let raw_calls: Map<String, Value> = args
+        .syscalls
+        .iter()
+        .map(|s| (s.clone(), syscalls::native(s)))
+        .chain(
+            args.int80s
+                .iter()
+                .map(|s| (format!("int80:{s}"), syscalls::int80(s))),
+        )
+        .collect();
     let (hostname, domainname) = uname();
     let st = status();
     let env: BTreeMap<String, String> = std::env::vars_os()
@@ -552,6 +569,7 @@ fn main() {
         "sysctl": sysctls,
         "write": writes,
         "open": opens,
+        "syscall": raw_calls,
     });
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{report}");

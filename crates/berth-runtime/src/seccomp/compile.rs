@@ -6,8 +6,10 @@
 //! (SECCOMP_RET_USER_NOTIF). So berth:
 //!
 //! 1. groups the rules of each ABI by action, most restrictive first (the kernel's own
-//!    precedence when filters stack), and compiles each group with seccompiler using two
-//!    placeholder actions: match = ALLOW, mismatch = KILL_THREAD;
+//!    precedence when filters stack). Unconditional syscalls get berth's own compact list
+//!    (one `jeq` each: seccompiler's five instructions per syscall would not fit Docker's
+//!    profile into 4096); the rules with argument conditions are compiled with seccompiler
+//!    using two placeholder actions: match = ALLOW, mismatch = KILL_THREAD;
 //! 2. strips seccompiler's 3-instruction arch check (berth dispatches on the arch itself) and
 //!    rewrites the placeholders: every `ret ALLOW` becomes `ret <the group's real action>`,
 //!    every `ret KILL_THREAD` becomes a jump to the next group; the ABI's section ends with
@@ -158,10 +160,43 @@ fn section(profile: &Profile, abi: Abi) -> Result<Vec<sock_filter>, SeccompError
     Ok(out)
 }
 
-/// One seccompiler program for one action, with its placeholders rewritten (module docs).
+/// One action's rules: berth's compact match list for the unconditional syscalls, then
+/// seccompiler's program for the conditional ones.
 fn group(
     action: Action,
     rules: BTreeMap<i64, Option<Vec<Vec<Cond>>>>,
+) -> Result<Vec<sock_filter>, SeccompError> {
+    let (plain, conditional): (Vec<_>, Vec<_>) = rules.into_iter().partition(|(_, a)| a.is_none());
+    let mut out = unconditional(action, plain.iter().map(|(nr, _)| *nr));
+    if !conditional.is_empty() {
+        out.extend(conditional_group(action, conditional)?);
+    }
+    Ok(out)
+}
+
+/// seccompiler spends five instructions on each unconditional syscall, so Docker's ~370
+/// names on three ABIs would exceed the kernel's 4096. For these berth emits one `jeq` per
+/// syscall, jumping to a shared `ret`, in blocks of at most 200 (jump offsets are 8 bits).
+fn unconditional(action: Action, nrs: impl Iterator<Item = i64>) -> Vec<sock_filter> {
+    let nrs: Vec<u32> = nrs.map(|nr| nr as u32).collect();
+    let mut out = Vec::new();
+    for chunk in nrs.chunks(200) {
+        out.push(stmt(LD_W_ABS, NR_OFFSET));
+        let n = chunk.len();
+        for (i, nr) in chunk.iter().enumerate() {
+            // Over the remaining jeqs and the `ja`, onto the `ret`.
+            out.push(jump(JEQ_K, *nr, (n - i) as u8, 0));
+        }
+        out.push(stmt(JA, 1));
+        out.push(stmt(RET_K, action.ret()));
+    }
+    out
+}
+
+/// One seccompiler program for one action, with its placeholders rewritten (module docs).
+fn conditional_group(
+    action: Action,
+    rules: Vec<(i64, Option<Vec<Vec<Cond>>>)>,
 ) -> Result<Vec<sock_filter>, SeccompError> {
     let mut map: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for (nr, alts) in rules {

@@ -8,6 +8,7 @@
 //! and why, is in `process/init.rs` and docs/security.md.
 
 mod compile;
+mod default_profile;
 mod notify;
 mod profile;
 mod sys;
@@ -19,6 +20,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 pub use compile::{syscall_number, BAD_ABI_ACTION};
+pub use default_profile::default_profile;
 pub use notify::Listener;
 pub use profile::{Abi, Action, Cond, Op, Profile, Rule};
 
@@ -72,6 +74,23 @@ pub enum SeccompError {
         #[source]
         source: nix::Error,
     },
+}
+
+/// The `linux.seccomp` part of `berth features` (features-linux.md).
+pub fn features() -> serde_json::Value {
+    serde_json::json!({
+        "enabled": true,
+        "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+                    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE",
+                    "SCMP_ACT_TRAP"],
+        "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+                      "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
+        "archs": ["SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"],
+        "knownFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                       "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+        "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                           "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
+    })
 }
 
 /// A validated and compiled profile, ready to load.

@@ -363,6 +363,16 @@ pub const X86_64: &[(&str, i64)] = &[
     ("set_mempolicy_home_node", libc::SYS_set_mempolicy_home_node as i64),
     ("fchmodat2", libc::SYS_fchmodat2 as i64),
     ("mseal", libc::SYS_mseal as i64),
+    ("cachestat", 451), // newer than libc
+    ("futex_wake", 454), // newer than libc
+    ("futex_wait", 455), // newer than libc
+    ("futex_requeue", 456), // newer than libc
+    ("statmount", 457), // newer than libc
+    ("listmount", 458), // newer than libc
+    ("lsm_get_self_attr", 459), // newer than libc
+    ("lsm_set_self_attr", 460), // newer than libc
+    ("lsm_list_modules", 461), // newer than libc
+    ("map_shadow_stack", 453), // newer than libc
 ];
 
 /// i386 (AUDIT_ARCH_I386, int 0x80 / sysenter), from libc's x86 target.
@@ -774,6 +784,36 @@ pub const X86: &[(&str, i64)] = &[
     ("set_mempolicy_home_node", 450),
     ("fchmodat2", 452),
     ("mseal", 462),
+    ("cachestat", 451),
+    ("futex_wake", 454),
+    ("futex_wait", 455),
+    ("futex_requeue", 456),
+    ("statmount", 457),
+    ("listmount", 458),
+    ("lsm_get_self_attr", 459),
+    ("lsm_set_self_attr", 460),
+    ("lsm_list_modules", 461),
+    ("io_pgetevents", 385),
+    ("clock_gettime64", 403),
+    ("clock_settime64", 404),
+    ("clock_adjtime64", 405),
+    ("clock_getres_time64", 406),
+    ("clock_nanosleep_time64", 407),
+    ("timer_gettime64", 408),
+    ("timer_settime64", 409),
+    ("timerfd_gettime64", 410),
+    ("timerfd_settime64", 411),
+    ("utimensat_time64", 412),
+    ("pselect6_time64", 413),
+    ("ppoll_time64", 414),
+    ("io_pgetevents_time64", 416),
+    ("recvmmsg_time64", 417),
+    ("mq_timedsend_time64", 418),
+    ("mq_timedreceive_time64", 419),
+    ("semtimedop_time64", 420),
+    ("rt_sigtimedwait_time64", 421),
+    ("futex_time64", 422),
+    ("sched_rr_get_interval_time64", 423),
 ];
 
 /// x32 (AUDIT_ARCH_X86_64 with bit 30 set in the number), from libc's x32 target,
@@ -1130,4 +1170,15 @@ pub const X32: &[(&str, i64)] = &[
     ("execveat", 545),
     ("preadv2", 546),
     ("pwritev2", 547),
+    ("cachestat", 451),
+    ("futex_wake", 454),
+    ("futex_wait", 455),
+    ("futex_requeue", 456),
+    ("statmount", 457),
+    ("listmount", 458),
+    ("lsm_get_self_attr", 459),
+    ("lsm_set_self_attr", 460),
+    ("lsm_list_modules", 461),
+    ("mseal", 462),
+    ("map_shadow_stack", 453),
 ];

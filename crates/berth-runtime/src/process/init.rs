@@ -41,7 +41,7 @@ pub enum InitError {
         key: String,
         value: String,
         #[source]
-        source: std::io::Error,
+        source: crate::rootfs::HardeningError,
     },
     #[error(transparent)]
     Creds(#[from] creds::CredsError),
@@ -195,8 +195,9 @@ fn set_names(plan: &Plan) -> Result<(), InitError> {
 
 fn write_sysctls(sysctls: &[(String, String)]) -> Result<(), InitError> {
     for (key, value) in sysctls {
-        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-        std::fs::write(&path, value.as_bytes()).map_err(|source| InitError::Sysctl {
+        // CVE-2025-52881: through a verified procfs handle, never a re-resolved path string.
+        let rel = Path::new("sys").join(key.replace('.', "/"));
+        crate::rootfs::procfs::write(Path::new("/proc"), &rel, value.as_bytes()).map_err(|source| InitError::Sysctl {
             key: key.clone(),
             value: value.clone(),
             source,

@@ -18,6 +18,7 @@ mod options;
 mod paths;
 mod pivot;
 mod plan;
+pub mod procfs;
 mod resolve;
 mod sys;
 #[cfg(test)]
@@ -25,7 +26,7 @@ mod tests;
 
 use std::path::Path;
 
-pub use error::RootfsError;
+pub use error::{HardeningError, RootfsError};
 pub use options::{MountOptions, RecursiveAttrs, SUPPORTED_MOUNT_OPTIONS};
 pub use plan::{
     CgroupMount, CgroupSubdir, DevSetup, DeviceKind, DeviceNode, MountKind, MountStep, RootfsPlan,

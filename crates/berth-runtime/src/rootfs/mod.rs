@@ -13,6 +13,7 @@
 
 mod devices;
 mod error;
+mod hardening;
 mod mounts;
 mod options;
 mod paths;

@@ -64,12 +64,24 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
 
 /// The syscall number of `name` in `abi`, or `None` if that ABI has no such syscall.
 pub fn syscall_number(abi: Abi, name: &str) -> Option<i64> {
-    let (list, bit) = match abi {
-        Abi::X86_64 => (table::X86_64, 0),
-        Abi::X86 => (table::X86, 0),
-        Abi::X32 => (table::X32, i64::from(X32_SYSCALL_BIT)),
+    type Index = std::collections::HashMap<&'static str, i64>;
+    static INDEX: std::sync::OnceLock<[Index; 3]> = std::sync::OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let build = |list: &[(&'static str, i64)], bit: i64| {
+            list.iter().map(|(n, nr)| (*n, nr | bit)).collect::<Index>()
+        };
+        [
+            build(table::X86_64, 0),
+            build(table::X86, 0),
+            build(table::X32, i64::from(X32_SYSCALL_BIT)),
+        ]
+    });
+    let i = match abi {
+        Abi::X86_64 => 0,
+        Abi::X86 => 1,
+        Abi::X32 => 2,
     };
-    list.iter().find(|(n, _)| *n == name).map(|(_, nr)| nr | bit)
+    index[i].get(name).copied()
 }
 
 /// Compiles a validated profile.

@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod cgroups;
 pub mod container;
 pub mod log;
+pub mod lsm;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;

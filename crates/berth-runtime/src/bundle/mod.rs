@@ -53,6 +53,8 @@ pub enum BundleError {
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Lsm(#[from] crate::lsm::LsmError),
 }
 
 impl BundleError {
@@ -95,6 +97,8 @@ pub struct Plan {
     pub domainname: Option<String>,
     /// `linux.seccomp`, validated and compiled.
     pub seccomp: Option<crate::seccomp::SeccompPlan>,
+    /// AppArmor profile and SELinux label, checked against the host's LSMs.
+    pub lsm: crate::lsm::LsmPlan,
     pub options: PlanOptions,
 }
 
@@ -132,6 +136,12 @@ impl Plan {
             ));
         }
 
+        let lsm = crate::lsm::LsmPlan::new(
+            spec.process().as_ref().and_then(|p| p.apparmor_profile().as_deref()),
+            spec.process().as_ref().and_then(|p| p.selinux_label().as_deref()),
+            linux.mount_label().as_deref(),
+            crate::lsm::HostLsms::detect(Path::new("/sys"), Path::new("/proc")),
+        )?;
         let cgroup = CgroupPlan::new(
             host_cgroups,
             linux.cgroups_path().as_deref(),
@@ -171,6 +181,7 @@ impl Plan {
             hostname,
             domainname,
             seccomp,
+            lsm,
             options,
         })
     }

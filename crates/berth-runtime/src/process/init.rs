@@ -63,6 +63,8 @@ pub enum InitError {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Guard(#[from] super::guard::GuardError),
+    #[error(transparent)]
+    Lsm(#[from] crate::lsm::LsmError),
 }
 
 /// Runs the init checklist and never returns: it execs the user's program or exits non-zero.
@@ -106,6 +108,7 @@ fn setup(plan: &Plan, chan: &Channel) -> Result<(exec::Program, guard::OwnExe), 
     // berth's remaining syscalls (setgroups, setres[ug]id, capset, prctl, chdir, stat, openat,
     // sendmsg/recvmsg on the channel, write/close on exec.fifo, close_range, execve) then run
     // filtered, so a profile that denies them fails create, as with runc.
+    plan.lsm.apply(Path::new("/proc"))?; // exec labels, through verified procfs writes (CVE-2019-16884)
     let early_seccomp = !plan.process.no_new_privileges;
     let mut listener = listener;
     if early_seccomp {

@@ -37,7 +37,17 @@ fn errno_rule_with_conditions_applies_inside_the_container() {
         json!([{"index": 0, "value": 7, "op": "SCMP_CMP_EQ"},
                {"index": 1, "value": 0xf0, "valueTwo": 0x30, "op": "SCMP_CMP_MASKED_EQ"}]),
     ));
-    let r = rt.run_probe(&b, &["--syscall", "110,7,0x3f", "--syscall", "110,7,0x4f", "--syscall", "110,8,0x3f"]);
+    let r = rt.run_probe(
+        &b,
+        &[
+            "--syscall",
+            "110,7,0x3f",
+            "--syscall",
+            "110,7,0x4f",
+            "--syscall",
+            "110,8,0x3f",
+        ],
+    );
     assert_eq!(r["seccomp"], 2, "the probe runs in filter mode");
     assert_eq!(errno_of(&r, "110,7,0x3f"), 42, "both conditions hold");
     assert_eq!(errno_of(&r, "110,7,0x4f"), 0, "masked value differs");
@@ -71,7 +81,10 @@ fn kill_and_trap_actions_end_the_process_with_sigsys() {
         let id = unique_id();
         let out = rt.run_args(&b, &id, &["/bin/berth-probe", "--syscall", "110"], &[]);
         assert_eq!(out.code, SIGSYS_EXIT, "{action}: {out}");
-        assert!(out.stdout.is_empty(), "{action}: the probe printed before dying: {out}");
+        assert!(
+            out.stdout.is_empty(),
+            "{action}: the probe printed before dying: {out}"
+        );
         rt.assert_nothing_left(&id, &b);
     }
 }
@@ -82,9 +95,15 @@ fn log_allows_and_trace_without_tracer_is_enosys() {
         return;
     }
     let rt = Runtime::new();
-    let r = rt.run_probe(&with_seccomp(getppid_rule("SCMP_ACT_LOG", json!([]))), &["--syscall", "110"]);
+    let r = rt.run_probe(
+        &with_seccomp(getppid_rule("SCMP_ACT_LOG", json!([]))),
+        &["--syscall", "110"],
+    );
     assert_eq!(errno_of(&r, "110"), 0);
-    let r = rt.run_probe(&with_seccomp(getppid_rule("SCMP_ACT_TRACE", json!([]))), &["--syscall", "110"]);
+    let r = rt.run_probe(
+        &with_seccomp(getppid_rule("SCMP_ACT_TRACE", json!([]))),
+        &["--syscall", "110"],
+    );
     assert_eq!(errno_of(&r, "110"), libc::ENOSYS as i64);
 }
 
@@ -108,10 +127,17 @@ fn i386_and_x32_entries_cannot_bypass_a_native_only_filter() {
     // Listed, the same rule applies to them through their own syscall numbers.
     let mut profile = getppid_rule("SCMP_ACT_ERRNO", json!([]));
     profile["architectures"] = json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
-    let r = rt.run_probe(&with_seccomp(profile), &["--int80", "64", "--int80", "20", "--syscall", "0x4000006e"]);
+    let r = rt.run_probe(
+        &with_seccomp(profile),
+        &["--int80", "64", "--int80", "20", "--syscall", "0x4000006e"],
+    );
     assert_eq!(errno_of(&r, "int80:64"), 42);
     assert_eq!(errno_of(&r, "int80:20"), 0, "i386 getpid is allowed");
-    assert_eq!(errno_of(&r, "0x4000006e"), 42, "x32 getppid hits the rule, not the allow default");
+    assert_eq!(
+        errno_of(&r, "0x4000006e"),
+        42,
+        "x32 getppid hits the rule, not the allow default"
+    );
 }
 
 #[test]
@@ -136,9 +162,11 @@ fn spec_default_profile_runs_busybox_and_blocks_namespaces() {
     }
     let rt = Runtime::new();
     let dir = tempfile::tempdir().unwrap();
-    rt.cmd(&["spec", "--bundle", dir.path().to_str().unwrap()]).ok();
+    rt.cmd(&["spec", "--bundle", dir.path().to_str().unwrap()])
+        .ok();
     let spec: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
+            .unwrap();
     let profile = spec["linux"]["seccomp"].clone();
     assert_eq!(profile["defaultAction"], "SCMP_ACT_ERRNO");
     let b = with_seccomp(profile);
@@ -179,9 +207,17 @@ fn notify_sends_the_fd_and_state_to_the_listener() {
     }));
     b.config_mut()["annotations"] = json!({"org.example": "yes"});
     let id = unique_id();
-    let out = rt.run_args(&b, &id, &["sh", "-c", "mkdir /tmp/a; echo rc=$?; ls -d /tmp/a"], &[]);
+    let out = rt.run_args(
+        &b,
+        &id,
+        &["sh", "-c", "mkdir /tmp/a; echo rc=$?; ls -d /tmp/a"],
+        &[],
+    );
     assert!(out.stdout.contains("rc=1"), "{out}");
-    assert!(out.mentions("not supported"), "the agent's errno reached mkdir: {out}");
+    assert!(
+        out.mentions("not supported"),
+        "the agent's errno reached mkdir: {out}"
+    );
     let seen = agent.finish();
     let state = &seen.state;
     assert_eq!(state["fds"], json!(["seccompFd"]));
@@ -191,7 +227,13 @@ fn notify_sends_the_fd_and_state_to_the_listener() {
     assert_eq!(state["state"]["bundle"], b.path_str());
     assert_eq!(state["state"]["annotations"]["org.example"], "yes");
     assert!(state["pid"].as_i64().unwrap() > 1, "host pid: {state}");
-    assert!(seen.notified.iter().any(|nr| *nr == libc::SYS_mkdir || *nr == libc::SYS_mkdirat), "{:?}", seen.notified);
+    assert!(
+        seen.notified
+            .iter()
+            .any(|nr| *nr == libc::SYS_mkdir || *nr == libc::SYS_mkdirat),
+        "{:?}",
+        seen.notified
+    );
     rt.assert_nothing_left(&id, &b);
 }
 

@@ -26,10 +26,22 @@ fn cve_2019_5736_host_binary_never_runs_in_the_container() {
     let before = file_digest(rt.bin());
     let b = Bundle::new();
     fs::write(b.rootfs().join("bin/evil.sh"), "#!/proc/self/exe\n").unwrap();
-    fs::set_permissions(b.rootfs().join("bin/evil.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fs::set_permissions(
+        b.rootfs().join("bin/evil.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     fs::write(b.rootfs().join("bin/evil2.sh"), "#!/bin/evil.sh\n").unwrap();
-    fs::set_permissions(b.rootfs().join("bin/evil2.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    for args in [&["/proc/self/exe", "--version"][..], &["/bin/evil.sh"], &["/bin/evil2.sh"]] {
+    fs::set_permissions(
+        b.rootfs().join("bin/evil2.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    for args in [
+        &["/proc/self/exe", "--version"][..],
+        &["/bin/evil.sh"],
+        &["/bin/evil2.sh"],
+    ] {
         let id = unique_id();
         let out = rt.run_args(&b, &id, args, &[]);
         assert!(!out.success(), "{args:?}: {out}");
@@ -60,7 +72,11 @@ fn cve_2019_5736_init_exe_is_unreachable_during_setup() {
     attacker.remove_namespace("pid");
     let r = rt.run_probe(&attacker, &["--open", &exe, "--open", &fd_dir]);
     for p in [&exe, &fd_dir] {
-        assert_eq!(r["open"][p]["ok"], false, "{p} opened from a container: {}", r["open"]);
+        assert_eq!(
+            r["open"][p]["ok"], false,
+            "{p} opened from a container: {}",
+            r["open"]
+        );
         let e = r["open"][p]["error"].as_str().unwrap_or("");
         assert!(e == "EACCES" || e == "EPERM", "{p}: {}", r["open"]);
     }
@@ -97,7 +113,10 @@ fn cve_2024_21626_no_leaked_fds_and_cwd_stays_in_root() {
         }
         rt.assert_nothing_left(&id, &b);
     }
-    assert!(!outside.is_empty(), "no fd was a host directory: the attack did not exercise the check");
+    assert!(
+        !outside.is_empty(),
+        "no fd was a host directory: the attack did not exercise the check"
+    );
 }
 
 /// CVE-2021-30465 / CVE-2024-45310: mount destinations that are symlinks to host paths, or
@@ -114,18 +133,41 @@ fn cve_2021_30465_symlinked_mount_destinations_stay_in_the_rootfs() {
     fs::create_dir(&target2).unwrap();
     let b0 = Bundle::new();
     symlink(&target, b0.rootfs().join("abs")).unwrap();
-    symlink(format!("../../../../../../../..{}", target2.display()), b0.rootfs().join("rel")).unwrap();
+    symlink(
+        format!("../../../../../../../..{}", target2.display()),
+        b0.rootfs().join("rel"),
+    )
+    .unwrap();
     let mut b = b0;
     b.mount(json!({"destination": "/abs", "type": "tmpfs", "source": "tmpfs"}));
     b.mount(json!({"destination": "/rel/sub/dir", "type": "tmpfs", "source": "tmpfs"}));
-    b.mount(json!({"destination": "/abs/../../../../etc/evil", "type": "tmpfs", "source": "tmpfs"}));
+    b.mount(
+        json!({"destination": "/abs/../../../../etc/evil", "type": "tmpfs", "source": "tmpfs"}),
+    );
     let rt = Runtime::new();
     let id = unique_id();
-    let out = rt.run_args(&b, &id, &["sh", "-c", "touch /abs/x /rel/sub/dir/y 2>/dev/null; echo done"], &[]);
+    let out = rt.run_args(
+        &b,
+        &id,
+        &[
+            "sh",
+            "-c",
+            "touch /abs/x /rel/sub/dir/y 2>/dev/null; echo done",
+        ],
+        &[],
+    );
     rt.assert_nothing_left(&id, &b);
     // Inside or refused: never on the host.
-    assert_eq!(fs::read_dir(&target).unwrap().count(), 0, "host dir touched: {out}");
-    assert_eq!(fs::read_dir(&target2).unwrap().count(), 0, "host dir touched: {out}");
+    assert_eq!(
+        fs::read_dir(&target).unwrap().count(),
+        0,
+        "host dir touched: {out}"
+    );
+    assert_eq!(
+        fs::read_dir(&target2).unwrap().count(),
+        0,
+        "host dir touched: {out}"
+    );
     assert!(!Path::new("/etc/evil").exists(), "{out}");
     assert!(mounts_under(host.path()).is_empty());
 }
@@ -151,7 +193,12 @@ fn cve_2019_16884_proc_and_sys_must_be_the_real_filesystems() {
     b.mount(json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"}));
     let id = unique_id();
     let out = rt.create(&b, &id);
-    assert!(out.stderr.contains("mount on /proc refused: only procfs may be mounted on /proc (CVE-2019-16884)"), "{out}");
+    assert!(
+        out.stderr.contains(
+            "mount on /proc refused: only procfs may be mounted on /proc (CVE-2019-16884)"
+        ),
+        "{out}"
+    );
     rt.assert_nothing_left(&id, &b);
 }
 
@@ -167,8 +214,10 @@ fn cve_2025_52881_sysctl_write_cannot_be_redirected() {
     let decoy = host.path().join("decoy");
     fs::write(&decoy, "untouched\n").unwrap();
     let mut b = Bundle::new();
-    b.mount(json!({"destination": "/proc/sys/kernel/shm_rmid_forced", "type": "bind",
-                   "source": decoy, "options": ["bind"]}));
+    b.mount(
+        json!({"destination": "/proc/sys/kernel/shm_rmid_forced", "type": "bind",
+                   "source": decoy, "options": ["bind"]}),
+    );
     b.config_mut()["linux"]["sysctl"] = json!({"kernel.shm_rmid_forced": "1"});
     b.namespace("ipc", None);
     let rt = Runtime::new();
@@ -195,16 +244,31 @@ fn cve_2025_31133_masking_needs_the_real_dev_null() {
     let rt = Runtime::new();
     let id = unique_id();
     let core_pattern = fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
-    let out = rt.run_args(&b, &id, &["sh", "-c", "stat -c %t:%T /proc/kcore; cat /proc/kcore | head -c 100"], &[]);
+    let out = rt.run_args(
+        &b,
+        &id,
+        &[
+            "sh",
+            "-c",
+            "stat -c %t:%T /proc/kcore; cat /proc/kcore | head -c 100",
+        ],
+        &[],
+    );
     rt.assert_nothing_left(&id, &b);
     if out.success() {
         // berth replaced the symlink by the real node before masking.
         assert!(out.stdout.starts_with("1:3"), "{out}");
         assert!(!out.stdout.contains(core_pattern.trim()), "{out}");
     } else {
-        assert!(out.mentions("CVE-2025-31133") || out.mentions("symlink"), "{out}");
+        assert!(
+            out.mentions("CVE-2025-31133") || out.mentions("symlink"),
+            "{out}"
+        );
     }
-    assert_eq!(fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(), core_pattern);
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
+        core_pattern
+    );
 }
 
 /// CVE-2026-41579 class: the rootfs's /dev is a symlink to a host directory and the config
@@ -227,7 +291,11 @@ fn dev_symlink_cannot_create_files_on_the_host() {
     let id = unique_id();
     let out = rt.run_args(&b, &id, &["/bin/berth-probe"], &[]);
     rt.assert_nothing_left(&id, &b);
-    assert_eq!(fs::read_dir(&hostdev).unwrap().count(), 0, "files created on the host: {out}");
+    assert_eq!(
+        fs::read_dir(&hostdev).unwrap().count(),
+        0,
+        "files created on the host: {out}"
+    );
     assert!(mounts_under(host.path()).is_empty());
 }
 
@@ -258,15 +326,26 @@ fn user_namespace_root_is_unprivileged_on_the_host() {
     }
     let mut b = Bundle::new();
     b.namespace("user", None);
-    b.config_mut()["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-    b.config_mut()["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config_mut()["linux"]["uidMappings"] =
+        json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config_mut()["linux"]["gidMappings"] =
+        json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
     b.config_mut()["root"]["readonly"] = json!(false);
     let data = b.rootfs().join("data");
     fs::create_dir(&data).unwrap();
     std::os::unix::fs::chown(&data, Some(200000), Some(200000)).unwrap();
     let rt = Runtime::new();
     let id = unique_id();
-    let out = rt.run_args(&b, &id, &["sh", "-c", "touch /data/made-inside && touch /etc/owned-by-host-root; echo rc=$?"], &[]);
+    let out = rt.run_args(
+        &b,
+        &id,
+        &[
+            "sh",
+            "-c",
+            "touch /data/made-inside && touch /etc/owned-by-host-root; echo rc=$?",
+        ],
+        &[],
+    );
     out.ok();
     rt.assert_nothing_left(&id, &b);
     use std::os::unix::fs::MetadataExt;
@@ -276,6 +355,9 @@ fn user_namespace_root_is_unprivileged_on_the_host() {
     assert!(out.stdout.contains("rc=1"), "{out}");
     assert!(!b.rootfs().join("etc/owned-by-host-root").exists());
     let r = rt.run_probe(&b, &[]);
-    assert!(find_mount(&r, "/dev/null").is_some(), "/dev/null must be a bind mount in a user namespace");
+    assert!(
+        find_mount(&r, "/dev/null").is_some(),
+        "/dev/null must be a bind mount in a user namespace"
+    );
     assert_eq!(r["dev"]["null"]["major"], 1, "{}", r["dev"]);
 }

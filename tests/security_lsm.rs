@@ -12,10 +12,13 @@ fn lsm_labels_without_an_active_lsm_fail_create_and_leave_nothing() {
     }
     let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
         .is_ok_and(|v| v.trim() == "Y");
-    let selinux = std::fs::read_to_string("/proc/self/mountinfo")
-        .is_ok_and(|m| m.contains(" - selinuxfs "));
+    let selinux =
+        std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| m.contains(" - selinuxfs "));
     if apparmor || selinux {
-        loud(&format!("SKIP {}: an LSM is active on this host", test_name()));
+        loud(&format!(
+            "SKIP {}: an LSM is active on this host",
+            test_name()
+        ));
         return;
     }
     let rt = Runtime::new();
@@ -30,7 +33,10 @@ fn lsm_labels_without_an_active_lsm_fail_create_and_leave_nothing() {
         b.config_mut()["process"][field] = value;
         let id = unique_id();
         let out = rt.create(&b, &id);
-        assert!(!out.success() && out.stderr.contains(message), "{field}: {out}");
+        assert!(
+            !out.success() && out.stderr.contains(message),
+            "{field}: {out}"
+        );
         rt.assert_nothing_left(&id, &b);
     }
     // A mount label alone is ignored (runc drops it without SELinux): the container runs.

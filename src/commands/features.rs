@@ -54,7 +54,10 @@ mod tests {
         assert_eq!(linux["cgroup"]["v1"], true);
         assert_eq!(linux["cgroup"]["systemd"], false);
         assert_eq!(linux["seccomp"]["enabled"], true);
-        assert!(linux["seccomp"]["actions"].as_array().unwrap().contains(&json!("SCMP_ACT_NOTIFY")));
+        assert!(linux["seccomp"]["actions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("SCMP_ACT_NOTIFY")));
         for off in ["apparmor", "selinux", "intelRdt"] {
             assert_eq!(linux[off], json!({"enabled": false}), "{off}");
         }

@@ -54,8 +54,13 @@ fn serve(listener: UnixListener, errno: i32) -> Seen {
     let mut cmsg = nix::cmsg_space!([RawFd; 4]);
     let (len, fd) = {
         let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
-            .expect("recvmsg");
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::empty(),
+        )
+        .expect("recvmsg");
         let mut fd = None;
         for c in msg.cmsgs().expect("cmsgs") {
             if let ControlMessageOwned::ScmRights(fds) = c {

@@ -12,7 +12,9 @@ fn number(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let r = match s.strip_prefix("0x") {
         Some(hex) => u64::from_str_radix(hex, 16),
-        None => s.parse::<u64>().or_else(|_| s.parse::<i64>().map(|v| v as u64)),
+        None => s
+            .parse::<u64>()
+            .or_else(|_| s.parse::<i64>().map(|v| v as u64)),
     };
     r.map_err(|_| format!("{s:?} is not a number"))
 }

@@ -60,7 +60,9 @@ impl LsmPlan {
         mount_label: Option<&str>,
         host: HostLsms,
     ) -> Result<LsmPlan, LsmError> {
-        let apparmor_profile = apparmor_profile.filter(|p| !p.is_empty()).map(str::to_string);
+        let apparmor_profile = apparmor_profile
+            .filter(|p| !p.is_empty())
+            .map(str::to_string);
         let selinux_label = selinux_label.filter(|p| !p.is_empty()).map(str::to_string);
         if let Some(profile) = &apparmor_profile {
             if !host.apparmor {
@@ -128,11 +130,18 @@ mod tests {
     fn labels_on_a_host_without_the_lsm_are_refused_like_runc() {
         let e = LsmPlan::new(Some("docker-default"), None, None, NONE).unwrap_err();
         assert_eq!(e.to_string(), "config.json: process.apparmorProfile: \"docker-default\" is set but AppArmor is not enabled on this host");
-        let e = LsmPlan::new(None, Some("system_u:system_r:container_t:s0"), None, NONE).unwrap_err();
+        let e =
+            LsmPlan::new(None, Some("system_u:system_r:container_t:s0"), None, NONE).unwrap_err();
         assert_eq!(e.to_string(), "config.json: process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported");
         // A mount label alone is ignored, empty strings mean "not set".
         assert_eq!(
-            LsmPlan::new(Some(""), Some(""), Some("system_u:object_r:container_file_t:s0"), NONE).unwrap(),
+            LsmPlan::new(
+                Some(""),
+                Some(""),
+                Some("system_u:object_r:container_file_t:s0"),
+                NONE
+            )
+            .unwrap(),
             LsmPlan::default()
         );
     }
@@ -143,7 +152,11 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("module/apparmor/parameters")).unwrap();
         std::fs::write(dir.path().join("module/apparmor/parameters/enabled"), "Y\n").unwrap();
         std::fs::create_dir_all(dir.path().join("self")).unwrap();
-        std::fs::write(dir.path().join("self/mountinfo"), "1 2 0:1 / /sys/fs/selinux rw - selinuxfs selinuxfs rw\n").unwrap();
+        std::fs::write(
+            dir.path().join("self/mountinfo"),
+            "1 2 0:1 / /sys/fs/selinux rw - selinuxfs selinuxfs rw\n",
+        )
+        .unwrap();
         let h = HostLsms::detect(dir.path(), dir.path());
         assert!(h.apparmor && h.selinux);
         let plan = LsmPlan::new(Some("p"), Some("l"), None, h).unwrap();

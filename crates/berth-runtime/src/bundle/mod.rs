@@ -137,8 +137,12 @@ impl Plan {
         }
 
         let lsm = crate::lsm::LsmPlan::new(
-            spec.process().as_ref().and_then(|p| p.apparmor_profile().as_deref()),
-            spec.process().as_ref().and_then(|p| p.selinux_label().as_deref()),
+            spec.process()
+                .as_ref()
+                .and_then(|p| p.apparmor_profile().as_deref()),
+            spec.process()
+                .as_ref()
+                .and_then(|p| p.selinux_label().as_deref()),
             linux.mount_label().as_deref(),
             crate::lsm::HostLsms::detect(Path::new("/sys"), Path::new("/proc")),
         )?;

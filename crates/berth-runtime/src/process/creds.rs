@@ -90,8 +90,14 @@ pub fn apply_oom_score_adj(value: Option<i32>) -> Result<(), CredsError> {
     use crate::rootfs::HardeningError as H;
     match res {
         Ok(()) => Ok(()),
-        Err(H::ProcOpen { source: nix::Error::EACCES, .. })
-        | Err(H::ProcWrite { source: nix::Error::EACCES, .. }) => {
+        Err(H::ProcOpen {
+            source: nix::Error::EACCES,
+            ..
+        })
+        | Err(H::ProcWrite {
+            source: nix::Error::EACCES,
+            ..
+        }) => {
             let current = std::fs::read_to_string(path)
                 .ok()
                 .and_then(|s| s.trim().parse().ok())

@@ -20,7 +20,9 @@ pub enum GuardError {
     Dumpable(#[source] nix::Error),
     #[error("open berth's own executable /proc/self/exe")]
     OwnExe(#[source] nix::Error),
-    #[error("exec {path}: refusing to run the host's berth binary inside the container (CVE-2019-5736)")]
+    #[error(
+        "exec {path}: refusing to run the host's berth binary inside the container (CVE-2019-5736)"
+    )]
     HostBinary { path: PathBuf },
     #[error("working directory {path} is outside the container's root (CVE-2024-21626)")]
     CwdOutsideRoot { path: PathBuf },

@@ -93,7 +93,7 @@ fn setup(plan: &Plan, chan: &Channel) -> Result<(exec::Program, guard::OwnExe), 
     nix::unistd::setsid().map_err(InitError::Setsid)?;
     join_keyring(plan)?; // a fresh session keyring, so containers cannot read each other's keys
     crate::rootfs::prepare(&plan.rootfs)?; // mounts and /dev, in the new mount namespace
-    // --- security: handles that need the host's view, taken before pivot_root ---
+                                           // --- security: handles that need the host's view, taken before pivot_root ---
     let exe = guard::OwnExe::open()?; // berth's own binary, to refuse running it in the container
     let listener = crate::seccomp::Listener::connect(plan)?; // listenerPath is a host path
     crate::rootfs::enter(&plan.rootfs)?; // pivot_root: from here on "/" is the container's root
@@ -103,11 +103,11 @@ fn setup(plan: &Plan, chan: &Channel) -> Result<(exec::Program, guard::OwnExe), 
     creds::apply_rlimits(&plan.process.rlimits)?; // as root: raising a limit may need privileges
     creds::apply_oom_score_adj(plan.process.oom_score_adj)?;
     let cwd_done = nix::unistd::chdir(&plan.process.cwd).is_ok(); // as root, in case the user cannot reach it yet
-    // seccomp needs no_new_privs or CAP_SYS_ADMIN. Without noNewPrivileges the filter must go
-    // in now, while berth is still root with every capability (runc's finalizeNamespace);
-    // berth's remaining syscalls (setgroups, setres[ug]id, capset, prctl, chdir, stat, openat,
-    // sendmsg/recvmsg on the channel, write/close on exec.fifo, close_range, execve) then run
-    // filtered, so a profile that denies them fails create, as with runc.
+                                                                  // seccomp needs no_new_privs or CAP_SYS_ADMIN. Without noNewPrivileges the filter must go
+                                                                  // in now, while berth is still root with every capability (runc's finalizeNamespace);
+                                                                  // berth's remaining syscalls (setgroups, setres[ug]id, capset, prctl, chdir, stat, openat,
+                                                                  // sendmsg/recvmsg on the channel, write/close on exec.fifo, close_range, execve) then run
+                                                                  // filtered, so a profile that denies them fails create, as with runc.
     plan.lsm.apply(Path::new("/proc"))?; // exec labels, through verified procfs writes (CVE-2019-16884)
     let early_seccomp = !plan.process.no_new_privileges;
     let mut listener = listener;
@@ -122,13 +122,13 @@ fn setup(plan: &Plan, chan: &Channel) -> Result<(exec::Program, guard::OwnExe), 
     guard::verify_cwd(&plan.process.cwd)?; // CVE-2024-21626: /proc/self/fd/N must not lead out of the root
     let program = exec::Program::resolve(&plan.process)?; // as the user: "not found" fails create, not start
     creds::set_no_new_privs(plan.process.no_new_privileges)?; // nothing berth runs after needs privileges
-    // With no_new_privs the filter is loaded as late as possible while errors still reach
-    // `create` and the notify fd reaches the listener during create (runc's order). Only the
-    // handshake (sendmsg/recvmsg, prctl), the exec.fifo wait (openat, write, close),
-    // rt_sigprocmask, close_range, the CVE-2019-5736 check (openat, fstat, read, close) and
-    // execve run after it: profiles must allow those, as they must for runc. Loading it
-    // after the fifo wait instead would report a load failure only on the container's stderr
-    // at `start`, and the listener would learn of the container only then.
+                                                              // With no_new_privs the filter is loaded as late as possible while errors still reach
+                                                              // `create` and the notify fd reaches the listener during create (runc's order). Only the
+                                                              // handshake (sendmsg/recvmsg, prctl), the exec.fifo wait (openat, write, close),
+                                                              // rt_sigprocmask, close_range, the CVE-2019-5736 check (openat, fstat, read, close) and
+                                                              // execve run after it: profiles must allow those, as they must for runc. Loading it
+                                                              // after the fifo wait instead would report a load failure only on the container's stderr
+                                                              // at `start`, and the listener would learn of the container only then.
     if !early_seccomp {
         crate::seccomp::apply(plan.seccomp.as_ref(), listener)?;
     }
@@ -200,11 +200,13 @@ fn write_sysctls(sysctls: &[(String, String)]) -> Result<(), InitError> {
     for (key, value) in sysctls {
         // CVE-2025-52881: through a verified procfs handle, never a re-resolved path string.
         let rel = Path::new("sys").join(key.replace('.', "/"));
-        crate::rootfs::procfs::write(Path::new("/proc"), &rel, value.as_bytes()).map_err(|source| InitError::Sysctl {
-            key: key.clone(),
-            value: value.clone(),
-            source,
-        })?;
+        crate::rootfs::procfs::write(Path::new("/proc"), &rel, value.as_bytes()).map_err(
+            |source| InitError::Sysctl {
+                key: key.clone(),
+                value: value.clone(),
+                source,
+            },
+        )?;
     }
     Ok(())
 }

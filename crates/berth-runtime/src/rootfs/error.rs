@@ -21,7 +21,10 @@ pub enum RootfsError {
     #[error("rootfs {path} is not a directory")]
     RootfsNotDirectory { path: PathBuf },
     #[error("mount on {destination} refused: {reason}")]
-    ForbiddenDestination { destination: PathBuf, reason: String },
+    ForbiddenDestination {
+        destination: PathBuf,
+        reason: String,
+    },
     #[error("mount destination {destination} is not an absolute path")]
     RelativeDestination { destination: PathBuf },
     #[error("mount on {destination} has no type")]

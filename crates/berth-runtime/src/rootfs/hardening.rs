@@ -36,7 +36,8 @@ pub fn check_destination(dest: &Path, kind: &MountKind) -> Result<(), RootfsErro
             reason: what.to_string(),
         })
     };
-    let fs = |k: &MountKind, want: &str| matches!(k, MountKind::Fs { fstype, .. } if fstype == want);
+    let fs =
+        |k: &MountKind, want: &str| matches!(k, MountKind::Fs { fstype, .. } if fstype == want);
     if dest == Path::new("/proc") {
         if !fs(kind, "proc") {
             return refuse("only procfs may be mounted on /proc (CVE-2019-16884)");
@@ -48,9 +49,12 @@ pub fn check_destination(dest: &Path, kind: &MountKind) -> Result<(), RootfsErro
             return refuse("below /proc only bind mounts over runc's allow-list of files are permitted (CVE-2019-16884)");
         }
     } else if dest == Path::new("/sys") {
-        let host_sys = matches!(kind, MountKind::Bind { source, .. } if source == Path::new("/sys"));
+        let host_sys =
+            matches!(kind, MountKind::Bind { source, .. } if source == Path::new("/sys"));
         if !fs(kind, "sysfs") && !host_sys {
-            return refuse("only sysfs (or the host's /sys) may be mounted on /sys (CVE-2019-16884)");
+            return refuse(
+                "only sysfs (or the host's /sys) may be mounted on /sys (CVE-2019-16884)",
+            );
         }
     }
     Ok(())
@@ -80,7 +84,11 @@ mod tests {
         assert!(check_destination(Path::new("/proc"), &fsk("proc")).is_ok());
         assert!(check_destination(Path::new("/sys"), &fsk("sysfs")).is_ok());
         assert!(check_destination(Path::new("/sys"), &bind("/sys")).is_ok());
-        assert!(check_destination(Path::new("/proc/cpuinfo"), &bind("/var/lib/lxcfs/proc/cpuinfo")).is_ok());
+        assert!(check_destination(
+            Path::new("/proc/cpuinfo"),
+            &bind("/var/lib/lxcfs/proc/cpuinfo")
+        )
+        .is_ok());
         assert!(check_destination(Path::new("/tmp"), &fsk("tmpfs")).is_ok());
         let e = check_destination(Path::new("/proc"), &fsk("tmpfs")).unwrap_err();
         assert_eq!(
@@ -88,7 +96,9 @@ mod tests {
             "mount on /proc refused: only procfs may be mounted on /proc (CVE-2019-16884)"
         );
         assert!(check_destination(Path::new("/proc"), &bind("/tmp/x")).is_err());
-        assert!(check_destination(Path::new("/proc/sys/kernel/core_pattern"), &bind("/tmp/x")).is_err());
+        assert!(
+            check_destination(Path::new("/proc/sys/kernel/core_pattern"), &bind("/tmp/x")).is_err()
+        );
         assert!(check_destination(Path::new("/proc/self"), &fsk("tmpfs")).is_err());
         assert!(check_destination(Path::new("/sys"), &fsk("tmpfs")).is_err());
     }

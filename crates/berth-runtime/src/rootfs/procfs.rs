@@ -87,9 +87,27 @@ mod tests {
     fn symlinks_and_dotdot_are_refused_below_proc() {
         // /proc/self is a symlink: refused, whatever it points at.
         let err = write(Path::new("/proc"), Path::new("self/comm"), b"x").unwrap_err();
-        assert!(matches!(err, HardeningError::ProcOpen { source: nix::Error::ELOOP, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                HardeningError::ProcOpen {
+                    source: nix::Error::ELOOP,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let err = write(Path::new("/proc"), Path::new("../etc/passwd"), b"x").unwrap_err();
-        assert!(matches!(err, HardeningError::ProcOpen { source: nix::Error::EXDEV, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                HardeningError::ProcOpen {
+                    source: nix::Error::EXDEV,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -99,6 +117,11 @@ mod tests {
         let pid = nix::unistd::getpid();
         let rel = format!("{pid}/task/{tid}/comm");
         let before = std::fs::read_to_string(format!("/proc/{rel}")).unwrap();
-        write(Path::new("/proc"), Path::new(&rel), before.trim().as_bytes()).unwrap();
+        write(
+            Path::new("/proc"),
+            Path::new(&rel),
+            before.trim().as_bytes(),
+        )
+        .unwrap();
     }
 }

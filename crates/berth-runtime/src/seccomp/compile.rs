@@ -41,7 +41,8 @@ pub const BAD_ABI_ACTION: u32 = libc::SECCOMP_RET_KILL_PROCESS;
 /// The kernel's limit on a classic BPF program (BPF_MAXINSNS).
 const MAX_INSNS: usize = 4096;
 
-const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+/// BPF_LD | BPF_W | BPF_ABS.
+const LD_W_ABS: u16 = 0x20;
 const JEQ_K: u16 = 0x05 | 0x10;
 const JSET_K: u16 = 0x05 | 0x40;
 const JA: u16 = 0x05;
@@ -61,6 +62,9 @@ fn stmt(code: u16, k: u32) -> sock_filter {
 fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
     sock_filter { code, jt, jf, k }
 }
+
+/// Syscall number → its alternatives (OR of ANDed conditions); `None`: unconditional.
+type SyscallRules = BTreeMap<i64, Option<Vec<Vec<Cond>>>>;
 
 /// The syscall number of `name` in `abi`, or `None` if that ABI has no such syscall.
 pub fn syscall_number(abi: Abi, name: &str) -> Option<i64> {
@@ -143,7 +147,7 @@ pub fn compile(profile: &Profile) -> Result<Vec<libc::sock_filter>, SeccompError
 /// The rules of one ABI, one seccompiler group per action, ending with the default action.
 fn section(profile: &Profile, abi: Abi) -> Result<Vec<sock_filter>, SeccompError> {
     // action → syscall number → alternatives; `None` means unconditional.
-    let mut groups: BTreeMap<Action, BTreeMap<i64, Option<Vec<Vec<Cond>>>>> = BTreeMap::new();
+    let mut groups: BTreeMap<Action, SyscallRules> = BTreeMap::new();
     for rule in &profile.rules {
         if rule.action == profile.default_action {
             continue; // same result as falling through to the default
@@ -155,7 +159,11 @@ fn section(profile: &Profile, abi: Abi) -> Result<Vec<sock_filter>, SeccompError
                 crate::log_debug!("seccomp: syscall {name} unknown on {abi:?}; rule skipped");
                 continue;
             };
-            let entry = groups.entry(rule.action).or_default().entry(nr).or_insert(Some(Vec::new()));
+            let entry = groups
+                .entry(rule.action)
+                .or_default()
+                .entry(nr)
+                .or_insert(Some(Vec::new()));
             let unconditional = rule.alternatives.iter().any(|a| a.is_empty());
             match entry {
                 None => {}
@@ -174,10 +182,7 @@ fn section(profile: &Profile, abi: Abi) -> Result<Vec<sock_filter>, SeccompError
 
 /// One action's rules: berth's compact match list for the unconditional syscalls, then
 /// seccompiler's program for the conditional ones.
-fn group(
-    action: Action,
-    rules: BTreeMap<i64, Option<Vec<Vec<Cond>>>>,
-) -> Result<Vec<sock_filter>, SeccompError> {
+fn group(action: Action, rules: SyscallRules) -> Result<Vec<sock_filter>, SeccompError> {
     let (plain, conditional): (Vec<_>, Vec<_>) = rules.into_iter().partition(|(_, a)| a.is_none());
     let mut out = unconditional(action, plain.iter().map(|(nr, _)| *nr));
     if !conditional.is_empty() {
@@ -217,10 +222,7 @@ fn conditional_group(
             Some(alts) => alts
                 .iter()
                 .map(|conds| {
-                    let conds = conds
-                        .iter()
-                        .map(condition)
-                        .collect::<Result<Vec<_>, _>>()?;
+                    let conds = conds.iter().map(condition).collect::<Result<Vec<_>, _>>()?;
                     SeccompRule::new(conds).map_err(SeccompError::Compile)
                 })
                 .collect::<Result<Vec<_>, _>>()?,

@@ -47,7 +47,9 @@ pub enum SeccompError {
     UnknownFlag(String),
     #[error("config.json: linux.seccomp.listenerPath: required when an action is SCMP_ACT_NOTIFY")]
     NotifyWithoutListener,
-    #[error("config.json: linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action")]
+    #[error(
+        "config.json: linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action"
+    )]
     DefaultNotify,
     #[error("compile the seccomp filter")]
     Compile(#[source] seccompiler::BackendError),

@@ -117,7 +117,8 @@ pub struct Profile {
 impl Profile {
     /// Whether any rule (or the default) asks for user notification.
     pub fn notifies(&self) -> bool {
-        self.default_action == Action::Notify || self.rules.iter().any(|r| r.action == Action::Notify)
+        self.default_action == Action::Notify
+            || self.rules.iter().any(|r| r.action == Action::Notify)
     }
 }
 
@@ -156,8 +157,7 @@ struct RawArg {
 
 /// Validates the JSON value of `linux.seccomp`.
 pub fn parse(value: &serde_json::Value) -> Result<Profile, SeccompError> {
-    let raw: RawSeccomp =
-        serde_json::from_value(value.clone()).map_err(SeccompError::Malformed)?;
+    let raw: RawSeccomp = serde_json::from_value(value.clone()).map_err(SeccompError::Malformed)?;
     let default_name = raw.default_action.as_deref().unwrap_or("");
     if default_name.is_empty() {
         return Err(SeccompError::MissingDefaultAction);
@@ -283,12 +283,26 @@ fn arch_abi(name: &str) -> Result<Option<Abi>, SeccompError> {
         "SCMP_ARCH_X86_64" | "SCMP_ARCH_NATIVE" => Some(Abi::X86_64),
         "SCMP_ARCH_X86" => Some(Abi::X86),
         "SCMP_ARCH_X32" => Some(Abi::X32),
-        "SCMP_ARCH_ARM" | "SCMP_ARCH_AARCH64" | "SCMP_ARCH_MIPS" | "SCMP_ARCH_MIPS64"
-        | "SCMP_ARCH_MIPS64N32" | "SCMP_ARCH_MIPSEL" | "SCMP_ARCH_MIPSEL64"
-        | "SCMP_ARCH_MIPSEL64N32" | "SCMP_ARCH_PPC" | "SCMP_ARCH_PPC64" | "SCMP_ARCH_PPC64LE"
-        | "SCMP_ARCH_S390" | "SCMP_ARCH_S390X" | "SCMP_ARCH_PARISC" | "SCMP_ARCH_PARISC64"
-        | "SCMP_ARCH_RISCV64" | "SCMP_ARCH_LOONGARCH64" | "SCMP_ARCH_M68K"
-        | "SCMP_ARCH_SH" | "SCMP_ARCH_SHEB" => None,
+        "SCMP_ARCH_ARM"
+        | "SCMP_ARCH_AARCH64"
+        | "SCMP_ARCH_MIPS"
+        | "SCMP_ARCH_MIPS64"
+        | "SCMP_ARCH_MIPS64N32"
+        | "SCMP_ARCH_MIPSEL"
+        | "SCMP_ARCH_MIPSEL64"
+        | "SCMP_ARCH_MIPSEL64N32"
+        | "SCMP_ARCH_PPC"
+        | "SCMP_ARCH_PPC64"
+        | "SCMP_ARCH_PPC64LE"
+        | "SCMP_ARCH_S390"
+        | "SCMP_ARCH_S390X"
+        | "SCMP_ARCH_PARISC"
+        | "SCMP_ARCH_PARISC64"
+        | "SCMP_ARCH_RISCV64"
+        | "SCMP_ARCH_LOONGARCH64"
+        | "SCMP_ARCH_M68K"
+        | "SCMP_ARCH_SH"
+        | "SCMP_ARCH_SHEB" => None,
         other => return Err(SeccompError::UnknownArch(other.to_string())),
     })
 }

@@ -15,7 +15,9 @@ fn err(seccomp: Value) -> String {
 
 #[test]
 fn no_section_means_no_filter() {
-    assert!(SeccompPlan::from_config(&json!({"linux": {}})).unwrap().is_none());
+    assert!(SeccompPlan::from_config(&json!({"linux": {}}))
+        .unwrap()
+        .is_none());
 }
 
 #[test]
@@ -80,7 +82,10 @@ fn unknown_syscall_names_are_skipped() {
 #[test]
 fn tables_come_from_libc() {
     assert_eq!(syscall_number(Abi::X86_64, "read"), Some(0));
-    assert_eq!(syscall_number(Abi::X86_64, "getppid"), Some(libc::SYS_getppid));
+    assert_eq!(
+        syscall_number(Abi::X86_64, "getppid"),
+        Some(libc::SYS_getppid)
+    );
     assert_eq!(syscall_number(Abi::X86, "getppid"), Some(64));
     assert_eq!(syscall_number(Abi::X32, "getppid"), Some(0x4000_0000 | 110));
     assert_eq!(syscall_number(Abi::X86, "no_such_syscall"), None);
@@ -161,7 +166,11 @@ fn every_operator_compares_64_bit_arguments() {
             json!([{"index": 1, "value": value, "valueTwo": value_two, "op": op}]),
         );
         let got = run_filtered(&p, libc::SYS_getppid, [0, arg, 0]);
-        assert_eq!(got, if matches { 42 } else { 0 }, "{op} {value:#x} vs {arg:#x}");
+        assert_eq!(
+            got,
+            if matches { 42 } else { 0 },
+            "{op} {value:#x} vs {arg:#x}"
+        );
     }
 }
 
@@ -184,14 +193,59 @@ fn conditions_and_within_a_rule_and_rules_or() {
 #[test]
 fn actions_reach_the_kernel() {
     let none = json!([]);
-    assert_eq!(run_filtered(&one_rule("SCMP_ACT_ERRNO", none.clone()), libc::SYS_getppid, [0; 3]), 42);
-    assert_eq!(run_filtered(&one_rule("SCMP_ACT_KILL_PROCESS", none.clone()), libc::SYS_getppid, [0; 3]), 1000 + libc::SIGSYS);
-    assert_eq!(run_filtered(&one_rule("SCMP_ACT_KILL", none.clone()), libc::SYS_getppid, [0; 3]), 1000 + libc::SIGSYS);
-    assert_eq!(run_filtered(&one_rule("SCMP_ACT_TRAP", none.clone()), libc::SYS_getppid, [0; 3]), 1000 + libc::SIGSYS);
+    assert_eq!(
+        run_filtered(
+            &one_rule("SCMP_ACT_ERRNO", none.clone()),
+            libc::SYS_getppid,
+            [0; 3]
+        ),
+        42
+    );
+    assert_eq!(
+        run_filtered(
+            &one_rule("SCMP_ACT_KILL_PROCESS", none.clone()),
+            libc::SYS_getppid,
+            [0; 3]
+        ),
+        1000 + libc::SIGSYS
+    );
+    assert_eq!(
+        run_filtered(
+            &one_rule("SCMP_ACT_KILL", none.clone()),
+            libc::SYS_getppid,
+            [0; 3]
+        ),
+        1000 + libc::SIGSYS
+    );
+    assert_eq!(
+        run_filtered(
+            &one_rule("SCMP_ACT_TRAP", none.clone()),
+            libc::SYS_getppid,
+            [0; 3]
+        ),
+        1000 + libc::SIGSYS
+    );
     // No tracer attached: the kernel fails the call with ENOSYS (seccomp(2)).
-    assert_eq!(run_filtered(&one_rule("SCMP_ACT_TRACE", none.clone()), libc::SYS_getppid, [0; 3]), libc::ENOSYS);
-    assert_eq!(run_filtered(&one_rule("SCMP_ACT_LOG", none.clone()), libc::SYS_getppid, [0; 3]), 0);
-    assert_eq!(run_filtered(&one_rule("SCMP_ACT_ALLOW", none), libc::SYS_getppid, [0; 3]), 0);
+    assert_eq!(
+        run_filtered(
+            &one_rule("SCMP_ACT_TRACE", none.clone()),
+            libc::SYS_getppid,
+            [0; 3]
+        ),
+        libc::ENOSYS
+    );
+    assert_eq!(
+        run_filtered(
+            &one_rule("SCMP_ACT_LOG", none.clone()),
+            libc::SYS_getppid,
+            [0; 3]
+        ),
+        0
+    );
+    assert_eq!(
+        run_filtered(&one_rule("SCMP_ACT_ALLOW", none), libc::SYS_getppid, [0; 3]),
+        0
+    );
 }
 
 #[test]
@@ -225,14 +279,22 @@ fn the_spec_default_profile_restricts_namespaces_and_clone3() {
         .unwrap();
     assert!(p.program().len() < 4096);
     assert_eq!(run_filtered(&p, libc::SYS_getppid, [0; 3]), 0);
-    assert_eq!(run_filtered(&p, libc::SYS_unshare, [libc::CLONE_NEWNS as u64, 0, 0]), libc::EPERM);
+    assert_eq!(
+        run_filtered(&p, libc::SYS_unshare, [libc::CLONE_NEWNS as u64, 0, 0]),
+        libc::EPERM
+    );
     assert_eq!(run_filtered(&p, libc::SYS_clone3, [0, 0, 0]), libc::ENOSYS);
     // clone with CLONE_NEWUSER: refused before the kernel looks at the other arguments.
-    assert_eq!(run_filtered(&p, libc::SYS_clone, [libc::CLONE_NEWUSER as u64, 0, 0]), libc::EPERM);
+    assert_eq!(
+        run_filtered(&p, libc::SYS_clone, [libc::CLONE_NEWUSER as u64, 0, 0]),
+        libc::EPERM
+    );
     assert_eq!(run_filtered(&p, libc::SYS_socket, [40, 1, 0]), libc::EPERM); // AF_VSOCK
     let unknown: Vec<&str> = super::default_profile::ALLOWED_FOR_TESTS
         .iter()
-        .filter(|n| syscall_number(Abi::X86_64, n).is_none() && syscall_number(Abi::X86, n).is_none())
+        .filter(|n| {
+            syscall_number(Abi::X86_64, n).is_none() && syscall_number(Abi::X86, n).is_none()
+        })
         .copied()
         .collect();
     // Names of other ABIs or newer kernels than libc knows are skipped, but they must be few.
@@ -248,7 +310,14 @@ fn measure_default_profile_compile_time() {
     let t = std::time::Instant::now();
     let mut len = 0;
     for _ in 0..n {
-        len = SeccompPlan::from_config(&config).unwrap().unwrap().program().len();
+        len = SeccompPlan::from_config(&config)
+            .unwrap()
+            .unwrap()
+            .program()
+            .len();
     }
-    eprintln!("default profile: {len} instructions, compiled in {:?}", t.elapsed() / n);
+    eprintln!(
+        "default profile: {len} instructions, compiled in {:?}",
+        t.elapsed() / n
+    );
 }

@@ -3,7 +3,8 @@
 //! assert on the container's view rather than on the runtime's intentions (the pattern of crun's
 //! `tests/init.c` and youki's `runtimetest`).
 //!
-//! Usage: `berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--exit N]`
+//! Usage: `berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--syscall NR[,ARG]...]...
+//! [--int80 NR[,ARG]...]... [--exit N]` (raw syscalls: see `syscalls.rs`)
 //!
 //! Output conventions (documented in docs/testing.md):
 //! - rlimits: `{"RLIMIT_NOFILE": {"soft": 1024, "hard": 4096}}`; `RLIM_INFINITY` is `null`.

@@ -27,7 +27,7 @@ pub fn features_with(mount_options: &[&str]) -> Value {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": capabilities,
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {"enabled": false},
+            "seccomp": berth_runtime::seccomp::features(),
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
@@ -63,7 +63,12 @@ mod tests {
         assert_eq!(linux["namespaces"].as_array().unwrap().len(), 8);
         assert_eq!(linux["cgroup"]["v1"], true);
         assert_eq!(linux["cgroup"]["systemd"], false);
-        for off in ["seccomp", "apparmor", "selinux", "intelRdt"] {
+        assert_eq!(linux["seccomp"]["enabled"], true);
+        assert!(linux["seccomp"]["actions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("SCMP_ACT_NOTIFY")));
+        for off in ["apparmor", "selinux", "intelRdt"] {
             assert_eq!(linux[off], json!({"enabled": false}), "{off}");
         }
         assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], false);

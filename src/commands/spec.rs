@@ -242,7 +242,8 @@ fn example() -> Value {
                 "/proc/irq",
                 "/proc/sys",
                 "/proc/sysrq-trigger"
-            ]
+            ],
+            "seccomp": berth_runtime::seccomp::default_profile()
         }
     })
 }

@@ -3,7 +3,8 @@
 //! assert on the container's view rather than on the runtime's intentions (the pattern of crun's
 //! `tests/init.c` and youki's `runtimetest`).
 //!
-//! Usage: `berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--exit N]`
+//! Usage: `berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--syscall NR[,ARG]...]...
+//! [--int80 NR[,ARG]...]... [--exit N]` (raw syscalls: see `syscalls.rs`)
 //!
 //! Output conventions (documented in docs/testing.md):
 //! - rlimits: `{"RLIMIT_NOFILE": {"soft": 1024, "hard": 4096}}`; `RLIM_INFINITY` is `null`.
@@ -14,6 +15,8 @@
 //!
 //! The probe uses only libc and serde_json, and no NSS (no getpwnam), so that it works as a
 //! static glibc binary in an empty rootfs.
+
+mod syscalls;
 
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -107,6 +110,8 @@ struct Args {
     sysctls: Vec<String>,
     writes: Vec<String>,
     opens: Vec<String>,
+    syscalls: Vec<String>,
+    int80s: Vec<String>,
     exit: Option<i32>,
 }
 
@@ -119,13 +124,15 @@ fn parse_args() -> Result<Args, String> {
             "--sysctl" => args.sysctls.push(value("--sysctl")?),
             "--write" => args.writes.push(value("--write")?),
             "--open" => args.opens.push(value("--open")?),
+            "--syscall" => args.syscalls.push(value("--syscall")?),
+            "--int80" => args.int80s.push(value("--int80")?),
             "--exit" => {
                 let v = value("--exit")?;
                 args.exit = Some(v.parse().map_err(|_| format!("--exit {v}: not a number"))?);
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--exit N]"
+                    "usage: berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--syscall NR[,ARG]...]... [--int80 NR[,ARG]...]... [--exit N]"
                 );
                 std::process::exit(0);
             }
@@ -519,6 +526,17 @@ fn main() {
             std::process::exit(2);
         }
     };
+    // Raw syscalls first, so the rest of the report cannot disturb what a filter sees.
+    let raw_calls: Map<String, Value> = args
+        .syscalls
+        .iter()
+        .map(|s| (s.clone(), syscalls::native(s)))
+        .chain(
+            args.int80s
+                .iter()
+                .map(|s| (format!("int80:{s}"), syscalls::int80(s))),
+        )
+        .collect();
     let (hostname, domainname) = uname();
     let st = status();
     let env: BTreeMap<String, String> = std::env::vars_os()
@@ -576,6 +594,7 @@ fn main() {
         "session_keyring": session_keyring(),
         "write": writes,
         "open": opens,
+        "syscall": raw_calls,
     });
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{report}");

@@ -60,6 +60,10 @@ pub enum BundleError {
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
     Hooks(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Lsm(#[from] crate::lsm::LsmError),
 }
 
 impl BundleError {
@@ -104,6 +108,10 @@ pub struct Plan {
     pub sysctls: Vec<(String, String)>,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
+    /// `linux.seccomp`, validated and compiled.
+    pub seccomp: Option<crate::seccomp::SeccompPlan>,
+    /// AppArmor profile and SELinux label, checked against the host's LSMs.
+    pub lsm: crate::lsm::LsmPlan,
     pub options: PlanOptions,
     /// config.md "POSIX-platform Hooks", validated (hooks/).
     pub hooks: crate::hooks::Hooks,
@@ -123,6 +131,9 @@ impl Plan {
             .ok_or_else(|| BundleError::MissingBundle {
                 path: bundle.to_path_buf(),
             })?;
+        // Seccomp first, from the raw JSON: oci-spec would reject an unknown action or
+        // operator with a bare serde error; this names the field.
+        let seccomp = crate::seccomp::SeccompPlan::from_bundle(&bundle)?;
         let spec = load_config(&bundle)?;
         let linux = spec.linux().clone().unwrap_or_default();
 
@@ -149,6 +160,16 @@ impl Plan {
             ));
         }
 
+        let lsm = crate::lsm::LsmPlan::new(
+            spec.process()
+                .as_ref()
+                .and_then(|p| p.apparmor_profile().as_deref()),
+            spec.process()
+                .as_ref()
+                .and_then(|p| p.selinux_label().as_deref()),
+            linux.mount_label().as_deref(),
+            crate::lsm::HostLsms::detect(Path::new("/sys"), Path::new("/proc")),
+        )?;
         let cgroup = CgroupPlan::new(
             host_cgroups,
             linux.cgroups_path().as_deref(),
@@ -189,6 +210,8 @@ impl Plan {
             sysctls,
             hostname,
             domainname,
+            seccomp,
+            lsm,
             options,
         })
     }

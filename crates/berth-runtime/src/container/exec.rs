@@ -151,12 +151,20 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
     let lsm_exec_label = lsm_label(opts, &state)?;
     let pid = state.pid.ok_or(ExecError::InitGone)?;
     let namespaces = open_namespaces(pid, state.pid_start_time.unwrap_or(0))?;
+    // The container's filter, from the config saved at create (not the bundle, which may have
+    // changed since).
+    let seccomp = match state.config.as_ref() {
+        Some(config) => crate::seccomp::SeccompPlan::from_config(config)
+            .map_err(crate::bundle::BundleError::from)?,
+        None => None,
+    };
     let spawned = process::spawn_exec(&ExecRequest {
         process: &plan,
         namespaces,
         cgroup: state.cgroup.as_ref(),
         preserve_fds: opts.preserve_fds,
         lsm_exec_label,
+        seccomp: seccomp.as_ref(),
     })
     .map_err(ExecError::from)?;
     drop(container); // the lock: the process runs on its own from here

@@ -23,6 +23,8 @@ pub(super) fn saved_config(plan: &Plan) -> Value {
     json!({
         "hooks": plan.spec.hooks(),
         "process": plan.spec.process(),
+        // `berth exec` applies the container's seccomp filter to its process too.
+        "linux": {"seccomp": plan.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref())},
     })
 }
 

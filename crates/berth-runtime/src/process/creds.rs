@@ -1,8 +1,6 @@
 //! The process's credentials and limits: rlimits, oom_score_adj, user and groups,
 //! capabilities and no_new_privs — applied in the order the kernel requires.
 
-use std::io::Write;
-
 use caps::{CapSet, Capability, CapsHashSet};
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
 
@@ -82,20 +80,39 @@ pub fn apply_rlimits(rlimits: &[Rlimit]) -> Result<(), CredsError> {
 pub fn apply_oom_score_adj(value: Option<i32>) -> Result<(), CredsError> {
     let Some(value) = value else { return Ok(()) };
     let path = "/proc/self/oom_score_adj";
-    let res = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(value.to_string().as_bytes()));
+    // CVE-2025-52881: written through a verified procfs handle, "self" spelled as the pid.
+    let rel = format!("{}/oom_score_adj", nix::unistd::getpid());
+    let res = crate::rootfs::procfs::write(
+        std::path::Path::new("/proc"),
+        std::path::Path::new(&rel),
+        value.to_string().as_bytes(),
+    );
+    use crate::rootfs::HardeningError as H;
     match res {
         Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+        Err(H::ProcOpen {
+            source: nix::Error::EACCES,
+            ..
+        })
+        | Err(H::ProcWrite {
+            source: nix::Error::EACCES,
+            ..
+        }) => {
             let current = std::fs::read_to_string(path)
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(0);
             Err(CredsError::OomScoreAdjLower { value, current })
         }
-        Err(source) => Err(CredsError::OomScoreAdj { value, source }),
+        Err(e) => Err(CredsError::OomScoreAdj {
+            value,
+            source: match &e {
+                H::ProcOpen { source, .. } | H::ProcWrite { source, .. } => {
+                    std::io::Error::from_raw_os_error(*source as i32)
+                }
+                _ => std::io::Error::other(e.to_string()),
+            },
+        }),
     }
 }
 

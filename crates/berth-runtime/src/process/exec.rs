@@ -72,6 +72,11 @@ impl Program {
         })
     }
 
+    /// The resolved path of the program.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// execve(2); returns only on failure.
     pub fn exec(self) -> Result<Infallible, ExecError> {
         let path =

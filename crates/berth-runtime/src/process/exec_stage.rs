@@ -52,6 +52,8 @@ pub struct ExecRequest<'a> {
     pub preserve_fds: u32,
     /// `(attr file, value)`: an LSM label to set for the exec (AppArmor or SELinux).
     pub lsm_exec_label: Option<(&'static str, String)>,
+    /// The container's seccomp filter, applied like the init's.
+    pub seccomp: Option<&'a crate::seccomp::SeccompPlan>,
 }
 
 /// The exec'd process, running the user's program.
@@ -215,7 +217,14 @@ fn exec_process(
         std::fs::write(path, label.as_bytes())
             .map_err(|source| ExecStageError::Lsm { path, source })?;
     }
-    let program = final_steps::run(req.process, false)?; // the same steps as the init
+    let restrictions = final_steps::Restrictions {
+        seccomp: req.seccomp,
+        // runc sends an exec's notify fd to the agent too; berth does not yet: a notified
+        // syscall of an exec'd process fails with ENOSYS (no listener), never hangs.
+        listener: None,
+        lsm: None, // set above from the exec's own label
+    };
+    let program = final_steps::run(req.process, false, restrictions)?; // the same steps as the init
     sys::reset_signals();
     // Only stdio and the preserved fds survive exec (CVE-2024-21626).
     sys::cloexec_from(3 + req.preserve_fds).map_err(ExecStageError::CloseFds)?;

@@ -1,24 +1,49 @@
 //! The last steps before `execve`, shared by the container init and `berth exec`'s process so
-//! both get the same limits, credentials and restrictions (and, once seccomp lands, the same
-//! filter: it belongs at the end of [`run`]).
+//! both get the same limits, credentials, LSM label and seccomp filter.
 
 use std::path::Path;
 
 use super::init::InitError;
-use super::{creds, exec, sys};
+use super::{creds, exec, guard, sys};
 use crate::bundle::ProcessPlan;
+use crate::lsm::LsmPlan;
+use crate::seccomp::{Listener, SeccompPlan};
 
-/// rlimits, oom_score_adj, cwd, user and capabilities, program lookup, no_new_privs. With
-/// `rearm_parent_death`, the parent-death signal (cleared by the uid change) is set again: the
-/// init keeps it until `create` commits; an exec'd process must not have it, or it would die
-/// with `berth exec --detach`.
+/// What confines the process beyond its credentials.
+pub(super) struct Restrictions<'a> {
+    /// `linux.seccomp`, compiled.
+    pub seccomp: Option<&'a SeccompPlan>,
+    /// Where to send the seccomp notify fd (`listenerPath`), connected before pivot_root.
+    pub listener: Option<Listener>,
+    /// The LSM exec label to set (the init's; `berth exec` sets its own earlier).
+    pub lsm: Option<&'a LsmPlan>,
+}
+
+/// rlimits, oom_score_adj, cwd, LSM label, user and capabilities, program lookup,
+/// no_new_privs and seccomp. With `rearm_parent_death`, the parent-death signal (cleared by
+/// the uid change) is set again: the init keeps it until `create` commits; an exec'd process
+/// must not have it, or it would die with `berth exec --detach`.
 pub(super) fn run(
     process: &ProcessPlan,
     rearm_parent_death: bool,
+    r: Restrictions,
 ) -> Result<exec::Program, InitError> {
     creds::apply_rlimits(&process.rlimits)?; // as root: raising a limit may need privileges
     creds::apply_oom_score_adj(process.oom_score_adj)?;
     let cwd_done = nix::unistd::chdir(&process.cwd).is_ok(); // as root, in case the user cannot reach it yet
+    if let Some(lsm) = r.lsm {
+        lsm.apply(Path::new("/proc"))?; // exec labels, through verified procfs writes (CVE-2019-16884)
+    }
+    // seccomp needs no_new_privs or CAP_SYS_ADMIN. Without noNewPrivileges the filter must go
+    // in now, while berth is still root with every capability (runc's finalizeNamespace);
+    // berth's remaining syscalls (setgroups, setres[ug]id, capset, prctl, chdir, stat, openat,
+    // sendmsg/recvmsg on the channel, write/close on exec.fifo, close_range, execve) then run
+    // filtered, so a profile that denies them fails create, as with runc.
+    let early_seccomp = !process.no_new_privileges;
+    let mut listener = r.listener;
+    if early_seccomp {
+        crate::seccomp::apply(r.seccomp, listener.take())?;
+    }
     creds::switch_user(process)?; // bounding set, groups, uid, capability sets
     if rearm_parent_death {
         sys::die_with_parent(0).map_err(InitError::ParentDeath)?; // the uid change cleared it
@@ -26,8 +51,17 @@ pub(super) fn run(
     if !cwd_done {
         chdir(&process.cwd)?; // the cwd may be reachable only by the user (root_squash-like mounts)
     }
+    guard::verify_cwd(&process.cwd)?; // CVE-2024-21626: /proc/self/fd/N must not lead out of the root
     let program = exec::Program::resolve(process)?; // as the user: "not found" fails create, not start
-    creds::set_no_new_privs(process.no_new_privileges)?; // last: nothing berth runs after needs privileges
+    creds::set_no_new_privs(process.no_new_privileges)?; // nothing berth runs after needs privileges
+                                                         // With no_new_privs the filter is loaded as late as possible while errors still reach
+                                                         // `create` and the notify fd reaches the listener during create (runc's order). Only the
+                                                         // handshake (sendmsg/recvmsg, prctl), the exec.fifo wait (openat, write, close), the
+                                                         // startContainer hooks, rt_sigprocmask, close_range, the CVE-2019-5736 check (openat,
+                                                         // fstat, read, close) and execve run after it: profiles must allow those, as for runc.
+    if !early_seccomp {
+        crate::seccomp::apply(r.seccomp, listener)?;
+    }
     Ok(program)
 }
 

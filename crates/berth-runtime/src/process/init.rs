@@ -11,7 +11,7 @@ use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::Mode;
 
 use super::channel::{Channel, ChannelError, Msg};
-use super::{console, creds, exec, final_steps, hook_steps, sys};
+use super::{console, creds, exec, final_steps, guard, hook_steps, sys};
 use crate::bundle::{NamespaceKind, Plan};
 
 /// Handles the init needs after pivot_root, opened by the parent before the fork so that no
@@ -41,7 +41,7 @@ pub enum InitError {
         key: String,
         value: String,
         #[source]
-        source: std::io::Error,
+        source: crate::rootfs::HardeningError,
     },
     #[error(transparent)]
     Creds(#[from] creds::CredsError),
@@ -63,14 +63,22 @@ pub enum InitError {
     Hook(#[from] crate::hooks::HookError),
     #[error(transparent)]
     Terminal(#[from] crate::terminal::TerminalError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Guard(#[from] super::guard::GuardError),
+    #[error(transparent)]
+    Lsm(#[from] crate::lsm::LsmError),
 }
 
 /// Runs the init checklist and never returns: it execs the user's program or exits non-zero.
 pub(super) fn run(plan: &Plan, chan: &Channel, handles: InitHandles) -> ! {
     let err = match setup(plan, chan) {
-        Ok((program, hook_state)) => match wait_and_exec(plan, &handles, program, hook_state) {
-            Err(e) => e,
-        },
+        Ok((program, hook_state, exe)) => {
+            match wait_and_exec(plan, &handles, program, hook_state, &exe) {
+                Err(e) => e,
+            }
+        }
         Err(e) => {
             chan.send_error(&e);
             sys::exit_child(1)
@@ -84,8 +92,12 @@ pub(super) fn run(plan: &Plan, chan: &Channel, handles: InitHandles) -> ! {
 }
 
 /// Everything from fresh namespaces to the handshake that ends `berth create`. Returns the
-/// program and, when the config has container hooks, the state JSON they read.
-fn setup(plan: &Plan, chan: &Channel) -> Result<(exec::Program, Option<String>), InitError> {
+/// program, the state JSON the container hooks read (when there are any), and the handle on
+/// berth's own binary for the CVE-2019-5736 check right before execve.
+fn setup(
+    plan: &Plan,
+    chan: &Channel,
+) -> Result<(exec::Program, Option<String>, guard::OwnExe), InitError> {
     // The parent-death signal does not survive fork: set it again until the create commits.
     sys::die_with_parent(0).map_err(InitError::ParentDeath)?;
     // A new session: the container must not share berth's controlling terminal or session.
@@ -93,14 +105,21 @@ fn setup(plan: &Plan, chan: &Channel) -> Result<(exec::Program, Option<String>),
     join_keyring(plan)?; // a fresh session keyring, so containers cannot read each other's keys
     crate::rootfs::prepare(&plan.rootfs)?; // mounts and /dev, in the new mount namespace
     let hook_state = hook_steps::before_pivot(plan, chan)?; // prestart, createRuntime (parent), createContainer: config.md puts them before pivot_root
+    let exe = guard::OwnExe::open()?; // berth's own binary (a host path), to refuse running it in the container
+    let listener = crate::seccomp::Listener::connect(plan)?; // seccomp listenerPath is a host path
     crate::rootfs::enter(&plan.rootfs)?; // pivot_root: from here on "/" is the container's root
     console::setup(&plan.process, chan)?; // the pty from the container's own devpts, after setsid (TIOCSCTTY needs a session leader)
     set_names(plan)?; // hostname before the sysctls: kernel.hostname may override it on purpose
     write_sysctls(&plan.sysctls)?; // through the container's /proc, before finish() may make /proc/sys read-only
     crate::rootfs::finish(&plan.rootfs)?; // masked and read-only paths, read-only root
-    let program = final_steps::run(&plan.process, true)?; // rlimits, user, caps, program lookup, no_new_privs: shared with exec
+    let restrictions = final_steps::Restrictions {
+        seccomp: plan.seccomp.as_ref(),
+        listener,
+        lsm: Some(&plan.lsm),
+    };
+    let program = final_steps::run(&plan.process, true, restrictions)?; // rlimits, LSM, user, caps, lookup, no_new_privs, seccomp: shared with exec
     handshake(chan)?;
-    Ok((program, hook_state))
+    Ok((program, hook_state, exe))
 }
 
 /// Ready → Commit → Committed: after this the init no longer dies with `berth create`.
@@ -118,6 +137,7 @@ fn wait_and_exec(
     handles: &InitHandles,
     program: exec::Program,
     hook_state: Option<String>,
+    exe: &guard::OwnExe,
 ) -> Result<Infallible, InitError> {
     let path = format!("self/fd/{}", handles.exec_fifo.as_raw_fd());
     // Opening a FIFO for writing blocks until a reader opens it: that reader is `berth start`.
@@ -134,6 +154,9 @@ fn wait_and_exec(
     sys::reset_signals();
     // Only stdio and the preserved fds survive exec (CVE-2024-21626).
     sys::cloexec_from(3 + plan.options.preserve_fds).map_err(InitError::WaitStart)?;
+    // CVE-2019-5736: checked right before execve (not at create), so a script rewritten
+    // between create and start is still caught.
+    exe.check_program(program.path())?;
     Ok(program.exec()?)
 }
 
@@ -161,12 +184,15 @@ fn set_names(plan: &Plan) -> Result<(), InitError> {
 
 fn write_sysctls(sysctls: &[(String, String)]) -> Result<(), InitError> {
     for (key, value) in sysctls {
-        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-        std::fs::write(&path, value.as_bytes()).map_err(|source| InitError::Sysctl {
-            key: key.clone(),
-            value: value.clone(),
-            source,
-        })?;
+        // CVE-2025-52881: through a verified procfs handle, never a re-resolved path string.
+        let rel = Path::new("sys").join(key.replace('.', "/"));
+        crate::rootfs::procfs::write(Path::new("/proc"), &rel, value.as_bytes()).map_err(
+            |source| InitError::Sysctl {
+                key: key.clone(),
+                value: value.clone(),
+                source,
+            },
+        )?;
     }
     Ok(())
 }

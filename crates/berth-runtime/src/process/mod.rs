@@ -10,6 +10,7 @@ mod creds;
 mod exec;
 mod exec_stage;
 mod final_steps;
+mod guard;
 mod hook_steps;
 mod init;
 pub mod liveness;
@@ -30,6 +31,7 @@ pub use channel::{ChannelError, Msg};
 pub use creds::CredsError;
 pub use exec::ExecError;
 pub use exec_stage::{spawn_exec, ExecRequest, ExecSpawned, ExecStageError, JoinNs};
+pub use guard::GuardError;
 pub use init::InitError;
 pub use stage1::Stage1Error;
 
@@ -64,6 +66,8 @@ pub enum ProcessError {
     Channel(#[from] ChannelError),
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Guard(Box<guard::GuardError>),
 }
 
 /// A container init that finished its setup and waits for `start`.
@@ -106,6 +110,9 @@ pub fn spawn(
         proc: open_path(Path::new("/proc"), OFlag::O_PATH | OFlag::O_DIRECTORY)?,
     };
     let (chan, child_chan) = Channel::pair()?;
+    // CVE-2019-5736: berth and every process it forks are non-dumpable until the container's
+    // execve, so /proc/<pid>/exe (the host binary) is out of the container's reach.
+    guard::set_non_dumpable().map_err(|e| ProcessError::Guard(Box::new(e)))?;
     let me = nix::unistd::getpid().as_raw();
     let stage1 = match sys::fork().map_err(ProcessError::Fork)? {
         0 => {

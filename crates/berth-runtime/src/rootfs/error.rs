@@ -7,6 +7,8 @@ use std::path::PathBuf;
 /// Everything that can go wrong while planning or building the container's root filesystem.
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
+    #[error(transparent)]
+    Hardening(#[from] HardeningError),
     // --- plan validation (no change to the world yet) ---
     #[error("config has no root.path")]
     NoRoot,
@@ -18,6 +20,11 @@ pub enum RootfsError {
     },
     #[error("rootfs {path} is not a directory")]
     RootfsNotDirectory { path: PathBuf },
+    #[error("mount on {destination} refused: {reason}")]
+    ForbiddenDestination {
+        destination: PathBuf,
+        reason: String,
+    },
     #[error("mount destination {destination} is not an absolute path")]
     RelativeDestination { destination: PathBuf },
     #[error("mount on {destination} has no type")]
@@ -177,6 +184,38 @@ pub enum RootfsError {
     },
 }
 
+/// Security checks of the hardening steps (docs/security.md).
+#[derive(Debug, thiserror::Error)]
+pub enum HardeningError {
+    #[error("mask {path}: /dev/null in the container is not the null device 1:3 (CVE-2025-31133)")]
+    NotDevNull { path: PathBuf },
+    #[error("open {path}: not on procfs (CVE-2025-52881)")]
+    NotProcfs { path: PathBuf },
+    #[error("open {path} on procfs")]
+    ProcOpen {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("write {path}")]
+    ProcWrite {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+}
+
+impl HardeningError {
+    fn errno(&self) -> Option<i32> {
+        match self {
+            HardeningError::ProcOpen { source, .. } | HardeningError::ProcWrite { source, .. } => {
+                Some(*source as i32)
+            }
+            _ => None,
+        }
+    }
+}
+
 impl RootfsError {
     /// The errno behind a failed syscall, for the parent/child channel (STYLE.md point 7).
     pub fn errno(&self) -> Option<i32> {
@@ -203,6 +242,7 @@ impl RootfsError {
             | MoveRoot { source, .. }
             | Chroot { source, .. }
             | UnmountOldRoot { source } => Some(*source as i32),
+            Hardening(h) => h.errno(),
             _ => None,
         }
     }

@@ -13,11 +13,13 @@
 
 mod devices;
 mod error;
+mod hardening;
 mod mounts;
 mod options;
 mod paths;
 mod pivot;
 mod plan;
+pub mod procfs;
 mod resolve;
 mod sys;
 #[cfg(test)]
@@ -25,7 +27,7 @@ mod tests;
 
 use std::path::Path;
 
-pub use error::RootfsError;
+pub use error::{HardeningError, RootfsError};
 pub use options::{MountOptions, RecursiveAttrs, SUPPORTED_MOUNT_OPTIONS};
 pub use plan::{
     CgroupMount, CgroupSubdir, DevSetup, DeviceKind, DeviceNode, MountKind, MountStep, RootfsPlan,

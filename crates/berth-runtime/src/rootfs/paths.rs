@@ -123,6 +123,11 @@ pub fn mask_path(root: &Root, path: &Path) -> Result<(), RootfsError> {
         })
     } else {
         let null = root.resolve(Path::new("/dev/null"))?;
+        // CVE-2025-31133: /dev/null is the container's; replaced by a symlink (to a procfs
+        // file, say) or by another file, binding it would expose what it points at instead
+        // of hiding the masked path. Only the null device 1:3, checked on the fd that is
+        // then bound, is used.
+        verify_dev_null(&null, path)?;
         let null_target = targets.of(&null, Path::new("/dev/null"));
         raw_mount(Some(&null_target), &target, None, ms::BIND, None).map_err(|source| {
             RootfsError::Mount {
@@ -131,6 +136,22 @@ pub fn mask_path(root: &Root, path: &Path) -> Result<(), RootfsError> {
                 source,
             }
         })
+    }
+}
+
+fn verify_dev_null(fd: &std::os::fd::OwnedFd, masked: &Path) -> Result<(), RootfsError> {
+    let ok = fstat(fd.as_fd()).is_ok_and(|st| {
+        st.st_mode & libc::S_IFMT == libc::S_IFCHR
+            && libc::major(st.st_rdev) == 1
+            && libc::minor(st.st_rdev) == 3
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(super::HardeningError::NotDevNull {
+            path: masked.to_path_buf(),
+        }
+        .into())
     }
 }
 

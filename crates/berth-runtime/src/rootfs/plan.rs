@@ -291,6 +291,7 @@ fn plan_mount(m: &oci_spec::runtime::Mount, ctx: &RootfsContext) -> Result<Mount
             },
         }
     };
+    super::hardening::check_destination(&destination, &kind)?; // CVE-2019-16884 and kin
     Ok(MountStep {
         destination,
         kind,

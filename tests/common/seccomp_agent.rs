@@ -1,0 +1,92 @@
+//! A minimal seccomp agent for the tests (runc's seccomp-agent protocol): listens on a unix
+//! socket, receives the `ContainerProcessState` JSON with the notify fd (SCM_RIGHTS), then
+//! answers every notification with `-errno` until the container's filter goes away.
+
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use serde_json::Value;
+
+/// What the agent saw.
+pub struct Seen {
+    pub state: Value,
+    /// Syscall numbers it was notified of.
+    pub notified: Vec<i64>,
+}
+
+pub struct Agent {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    thread: JoinHandle<Seen>,
+}
+
+impl Agent {
+    /// Starts the agent; each notified syscall fails with `errno`.
+    pub fn start(errno: i32) -> Agent {
+        let dir = tempfile::tempdir().expect("agent tempdir");
+        let path = dir.path().join("agent.sock");
+        let listener = UnixListener::bind(&path).expect("bind the agent socket");
+        let thread = std::thread::spawn(move || serve(listener, errno));
+        Agent {
+            _dir: dir,
+            path,
+            thread,
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        self.path.to_str().expect("utf-8 path")
+    }
+
+    /// Waits for the agent to finish (the container's filter is gone) and returns what it saw.
+    pub fn finish(self) -> Seen {
+        self.thread.join().expect("agent thread")
+    }
+}
+
+fn serve(listener: UnixListener, errno: i32) -> Seen {
+    let (conn, _) = listener.accept().expect("accept the runtime");
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut cmsg = nix::cmsg_space!([RawFd; 4]);
+    let (len, fd) = {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::empty(),
+        )
+        .expect("recvmsg");
+        let mut fd = None;
+        for c in msg.cmsgs().expect("cmsgs") {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                // SAFETY: SCM_RIGHTS just installed these fds in this process.
+                fd = fds.first().map(|f| unsafe { OwnedFd::from_raw_fd(*f) });
+            }
+        }
+        (msg.bytes, fd.expect("the notify fd"))
+    };
+    let state: Value = serde_json::from_slice(&buf[..len]).expect("state JSON");
+    let mut notified = Vec::new();
+    loop {
+        // SAFETY: zeroed plain-data structs, filled by the kernel.
+        let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+        // SAFETY: ioctl on the notify fd with a valid, writable seccomp_notif.
+        let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) };
+        if r != 0 {
+            break; // ENOENT: every filtered process is gone
+        }
+        notified.push(req.data.nr as i64);
+        // SAFETY: as above.
+        let mut resp: libc::seccomp_notif_resp = unsafe { std::mem::zeroed() };
+        resp.id = req.id;
+        resp.error = -errno;
+        // SAFETY: ioctl with a valid response struct.
+        unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) };
+    }
+    Seen { state, notified }
+}

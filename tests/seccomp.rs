@@ -1,0 +1,270 @@
+//! Seccomp end to end: profiles from config.json loaded in the container, observed from inside
+//! (the probe's raw `--syscall`/`--int80` calls and /proc/self/status, busybox commands), the
+//! `berth spec` default profile, user notification with a listener, and malformed profiles
+//! rejected before anything is created. All tests need root and skip loudly otherwise.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+
+const SIGSYS_EXIT: i32 = 128 + libc::SIGSYS;
+
+fn with_seccomp(profile: Value) -> Bundle {
+    let mut b = Bundle::new();
+    b.config_mut()["linux"]["seccomp"] = profile;
+    b
+}
+
+fn errno_of(report: &Value, key: &str) -> i64 {
+    report["syscall"][key]["errno"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no result for {key}: {}", report["syscall"]))
+}
+
+fn getppid_rule(action: &str, args: Value) -> Value {
+    json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["getppid"], "action": action, "errnoRet": 42, "args": args}]})
+}
+
+#[test]
+fn errno_rule_with_conditions_applies_inside_the_container() {
+    if !require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = with_seccomp(getppid_rule(
+        "SCMP_ACT_ERRNO",
+        json!([{"index": 0, "value": 7, "op": "SCMP_CMP_EQ"},
+               {"index": 1, "value": 0xf0, "valueTwo": 0x30, "op": "SCMP_CMP_MASKED_EQ"}]),
+    ));
+    let r = rt.run_probe(
+        &b,
+        &[
+            "--syscall",
+            "110,7,0x3f",
+            "--syscall",
+            "110,7,0x4f",
+            "--syscall",
+            "110,8,0x3f",
+        ],
+    );
+    assert_eq!(r["seccomp"], 2, "the probe runs in filter mode");
+    assert_eq!(errno_of(&r, "110,7,0x3f"), 42, "both conditions hold");
+    assert_eq!(errno_of(&r, "110,7,0x4f"), 0, "masked value differs");
+    assert_eq!(errno_of(&r, "110,8,0x3f"), 0, "first argument differs");
+}
+
+#[test]
+fn busybox_sees_the_chosen_errno() {
+    if !require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = with_seccomp(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EXDEV}]}));
+    let id = unique_id();
+    let out = rt.run_args(&b, &id, &["sh", "-c", "mkdir /tmp/x; echo rc=$?"], &[]);
+    out.ok();
+    assert!(out.stdout.contains("rc=1"), "{out}");
+    assert!(out.mentions("cross-device link"), "{out}");
+    rt.assert_nothing_left(&id, &b);
+}
+
+#[test]
+fn kill_and_trap_actions_end_the_process_with_sigsys() {
+    if !require_root() {
+        return;
+    }
+    for action in ["SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL", "SCMP_ACT_TRAP"] {
+        let rt = Runtime::new();
+        let b = with_seccomp(getppid_rule(action, json!([])));
+        let id = unique_id();
+        let out = rt.run_args(&b, &id, &["/bin/berth-probe", "--syscall", "110"], &[]);
+        assert_eq!(out.code, SIGSYS_EXIT, "{action}: {out}");
+        assert!(
+            out.stdout.is_empty(),
+            "{action}: the probe printed before dying: {out}"
+        );
+        rt.assert_nothing_left(&id, &b);
+    }
+}
+
+#[test]
+fn log_allows_and_trace_without_tracer_is_enosys() {
+    if !require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    let r = rt.run_probe(
+        &with_seccomp(getppid_rule("SCMP_ACT_LOG", json!([]))),
+        &["--syscall", "110"],
+    );
+    assert_eq!(errno_of(&r, "110"), 0);
+    let r = rt.run_probe(
+        &with_seccomp(getppid_rule("SCMP_ACT_TRACE", json!([]))),
+        &["--syscall", "110"],
+    );
+    assert_eq!(errno_of(&r, "110"), libc::ENOSYS as i64);
+}
+
+#[test]
+fn i386_and_x32_entries_cannot_bypass_a_native_only_filter() {
+    if !require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    // A denylist for getppid, native ABI only: the i386 getppid (64 via int 0x80) and the x32
+    // one (bit 30) must not run unfiltered: an unlisted ABI is killed.
+    for call in [["--int80", "64"], ["--syscall", "0x4000006e"]] {
+        let b = with_seccomp(getppid_rule("SCMP_ACT_ERRNO", json!([])));
+        let id = unique_id();
+        let mut args = vec!["/bin/berth-probe"];
+        args.extend_from_slice(&call);
+        let out = rt.run_args(&b, &id, &args, &[]);
+        assert_eq!(out.code, SIGSYS_EXIT, "{call:?}: {out}");
+        rt.assert_nothing_left(&id, &b);
+    }
+    // Listed, the same rule applies to them through their own syscall numbers.
+    let mut profile = getppid_rule("SCMP_ACT_ERRNO", json!([]));
+    profile["architectures"] = json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+    let r = rt.run_probe(
+        &with_seccomp(profile),
+        &["--int80", "64", "--int80", "20", "--syscall", "0x4000006e"],
+    );
+    assert_eq!(errno_of(&r, "int80:64"), 42);
+    assert_eq!(errno_of(&r, "int80:20"), 0, "i386 getpid is allowed");
+    assert_eq!(
+        errno_of(&r, "0x4000006e"),
+        42,
+        "x32 getppid hits the rule, not the allow default"
+    );
+}
+
+#[test]
+fn filter_without_no_new_privileges_is_loaded_while_privileged() {
+    if !require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = with_seccomp(getppid_rule("SCMP_ACT_ERRNO", json!([])));
+    b.config_mut()["process"]["noNewPrivileges"] = json!(false);
+    b.config_mut()["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    let r = rt.run_probe(&b, &["--syscall", "110"]);
+    assert_eq!(r["no_new_privs"], 0);
+    assert_eq!(r["ids"]["uid"], 1000, "{}", r["ids"]);
+    assert_eq!(errno_of(&r, "110"), 42);
+}
+
+#[test]
+fn spec_default_profile_runs_busybox_and_blocks_namespaces() {
+    if !require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    let dir = tempfile::tempdir().unwrap();
+    rt.cmd(&["spec", "--bundle", dir.path().to_str().unwrap()])
+        .ok();
+    let spec: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
+            .unwrap();
+    let profile = spec["linux"]["seccomp"].clone();
+    assert_eq!(profile["defaultAction"], "SCMP_ACT_ERRNO");
+    let b = with_seccomp(profile);
+    let id = unique_id();
+    let out = rt.run_args(
+        &b,
+        &id,
+        &["sh", "-c", "ls / >/dev/null && echo ls-ok; unshare -m true; echo unshare=$?; mount -t tmpfs t /tmp; echo mount=$?"],
+        &[],
+    );
+    out.ok();
+    assert!(out.stdout.contains("ls-ok"), "{out}");
+    assert!(out.stdout.contains("unshare=1"), "{out}");
+    assert!(out.stdout.contains("mount=1"), "{out}");
+    rt.assert_nothing_left(&id, &b);
+    // clone3 is ENOSYS (libc falls back to clone), clone with CLONE_NEWUSER is refused.
+    let r = rt.run_probe(&b, &["--syscall", "435,0,0", "--syscall", "56,0x10000000"]);
+    assert_eq!(r["seccomp"], 2);
+    assert_eq!(errno_of(&r, "435,0,0"), libc::ENOSYS as i64);
+    assert_eq!(errno_of(&r, "56,0x10000000"), libc::EPERM as i64);
+}
+
+#[path = "common/seccomp_agent.rs"]
+mod seccomp_agent;
+
+#[test]
+fn notify_sends_the_fd_and_state_to_the_listener() {
+    if !require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    let agent = seccomp_agent::Agent::start(libc::ENOTSUP);
+    let mut b = with_seccomp(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": agent.path(),
+        "listenerMetadata": "hello-agent",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    }));
+    b.config_mut()["annotations"] = json!({"org.example": "yes"});
+    let id = unique_id();
+    let out = rt.run_args(
+        &b,
+        &id,
+        &["sh", "-c", "mkdir /tmp/a; echo rc=$?; ls -d /tmp/a"],
+        &[],
+    );
+    assert!(out.stdout.contains("rc=1"), "{out}");
+    assert!(
+        out.mentions("not supported"),
+        "the agent's errno reached mkdir: {out}"
+    );
+    let seen = agent.finish();
+    let state = &seen.state;
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "hello-agent");
+    assert_eq!(state["state"]["id"], id);
+    assert_eq!(state["state"]["status"], "creating");
+    assert_eq!(state["state"]["bundle"], b.path_str());
+    assert_eq!(state["state"]["annotations"]["org.example"], "yes");
+    assert!(state["pid"].as_i64().unwrap() > 1, "host pid: {state}");
+    assert!(
+        seen.notified
+            .iter()
+            .any(|nr| *nr == libc::SYS_mkdir || *nr == libc::SYS_mkdirat),
+        "{:?}",
+        seen.notified
+    );
+    rt.assert_nothing_left(&id, &b);
+}
+
+#[test]
+fn malformed_profiles_fail_create_with_the_field_and_leave_nothing() {
+    if !require_root() {
+        return;
+    }
+    let cases = [
+        (json!({"defaultAction": "SCMP_ACT_NOPE"}),
+         r#"config.json: linux.seccomp.defaultAction: unknown action "SCMP_ACT_NOPE""#),
+        (json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_MAYBE"}]}),
+         r#"config.json: linux.seccomp.syscalls[0].action: unknown action "SCMP_ACT_MAYBE""#),
+        (json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
+                 "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_ALMOST"}]}]}),
+         r#"config.json: linux.seccomp.syscalls[0].args[0].op: unknown operator "SCMP_CMP_ALMOST""#),
+        (json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
+                 "args": [{"index": 9, "value": 1, "op": "SCMP_CMP_EQ"}]}]}),
+         "config.json: linux.seccomp.syscalls[0].args[0].index: 9 is out of range (syscall arguments are numbered 0 to 5)"),
+        (json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [""], "action": "SCMP_ACT_ERRNO"}]}),
+         "config.json: linux.seccomp.syscalls[0].names: empty syscall name"),
+        (json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_VAX"]}),
+         r#"config.json: linux.seccomp.architectures: unknown architecture "SCMP_ARCH_VAX""#),
+    ];
+    for (profile, message) in cases {
+        let rt = Runtime::new();
+        let b = with_seccomp(profile);
+        let id = unique_id();
+        let out = rt.create(&b, &id);
+        assert!(!out.success(), "{out}");
+        assert!(out.stderr.contains(message), "want {message:?}: {out}");
+        rt.assert_nothing_left(&id, &b);
+    }
+}

@@ -268,3 +268,35 @@ fn malformed_profiles_fail_create_with_the_field_and_leave_nothing() {
         rt.assert_nothing_left(&id, &b);
     }
 }
+
+/// `berth exec` runs its process under the container's filter, as the init (runc does the
+/// same): the profile saved at create applies even if config.json changed since.
+#[test]
+fn exec_process_gets_the_containers_filter() {
+    if !require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = with_seccomp(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EXDEV}]}));
+    b.args(&["sleep", "1000"]);
+    let id = unique_id();
+    rt.create(&b, &id).ok();
+    rt.cmd(&["start", &id]).ok();
+    // Changing the bundle afterwards must not change the exec's filter.
+    b.config_mut()["linux"]["seccomp"] = Value::Null;
+    b.write();
+    let out = rt.cmd(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "mkdir /tmp/x; echo rc=$?; grep Seccomp: /proc/self/status",
+    ]);
+    out.ok();
+    assert!(out.stdout.contains("rc=1"), "{out}");
+    assert!(out.mentions("cross-device link"), "{out}");
+    assert!(out.stdout.contains("Seccomp:\t2"), "{out}");
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}

@@ -202,3 +202,95 @@ fn bad_console_sockets_are_named_and_leave_nothing() {
     .fails_with("--console-socket is only used with a terminal");
     rt.assert_nothing_left(&id, &b);
 }
+
+/// runtime-linux.md: with a terminal, /dev/console is the container's pty (bind-mounted).
+#[test]
+fn dev_console_is_the_containers_pty() {
+    if !require_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.config_mut()["process"]["terminal"] = json!(true);
+    b.args(&["sh"]);
+    let rt = Runtime::new();
+    let id = unique_id();
+    let console = ConsoleListener::new();
+    b.write();
+    rt.cmd(&[
+        "create",
+        "--console-socket",
+        console.path_str(),
+        "--bundle",
+        b.path_str(),
+        &id,
+    ])
+    .ok();
+    let (_name, mut master) = console.recv(T);
+    rt.cmd(&["start", &id]).ok();
+    // Same device as stdin: "136:N" twice (stat prints major:minor in hex).
+    master
+        .write_all(
+            b"echo C=$(stat -c %t:%T /dev/console) I=$(stat -L -c %t:%T /proc/self/fd/0) done\n",
+        )
+        .unwrap();
+    let mut seen = String::new();
+    read_until(&mut master, &mut seen, " done", T);
+    let line = seen
+        .lines()
+        .find(|l| l.starts_with("C="))
+        .unwrap_or_else(|| panic!("{seen}"))
+        .to_string();
+    let (c, i) = line
+        .trim_end_matches(" done")
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(c.starts_with("C=88:"), "/dev/console is not a pty: {line}");
+    assert_eq!(
+        &c[2..],
+        &i[2..],
+        "/dev/console is not the process's pty: {line}"
+    );
+    master.write_all(b"exit\n").unwrap();
+    rt.wait_status(&id, "stopped");
+    rt.cmd(&["delete", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}
+
+/// CVE-2025-52565: a rootfs whose /dev/console is a symlink (here to a file the attacker
+/// wants covered, as runc's bind once followed it to procfs files) is refused; the link's
+/// target is never mounted over.
+#[test]
+fn dev_console_symlink_is_refused_and_not_followed() {
+    if !require_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.config_mut()["process"]["terminal"] = json!(true);
+    b.args(&["sh"]);
+    // No tmpfs on /dev: the rootfs's own /dev is used, attacker symlink included.
+    b.remove_mount("/dev");
+    b.remove_mount("/dev/pts");
+    b.mount(
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+                   "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}),
+    );
+    let victim = b.rootfs().join("victim");
+    std::fs::write(&victim, "untouched").unwrap();
+    std::fs::create_dir_all(b.rootfs().join("dev")).unwrap();
+    std::os::unix::fs::symlink("/victim", b.rootfs().join("dev/console")).unwrap();
+    let rt = Runtime::new();
+    let id = unique_id();
+    let console = ConsoleListener::new();
+    b.write();
+    let out = rt.cmd(&[
+        "create",
+        "--console-socket",
+        console.path_str(),
+        "--bundle",
+        b.path_str(),
+        &id,
+    ]);
+    out.fails_with("/dev/console in the container is a symlink: refusing to bind the terminal through it (CVE-2025-52565)");
+    rt.assert_nothing_left(&id, &b);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+}

@@ -2,6 +2,7 @@
 //! devpts, make it the controlling terminal and stdio, and pass the master to the parent over
 //! the channel (which hands it to `--console-socket` or relays it).
 
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use super::channel::{Channel, Msg};
@@ -13,11 +14,20 @@ use crate::terminal;
 const PTMX: &str = "/dev/pts/ptmx";
 
 /// Runs after pivot_root (or setns into the mount namespace) and after setsid.
-pub(super) fn setup(process: &ProcessPlan, chan: &Channel) -> Result<(), super::InitError> {
+pub(super) fn setup(
+    process: &ProcessPlan,
+    chan: &Channel,
+    bind_console: bool,
+) -> Result<(), super::InitError> {
     if !process.terminal {
         return Ok(());
     }
     let (master, name) = terminal::setup_process_terminal(Path::new(PTMX), process.console_size)?;
+    // stdin is the pty peer now; runtime-linux.md wants it on /dev/console too (the init only:
+    // an exec'd process gets a pty but leaves /dev/console alone, as in runc).
+    if bind_console {
+        terminal::console_dev::bind(std::io::stdin().as_fd())?;
+    }
     chan.send_with_fd(
         &Msg::Console(name),
         std::os::fd::AsRawFd::as_raw_fd(&master),

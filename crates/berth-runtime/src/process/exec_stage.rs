@@ -212,7 +212,7 @@ fn exec_process(
     // Our parent is `berth exec` (CLONE_PARENT); the stage-1 parent-death signal is not
     // inherited, and an exec'd process must outlive `berth exec --detach`.
     nix::unistd::setsid().map_err(ExecStageError::Setsid)?; // own session, as runc: never berth's terminal
-    console::setup(req.process, chan)?; // pty from the container's devpts
+    console::setup(req.process, chan, false)?; // pty from the container's devpts
     if let Some((path, label)) = &req.lsm_exec_label {
         std::fs::write(path, label.as_bytes())
             .map_err(|source| ExecStageError::Lsm { path, source })?;

@@ -108,7 +108,7 @@ fn setup(
     let exe = guard::OwnExe::open()?; // berth's own binary (a host path), to refuse running it in the container
     let listener = crate::seccomp::Listener::connect(plan)?; // seccomp listenerPath is a host path
     crate::rootfs::enter(&plan.rootfs)?; // pivot_root: from here on "/" is the container's root
-    console::setup(&plan.process, chan)?; // the pty from the container's own devpts, after setsid (TIOCSCTTY needs a session leader)
+    console::setup(&plan.process, chan, true)?; // the pty from the container's own devpts (after setsid: TIOCSCTTY needs a session leader), also on /dev/console
     set_names(plan)?; // hostname before the sysctls: kernel.hostname may override it on purpose
     write_sysctls(&plan.sysctls)?; // through the container's /proc, before finish() may make /proc/sys read-only
     crate::rootfs::finish(&plan.rootfs)?; // masked and read-only paths, read-only root

@@ -6,6 +6,7 @@
 //! opening `/dev/pts/N` by path (a path the container could swap for something else), and the
 //! master comes from `/dev/pts/ptmx` checked through its fd to be the ptmx device (5:2).
 
+pub mod console_dev;
 mod pty;
 mod relay;
 mod socket;
@@ -53,6 +54,14 @@ pub enum TerminalError {
         #[source]
         source: nix::Error,
     },
+    #[error("bind the terminal on {path}")]
+    DevConsole {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("/dev/console in the container is a symlink: refusing to bind the terminal through it (CVE-2025-52565)")]
+    DevConsoleSymlink,
     #[error("console socket {path}: no such file")]
     SocketMissing { path: PathBuf },
     #[error("console socket {path} is not a unix socket")]

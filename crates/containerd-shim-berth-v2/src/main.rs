@@ -18,6 +18,7 @@
 
 mod error;
 mod events;
+mod oom;
 mod rootfs;
 mod service;
 mod shim;

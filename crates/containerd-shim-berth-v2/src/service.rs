@@ -18,7 +18,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use berth_runtime::container;
 use berth_runtime::state::{ContainerId, Store};
 use containerd_shim::monitor::{monitor_subscribe, Subject, Topic};
-use containerd_shim::protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskIO, TaskStart};
+use containerd_shim::protos::events::task::{
+    TaskCreate, TaskDelete, TaskExit, TaskIO, TaskOOM, TaskStart,
+};
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::protobuf::MessageField;
 use containerd_shim::protos::types::task::ProcessInfo;
@@ -201,6 +203,12 @@ impl Service {
             return;
         }
         st.exit = Some(exit);
+        if self.oom_killed(&task.id) {
+            self.inner.events.send(TaskOOM {
+                container_id: task.id.clone(),
+                ..Default::default()
+            });
+        }
         // The container's copies are gone with it: let the clients read EOF.
         st.io.out_holders.clear();
         st.io.stdin_holder = None;
@@ -213,6 +221,18 @@ impl Service {
             ..Default::default()
         });
         task.changed.notify_all();
+    }
+
+    fn oom_killed(&self, id: &str) -> bool {
+        let Ok(cid) = ContainerId::new(id) else {
+            return false;
+        };
+        self.inner
+            .store
+            .read(&cid)
+            .ok()
+            .and_then(|s| s.cgroup)
+            .is_some_and(|plan| crate::oom::oom_kills(&plan) > 0)
     }
 
     fn runtime_err(op: &'static str, id: &str, e: &container::ContainerError) -> ShimError {

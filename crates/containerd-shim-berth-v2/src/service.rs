@@ -211,7 +211,9 @@ impl Service {
         }
         // The container's copies are gone with it: let the clients read EOF.
         st.io.out_holders.clear();
-        st.io.stdin_holder = None;
+        if let Some(path) = st.io.stdin_path.take() {
+            stdio::unblock_stdin(&path);
+        }
         self.inner.events.send(TaskExit {
             container_id: task.id.clone(),
             id: task.id.clone(),
@@ -475,6 +477,9 @@ impl Service {
         }
         let exit = st.exit.unwrap_or_else(|| Exit::now(128 + libc::SIGKILL));
         st.deleted = true;
+        if let Some(path) = st.io.stdin_path.take() {
+            stdio::unblock_stdin(&path);
+        }
         st.io = Stdio::default();
         self.table().tasks.remove(&req.id);
         self.inner.events.send(TaskDelete {
@@ -540,8 +545,12 @@ impl Service {
     fn do_close_io(&self, req: &api::CloseIORequest) -> Result<(), ShimError> {
         Self::no_exec(&req.id, &req.exec_id)?;
         let task = self.task(&req.id)?;
+        // The copy thread ends at the client's EOF; CloseIO only releases a thread whose
+        // client never attached.
         if req.stdin {
-            task.lock().io.stdin_holder = None;
+            if let Some(path) = task.lock().io.stdin_path.take() {
+                stdio::unblock_stdin(&path);
+            }
         }
         Ok(())
     }
@@ -598,7 +607,8 @@ impl Task for Service {
     }
 
     fn close_io(&self, _ctx: &TtrpcContext, req: api::CloseIORequest) -> TtrpcResult<api::Empty> {
-        self.do_close_io(&req).map_err(Into::into)?;
+        self.do_close_io(&req)
+            .map_err(containerd_shim::protos::ttrpc::Error::from)?;
         Ok(api::Empty::default())
     }
 

@@ -8,9 +8,12 @@
 //!   so the container never gets SIGPIPE before the client attaches), then reopens it
 //!   `O_WRONLY` through `/proc/self/fd` for the container. The `O_RDWR` holder is closed when
 //!   the process exits, so the client reads EOF once the container's copies are gone.
-//! - stdin: opened `O_RDONLY|O_NONBLOCK` (does not wait for a writer), plus an `O_WRONLY`
-//!   holder so the container does not read EOF before the client opens its end; the holder is
-//!   closed on `CloseIO`, after which the container reads EOF when the client closes.
+//! - stdin: the one stream with a copy thread, as in runc's shim. The container reads a pipe;
+//!   a thread opens the FIFO for reading (blocking until the client opens its end, so the
+//!   container never sees a premature EOF), copies, and closes the pipe at the FIFO's EOF. A
+//!   shim-held writer would instead hide the client's EOF: `ctr` calls CloseIO only when its
+//!   stdin ends after the task exists, so piped input that ends at once would hang.
+//!   [`unblock_stdin`] releases a thread still waiting for a client that never came.
 //! - `binary:///path?k=v`: the logger is started with the read ends of two pipes as fds 3 and
 //!   4 and a readiness pipe as fd 5 (containerd's logging-binary protocol), and the container
 //!   writes into the pipes.
@@ -18,11 +21,10 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-use nix::fcntl::{open, FcntlArg, OFlag};
+use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 
@@ -38,8 +40,8 @@ pub struct Stdio {
     pub container: [Option<OwnedFd>; 3],
     /// Closed when the process exits (stdout/stderr FIFO read holders).
     pub out_holders: Vec<OwnedFd>,
-    /// Closed on CloseIO (stdin FIFO write holder).
-    pub stdin_holder: Option<OwnedFd>,
+    /// The stdin FIFO a copy thread reads, if any.
+    pub stdin_path: Option<String>,
 }
 
 impl Stdio {
@@ -132,9 +134,9 @@ pub fn open_stdio(
     match parse(stdin).map_err(bad)? {
         Address::None => {}
         Address::Fifo(path) => {
-            let (fd, holder) = open_stdin_fifo(&path).map_err(|e| stdio_err(id, "stdin", stdin, e))?;
+            let fd = copy_stdin(&path).map_err(|e| stdio_err(id, "stdin", stdin, e))?;
             io.container[0] = Some(fd);
-            io.stdin_holder = Some(holder);
+            io.stdin_path = Some(path);
         }
         _ => return Err(bad(stdin.to_string())),
     }
@@ -149,7 +151,7 @@ pub fn open_stdio(
         Address::File(path) => {
             let file = open_log_file(&path).map_err(|e| stdio_err(id, "stdout", stdout, e))?;
             let dup = file
-                .try_clone_to_owned()
+                .try_clone()
                 .map_err(|e| stdio_err(id, "stderr", stdout, e))?;
             io.container[1] = Some(file);
             io.container[2] = Some(dup);
@@ -202,17 +204,31 @@ fn open_out_fifo(path: &str) -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok((writer, holder))
 }
 
-fn open_stdin_fifo(path: &str) -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let reader = open(
+/// Starts the stdin copy thread; returns the pipe end the container reads.
+fn copy_stdin(path: &str) -> std::io::Result<OwnedFd> {
+    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(io_err)?;
+    let path = path.to_string();
+    std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            // Blocks until the client opens its end; EOF once every client writer is closed.
+            let Ok(mut fifo) = std::fs::File::open(&path) else {
+                return;
+            };
+            let mut pipe = std::fs::File::from(w);
+            let _ = std::io::copy(&mut fifo, &mut pipe);
+        })?;
+    Ok(r)
+}
+
+/// Releases a stdin copy thread still blocked opening the FIFO (the client never attached):
+/// a writer that opens and closes at once gives it EOF. Harmless if the thread is copying.
+pub fn unblock_stdin(path: &str) {
+    let _ = open(
         path,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         Mode::empty(),
-    )
-    .map_err(io_err)?;
-    let holder = reopen(&reader, OFlag::O_WRONLY)?;
-    // Blocking reads for the container (the flag lives on the open file description).
-    nix::fcntl::fcntl(&reader, FcntlArg::F_SETFL(OFlag::empty())).map_err(io_err)?;
-    Ok((reader, holder))
+    );
 }
 
 fn open_log_file(path: &str) -> std::io::Result<OwnedFd> {
@@ -317,18 +333,34 @@ mod tests {
     }
 
     #[test]
-    fn stdin_fifo_opens_without_writer_and_blocks_until_data() {
+    fn stdin_copy_waits_for_the_client_then_ends_at_its_eof() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in");
         nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)).unwrap();
-        let (reader, holder) = open_stdin_fifo(path.to_str().unwrap()).unwrap();
-        let flags = nix::fcntl::fcntl(&reader, FcntlArg::F_GETFL).unwrap();
-        assert_eq!(flags & libc::O_NONBLOCK, 0);
-        nix::unistd::write(&holder, b"x").unwrap();
-        let mut buf = [0u8; 1];
-        assert_eq!(nix::unistd::read(&reader, &mut buf).unwrap(), 1);
-        drop(holder);
-        assert_eq!(nix::unistd::read(&reader, &mut buf).unwrap(), 0);
+        let p = path.to_str().unwrap();
+        let reader = copy_stdin(p).unwrap();
+        // The client attaches late and writes once: the container reads it, then EOF.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let client = open(p, OFlag::O_WRONLY, Mode::empty()).unwrap();
+        nix::unistd::write(&client, b"data").unwrap();
+        drop(client);
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut std::fs::File::from(reader), &mut all).unwrap();
+        assert_eq!(all, b"data");
+    }
+
+    #[test]
+    fn unblock_releases_a_stdin_thread_without_client() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in");
+        nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)).unwrap();
+        let p = path.to_str().unwrap();
+        let reader = copy_stdin(p).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        unblock_stdin(p);
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut std::fs::File::from(reader), &mut all).unwrap();
+        assert!(all.is_empty());
     }
 
     #[test]

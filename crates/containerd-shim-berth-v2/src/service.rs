@@ -34,6 +34,8 @@ use crate::worker::{Reply, Request, Worker};
 
 /// Unclaimed exits kept for inits whose Create has not returned yet; older ones are dropped.
 const MAX_UNCLAIMED: usize = 1024;
+/// How long Shutdown waits for queued events to reach containerd.
+const EVENT_FLUSH: Duration = Duration::from_secs(5);
 /// How long Delete waits for the reaper to record the exit of a killed, never-started init.
 const DELETE_REAP_WAIT: Duration = Duration::from_secs(5);
 
@@ -678,6 +680,7 @@ impl Task for Service {
         // One shim serves a whole pod: it stays while any task remains.
         if req.now || self.is_empty() {
             containerd_shim::info!("shutting down");
+            self.inner.events.flush(EVENT_FLUSH);
             self.inner.exit.signal();
         }
         Ok(api::Empty::default())

@@ -25,7 +25,10 @@ pub enum ShimError {
         reason: String,
     },
     #[error("{op}: {what}")]
-    Unimplemented { op: &'static str, what: &'static str },
+    Unimplemented {
+        op: &'static str,
+        what: &'static str,
+    },
     #[error("{op} task {id:?}: {kind:?}: {message}")]
     Runtime {
         op: &'static str,
@@ -119,7 +122,10 @@ mod tests {
             .code(),
             Code::UNIMPLEMENTED
         );
-        assert_eq!(ShimError::TaskExists("a".into()).code(), Code::ALREADY_EXISTS);
+        assert_eq!(
+            ShimError::TaskExists("a".into()).code(),
+            Code::ALREADY_EXISTS
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //! reconnects to `TTRPC_ADDRESS` and retries with backoff (as the Go shims' publisher does), so
 //! a TaskExit that happens after containerd came back still reaches it.
 
-use std::sync::mpsc::{channel, Sender};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The queue in front of the publisher thread.
 pub struct Events {
     tx: Mutex<Sender<Queued>>,
+    /// Tests: the topics sent, in order, instead of publishing.
+    #[cfg(test)]
+    pub recorded: Option<Arc<Mutex<Vec<String>>>>,
     /// Events queued and not yet delivered (or given up on).
     pending: Arc<AtomicUsize>,
 }
@@ -73,7 +76,20 @@ impl Events {
             .expect("spawn the event publisher thread");
         Events {
             tx: Mutex::new(tx),
+            #[cfg(test)]
+            recorded: None,
             pending,
+        }
+    }
+
+    /// Tests: an Events that records topics and publishes nothing.
+    #[cfg(test)]
+    pub fn recording() -> Events {
+        let (tx, _) = channel::<Queued>();
+        Events {
+            tx: Mutex::new(tx),
+            recorded: Some(Arc::new(Mutex::new(Vec::new()))),
+            pending: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -89,6 +105,11 @@ impl Events {
     /// Queues one event.
     pub fn send<E: Event + MessageDyn>(&self, event: E) {
         let topic = event.topic();
+        #[cfg(test)]
+        if let Some(rec) = &self.recorded {
+            rec.lock().unwrap().push(topic);
+            return;
+        }
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         self.pending.fetch_add(1, Ordering::SeqCst);
         if tx.send((topic, Box::new(event))).is_err() {

@@ -33,7 +33,10 @@ fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let flags = containerd_shim::parse(&args[1..]).unwrap_or_default();
     if flags.version {
-        println!("{RUNTIME_ID} (containerd-shim-berth-v2) {}", env!("CARGO_PKG_VERSION"));
+        println!(
+            "{RUNTIME_ID} (containerd-shim-berth-v2) {}",
+            env!("CARGO_PKG_VERSION")
+        );
         return;
     }
     // Only the daemon needs the worker; it must be forked before any thread exists.

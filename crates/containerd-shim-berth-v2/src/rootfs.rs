@@ -142,6 +142,83 @@ mod tests {
             options: vec![],
         };
         let e = mount_rootfs("c", Path::new("/nonexistent"), &[m.clone(), m]).unwrap_err();
-        assert_eq!(e.code(), containerd_shim::protos::ttrpc::Code::INVALID_ARGUMENT);
+        assert_eq!(
+            e.code(),
+            containerd_shim::protos::ttrpc::Code::INVALID_ARGUMENT
+        );
+    }
+
+    fn root_or_skip(test: &str) -> bool {
+        if nix::unistd::geteuid().is_root() {
+            return true;
+        }
+        eprintln!("SKIP {test}: needs root (mount)");
+        false
+    }
+
+    #[test]
+    fn a_failing_rootfs_mount_names_the_task_and_target() {
+        if !root_or_skip("a_failing_rootfs_mount_names_the_task_and_target") {
+            return;
+        }
+        let bundle = tempfile::tempdir().unwrap();
+        let m = RootMount {
+            fstype: "overlay".into(),
+            source: "overlay".into(),
+            options: vec!["lowerdir=/nonexistent/lower".into()],
+        };
+        let e = mount_rootfs("c1", bundle.path(), &[m]).unwrap_err();
+        let msg = crate::error::chain(&e);
+        assert!(
+            msg.starts_with(&format!(
+                "mount the rootfs of task \"c1\" on {}/rootfs: ",
+                bundle.path().display()
+            )),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_ro_bind_rootfs_is_read_only_and_unmounts() {
+        if !root_or_skip("a_ro_bind_rootfs_is_read_only_and_unmounts") {
+            return;
+        }
+        let src = tempfile::tempdir().unwrap();
+        std::fs::write(src.path().join("f"), "x").unwrap();
+        let bundle = tempfile::tempdir().unwrap();
+        let m = RootMount {
+            fstype: "bind".into(),
+            source: src.path().display().to_string(),
+            options: vec!["rbind".into(), "ro".into()],
+        };
+        // In a forked child with its own mount namespace: the host's mount table is untouched.
+        let child = crate::sys::fork().unwrap();
+        if child == 0 {
+            let ok = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).is_ok()
+                && mount(
+                    None::<&str>,
+                    "/",
+                    None::<&str>,
+                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                    None::<&str>,
+                )
+                .is_ok()
+                && matches!(mount_rootfs("c1", bundle.path(), &[m]), Ok(true))
+                && std::fs::read_to_string(bundle.path().join("rootfs/f"))
+                    .ok()
+                    .as_deref()
+                    == Some("x")
+                && std::fs::write(bundle.path().join("rootfs/g"), "y").is_err()
+                && {
+                    unmount_rootfs(bundle.path());
+                    !bundle.path().join("rootfs/f").exists()
+                };
+            crate::sys::exit_child(if ok { 0 } else { 1 });
+        }
+        let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None).unwrap();
+        assert_eq!(
+            status,
+            nix::sys::wait::WaitStatus::Exited(nix::unistd::Pid::from_raw(child), 0)
+        );
     }
 }

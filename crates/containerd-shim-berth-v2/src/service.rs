@@ -259,7 +259,10 @@ impl Service {
         }
     }
 
-    fn do_create(&self, req: &api::CreateTaskRequest) -> Result<api::CreateTaskResponse, ShimError> {
+    fn do_create(
+        &self,
+        req: &api::CreateTaskRequest,
+    ) -> Result<api::CreateTaskResponse, ShimError> {
         let id = req.id.clone();
         if self.table().tasks.contains_key(&id) {
             return Err(ShimError::TaskExists(id));
@@ -348,12 +351,7 @@ impl Service {
             }),
             changed: Condvar::new(),
         });
-        // Under the table lock, so an exit cannot slip between the check and the insert.
-        let early = {
-            let mut table = self.table();
-            table.tasks.insert(id.clone(), task.clone());
-            table.unclaimed.remove(&pid)
-        };
+        let early = self.register(task.clone());
         {
             let _st = task.lock(); // TaskCreate before a TaskExit of an init that died already
             self.inner.events.send(TaskCreate {
@@ -379,6 +377,15 @@ impl Service {
             pid: pid as u32,
             ..Default::default()
         })
+    }
+
+    /// Adds a task to the table and returns the exit its init already had, if the reaper saw
+    /// it first. Under the table lock, so an exit cannot slip between the check and the insert.
+    fn register(&self, task: Arc<TaskEntry>) -> Option<Exit> {
+        let mut table = self.table();
+        let early = table.unclaimed.remove(&task.pid);
+        table.tasks.insert(task.id.clone(), task);
+        early
     }
 
     fn do_start(&self, req: &api::StartRequest) -> Result<api::StartResponse, ShimError> {
@@ -579,11 +586,19 @@ impl Task for Service {
         self.do_create(&req).map_err(log_err("create"))
     }
 
-    fn start(&self, _ctx: &TtrpcContext, req: api::StartRequest) -> TtrpcResult<api::StartResponse> {
+    fn start(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StartRequest,
+    ) -> TtrpcResult<api::StartResponse> {
         self.do_start(&req).map_err(log_err("start"))
     }
 
-    fn state(&self, _ctx: &TtrpcContext, req: api::StateRequest) -> TtrpcResult<api::StateResponse> {
+    fn state(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StateRequest,
+    ) -> TtrpcResult<api::StateResponse> {
         self.do_state(&req).map_err(Into::into)
     }
 
@@ -616,37 +631,69 @@ impl Task for Service {
 
     fn exec(&self, _ctx: &TtrpcContext, req: api::ExecProcessRequest) -> TtrpcResult<api::Empty> {
         Err(self
-            .unimplemented(&req.id, "exec", "needs berth_runtime::container::exec, not merged yet")
+            .unimplemented(
+                &req.id,
+                "exec",
+                "needs berth_runtime::container::exec, not merged yet",
+            )
             .into())
     }
 
-    fn resize_pty(&self, _ctx: &TtrpcContext, req: api::ResizePtyRequest) -> TtrpcResult<api::Empty> {
+    fn resize_pty(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::ResizePtyRequest,
+    ) -> TtrpcResult<api::Empty> {
         Err(self
-            .unimplemented(&req.id, "resize pty", "needs berth-runtime's terminal support, not merged yet")
+            .unimplemented(
+                &req.id,
+                "resize pty",
+                "needs berth-runtime's terminal support, not merged yet",
+            )
             .into())
     }
 
     fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
         Err(self
-            .unimplemented(&req.id, "pause", "needs berth_runtime::container::pause, not merged yet")
+            .unimplemented(
+                &req.id,
+                "pause",
+                "needs berth_runtime::container::pause, not merged yet",
+            )
             .into())
     }
 
     fn resume(&self, _ctx: &TtrpcContext, req: api::ResumeRequest) -> TtrpcResult<api::Empty> {
         Err(self
-            .unimplemented(&req.id, "resume", "needs berth_runtime::container::resume, not merged yet")
+            .unimplemented(
+                &req.id,
+                "resume",
+                "needs berth_runtime::container::resume, not merged yet",
+            )
             .into())
     }
 
     fn update(&self, _ctx: &TtrpcContext, req: api::UpdateTaskRequest) -> TtrpcResult<api::Empty> {
         Err(self
-            .unimplemented(&req.id, "update", "needs berth_runtime::container::update, not merged yet")
+            .unimplemented(
+                &req.id,
+                "update",
+                "needs berth_runtime::container::update, not merged yet",
+            )
             .into())
     }
 
-    fn stats(&self, _ctx: &TtrpcContext, req: api::StatsRequest) -> TtrpcResult<api::StatsResponse> {
+    fn stats(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StatsRequest,
+    ) -> TtrpcResult<api::StatsResponse> {
         Err(self
-            .unimplemented(&req.id, "stats", "needs berth-runtime's stats function, not merged yet")
+            .unimplemented(
+                &req.id,
+                "stats",
+                "needs berth-runtime's stats function, not merged yet",
+            )
             .into())
     }
 
@@ -698,3 +745,7 @@ fn log_err(op: &'static str) -> impl Fn(ShimError) -> containerd_shim::protos::t
 pub fn state_root(base: &Path, namespace: &str) -> PathBuf {
     base.join(namespace)
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;

@@ -71,7 +71,11 @@ impl containerd_shim::Shim for BerthShim {
     fn delete_shim(&mut self) -> containerd_shim::Result<DeleteResponse> {
         let store = Store::new(state_root(Path::new(STATE_BASE), &self.namespace));
         if let Err(e) = container::delete(&store, &self.id, true) {
-            eprintln!("delete container {:?}: {}", self.id, crate::error::chain(&e));
+            eprintln!(
+                "delete container {:?}: {}",
+                self.id,
+                crate::error::chain(&e)
+            );
         }
         crate::rootfs::unmount_rootfs(&self.bundle);
         let exit = Exit::now(128 + libc::SIGKILL);

@@ -327,7 +327,10 @@ mod tests {
         let mut buf = [0u8; 8];
         assert_eq!(nix::unistd::read(&reader, &mut buf).unwrap(), 2);
         // The holder still counts as a writer: no EOF yet.
-        assert_eq!(nix::unistd::read(&reader, &mut buf), Err(nix::Error::EAGAIN));
+        assert_eq!(
+            nix::unistd::read(&reader, &mut buf),
+            Err(nix::Error::EAGAIN)
+        );
         drop(holder);
         assert_eq!(nix::unistd::read(&reader, &mut buf).unwrap(), 0);
     }

@@ -37,10 +37,7 @@ pub fn dup2_raw(old: RawFd, new: RawFd) -> nix::Result<()> {
 
 /// Makes `cmd`'s child see each `(fd, target)` of `map` as fd `target` (not close-on-exec)
 /// when it execs.
-pub fn map_fds_on_exec<const N: usize>(
-    cmd: &mut std::process::Command,
-    map: [(RawFd, RawFd); N],
-) {
+pub fn map_fds_on_exec<const N: usize>(cmd: &mut std::process::Command, map: [(RawFd, RawFd); N]) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs between fork and exec and calls only fcntl(2) and dup2(2),
     // which are async-signal-safe; it allocates nothing and takes no lock.

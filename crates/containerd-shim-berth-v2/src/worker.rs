@@ -158,8 +158,7 @@ fn serve(sock: OwnedFd) -> ! {
     // The worker must not outlive the shim, and must not hold the shim's stdout: containerd's
     // `start` reads that pipe until every writer is gone.
     let _ = nix::sys::prctl::set_pdeathsig(Some(nix::sys::signal::Signal::SIGKILL));
-    if let Ok(null) = nix::fcntl::open("/dev/null", OFlag::O_RDWR, nix::sys::stat::Mode::empty())
-    {
+    if let Ok(null) = nix::fcntl::open("/dev/null", OFlag::O_RDWR, nix::sys::stat::Mode::empty()) {
         for fd in 0..3 {
             let _ = sys::dup2_raw(null.as_raw_fd(), fd);
         }

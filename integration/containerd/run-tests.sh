@@ -123,6 +123,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+sockets_before=$(ls /run/containerd/s 2>/dev/null | sort)
 start_containerd || { tail -20 "$WORK/logs/containerd.log" >&2; skip "containerd did not start (log above)"; }
 # Every task event, for the exit statuses and the event order.
 watch_events() {
@@ -298,6 +299,9 @@ if [ -n "$CRI_TEST" ] && [ -x "$CRI_TEST" ]; then
 else
 	bad "CRI test binary missing ($3)"
 fi
+
+sleep 0.5
+expect "no shim socket left in /run/containerd/s" "" "$(comm -13 <(echo "$sockets_before") <(ls /run/containerd/s 2>/dev/null | sort) | tr '\n' ' ')"
 
 echo
 if [ $failures -eq 0 ]; then echo "containerd tests: PASS"; else echo "containerd tests: $failures FAILED"; exit 1; fi

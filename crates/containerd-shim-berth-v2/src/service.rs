@@ -111,6 +111,8 @@ pub struct ServiceConfig {
     /// berth's state root for this namespace.
     pub root: PathBuf,
     pub debug: bool,
+    /// The shim's ttrpc socket (`unix:///run/containerd/s/…`), removed on Shutdown.
+    pub socket: String,
 }
 
 /// The task service.
@@ -728,6 +730,12 @@ impl Task for Service {
         if req.now || self.is_empty() {
             containerd_shim::info!("shutting down");
             self.inner.events.flush(EVENT_FLUSH);
+            // The containerd-shim crate removes the socket named in `<cwd>/address`, but for a
+            // pod the cwd is the sandbox's bundle, which containerd has deleted by now.
+            let path = self.inner.config.socket.trim_start_matches("unix://");
+            if !path.is_empty() {
+                let _ = std::fs::remove_file(path);
+            }
             self.inner.exit.signal();
         }
         Ok(api::Empty::default())

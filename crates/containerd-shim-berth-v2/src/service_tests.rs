@@ -11,6 +11,7 @@ fn service() -> (Service, tempfile::TempDir) {
         namespace: "test".into(),
         root: dir.path().join("state"),
         debug: false,
+        socket: String::new(),
     };
     let s = Service::new(
         config,

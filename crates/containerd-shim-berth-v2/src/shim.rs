@@ -34,6 +34,7 @@ pub struct BerthShim {
     id: String,
     bundle: PathBuf,
     debug: bool,
+    socket: String,
 }
 
 impl containerd_shim::Shim for BerthShim {
@@ -51,6 +52,7 @@ impl containerd_shim::Shim for BerthShim {
             id: args.id.clone(),
             bundle,
             debug: args.debug,
+            socket: args.socket.clone(),
         }
     }
 
@@ -78,6 +80,16 @@ impl containerd_shim::Shim for BerthShim {
             );
         }
         crate::rootfs::unmount_rootfs(&self.bundle);
+        // The dead shim could not remove its socket (runc's shim does the same here).
+        if let Ok(address) = std::fs::read_to_string(self.bundle.join("address")) {
+            let path = address.trim().trim_start_matches("unix://");
+            if std::fs::symlink_metadata(path)
+                .map(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+                .unwrap_or(false)
+            {
+                let _ = std::fs::remove_file(path);
+            }
+        }
         let exit = Exit::now(128 + libc::SIGKILL);
         Ok(DeleteResponse {
             exit_status: exit.status,
@@ -95,6 +107,7 @@ impl containerd_shim::Shim for BerthShim {
             namespace: self.namespace.clone(),
             root: state_root(Path::new(STATE_BASE), &self.namespace),
             debug: self.debug,
+            socket: self.socket.clone(),
         };
         let events = Events::start(publisher, self.namespace.clone());
         Service::new(config, WORKER.get(), events, self.exit.clone())

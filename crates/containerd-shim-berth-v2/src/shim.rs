@@ -80,13 +80,15 @@ impl containerd_shim::Shim for BerthShim {
             );
         }
         crate::rootfs::unmount_rootfs(&self.bundle);
-        // The dead shim could not remove its socket (runc's shim does the same here).
+        // A shim that died could not remove its socket. containerd also runs `delete` after a
+        // container of a live pod shim is removed, so the socket goes only if nobody answers.
         if let Ok(address) = std::fs::read_to_string(self.bundle.join("address")) {
-            let path = address.trim().trim_start_matches("unix://");
-            if std::fs::symlink_metadata(path)
+            let address = address.trim();
+            let path = address.trim_start_matches("unix://");
+            let is_socket = std::fs::symlink_metadata(path)
                 .map(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
-                .unwrap_or(false)
-            {
+                .unwrap_or(false);
+            if is_socket && !is_serving(address) {
                 let _ = std::fs::remove_file(path);
             }
         }

@@ -108,12 +108,8 @@ pub fn mount_rootfs(id: &str, bundle: &Path, mounts: &[RootMount]) -> Result<boo
 /// Nothing mounted there is not an error.
 pub fn unmount_rootfs(bundle: &Path) {
     let target = bundle.join("rootfs");
-    loop {
-        match umount2(&target, MntFlags::MNT_DETACH) {
-            Ok(()) => continue, // stacked mounts: unmount until none is left
-            Err(_) => break,
-        }
-    }
+    // Stacked mounts: unmount until none is left.
+    while umount2(&target, MntFlags::MNT_DETACH).is_ok() {}
 }
 
 #[cfg(test)]

@@ -149,7 +149,8 @@ impl Ctx {
     }
 
     fn log(&self, name: &str, attempt: u32) -> String {
-        std::fs::read_to_string(self.logdir.join(format!("{name}_{attempt}.log"))).unwrap_or_default()
+        std::fs::read_to_string(self.logdir.join(format!("{name}_{attempt}.log")))
+            .unwrap_or_default()
     }
 }
 
@@ -173,7 +174,9 @@ async fn connect(socket: &Path) -> Res<Channel> {
         .connect_with_connector(service_fn(move |_: Uri| {
             let socket = socket.clone();
             async move {
-                Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(socket).await?))
+                Ok::<_, std::io::Error>(TokioIo::new(
+                    tokio::net::UnixStream::connect(socket).await?,
+                ))
             }
         }))
         .await
@@ -238,7 +241,10 @@ async fn run(ctx: &mut Ctx) -> Res<()> {
         .await;
     result?;
     check(stop.is_ok(), &format!("StopPodSandbox {:?}", stop.err()))?;
-    check(remove.is_ok(), &format!("RemovePodSandbox {:?}", remove.err()))?;
+    check(
+        remove.is_ok(),
+        &format!("RemovePodSandbox {:?}", remove.err()),
+    )?;
     let left = ctx
         .rt
         .list_containers(ListContainersRequest { filter: None })
@@ -283,8 +289,14 @@ async fn pod_checks(ctx: &mut Ctx, pod: &str, sandbox: &PodSandboxConfig) -> Res
         )
         .await?;
     let st = ctx.wait_exited(&a).await?;
-    check(st.exit_code == 3, &format!("exit code 3 reported (got {})", st.exit_code))?;
-    check(st.reason == "Error", &format!("reason Error (got {:?})", st.reason))?;
+    check(
+        st.exit_code == 3,
+        &format!("exit code 3 reported (got {})", st.exit_code),
+    )?;
+    check(
+        st.reason == "Error",
+        &format!("reason Error (got {:?})", st.reason),
+    )?;
     let log = ctx.log("app", 0);
     let out = log_lines(&log, "stdout");
     check(
@@ -295,7 +307,10 @@ async fn pod_checks(ctx: &mut Ctx, pod: &str, sandbox: &PodSandboxConfig) -> Res
         log_lines(&log, "stderr") == vec!["to-stderr".to_string()],
         "stderr in the CRI log file",
     )?;
-    check(out.get(2).map(String::as_str) == Some("berth-pod"), "the pod's hostname")?;
+    check(
+        out.get(2).map(String::as_str) == Some("berth-pod"),
+        "the pod's hostname",
+    )?;
     let netns_a = out.get(1).cloned().unwrap_or_default();
 
     // 2. A second container shares the pod's network namespace (not the host's).
@@ -305,7 +320,10 @@ async fn pod_checks(ctx: &mut Ctx, pod: &str, sandbox: &PodSandboxConfig) -> Res
     let st = ctx.wait_exited(&b).await?;
     check(
         st.exit_code == 0 && st.reason == "Completed",
-        &format!("second container Completed ({} {:?})", st.exit_code, st.reason),
+        &format!(
+            "second container Completed ({} {:?})",
+            st.exit_code, st.reason
+        ),
     )?;
     let netns_b = log_lines(&ctx.log("sidecar", 0), "stdout")
         .first()
@@ -354,13 +372,23 @@ async fn pod_checks(ctx: &mut Ctx, pod: &str, sandbox: &PodSandboxConfig) -> Res
     let st = ctx.wait_exited(&oom).await?;
     check(
         st.reason == "OOMKilled" && st.exit_code == 137,
-        &format!("OOMKilled reported (exit {} reason {:?})", st.exit_code, st.reason),
+        &format!(
+            "OOMKilled reported (exit {} reason {:?})",
+            st.exit_code, st.reason
+        ),
     )?;
 
     // 5. A long-running container: ExecSync answers (an error until exec lands, never a hang),
     //    then StopContainer ends it with the signal's status.
     let long = ctx
-        .run_container(pod, sandbox, "server", 0, "trap 'exit 0' TERM; while :; do sleep 0.1; done", 0)
+        .run_container(
+            pod,
+            sandbox,
+            "server",
+            0,
+            "trap 'exit 0' TERM; while :; do sleep 0.1; done",
+            0,
+        )
         .await?;
     let exec = tokio::time::timeout(
         Duration::from_secs(20),
@@ -398,7 +426,10 @@ async fn pod_checks(ctx: &mut Ctx, pod: &str, sandbox: &PodSandboxConfig) -> Res
     let st = ctx.wait_exited(&long).await?;
     check(
         st.exit_code == 0,
-        &format!("StopContainer: SIGTERM handled, exit 0 (got {})", st.exit_code),
+        &format!(
+            "StopContainer: SIGTERM handled, exit 0 (got {})",
+            st.exit_code
+        ),
     )?;
 
     let mut seen = HashMap::new();

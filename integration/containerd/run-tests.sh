@@ -195,6 +195,16 @@ expect "delete twice fails" 1 $?
 contains "…with not found" "not found" "$err"
 ctr containers delete t-kill
 
+# kill --all signals every process of the container's cgroup.
+ctr run -d $RT "$IMG" t-killall sh -c 'sleep 1000 & sleep 1000 & wait' >/dev/null
+for _ in $(seq 50); do [ "$(ctr tasks ps t-killall | awk 'NR>1' | wc -l)" -ge 3 ] && break; sleep 0.1; done
+expect "three processes in the task" 3 "$(ctr tasks ps t-killall | awk 'NR>1' | wc -l)"
+# SIGTERM: PID 1 (sh, no handler) ignores it, so the task stops only if the sleeps get it.
+ctr tasks kill --all -s SIGTERM t-killall
+for _ in $(seq 50); do st=$(ctr tasks ls | awk '$1=="t-killall"{print $3}'); [ "$st" == STOPPED ] && break; sleep 0.1; done
+expect "kill --all stops the task" STOPPED "$st"
+ctr tasks delete t-killall >/dev/null 2>&1; ctr containers delete t-killall
+
 # Not implemented yet (exec, pause, metrics): a clear error, never a fake success or a hang.
 ctr run -d $RT "$IMG" t-unimpl sleep 1000 >/dev/null
 err=$(ctr tasks exec --exec-id e1 t-unimpl echo hi 2>&1)

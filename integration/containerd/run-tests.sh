@@ -118,12 +118,22 @@ cleanup() {
 	# Anything still mounted under the test directory (a failed test's rootfs) goes too.
 	grep -o " $WORK[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
 	[ -n "$host_network" ] || ip link del "$CNI_BRIDGE" 2>/dev/null
-	rm -rf /run/containerd/berth/"$NS" /run/containerd/berth/k8s.io
+	rm -rf /run/containerd/berth/"$NS" /run/containerd/berth/k8s.io /run/containerd/runc/"$NS"
+	# ctr leaves the FIFO directories of detached (-d) runs.
+	for f in $(comm -13 <(echo "$fifos_before") <(ls /run/containerd/fifo 2>/dev/null | sort)); do
+		rm -rf "/run/containerd/fifo/$f"
+	done
+	# The per-namespace parent cgroups (ctr's "/$NS/<id>", CRI's "/k8s.io/<id>"), left empty by
+	# the runtimes as runc leaves them; rmdir removes only empty ones.
+	for d in /sys/fs/cgroup/*/"$NS" /sys/fs/cgroup/*/k8s.io /sys/fs/cgroup/unified/"$NS" /sys/fs/cgroup/unified/k8s.io; do
+		[ -d "$d" ] && rmdir "$d" 2>/dev/null
+	done
 	[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 sockets_before=$(ls /run/containerd/s 2>/dev/null | sort)
+fifos_before=$(ls /run/containerd/fifo 2>/dev/null | sort)
 start_containerd || { tail -20 "$WORK/logs/containerd.log" >&2; skip "containerd did not start (log above)"; }
 # Every task event, for the exit statuses and the event order.
 watch_events() {

@@ -13,7 +13,7 @@ use berth_runtime::container;
 use berth_runtime::state::Store;
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::util::write_address;
-use containerd_shim::{api, Config, DeleteResponse, ExitSignal, Flags, StartOpts};
+use containerd_shim::{Config, DeleteResponse, ExitSignal, Flags, StartOpts};
 
 use crate::events::Events;
 use crate::service::{state_root, Exit, Service, ServiceConfig};
@@ -136,10 +136,6 @@ fn is_serving(address: &str) -> bool {
     let path = address.strip_prefix("unix://").unwrap_or(address);
     UnixStream::connect(path).is_ok()
 }
-
-// Keep the api module in scope for the DeleteResponse type alias users.
-#[allow(unused_imports)]
-use api as _;
 
 #[cfg(test)]
 mod tests {

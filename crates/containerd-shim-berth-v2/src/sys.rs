@@ -62,3 +62,18 @@ pub fn map_fds_on_exec<const N: usize>(cmd: &mut std::process::Command, map: [(R
         });
     }
 }
+
+/// TIOCSWINSZ on a pty master: the terminal's size as the process sees it (SIGWINCH follows).
+pub fn set_winsize(master: std::os::fd::BorrowedFd<'_>, rows: u16, cols: u16) -> nix::Result<()> {
+    use std::os::fd::AsRawFd;
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one `winsize` from the pointer, which is valid for the call;
+    // the fd is borrowed, so it is open.
+    let r = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws as *const libc::winsize) };
+    nix::errno::Errno::result(r).map(drop)
+}

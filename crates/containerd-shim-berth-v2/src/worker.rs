@@ -20,6 +20,11 @@
 //!            ◀─────────────────── Created{pid} | Failed{kind, message}
 //! ```
 //!
+//! `Exec` goes the same way (an exec child calls `container::exec`, whose process is started
+//! with CLONE_PARENT too), so exec'd processes are reaped by the shim as well. A terminal's pty
+//! master does not travel through the worker: the library sends it to the console socket the
+//! shim listens on (`console.rs`).
+//!
 //! When the create child exits, the init is orphaned and the kernel reparents it to the
 //! nearest subreaper: the shim (PR_SET_CHILD_SUBREAPER is set there, not in the worker, and is
 //! not inherited across fork). The shim therefore reaps the init and learns its exact exit
@@ -30,7 +35,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use berth_runtime::container::{self, ContainerError, CreateOptions};
+use berth_runtime::container::{
+    self, ContainerError, CreateOptions, ExecError, ExecOptions, ExecProcess,
+};
 use berth_runtime::state::{StateError, Store};
 use nix::fcntl::OFlag;
 use nix::sys::socket::{
@@ -57,6 +64,19 @@ pub enum Request {
         log: PathBuf,
         debug: bool,
         stdio: [bool; 3],
+        /// Where the library sends the pty master of a `terminal: true` process.
+        console_socket: Option<PathBuf>,
+    },
+    /// Start another process in container `id`, described by the runtime-spec `process` JSON
+    /// in the file `process`.
+    Exec {
+        root: PathBuf,
+        id: String,
+        process: PathBuf,
+        log: PathBuf,
+        debug: bool,
+        stdio: [bool; 3],
+        console_socket: Option<PathBuf>,
     },
 }
 
@@ -179,7 +199,50 @@ fn serve(sock: OwnedFd) -> ! {
                 log,
                 debug,
                 stdio,
-            }) => fork_create(&sock, root, &id, bundle, log, debug, stdio, fds),
+                console_socket,
+            }) => fork_child(&sock, &log, debug, stdio, fds, || {
+                let store = Store::new(&root);
+                let opts = CreateOptions {
+                    console_socket,
+                    ..Default::default()
+                };
+                match container::create(&store, &id, &bundle, &opts) {
+                    Ok(pid) => Reply::Created { pid },
+                    Err(e) => Reply::Failed {
+                        kind: fail_kind(&e),
+                        message: format!("create container {id:?}: {}", crate::error::chain(&e)),
+                    },
+                }
+            }),
+            Ok(Request::Exec {
+                root,
+                id,
+                process,
+                log,
+                debug,
+                stdio,
+                console_socket,
+            }) => fork_child(&sock, &log, debug, stdio, fds, || {
+                let store = Store::new(&root);
+                let opts = ExecOptions {
+                    process: ExecProcess::Json(process),
+                    tty: false,
+                    console_socket,
+                    detach: true,
+                    pid_file: None,
+                    preserve_fds: 0,
+                    ignore_paused: false,
+                    apparmor: None,
+                    process_label: None,
+                };
+                match container::exec(&store, &id, &opts) {
+                    Ok(done) => Reply::Created { pid: done.pid },
+                    Err(e) => Reply::Failed {
+                        kind: fail_kind(&e),
+                        message: format!("exec in container {id:?}: {}", crate::error::chain(&e)),
+                    },
+                }
+            }),
             Err(e) => Reply::Failed {
                 kind: FailKind::Internal,
                 message: format!("decode request: {e}"),
@@ -210,17 +273,15 @@ fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<(usize, Ve
     Ok((msg.bytes, fds))
 }
 
-/// Forks the create child, waits for it, and returns what it reported.
-#[allow(clippy::too_many_arguments)]
-fn fork_create(
+/// Forks the create (or exec) child, which sets up stdio and logging and runs `op`; waits for
+/// it and returns what it reported.
+fn fork_child(
     sock: &OwnedFd,
-    root: PathBuf,
-    id: &str,
-    bundle: PathBuf,
-    log: PathBuf,
+    log: &std::path::Path,
     debug: bool,
     stdio: [bool; 3],
     fds: Vec<OwnedFd>,
+    op: impl FnOnce() -> Reply,
 ) -> Reply {
     let internal = |what: &str, e: nix::Error| Reply::Failed {
         kind: FailKind::Internal,
@@ -235,7 +296,17 @@ fn fork_create(
             // Not inherited by the container: the init must not keep the worker's socket.
             let _ = nix::unistd::close(sock.as_raw_fd());
             drop(rd);
-            let reply = create_child(&root, id, &bundle, &log, debug, stdio, fds);
+            let reply = match child_stdio(stdio, fds) {
+                Ok(()) => {
+                    let _ = berth_runtime::log::init(
+                        Some(log),
+                        berth_runtime::log::LogFormat::Json,
+                        debug,
+                    );
+                    op()
+                }
+                Err(failed) => failed,
+            };
             let body = serde_json::to_vec(&reply).unwrap_or_default();
             // The pipe buffer (64 KiB) holds the whole reply: this never blocks.
             let _ = std::fs::File::from(wr).write_all(&body);
@@ -245,7 +316,6 @@ fn fork_create(
         Err(e) => return internal("fork the create process", e),
     };
     drop(wr);
-    drop(fds);
     let status = loop {
         match waitpid(Pid::from_raw(child), None) {
             Err(nix::Error::EINTR) => continue,
@@ -270,16 +340,8 @@ fn fork_create(
     })
 }
 
-/// In the create child: stdio, logging, then the library's `create`.
-fn create_child(
-    root: &std::path::Path,
-    id: &str,
-    bundle: &std::path::Path,
-    log: &std::path::Path,
-    debug: bool,
-    stdio: [bool; 3],
-    fds: Vec<OwnedFd>,
-) -> Reply {
+/// In the create/exec child: the process's stdio becomes this process's 0/1/2.
+fn child_stdio(stdio: [bool; 3], fds: Vec<OwnedFd>) -> Result<(), Reply> {
     // The container's stdio is this process's 0/1/2 (inherited by stage 1 and the init);
     // slots without an fd get /dev/null, as runc does for a missing stream.
     let null = nix::fcntl::open("/dev/null", OFlag::O_RDWR, nix::sys::stat::Mode::empty());
@@ -292,24 +354,16 @@ fn create_child(
         };
         if let Some(fd) = fd {
             if let Err(e) = sys::dup2_raw(fd, slot as RawFd) {
-                return Reply::Failed {
+                return Err(Reply::Failed {
                     kind: FailKind::Internal,
                     message: format!("set up stdio fd {slot}: {e}"),
-                };
+                });
             }
         }
     }
     drop(fds);
     drop(null);
-    let _ = berth_runtime::log::init(Some(log), berth_runtime::log::LogFormat::Json, debug);
-    let store = Store::new(root);
-    match container::create(&store, id, bundle, &CreateOptions::default()) {
-        Ok(pid) => Reply::Created { pid },
-        Err(e) => Reply::Failed {
-            kind: fail_kind(&e),
-            message: format!("create container {id:?}: {}", crate::error::chain(&e)),
-        },
-    }
+    Ok(())
 }
 
 /// The ttrpc code a library error deserves.
@@ -322,6 +376,18 @@ pub fn fail_kind(e: &ContainerError) -> FailKind {
         ContainerError::WrongState { .. } | ContainerError::InitExited { .. } => {
             FailKind::FailedPrecondition
         }
+        ContainerError::Exec(ExecError::Paused | ExecError::InitGone) => {
+            FailKind::FailedPrecondition
+        }
+        ContainerError::ConsoleWithoutTerminal | ContainerError::TerminalWithoutConsole => {
+            FailKind::InvalidArgument
+        }
+        ContainerError::Exec(
+            ExecError::ReadProcess { .. }
+            | ExecError::ParseProcess { .. }
+            | ExecError::NoCommand
+            | ExecError::Process(_),
+        ) => FailKind::InvalidArgument,
         _ => FailKind::Internal,
     }
 }

@@ -7,6 +7,8 @@
 
 use containerd_shim::protos::ttrpc::{self, Code};
 
+use crate::console::ConsoleError;
+use crate::metrics::MetricsError;
 use crate::worker::{FailKind, WorkerError};
 
 /// One variant per failed operation, carrying the id or path involved.
@@ -18,6 +20,31 @@ pub enum ShimError {
     ExecNotFound { id: String, exec_id: String },
     #[error("task {0:?} already exists")]
     TaskExists(String),
+    #[error("exec {exec_id:?} of task {id:?} already exists")]
+    ExecExists { id: String, exec_id: String },
+    #[error("exec {exec_id:?} in task {id:?}: write the process spec {path}")]
+    ExecSpec {
+        id: String,
+        exec_id: String,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("exec {exec_id:?} in task {id:?}: the process spec is not runtime-spec process JSON")]
+    ExecSpecJson {
+        id: String,
+        exec_id: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("terminal of task {id:?}")]
+    Console {
+        id: String,
+        #[source]
+        source: ConsoleError,
+    },
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
     #[error("{op} task {id:?}: {reason}")]
     Precondition {
         op: &'static str,
@@ -55,7 +82,7 @@ pub enum ShimError {
     },
     #[error("task {id:?}: {uri:?} is not a stdio address this shim understands")]
     StdioUri { id: String, uri: String },
-    #[error("create task {id:?}")]
+    #[error("task {id:?}: the runtime worker")]
     Worker {
         id: String,
         #[source]
@@ -68,7 +95,11 @@ impl ShimError {
     pub fn code(&self) -> Code {
         match self {
             ShimError::TaskNotFound(_) | ShimError::ExecNotFound { .. } => Code::NOT_FOUND,
-            ShimError::TaskExists(_) => Code::ALREADY_EXISTS,
+            ShimError::TaskExists(_) | ShimError::ExecExists { .. } => Code::ALREADY_EXISTS,
+            ShimError::ExecSpecJson { .. } => Code::INVALID_ARGUMENT,
+            ShimError::ExecSpec { .. } | ShimError::Console { .. } => Code::INTERNAL,
+            ShimError::Metrics(MetricsError::Encode { .. }) => Code::INTERNAL,
+            ShimError::Metrics(_) => Code::INVALID_ARGUMENT,
             ShimError::Precondition { .. } => Code::FAILED_PRECONDITION,
             ShimError::Unimplemented { .. } => Code::UNIMPLEMENTED,
             ShimError::Runtime { kind, .. } => match kind {

@@ -16,8 +16,10 @@
 //! - `containerd-shim-berth-v2 delete`: cleanup after a lost shim (force-delete the container,
 //!   unmount its rootfs), DeleteResponse on stdout.
 
+mod console;
 mod error;
 mod events;
+mod metrics;
 mod oom;
 mod rootfs;
 mod service;

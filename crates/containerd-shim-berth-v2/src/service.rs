@@ -19,13 +19,14 @@ use berth_runtime::container;
 use berth_runtime::state::{ContainerId, Store};
 use containerd_shim::monitor::{monitor_subscribe, Subject, Topic};
 use containerd_shim::protos::events::task::{
-    TaskCreate, TaskDelete, TaskExit, TaskIO, TaskOOM, TaskStart,
+    TaskCreate, TaskDelete, TaskExit, TaskIO, TaskOOM, TaskPaused, TaskResumed, TaskStart,
 };
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::protobuf::MessageField;
 use containerd_shim::protos::types::task::ProcessInfo;
 use containerd_shim::{api, ExitSignal, Task, TtrpcContext, TtrpcResult};
 
+use crate::console::{Console, ConsoleListener};
 use crate::error::ShimError;
 use crate::events::Events;
 use crate::rootfs::{self, RootMount};
@@ -75,6 +76,8 @@ struct TaskState {
     exit: Option<Exit>,
     deleted: bool,
     io: Stdio,
+    /// The init's terminal (`terminal: true`).
+    console: Option<Console>,
 }
 
 /// One container this shim runs.
@@ -87,8 +90,11 @@ struct TaskEntry {
     stdout: String,
     stderr: String,
     mounted: bool,
+    terminal: bool,
     state: Mutex<TaskState>,
     changed: Condvar,
+    /// Exec'd processes by exec id (`service_exec.rs`); locked after `state`, never before.
+    execs: Mutex<HashMap<String, Arc<exec::ExecEntry>>>,
 }
 
 impl TaskEntry {
@@ -102,6 +108,8 @@ struct Table {
     tasks: HashMap<String, Arc<TaskEntry>>,
     /// Exits of pids no task claims (yet): an init can die before its Create returns.
     unclaimed: HashMap<i32, Exit>,
+    /// Running exec'd processes: pid → (task id, exec id).
+    exec_pids: HashMap<i32, (String, String)>,
 }
 
 /// Configuration the service needs from the shim's command line.
@@ -187,6 +195,14 @@ impl Service {
         }
         let task = {
             let mut table = self.table();
+            if let Some((id, exec_id)) = table.exec_pids.remove(&pid) {
+                let task = table.tasks.get(&id).cloned();
+                drop(table);
+                if let Some(task) = task {
+                    self.record_exec_exit(&task, &exec_id, exit);
+                }
+                return;
+            }
             let task = table.tasks.values().find(|t| t.pid == pid).cloned();
             if task.is_none() {
                 if table.unclaimed.len() >= MAX_UNCLAIMED {
@@ -250,17 +266,6 @@ impl Service {
         }
     }
 
-    fn no_exec(id: &str, exec_id: &str) -> Result<(), ShimError> {
-        if exec_id.is_empty() {
-            Ok(())
-        } else {
-            Err(ShimError::ExecNotFound {
-                id: id.to_string(),
-                exec_id: exec_id.to_string(),
-            })
-        }
-    }
-
     fn do_create(
         &self,
         req: &api::CreateTaskRequest,
@@ -268,12 +273,6 @@ impl Service {
         let id = req.id.clone();
         if self.table().tasks.contains_key(&id) {
             return Err(ShimError::TaskExists(id));
-        }
-        if req.terminal {
-            return Err(ShimError::Unimplemented {
-                op: "create with a terminal",
-                what: "needs berth-runtime's console-socket support, which has not landed yet",
-            });
         }
         if !req.checkpoint.is_empty() {
             return Err(ShimError::Unimplemented {
@@ -311,8 +310,25 @@ impl Service {
             &req.stderr,
         )
         .map_err(undo_mount)?;
+        let listener = if req.terminal {
+            Some(
+                ConsoleListener::new(&std::env::temp_dir())
+                    .map_err(|source| ShimError::Console {
+                        id: id.clone(),
+                        source,
+                    })
+                    .map_err(undo_mount)?,
+            )
+        } else {
+            None
+        };
         let reply = {
-            let (fds, present) = io.for_worker();
+            // A terminal's process gets the pty as its stdio: nothing of ours goes to it.
+            let (fds, present) = if req.terminal {
+                (Vec::new(), [false; 3])
+            } else {
+                io.for_worker()
+            };
             worker.call(
                 &Request::Create {
                     root: self.inner.config.root.clone(),
@@ -321,12 +337,11 @@ impl Service {
                     log: bundle.join("log.json"),
                     debug: self.inner.config.debug,
                     stdio: present,
+                    console_socket: listener.as_ref().map(|l| l.path().to_path_buf()),
                 },
                 &fds,
             )
         };
-        // The container holds its own copies now.
-        io.container = Default::default();
         let pid = match reply {
             Ok(Reply::Created { pid }) => pid,
             Ok(Reply::Failed { kind, message }) => {
@@ -339,6 +354,20 @@ impl Service {
             }
             Err(source) => return Err(undo_mount(ShimError::Worker { id, source })),
         };
+        let console = match &listener {
+            Some(l) => match exec::attach_console(&id, l, &mut io) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    // The init exists but nobody could ever talk to it: undo the create.
+                    let _ = container::delete(&self.inner.store, &id, true);
+                    return Err(undo_mount(e));
+                }
+            },
+            None => None,
+        };
+        drop(listener);
+        // The container holds its own copies now.
+        io.container = Default::default();
         let task = Arc::new(TaskEntry {
             id: id.clone(),
             bundle,
@@ -347,11 +376,14 @@ impl Service {
             stdout: req.stdout.clone(),
             stderr: req.stderr.clone(),
             mounted,
+            terminal: req.terminal,
             state: Mutex::new(TaskState {
                 io,
+                console,
                 ..Default::default()
             }),
             changed: Condvar::new(),
+            execs: Mutex::new(HashMap::new()),
         });
         let early = self.register(task.clone());
         {
@@ -391,7 +423,9 @@ impl Service {
     }
 
     fn do_start(&self, req: &api::StartRequest) -> Result<api::StartResponse, ShimError> {
-        Self::no_exec(&req.id, &req.exec_id)?;
+        if !req.exec_id.is_empty() {
+            return self.start_exec(&req.id, &req.exec_id);
+        }
         let task = self.task(&req.id)?;
         let mut st = task.lock();
         let refuse = |reason: &str| ShimError::Precondition {
@@ -420,11 +454,14 @@ impl Service {
     }
 
     fn do_state(&self, req: &api::StateRequest) -> Result<api::StateResponse, ShimError> {
-        Self::no_exec(&req.id, &req.exec_id)?;
+        if !req.exec_id.is_empty() {
+            return self.state_exec(&req.id, &req.exec_id);
+        }
         let task = self.task(&req.id)?;
         let st = task.lock();
         let status = match (&st.exit, st.started) {
             (Some(_), _) => api::Status::STOPPED,
+            (None, _) if self.is_paused(&req.id) => api::Status::PAUSED,
             (None, true) => api::Status::RUNNING,
             (None, false) => api::Status::CREATED,
         };
@@ -436,7 +473,7 @@ impl Service {
             stdin: task.stdin.clone(),
             stdout: task.stdout.clone(),
             stderr: task.stderr.clone(),
-            terminal: false,
+            terminal: task.terminal,
             exit_status: st.exit.map(|e| e.status).unwrap_or(0),
             exited_at: st
                 .exit
@@ -447,7 +484,9 @@ impl Service {
     }
 
     fn do_kill(&self, req: &api::KillRequest) -> Result<(), ShimError> {
-        Self::no_exec(&req.id, &req.exec_id)?;
+        if !req.exec_id.is_empty() {
+            return self.kill_exec(&req.id, &req.exec_id, req.signal as i32);
+        }
         let task = self.task(&req.id)?;
         let finished = || ShimError::TaskNotFound(format!("{}: process already finished", req.id));
         if task.lock().exit.is_some() {
@@ -462,7 +501,9 @@ impl Service {
     }
 
     fn do_delete(&self, req: &api::DeleteRequest) -> Result<api::DeleteResponse, ShimError> {
-        Self::no_exec(&req.id, &req.exec_id)?;
+        if !req.exec_id.is_empty() {
+            return self.delete_exec(&req.id, &req.exec_id);
+        }
         let task = self.task(&req.id)?;
         let mut st = task.lock();
         if st.exit.is_none() && st.started {
@@ -492,6 +533,8 @@ impl Service {
             stdio::unblock_stdin(&path);
         }
         st.io = Stdio::default();
+        st.console = None;
+        self.forget_execs(&task);
         self.table().tasks.remove(&req.id);
         self.inner.events.send(TaskDelete {
             container_id: req.id.clone(),
@@ -511,7 +554,9 @@ impl Service {
     }
 
     fn do_wait(&self, req: &api::WaitRequest) -> Result<api::WaitResponse, ShimError> {
-        Self::no_exec(&req.id, &req.exec_id)?;
+        if !req.exec_id.is_empty() {
+            return self.wait_exec(&req.id, &req.exec_id);
+        }
         let task = self.task(&req.id)?;
         let st = task.lock();
         let st = task
@@ -554,7 +599,9 @@ impl Service {
     }
 
     fn do_close_io(&self, req: &api::CloseIORequest) -> Result<(), ShimError> {
-        Self::no_exec(&req.id, &req.exec_id)?;
+        if !req.exec_id.is_empty() {
+            return self.close_exec_io(&req.id, &req.exec_id, req.stdin);
+        }
         let task = self.task(&req.id)?;
         // The copy thread ends at the client's EOF; CloseIO only releases a thread whose
         // client never attached.
@@ -566,11 +613,78 @@ impl Service {
         Ok(())
     }
 
-    fn unimplemented(&self, id: &str, op: &'static str, what: &'static str) -> ShimError {
-        if let Err(e) = self.task(id) {
-            return e;
+    fn is_paused(&self, id: &str) -> bool {
+        let Ok(cid) = ContainerId::new(id) else {
+            return false;
+        };
+        self.inner
+            .store
+            .read(&cid)
+            .is_ok_and(|s| container::status(&s) == container::Status::Paused)
+    }
+
+    /// Pause (`pause: true`) or resume a task: the library freezes or thaws its cgroup.
+    fn do_pause(&self, id: &str, pause: bool) -> Result<(), ShimError> {
+        let op = if pause { "pause" } else { "resume" };
+        let task = self.task(id)?;
+        let st = task.lock();
+        if st.exit.is_some() {
+            return Err(ShimError::Precondition {
+                op,
+                id: id.to_string(),
+                reason: "the task has exited".into(),
+            });
         }
-        ShimError::Unimplemented { op, what }
+        let done = if pause {
+            container::pause(&self.inner.store, id)
+        } else {
+            container::resume(&self.inner.store, id)
+        };
+        done.map_err(|e| Self::runtime_err(op, id, &e))?;
+        if pause {
+            self.inner.events.send(TaskPaused {
+                container_id: id.to_string(),
+                ..Default::default()
+            });
+        } else {
+            self.inner.events.send(TaskResumed {
+                container_id: id.to_string(),
+                ..Default::default()
+            });
+        }
+        Ok(())
+    }
+
+    fn do_update(&self, req: &api::UpdateTaskRequest) -> Result<(), ShimError> {
+        let task = self.task(&req.id)?;
+        let resources = match req.resources.as_ref() {
+            Some(any) => crate::metrics::decode_resources(&req.id, any)?,
+            None => return Ok(()),
+        };
+        let _st = task.lock();
+        if _st.exit.is_some() {
+            return Err(ShimError::Precondition {
+                op: "update",
+                id: req.id.clone(),
+                reason: "the task has exited".into(),
+            });
+        }
+        let ignored = container::update(&self.inner.store, &req.id, &resources)
+            .map_err(|e| Self::runtime_err("update", &req.id, &e))?;
+        for name in ignored {
+            containerd_shim::warn!("update task {}: {name} has no effect here", req.id);
+        }
+        Ok(())
+    }
+
+    fn do_stats(&self, req: &api::StatsRequest) -> Result<api::StatsResponse, ShimError> {
+        let _task = self.task(&req.id)?;
+        let stats = container::stats(&self.inner.store, &req.id)
+            .map_err(|e| Self::runtime_err("stats", &req.id, &e))?;
+        Ok(api::StatsResponse {
+            stats: MessageField::some(crate::metrics::stats_any(&req.id, &stats)?),
+            ..Default::default()
+        })
     }
 
     /// Whether the shim serves no task any more.
@@ -632,13 +746,8 @@ impl Task for Service {
     }
 
     fn exec(&self, _ctx: &TtrpcContext, req: api::ExecProcessRequest) -> TtrpcResult<api::Empty> {
-        Err(self
-            .unimplemented(
-                &req.id,
-                "exec",
-                "needs berth_runtime::container::exec, not merged yet",
-            )
-            .into())
+        self.do_exec(&req).map_err(log_err("exec"))?;
+        Ok(api::Empty::default())
     }
 
     fn resize_pty(
@@ -646,43 +755,23 @@ impl Task for Service {
         _ctx: &TtrpcContext,
         req: api::ResizePtyRequest,
     ) -> TtrpcResult<api::Empty> {
-        Err(self
-            .unimplemented(
-                &req.id,
-                "resize pty",
-                "needs berth-runtime's terminal support, not merged yet",
-            )
-            .into())
+        self.do_resize(&req).map_err(log_err("resize pty"))?;
+        Ok(api::Empty::default())
     }
 
     fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
-        Err(self
-            .unimplemented(
-                &req.id,
-                "pause",
-                "needs berth_runtime::container::pause, not merged yet",
-            )
-            .into())
+        self.do_pause(&req.id, true).map_err(log_err("pause"))?;
+        Ok(api::Empty::default())
     }
 
     fn resume(&self, _ctx: &TtrpcContext, req: api::ResumeRequest) -> TtrpcResult<api::Empty> {
-        Err(self
-            .unimplemented(
-                &req.id,
-                "resume",
-                "needs berth_runtime::container::resume, not merged yet",
-            )
-            .into())
+        self.do_pause(&req.id, false).map_err(log_err("resume"))?;
+        Ok(api::Empty::default())
     }
 
     fn update(&self, _ctx: &TtrpcContext, req: api::UpdateTaskRequest) -> TtrpcResult<api::Empty> {
-        Err(self
-            .unimplemented(
-                &req.id,
-                "update",
-                "needs berth_runtime::container::update, not merged yet",
-            )
-            .into())
+        self.do_update(&req).map_err(log_err("update"))?;
+        Ok(api::Empty::default())
     }
 
     fn stats(
@@ -690,13 +779,7 @@ impl Task for Service {
         _ctx: &TtrpcContext,
         req: api::StatsRequest,
     ) -> TtrpcResult<api::StatsResponse> {
-        Err(self
-            .unimplemented(
-                &req.id,
-                "stats",
-                "needs berth-runtime's stats function, not merged yet",
-            )
-            .into())
+        self.do_stats(&req).map_err(Into::into)
     }
 
     fn checkpoint(
@@ -753,6 +836,9 @@ fn log_err(op: &'static str) -> impl Fn(ShimError) -> containerd_shim::protos::t
 pub fn state_root(base: &Path, namespace: &str) -> PathBuf {
     base.join(namespace)
 }
+
+#[path = "service_exec.rs"]
+mod exec;
 
 #[cfg(test)]
 #[path = "service_tests.rs"]

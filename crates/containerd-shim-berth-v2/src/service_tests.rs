@@ -31,11 +31,13 @@ fn task(id: &str, pid: i32, started: bool) -> Arc<TaskEntry> {
         stdout: String::new(),
         stderr: String::new(),
         mounted: false,
+        terminal: false,
         state: Mutex::new(TaskState {
             started,
             ..Default::default()
         }),
         changed: Condvar::new(),
+        execs: Mutex::new(HashMap::new()),
     })
 }
 
@@ -202,17 +204,23 @@ fn unknown_ids_and_missing_features_have_their_codes() {
         Code::NOT_FOUND
     );
     assert_eq!(
-        code(s.unimplemented("c6", "pause", "x")),
-        Code::UNIMPLEMENTED
+        code(s.do_pause("missing", true).unwrap_err()),
+        Code::NOT_FOUND
     );
     assert_eq!(
-        code(s.unimplemented("missing", "pause", "x")),
+        code(
+            s.do_stats(&api::StatsRequest {
+                id: "missing".into(),
+                ..Default::default()
+            })
+            .unwrap_err()
+        ),
         Code::NOT_FOUND
     );
 }
 
 #[test]
-fn create_refuses_duplicates_terminals_and_a_missing_worker() {
+fn create_refuses_duplicates_and_a_missing_worker() {
     let (s, _d) = service();
     s.register(task("c7", PID + 6, true));
     let req = |id: &str, terminal: bool| api::CreateTaskRequest {
@@ -226,10 +234,144 @@ fn create_refuses_duplicates_terminals_and_a_missing_worker() {
         Code::ALREADY_EXISTS
     );
     let tty = s.do_create(&req("c8", true)).unwrap_err();
-    assert_eq!(code(tty), Code::UNIMPLEMENTED);
+    assert_eq!(code(tty), Code::FAILED_PRECONDITION);
     assert_eq!(
         code(s.do_create(&req("c8", false)).unwrap_err()),
         Code::FAILED_PRECONDITION
     );
     assert!(topics(&s).is_empty(), "no TaskCreate for a failed create");
+}
+
+const PROCESS: &str = r#"{"terminal":false,"user":{"uid":0,"gid":0},"args":["sh"],"cwd":"/"}"#;
+
+fn exec_req(id: &str, exec_id: &str, spec: &str) -> api::ExecProcessRequest {
+    use containerd_shim::protos::protobuf::well_known_types::any::Any;
+    api::ExecProcessRequest {
+        id: id.into(),
+        exec_id: exec_id.into(),
+        spec: MessageField::some(Any {
+            type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".into(),
+            value: spec.as_bytes().to_vec(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn exec_ids_are_unique_and_unknown_ones_are_not_found() {
+    let (s, _d) = service();
+    s.register(task("e1", PID + 10, true));
+    s.do_exec(&exec_req("e1", "x1", PROCESS)).unwrap();
+    assert_eq!(
+        code(s.do_exec(&exec_req("e1", "x1", PROCESS)).unwrap_err()),
+        Code::ALREADY_EXISTS
+    );
+    assert_eq!(
+        code(s.do_exec(&exec_req("e1", "x2", "not json")).unwrap_err()),
+        Code::INVALID_ARGUMENT
+    );
+    assert_eq!(
+        code(s.do_exec(&exec_req("nope", "x1", PROCESS)).unwrap_err()),
+        Code::NOT_FOUND
+    );
+    let unknown = "x9";
+    let nf = |r: Result<(), ShimError>| assert_eq!(code(r.unwrap_err()), Code::NOT_FOUND);
+    nf(s.start_exec("e1", unknown).map(drop));
+    nf(s.state_exec("e1", unknown).map(drop));
+    nf(s.kill_exec("e1", unknown, 9));
+    nf(s.delete_exec("e1", unknown).map(drop));
+    nf(s.wait_exec("e1", unknown).map(drop));
+    nf(s.close_exec_io("e1", unknown, true));
+    nf(s.do_resize(&api::ResizePtyRequest {
+        id: "e1".into(),
+        exec_id: unknown.into(),
+        width: 80,
+        height: 24,
+        ..Default::default()
+    }));
+    // Known but never started: created state; kill refused; start needs the worker.
+    let st = s.state_exec("e1", "x1").unwrap();
+    assert_eq!(st.status.enum_value(), Ok(api::Status::CREATED));
+    assert_eq!(
+        code(s.kill_exec("e1", "x1", 9).unwrap_err()),
+        Code::FAILED_PRECONDITION
+    );
+    assert_eq!(
+        code(s.start_exec("e1", "x1").unwrap_err()),
+        Code::FAILED_PRECONDITION
+    );
+    assert_eq!(topics(&s), vec!["/tasks/exec-added"]);
+}
+
+#[test]
+fn an_exec_exit_is_reported_with_its_exec_id() {
+    let (s, _d) = service();
+    s.register(task("e2", PID + 11, true));
+    s.do_exec(&exec_req("e2", "x", PROCESS)).unwrap();
+    let pid = PID + 12;
+    // As start_exec registers a started process.
+    s.table()
+        .exec_pids
+        .insert(pid, ("e2".into(), "x".into()));
+    let t = s.task("e2").unwrap();
+    s.exec_entry(&t, "x").unwrap().lock().pid = Some(pid);
+    let waiter = {
+        let s = s.clone();
+        std::thread::spawn(move || s.wait_exec("e2", "x"))
+    };
+    std::thread::sleep(Duration::from_millis(30));
+    assert!(!waiter.is_finished());
+    assert_eq!(
+        code(s.delete_exec("e2", "x").unwrap_err()),
+        Code::FAILED_PRECONDITION,
+        "delete of a running exec"
+    );
+    s.on_exit(pid, 5);
+    assert_eq!(waiter.join().unwrap().unwrap().exit_status, 5);
+    let st = s.state_exec("e2", "x").unwrap();
+    assert_eq!(st.status.enum_value(), Ok(api::Status::STOPPED));
+    assert_eq!((st.exit_status, st.pid), (5, pid as u32));
+    assert_eq!(
+        code(s.kill_exec("e2", "x", 9).unwrap_err()),
+        Code::NOT_FOUND,
+        "kill of a finished exec"
+    );
+    // The init is untouched.
+    assert!(s.task("e2").unwrap().lock().exit.is_none());
+    assert_eq!(s.delete_exec("e2", "x").unwrap().exit_status, 5);
+    assert_eq!(
+        code(s.state_exec("e2", "x").unwrap_err()),
+        Code::NOT_FOUND
+    );
+    assert_eq!(topics(&s), vec!["/tasks/exec-added", "/tasks/exit"]);
+}
+
+#[test]
+fn resize_without_terminal_and_pause_of_stopped_task_are_refused() {
+    let (s, _d) = service();
+    s.register(task("e3", PID + 13, true));
+    let resize = s
+        .do_resize(&api::ResizePtyRequest {
+            id: "e3".into(),
+            width: 80,
+            height: 24,
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(code(resize), Code::FAILED_PRECONDITION);
+    s.on_exit(PID + 13, 0);
+    assert_eq!(
+        code(s.do_pause("e3", true).unwrap_err()),
+        Code::FAILED_PRECONDITION
+    );
+    assert_eq!(
+        code(s.do_pause("e3", false).unwrap_err()),
+        Code::FAILED_PRECONDITION
+    );
+    assert_eq!(
+        code(s.do_exec(&exec_req("e3", "late", PROCESS)).unwrap_err()),
+        Code::FAILED_PRECONDITION,
+        "exec in an exited task"
+    );
 }

@@ -215,17 +215,69 @@ for _ in $(seq 50); do st=$(ctr tasks ls | awk '$1=="t-killall"{print $3}'); [ "
 expect "kill --all stops the task" STOPPED "$st"
 ctr tasks delete t-killall >/dev/null 2>&1; ctr containers delete t-killall
 
-# Not implemented yet (exec, pause, metrics): a clear error, never a fake success or a hang.
-ctr run -d $RT "$IMG" t-unimpl sleep 1000 >/dev/null
-err=$(ctr tasks exec --exec-id e1 t-unimpl echo hi 2>&1)
-expect "exec fails (until berth-runtime's exec lands)" 1 $?
-contains "…naming what is missing" "container::exec" "$err"
-err=$(ctr tasks pause t-unimpl 2>&1)
-contains "pause fails naming what is missing" "container::pause" "$err"
-err=$(ctr tasks metrics t-unimpl 2>&1)
-expect "metrics fails (containerd 1.6 drops the shim's Unimplemented)" 1 $?
-contains "…and reports no metrics, not fake ones" "no metrics received" "$err"
-ctr tasks kill -s SIGKILL t-unimpl; sleep 0.3; ctr tasks delete t-unimpl >/dev/null 2>&1; ctr containers delete t-unimpl
+# ---- exec, terminals, pause/resume, metrics ---------------------------------------------------
+# ctr -t needs its own stdin to be a terminal: script(1) gives it one.
+tty_run() { timeout 60 script -qec "$1" /dev/null </dev/null; }
+ctr run -d $RT "$IMG" t-exec sh -c 'i=0; while :; do i=$((i+1)); echo $i >/tmp/count; sleep 0.1; done' >/dev/null
+initpid=$(ctr tasks ls | awk '$1=="t-exec"{print $2}')
+out=$(ctr tasks exec --exec-id e1 t-exec sh -c 'echo exec-out; echo exec-err >&2; exit 5' </dev/null 2>&1)
+expect "ctr task exec: the process's exit status 5" 5 $?
+contains "…its stdout" "exec-out" "$out"
+contains "…its stderr" "exec-err" "$out"
+out=$(ctr tasks exec --exec-id e2 t-exec sh -c 'cat /proc/1/cmdline | tr "\0" " "; [ -t 0 ] && echo tty || echo no-tty' </dev/null 2>&1)
+contains "exec joins the container (sees its PID 1)" "while :" "$out"
+contains "…and has no terminal without -t" "no-tty" "$out"
+out=$(echo exec-stdin | ctr tasks exec --exec-id e3 t-exec cat 2>&1)
+expect "exec: stdin reaches the process and EOF ends it" "exec-stdin" "$out"
+out=$(tty_run "ctr -a $SOCK -n $NS tasks exec -t --exec-id e4 t-exec sh -c 'tty; exit 4'" 2>&1)
+expect "ctr task exec -t: exit status 4" 4 $?
+contains "…with a terminal (a pty of the container's devpts)" "/dev/pts/" "$out"
+sleep 0.2
+expect "exec events in order" "/tasks/exec-added /tasks/exec-started /tasks/exit" \
+	"$(grep '"exec_id":"e1"\|"id":"e1"' "$WORK/events.log" | grep -o " /tasks/[a-z-]* " | tr -d ' ' | tr '\n' ' ' | sed 's/ $//')"
+expect "TaskExit of exec e1 carries 5" 5 \
+	"$(grep ' /tasks/exit ' "$WORK/events.log" | grep '"id":"e1"' | grep -o '"exit_status":[0-9]*' | cut -d: -f2)"
+# Bad input: a duplicate exec id, an exec of a paused task.
+ctr tasks exec -d --exec-id dup t-exec sleep 100 </dev/null >/dev/null 2>&1
+err=$(ctr tasks exec --exec-id dup t-exec true </dev/null 2>&1)
+expect "exec with a duplicate exec id fails" 1 $?
+contains "…with already exists" "already exists" "$err"
+ctr tasks kill -s SIGKILL --exec-id dup t-exec >/dev/null 2>&1
+expect "exec processes are visible to ps" 1 "$(ctr tasks ps t-exec | awk 'NR>1' | wc -l | awk '{print ($1>=1)}')"
+
+count() { cat /proc/$initpid/root/tmp/count; }
+ctr tasks pause t-exec
+expect "ctr task pause: PAUSED" PAUSED "$(ctr tasks ls | awk '$1=="t-exec"{print $3}')"
+sleep 0.3; c1=$(count); sleep 0.6; c2=$(count)
+expect "…the counter stops" "$c1" "$c2"
+err=$(ctr tasks exec --exec-id e5 t-exec true </dev/null 2>&1)
+expect "exec in a paused task fails" 1 $?
+contains "…saying it is paused" "paused" "$err"
+ctr tasks resume t-exec
+expect "ctr task resume: RUNNING" RUNNING "$(ctr tasks ls | awk '$1=="t-exec"{print $3}')"
+sleep 0.6; c3=$(count)
+[ "${c3:-0}" -gt "${c2:-0}" ] && ok "…the counter resumes ($c2 → $c3)" || bad "counter did not resume ($c2 → $c3)"
+expect "pause/resume events" "/tasks/paused /tasks/resumed" "$(task_topics t-exec | grep -o '/tasks/paused\|/tasks/resumed' | tr '\n' ' ' | sed 's/ $//')"
+
+out=$(ctr tasks metrics t-exec 2>&1)
+mem=$(echo "$out" | awk '$1=="memory.usage_in_bytes"{print $2}')
+[ "${mem:-0}" -gt 0 ] && ok "ctr task metrics: memory usage $mem bytes" || bad "no memory usage in metrics: $out"
+pids=$(echo "$out" | awk '$1=="pids.current"{print $2}')
+[ "${pids:-0}" -ge 1 ] && ok "ctr task metrics: pids.current $pids" || bad "no pids.current in metrics: $out"
+
+ctr tasks kill -s SIGKILL t-exec
+for _ in $(seq 50); do [ "$(ctr tasks ls | awk '$1=="t-exec"{print $3}')" == STOPPED ] && break; sleep 0.1; done
+err=$(ctr tasks pause t-exec 2>&1)
+expect "pause of a stopped task fails" 1 $?
+contains "…because it exited" "exited" "$err"
+ctr tasks delete t-exec >/dev/null 2>&1; ctr containers delete t-exec
+
+# ctr run -t: the init gets a terminal; its output and exit status come back.
+out=$(tty_run "ctr -a $SOCK -n $NS run --rm -t $RT $IMG t-tty sh -c 'tty; stty size; exit 6'" 2>&1)
+expect "ctr run -t: exit status 6" 6 $?
+contains "…the init's stdio is a pty" "/dev/pts/0" "$out"
+ctr containers delete t-tty >/dev/null 2>&1
+[ -z "$(ls /tmp/berth-console-* 2>/dev/null)" ] && ok "no console socket left" || bad "console sockets left: $(ls /tmp/berth-console-*)"
 
 # Bad input: a program that does not exist fails create with the runtime's message, and
 # leaves nothing behind.

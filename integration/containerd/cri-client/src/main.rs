@@ -6,7 +6,8 @@
 //! Steps: Version → RunPodSandbox → CreateContainer/StartContainer → ContainerStatus (exit
 //! code, reason Completed/Error/OOMKilled) → logs from the CRI log file → a second container
 //! sees the pod's network namespace → a restarted container (attempt 1) in the same sandbox →
-//! ExecSync (an error, not a hang, until exec lands) → Stop/Remove everything. Prints one line
+//! ExecSync (exit code, stdout, stderr) → UpdateContainerResources (the new memory limit seen
+//! from inside) → ContainerStats → Stop/Remove everything. Prints one line
 //! per check and exits non-zero on the first failure. The caller (run-tests.sh) checks that
 //! nothing is left behind (shim processes, mounts, cgroups, state).
 
@@ -122,6 +123,19 @@ impl Ctx {
             .await
             .map_err(e2s)?;
         Ok(id)
+    }
+
+    /// ExecSync, bounded: a hang is a failure.
+    async fn exec_sync(&mut self, id: &str, cmd: &[&str]) -> Res<ExecSyncResponse> {
+        let call = self.rt.exec_sync(ExecSyncRequest {
+            container_id: id.into(),
+            cmd: cmd.iter().map(|c| c.to_string()).collect(),
+            timeout: 10,
+        });
+        match tokio::time::timeout(Duration::from_secs(30), call).await {
+            Err(_) => fail(format!("FAIL ExecSync {cmd:?} hung")),
+            Ok(r) => r.map(|r| r.into_inner()).map_err(e2s),
+        }
     }
 
     async fn wait_exited(&mut self, id: &str) -> Res<ContainerStatus> {
@@ -378,7 +392,7 @@ async fn pod_checks(ctx: &mut Ctx, pod: &str, sandbox: &PodSandboxConfig) -> Res
         ),
     )?;
 
-    // 5. A long-running container: ExecSync answers (an error until exec lands, never a hang),
+    // 5. A long-running container: ExecSync probes, UpdateContainerResources, ContainerStats,
     //    then StopContainer ends it with the signal's status.
     let long = ctx
         .run_container(
@@ -390,32 +404,70 @@ async fn pod_checks(ctx: &mut Ctx, pod: &str, sandbox: &PodSandboxConfig) -> Res
             0,
         )
         .await?;
-    let exec = tokio::time::timeout(
-        Duration::from_secs(20),
-        ctx.rt.exec_sync(ExecSyncRequest {
+    // An exec probe: exit code, stdout and stderr of a process run in the container.
+    let r = ctx
+        .exec_sync(&long, &["sh", "-c", "echo probe; echo probe-err >&2; exit 3"])
+        .await?;
+    check(
+        r.exit_code == 3
+            && String::from_utf8_lossy(&r.stdout).trim() == "probe"
+            && String::from_utf8_lossy(&r.stderr).trim() == "probe-err",
+        &format!(
+            "ExecSync: exit code 3, stdout and stderr (got {}, {:?}, {:?})",
+            r.exit_code,
+            String::from_utf8_lossy(&r.stdout),
+            String::from_utf8_lossy(&r.stderr)
+        ),
+    )?;
+    let r = ctx.exec_sync(&long, &["sh", "-c", "echo $$; cat /proc/1/cmdline"]).await?;
+    let out = String::from_utf8_lossy(&r.stdout).to_string();
+    check(
+        r.exit_code == 0 && out.lines().next() != Some("1") && out.contains("trap"),
+        &format!("ExecSync: the process joins the container's pid namespace (got {out:?})"),
+    )?;
+    // UpdateContainerResources: the new memory limit is the container's cgroup's.
+    const NEW_LIMIT: i64 = 96 << 20;
+    ctx.rt
+        .update_container_resources(UpdateContainerResourcesRequest {
             container_id: long.clone(),
-            cmd: vec!["echo".into(), "probe".into()],
-            timeout: 5,
-        }),
-    )
-    .await;
-    match exec {
-        Err(_) => return fail("FAIL ExecSync hung"),
-        Ok(Ok(r)) => {
-            let r = r.into_inner();
-            check(
-                r.exit_code == 0 && String::from_utf8_lossy(&r.stdout).trim() == "probe",
-                "ExecSync probe",
-            )?;
-        }
-        Ok(Err(e)) => {
-            println!("info ExecSync: {}", e2s(e.clone()));
-            check(
-                e.message().contains("exec"),
-                "ExecSync fails with a clear error (exec not merged yet)",
-            )?;
-        }
-    }
+            linux: Some(LinuxContainerResources {
+                memory_limit_in_bytes: NEW_LIMIT,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .map_err(e2s)?;
+    let r = ctx
+        .exec_sync(
+            &long,
+            &[
+                "sh",
+                "-c",
+                "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+            ],
+        )
+        .await?;
+    let seen = String::from_utf8_lossy(&r.stdout).trim().to_string();
+    check(
+        seen == NEW_LIMIT.to_string(),
+        &format!("UpdateContainerResources: memory limit {NEW_LIMIT} seen in the container's cgroup (got {seen:?})"),
+    )?;
+    let stats = ctx
+        .rt
+        .container_stats(ContainerStatsRequest {
+            container_id: long.clone(),
+        })
+        .await
+        .map_err(e2s)?
+        .into_inner();
+    let ws = stats
+        .stats
+        .and_then(|s| s.memory)
+        .and_then(|m| m.working_set_bytes)
+        .map(|v| v.value)
+        .unwrap_or(0);
+    check(ws > 0, &format!("ContainerStats: memory working set {ws} > 0"))?;
     ctx.rt
         .stop_container(StopContainerRequest {
             container_id: long.clone(),

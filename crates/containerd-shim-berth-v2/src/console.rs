@@ -99,9 +99,7 @@ impl ConsoleListener {
             Err(e) => return Err(err(e.into())),
         }
         let (stream, _) = self.listener.accept().map_err(err)?;
-        stream
-            .set_read_timeout(Some(MASTER_WAIT))
-            .map_err(err)?;
+        stream.set_read_timeout(Some(MASTER_WAIT)).map_err(err)?;
         let mut buf = [0u8; 4096];
         let mut iov = [IoSliceMut::new(&mut buf)];
         let mut cmsg = nix::cmsg_space!([RawFd; 1]);

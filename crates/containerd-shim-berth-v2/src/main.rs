@@ -8,11 +8,13 @@
 //!   annotation), reuses a running shim of the pod or spawns the daemon, prints the socket
 //!   address and exits.
 //! - the daemon: first, while still single-threaded, `main` forks the **runtime worker**
-//!   (`worker.rs`), which performs the library operations that fork (create). Then the
+//!   (`worker.rs`), which performs the library operations that fork (create, exec). Then the
 //!   containerd-shim crate sets PR_SET_CHILD_SUBREAPER, starts its SIGCHLD reaper and the ttrpc
 //!   server, and the task service (`service.rs`) answers containerd. Container inits end up as
 //!   the daemon's children (they are orphaned when the worker's short-lived create child
-//!   exits), so the daemon reaps them and reports exact exit statuses.
+//!   exits), so the daemon reaps them and reports exact exit statuses; exec'd processes
+//!   likewise (`service_exec.rs`). Terminals come back over a console socket the shim listens
+//!   on (`console.rs`); stats and Update's resources are converted in `metrics.rs`.
 //! - `containerd-shim-berth-v2 delete`: cleanup after a lost shim (force-delete the container,
 //!   unmount its rootfs), DeleteResponse on stdout.
 

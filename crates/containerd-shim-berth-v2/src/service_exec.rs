@@ -74,7 +74,11 @@ pub(super) fn attach_console(
 }
 
 impl Service {
-    pub(super) fn exec_entry(&self, task: &TaskEntry, exec_id: &str) -> Result<Arc<ExecEntry>, ShimError> {
+    pub(super) fn exec_entry(
+        &self,
+        task: &TaskEntry,
+        exec_id: &str,
+    ) -> Result<Arc<ExecEntry>, ShimError> {
         task.execs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -405,7 +409,11 @@ impl Service {
         })
     }
 
-    pub(super) fn wait_exec(&self, id: &str, exec_id: &str) -> Result<api::WaitResponse, ShimError> {
+    pub(super) fn wait_exec(
+        &self,
+        id: &str,
+        exec_id: &str,
+    ) -> Result<api::WaitResponse, ShimError> {
         let task = self.task(id)?;
         let exec = self.exec_entry(&task, exec_id)?;
         let est = exec.lock();

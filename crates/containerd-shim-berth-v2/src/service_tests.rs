@@ -311,9 +311,7 @@ fn an_exec_exit_is_reported_with_its_exec_id() {
     s.do_exec(&exec_req("e2", "x", PROCESS)).unwrap();
     let pid = PID + 12;
     // As start_exec registers a started process.
-    s.table()
-        .exec_pids
-        .insert(pid, ("e2".into(), "x".into()));
+    s.table().exec_pids.insert(pid, ("e2".into(), "x".into()));
     let t = s.task("e2").unwrap();
     s.exec_entry(&t, "x").unwrap().lock().pid = Some(pid);
     let waiter = {
@@ -340,10 +338,7 @@ fn an_exec_exit_is_reported_with_its_exec_id() {
     // The init is untouched.
     assert!(s.task("e2").unwrap().lock().exit.is_none());
     assert_eq!(s.delete_exec("e2", "x").unwrap().exit_status, 5);
-    assert_eq!(
-        code(s.state_exec("e2", "x").unwrap_err()),
-        Code::NOT_FOUND
-    );
+    assert_eq!(code(s.state_exec("e2", "x").unwrap_err()), Code::NOT_FOUND);
     assert_eq!(topics(&s), vec!["/tasks/exec-added", "/tasks/exit"]);
 }
 

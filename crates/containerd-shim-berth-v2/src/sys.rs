@@ -74,6 +74,12 @@ pub fn set_winsize(master: std::os::fd::BorrowedFd<'_>, rows: u16, cols: u16) ->
     };
     // SAFETY: TIOCSWINSZ reads one `winsize` from the pointer, which is valid for the call;
     // the fd is borrowed, so it is open.
-    let r = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws as *const libc::winsize) };
+    let r = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCSWINSZ,
+            &ws as *const libc::winsize,
+        )
+    };
     nix::errno::Errno::result(r).map(drop)
 }

@@ -406,7 +406,10 @@ async fn pod_checks(ctx: &mut Ctx, pod: &str, sandbox: &PodSandboxConfig) -> Res
         .await?;
     // An exec probe: exit code, stdout and stderr of a process run in the container.
     let r = ctx
-        .exec_sync(&long, &["sh", "-c", "echo probe; echo probe-err >&2; exit 3"])
+        .exec_sync(
+            &long,
+            &["sh", "-c", "echo probe; echo probe-err >&2; exit 3"],
+        )
         .await?;
     check(
         r.exit_code == 3
@@ -419,7 +422,9 @@ async fn pod_checks(ctx: &mut Ctx, pod: &str, sandbox: &PodSandboxConfig) -> Res
             String::from_utf8_lossy(&r.stderr)
         ),
     )?;
-    let r = ctx.exec_sync(&long, &["sh", "-c", "echo $$; cat /proc/1/cmdline"]).await?;
+    let r = ctx
+        .exec_sync(&long, &["sh", "-c", "echo $$; cat /proc/1/cmdline"])
+        .await?;
     let out = String::from_utf8_lossy(&r.stdout).to_string();
     check(
         r.exit_code == 0 && out.lines().next() != Some("1") && out.contains("trap"),
@@ -467,7 +472,10 @@ async fn pod_checks(ctx: &mut Ctx, pod: &str, sandbox: &PodSandboxConfig) -> Res
         .and_then(|m| m.working_set_bytes)
         .map(|v| v.value)
         .unwrap_or(0);
-    check(ws > 0, &format!("ContainerStats: memory working set {ws} > 0"))?;
+    check(
+        ws > 0,
+        &format!("ContainerStats: memory working set {ws} > 0"),
+    )?;
     ctx.rt
         .stop_container(StopContainerRequest {
             container_id: long.clone(),

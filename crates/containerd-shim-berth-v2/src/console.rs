@@ -219,22 +219,8 @@ mod tests {
                 .custom_flags(libc::O_NOCTTY)
                 .open(&peer_name)
                 .unwrap();
-            let mut ws: libc::winsize = libc::winsize {
-                ws_row: 0,
-                ws_col: 0,
-                ws_xpixel: 0,
-                ws_ypixel: 0,
-            };
             // The size set on the master is what the peer reports.
-            assert_eq!(
-                nix::errno::Errno::result(
-                    // SAFETY (test): TIOCGWINSZ writes one winsize into `ws`.
-                    unsafe { libc::ioctl(peer.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) }
-                )
-                .unwrap(),
-                0
-            );
-            assert_eq!((ws.ws_row, ws.ws_col), (24, 80));
+            assert_eq!(crate::sys::get_winsize(peer.as_fd()).unwrap(), (24, 80));
             peer.write_all(b"hello").unwrap();
         }
         // The peer is closed: the relay drains and closes the output.

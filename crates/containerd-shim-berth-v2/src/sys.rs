@@ -83,3 +83,25 @@ pub fn set_winsize(master: std::os::fd::BorrowedFd<'_>, rows: u16, cols: u16) ->
     };
     nix::errno::Errno::result(r).map(drop)
 }
+
+/// TIOCGWINSZ: a terminal's size as (rows, cols). Tests only.
+#[cfg(test)]
+pub fn get_winsize(tty: std::os::fd::BorrowedFd<'_>) -> nix::Result<(u16, u16)> {
+    use std::os::fd::AsRawFd;
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, valid for the call; the fd
+    // is borrowed, so it is open.
+    let r = unsafe {
+        libc::ioctl(
+            tty.as_raw_fd(),
+            libc::TIOCGWINSZ,
+            &mut ws as *mut libc::winsize,
+        )
+    };
+    nix::errno::Errno::result(r).map(|_| (ws.ws_row, ws.ws_col))
+}

@@ -361,8 +361,9 @@ impl Service {
             kind: crate::worker::FailKind::InvalidArgument,
             message: format!("signal {signal} is not a valid signal"),
         })?;
-        // The pid is ours until the reaper recorded its exit (we hold the lock it needs), so
-        // it cannot have been reused.
+        // The process is the shim's child until reaped, and its exit is recorded under this
+        // lock; only the instant between the reap and that record could see a reused pid (the
+        // same window runc's shim has).
         match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
             Ok(()) | Err(nix::Error::ESRCH) => Ok(()),
             Err(e) => Err(ShimError::Runtime {

@@ -68,6 +68,7 @@ fn stage1(
     // Join the cgroup first: the init inherits it, so it never runs a single instruction
     // outside its limits, and the cgroup namespace created below is rooted at it.
     plan.cgroup.join(0)?;
+    crate::phase!("stage1: join cgroup");
 
     for ns in plan.namespaces.entries.iter().filter(|e| e.join.is_some()) {
         let fd = ns.join.as_ref().expect("filtered on join");
@@ -106,6 +107,7 @@ fn stage1(
         })?;
     }
     write_time_offsets(plan)?;
+    crate::phase!("stage1: namespaces");
 
     // The init must not send anything before the parent has its pid (so the parent can always
     // reap it): it waits for this pipe to close, which happens when stage 1 exits.
@@ -116,10 +118,12 @@ fn stage1(
             drop(hold_w);
             let mut byte = [0u8; 1];
             let _ = nix::unistd::read(&hold_r, &mut byte);
+            crate::phase!("init: forked, stage 1 gone");
             init::run(plan, chan, handles)
         }
         pid => {
             chan.send(&Msg::InitPid(pid))?;
+            crate::phase!("stage1: fork init");
             Ok(())
         }
     }

@@ -79,3 +79,9 @@ clean-demo:
 .PHONY: test-vm
 test-vm: build
 	integration/vm/run.sh
+
+# berth side by side with runc and crun, interleaved (integration/bench/run.sh,
+# docs/benchmarks.md). Installs runc, crun, hyperfine and time when missing. Needs root.
+.PHONY: bench
+bench: build probe
+	integration/bench/run.sh $(BERTH) $(PROBE)

@@ -124,7 +124,6 @@ fn setup(
         lsm: Some(&plan.lsm),
     };
     let program = final_steps::run(&plan.process, true, restrictions)?; // rlimits, LSM, user, caps, lookup, no_new_privs, seccomp: shared with exec
-    crate::phase!("init: rlimits, creds, caps, seccomp");
     handshake(chan)?;
     crate::phase!("init: ready, committed");
     Ok((program, hook_state, exe))

@@ -80,8 +80,29 @@ clean-demo:
 test-vm: build
 	integration/vm/run.sh
 
+# ---- containerd: the shim with real containerd (Debian 1.6.20), ctr and CRI (docs/containerd.md)
+SHIM         := $(CURDIR)/target/release/containerd-shim-berth-v2
+CRI_TEST     := $(CURDIR)/integration/containerd/cri-client/target/release/berth-cri-test
+CTRD_PKGS    := containerd containernetworking-plugins protobuf-compiler busybox-static
+.PHONY: test-containerd containerd-deps
+test: test-containerd
+
+containerd-deps:
+	@missing=""; for p in $(CTRD_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then echo "containerd-deps: installing$$missing"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
+
+test-containerd: containerd-deps
+	$(CARGO) build --release -p containerd-shim-berth-v2 -p berth
+	cd integration/containerd/cri-client && $(CARGO) build --release
+	integration/containerd/run-tests.sh $(SHIM) $(BERTH) $(CRI_TEST)
+
 # berth side by side with runc and crun, interleaved (integration/bench/run.sh,
 # docs/benchmarks.md). Installs runc, crun, hyperfine and time when missing. Needs root.
 .PHONY: bench
+# The containerd part runs when containerd is installed (make containerd-deps) and the shim builds.
 bench: build probe
+	$(CARGO) build --release -p containerd-shim-berth-v2
 	integration/bench/run.sh $(BERTH) $(PROBE)

@@ -361,3 +361,40 @@ fn user_namespace_root_is_unprivileged_on_the_host() {
     );
     assert_eq!(r["dev"]["null"]["major"], 1, "{}", r["dev"]);
 }
+
+/// CVE-2019-5736 through `exec` (the original attack): the exec'd process is berth until its
+/// execve, inside the container. `/proc/self/exe` as the program, or as the `#!` interpreter,
+/// is refused, and the exec'd process is non-dumpable until then.
+#[test]
+fn cve_2019_5736_exec_never_runs_the_host_binary() {
+    if !require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    let before = file_digest(rt.bin());
+    let mut b = Bundle::new();
+    b.args(&["sleep", "1000"]);
+    fs::write(b.rootfs().join("bin/evil.sh"), "#!/proc/self/exe\n").unwrap();
+    fs::set_permissions(
+        b.rootfs().join("bin/evil.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let id = unique_id();
+    rt.create(&b, &id).ok();
+    rt.cmd(&["start", &id]).ok();
+    for args in [&["/proc/self/exe", "--version"][..], &["/bin/evil.sh"]] {
+        let mut cmd = vec!["exec", id.as_str()];
+        cmd.extend_from_slice(args);
+        let out = rt.cmd(&cmd);
+        assert!(!out.success(), "{args:?}: {out}");
+        assert!(out.mentions("CVE-2019-5736"), "{args:?}: {out}");
+        assert!(!out.mentions("berth version"), "berth ran inside: {out}");
+    }
+    // A normal exec still works, and the container is unharmed.
+    let out = rt.cmd(&["exec", &id, "sh", "-c", "echo fine"]);
+    assert!(out.ok().stdout.contains("fine"), "{out}");
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+    assert!(file_digest(rt.bin()) == before, "the host binary changed");
+}

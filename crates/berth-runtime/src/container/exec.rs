@@ -15,6 +15,7 @@ use nix::sys::stat::Mode;
 
 use super::{status, ContainerError, Status};
 use crate::bundle::{BundleError, ProcessPlan};
+use crate::lsm::{HostLsms, LsmPlan};
 use crate::process::{self, liveness, ExecRequest, JoinNs};
 use crate::state::{ContainerId, ContainerState, Store};
 use crate::terminal::ConsoleSocket;
@@ -148,7 +149,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
         (None, true) if opts.detach => return Err(ContainerError::TerminalWithoutConsole),
         (None, _) => None,
     };
-    let lsm_exec_label = lsm_label(opts, &state)?;
+    let lsm = lsm_plan(opts, &state)?;
     let pid = state.pid.ok_or(ExecError::InitGone)?;
     let namespaces = open_namespaces(pid, state.pid_start_time.unwrap_or(0))?;
     // The container's filter, from the config saved at create (not the bundle, which may have
@@ -163,7 +164,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
         namespaces,
         cgroup: state.cgroup.as_ref(),
         preserve_fds: opts.preserve_fds,
-        lsm_exec_label,
+        lsm: &lsm,
         seccomp: seccomp.as_ref(),
     })
     .map_err(ExecError::from)?;
@@ -293,15 +294,11 @@ fn open_namespaces(pid: i32, start_time: u64) -> Result<Vec<JoinNs>, ExecError> 
     Ok(out)
 }
 
-/// The LSM label for the exec: `--apparmor` / `--process-label` must work or fail; the
-/// container's own profile is applied only where that LSM is enabled (as `create` does).
-fn lsm_label(
-    opts: &ExecOptions,
-    state: &ContainerState,
-) -> Result<Option<(&'static str, String)>, ExecError> {
-    let apparmor_on = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|s| s.trim() == "Y");
-    let selinux_on = Path::new("/sys/fs/selinux/enforce").exists();
+/// The LSM labels for the exec'd process: `--apparmor`/`--process-label`, else the
+/// container's own (saved at create) when that LSM is active. Applied like the init's, through
+/// verified procfs writes (lsm.rs).
+fn lsm_plan(opts: &ExecOptions, state: &ContainerState) -> Result<LsmPlan, ExecError> {
+    let host = HostLsms::detect(Path::new("/sys"), Path::new("/proc"));
     let saved = |key: &str| -> Option<String> {
         state
             .config
@@ -312,38 +309,25 @@ fn lsm_label(
             .filter(|s| !s.is_empty())
             .map(str::to_string)
     };
-    if let Some(profile) = opts.apparmor.as_ref().filter(|p| !p.is_empty()) {
-        if !apparmor_on {
-            return Err(ExecError::LsmDisabled {
-                flag: "--apparmor",
-                lsm: "AppArmor",
-            });
-        }
-        return Ok(Some((
-            "/proc/self/attr/apparmor/exec",
-            format!("exec {profile}"),
-        )));
+    let flag = |f: &Option<String>| f.as_ref().filter(|p| !p.is_empty()).cloned();
+    if flag(&opts.apparmor).is_some() && !host.apparmor {
+        return Err(ExecError::LsmDisabled {
+            flag: "--apparmor",
+            lsm: "AppArmor",
+        });
     }
-    if let Some(label) = opts.process_label.as_ref().filter(|p| !p.is_empty()) {
-        if !selinux_on {
-            return Err(ExecError::LsmDisabled {
-                flag: "--process-label",
-                lsm: "SELinux",
-            });
-        }
-        return Ok(Some(("/proc/self/attr/exec", label.clone())));
+    if flag(&opts.process_label).is_some() && !host.selinux {
+        return Err(ExecError::LsmDisabled {
+            flag: "--process-label",
+            lsm: "SELinux",
+        });
     }
-    if apparmor_on {
-        if let Some(p) = saved("apparmorProfile") {
-            return Ok(Some(("/proc/self/attr/apparmor/exec", format!("exec {p}"))));
-        }
-    }
-    if selinux_on {
-        if let Some(l) = saved("selinuxLabel") {
-            return Ok(Some(("/proc/self/attr/exec", l)));
-        }
-    }
-    Ok(None)
+    Ok(LsmPlan {
+        apparmor_profile: flag(&opts.apparmor)
+            .or_else(|| saved("apparmorProfile").filter(|_| host.apparmor)),
+        selinux_label: flag(&opts.process_label)
+            .or_else(|| saved("selinuxLabel").filter(|_| host.selinux)),
+    })
 }
 
 #[cfg(test)]

@@ -4,24 +4,22 @@
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use super::{status, ContainerError, Status};
+use super::{lock_for, ContainerError, Locked, Status};
 use crate::process::{liveness, sys};
-use crate::state::{ContainerId, ContainerState, Store};
+use crate::state::{ContainerState, Store};
 
 /// Signals a created or running container.
 pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<(), ContainerError> {
-    let id = ContainerId::new(id)?;
-    let container = store.lock(&id)?;
-    let state = container.load()?;
-    let current = status(&state);
-    if !matches!(current, Status::Created | Status::Running | Status::Paused) {
-        return Err(ContainerError::WrongState {
-            op: "kill",
-            id: state.id,
-            status: current,
-            hint: "",
-        });
-    }
+    let Locked {
+        container: _lock,
+        state,
+        status: current,
+    } = lock_for(
+        store,
+        id,
+        "kill",
+        &[Status::Created, Status::Running, Status::Paused],
+    )?;
     if all {
         if let Some(cgroup) = &state.cgroup {
             cgroup.signal_all(signal)?;

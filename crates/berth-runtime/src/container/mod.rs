@@ -121,6 +121,40 @@ pub enum ContainerError {
     Exec(#[from] exec::ExecError),
 }
 
+/// A container locked for an operation, whose status the operation allows.
+pub(super) struct Locked {
+    pub container: crate::state::LockedContainer,
+    pub state: ContainerState,
+    pub status: Status,
+}
+
+/// Locks container `id` (held until the returned value drops) and loads its state; fails
+/// naming the container's status unless it is one of `allowed`.
+pub(super) fn lock_for(
+    store: &crate::state::Store,
+    id: &str,
+    op: &'static str,
+    allowed: &[Status],
+) -> Result<Locked, ContainerError> {
+    let cid = crate::state::ContainerId::new(id)?;
+    let container = store.lock(&cid)?;
+    let state = container.load()?;
+    let status = status(&state);
+    if !allowed.contains(&status) {
+        return Err(ContainerError::WrongState {
+            op,
+            id: state.id,
+            status,
+            hint: "",
+        });
+    }
+    Ok(Locked {
+        container,
+        state,
+        status,
+    })
+}
+
 /// The live status of a container.
 pub fn status(state: &ContainerState) -> Status {
     status_in(Path::new("/proc"), state)

@@ -2,45 +2,22 @@
 //! (runc `pause`/`resume`; the runtime-spec has no such operations). The paused status is
 //! derived from the freezer, never stored.
 
-use super::{status, ContainerError, Status};
+use super::{lock_for, ContainerError, Status};
 use crate::cgroups::{CgroupPlan, FreezerState};
-use crate::state::{ContainerId, Store};
+use crate::state::Store;
 
 /// Freeze a created or running container.
 pub fn pause(store: &Store, id: &str) -> Result<(), ContainerError> {
-    let (state, current) = load(store, id)?;
-    if !matches!(current, Status::Running | Status::Created) {
-        return Err(wrong(&state.id, "pause", current));
-    }
-    cgroup(&state)?.freeze()?;
+    let locked = lock_for(store, id, "pause", &[Status::Running, Status::Created])?;
+    cgroup(&locked.state)?.freeze()?;
     Ok(())
 }
 
 /// Thaw a paused container.
 pub fn resume(store: &Store, id: &str) -> Result<(), ContainerError> {
-    let (state, current) = load(store, id)?;
-    if current != Status::Paused {
-        return Err(wrong(&state.id, "resume", current));
-    }
-    cgroup(&state)?.thaw()?;
+    let locked = lock_for(store, id, "resume", &[Status::Paused])?;
+    cgroup(&locked.state)?.thaw()?;
     Ok(())
-}
-
-fn load(store: &Store, id: &str) -> Result<(crate::state::ContainerState, Status), ContainerError> {
-    let id = ContainerId::new(id)?;
-    let container = store.lock(&id)?;
-    let state = container.load()?;
-    let current = status(&state);
-    Ok((state, current))
-}
-
-fn wrong(id: &str, op: &'static str, status: Status) -> ContainerError {
-    ContainerError::WrongState {
-        op,
-        id: id.to_string(),
-        status,
-        hint: "",
-    }
 }
 
 fn cgroup(state: &crate::state::ContainerState) -> Result<&CgroupPlan, ContainerError> {

@@ -7,25 +7,18 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 
 use super::create::EXEC_FIFO;
-use super::{lifecycle_hooks, status, ContainerError, Status};
+use super::{lifecycle_hooks, lock_for, ContainerError, Locked, Status};
 use crate::hooks::HookKind;
 use crate::process::{liveness, sys};
-use crate::state::{ContainerId, Phase, Store};
+use crate::state::{Phase, Store};
 
 /// Starts a created container: its init execs the user's program.
 pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
-    let id = ContainerId::new(id)?;
-    let container = store.lock(&id)?;
-    let mut state = container.load()?;
-    let current = status(&state);
-    if current != Status::Created {
-        return Err(ContainerError::WrongState {
-            op: "start",
-            id: state.id,
-            status: current,
-            hint: "",
-        });
-    }
+    let Locked {
+        container,
+        mut state,
+        ..
+    } = lock_for(store, id, "start", &[Status::Created])?;
     let pid = state.pid.expect("a created container has a pid");
     let fifo_path = container.dir().join(EXEC_FIFO);
     let open_err = |source| ContainerError::OpenFifo {

@@ -2,8 +2,8 @@
 
 use oci_spec::runtime::LinuxResources;
 
-use super::{status, ContainerError, Status};
-use crate::state::{ContainerId, Store};
+use super::{lock_for, ContainerError, Locked, Status};
+use crate::state::Store;
 
 /// Apply `resources` to a created, running or paused container's cgroup. Only the settings
 /// present are written; devices are not changed (as in runc). Returns the names of settings
@@ -13,18 +13,16 @@ pub fn update(
     id: &str,
     resources: &LinuxResources,
 ) -> Result<Vec<String>, ContainerError> {
-    let id = ContainerId::new(id)?;
-    let container = store.lock(&id)?;
-    let state = container.load()?;
-    let current = status(&state);
-    if !matches!(current, Status::Created | Status::Running | Status::Paused) {
-        return Err(ContainerError::WrongState {
-            op: "update",
-            id: state.id,
-            status: current,
-            hint: "",
-        });
-    }
+    let Locked {
+        container: _lock,
+        state,
+        ..
+    } = lock_for(
+        store,
+        id,
+        "update",
+        &[Status::Created, Status::Running, Status::Paused],
+    )?;
     let Some(cgroup) = &state.cgroup else {
         return Ok(Vec::new());
     };

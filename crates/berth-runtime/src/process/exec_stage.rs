@@ -28,6 +28,7 @@ use nix::sched::{setns, CloneFlags};
 use nix::unistd::{setresgid, setresuid, Gid, Uid};
 
 use super::channel::{Channel, ChannelError, Msg};
+use super::guard::OwnExe;
 use super::init::InitError;
 use super::{console, final_steps, sys, ProcessError};
 use crate::bundle::ProcessPlan;
@@ -50,8 +51,8 @@ pub struct ExecRequest<'a> {
     pub namespaces: Vec<JoinNs>,
     pub cgroup: Option<&'a CgroupPlan>,
     pub preserve_fds: u32,
-    /// `(attr file, value)`: an LSM label to set for the exec (AppArmor or SELinux).
-    pub lsm_exec_label: Option<(&'static str, String)>,
+    /// The AppArmor profile / SELinux label for the exec (applied like the init's).
+    pub lsm: &'a crate::lsm::LsmPlan,
     /// The container's seccomp filter, applied like the init's.
     pub seccomp: Option<&'a crate::seccomp::SeccompPlan>,
 }
@@ -79,12 +80,6 @@ pub enum ExecStageError {
     BecomeRoot(#[source] nix::Error),
     #[error("fork the exec process")]
     Fork(#[source] nix::Error),
-    #[error("set the LSM exec label through {path}")]
-    Lsm {
-        path: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("start a new session")]
     Setsid(#[source] nix::Error),
     #[error("mark fds close-on-exec")]
@@ -98,12 +93,17 @@ pub enum ExecStageError {
 /// Forks the exec'd process into the container; returns once it has exec'd the program (or
 /// with its error). On error every process forked here is killed and reaped.
 pub fn spawn_exec(req: &ExecRequest) -> Result<ExecSpawned, ProcessError> {
+    // CVE-2019-5736, the classic `exec` variant: the exec'd process is berth until its execve,
+    // inside the container's pid namespace. Non-dumpable, a container process cannot open its
+    // /proc/<pid>/exe; and the program is checked not to be berth's own binary.
+    super::guard::set_non_dumpable().map_err(|e| ProcessError::Guard(Box::new(e)))?;
+    let exe = super::guard::OwnExe::open().map_err(|e| ProcessError::Guard(Box::new(e)))?;
     let (chan, child_chan) = Channel::pair()?;
     let me = nix::unistd::getpid().as_raw();
     let stage1 = match sys::fork().map_err(ProcessError::Fork)? {
         0 => {
             drop(chan);
-            match stage1(req, &child_chan, me) {
+            match stage1(req, &exe, &child_chan, me) {
                 Ok(()) => sys::exit_child(0),
                 Err(e) => {
                     child_chan.send_error(&e);
@@ -163,7 +163,12 @@ fn drive(
     }
 }
 
-fn stage1(req: &ExecRequest, chan: &Channel, parent: libc::pid_t) -> Result<(), ExecStageError> {
+fn stage1(
+    req: &ExecRequest,
+    exe: &OwnExe,
+    chan: &Channel,
+    parent: libc::pid_t,
+) -> Result<(), ExecStageError> {
     sys::die_with_parent(parent).map_err(ExecStageError::ParentDeath)?;
     // The cgroup first, so the process never runs outside the container's limits.
     if let Some(cg) = req.cgroup {
@@ -193,7 +198,7 @@ fn stage1(req: &ExecRequest, chan: &Channel, parent: libc::pid_t) -> Result<(), 
             // Send nothing before the parent knows our pid (it must be able to reap us).
             let mut byte = [0u8; 1];
             let _ = nix::unistd::read(&hold_r, &mut byte);
-            let Err(err) = exec_process(req, chan);
+            let Err(err) = exec_process(req, exe, chan);
             chan.send_error(&err);
             sys::exit_child(127)
         }
@@ -207,26 +212,24 @@ fn stage1(req: &ExecRequest, chan: &Channel, parent: libc::pid_t) -> Result<(), 
 /// In every namespace of the container: the process's own checklist up to execve.
 fn exec_process(
     req: &ExecRequest,
+    exe: &OwnExe,
     chan: &Channel,
 ) -> Result<std::convert::Infallible, ExecStageError> {
     // Our parent is `berth exec` (CLONE_PARENT); the stage-1 parent-death signal is not
     // inherited, and an exec'd process must outlive `berth exec --detach`.
     nix::unistd::setsid().map_err(ExecStageError::Setsid)?; // own session, as runc: never berth's terminal
     console::setup(req.process, chan, false)?; // pty from the container's devpts
-    if let Some((path, label)) = &req.lsm_exec_label {
-        std::fs::write(path, label.as_bytes())
-            .map_err(|source| ExecStageError::Lsm { path, source })?;
-    }
     let restrictions = final_steps::Restrictions {
         seccomp: req.seccomp,
         // runc sends an exec's notify fd to the agent too; berth does not yet: a notified
         // syscall of an exec'd process fails with ENOSYS (no listener), never hangs.
         listener: None,
-        lsm: None, // set above from the exec's own label
+        lsm: Some(req.lsm),
     };
     let program = final_steps::run(req.process, false, restrictions)?; // the same steps as the init
     sys::reset_signals();
     // Only stdio and the preserved fds survive exec (CVE-2024-21626).
     sys::cloexec_from(3 + req.preserve_fds).map_err(ExecStageError::CloseFds)?;
+    exe.check_program(program.path()).map_err(InitError::from)?; // CVE-2019-5736
     Ok(program.exec().map_err(InitError::from)?)
 }

@@ -1,0 +1,55 @@
+//! containerd-shim-berth-v2: a containerd runtime v2 shim (task API v2, containerd 1.6, 1.7
+//! and 2.x) that runs containers with the berth runtime library in-process — no `berth` CLI
+//! is executed per request.
+//!
+//! Process model (docs/containerd.md draws it):
+//!
+//! - `containerd-shim-berth-v2 start`: groups by pod (the `io.kubernetes.cri.sandbox-id`
+//!   annotation), reuses a running shim of the pod or spawns the daemon, prints the socket
+//!   address and exits.
+//! - the daemon: first, while still single-threaded, `main` forks the **runtime worker**
+//!   (`worker.rs`), which performs the library operations that fork (create). Then the
+//!   containerd-shim crate sets PR_SET_CHILD_SUBREAPER, starts its SIGCHLD reaper and the ttrpc
+//!   server, and the task service (`service.rs`) answers containerd. Container inits end up as
+//!   the daemon's children (they are orphaned when the worker's short-lived create child
+//!   exits), so the daemon reaps them and reports exact exit statuses.
+//! - `containerd-shim-berth-v2 delete`: cleanup after a lost shim (force-delete the container,
+//!   unmount its rootfs), DeleteResponse on stdout.
+
+mod error;
+mod events;
+mod oom;
+mod rootfs;
+mod service;
+mod shim;
+mod stdio;
+mod sys;
+mod worker;
+
+/// The runtime name containerd maps to this binary.
+const RUNTIME_ID: &str = "io.containerd.berth.v2";
+
+fn main() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let flags = containerd_shim::parse(&args[1..]).unwrap_or_default();
+    if flags.version {
+        println!(
+            "{RUNTIME_ID} (containerd-shim-berth-v2) {}",
+            env!("CARGO_PKG_VERSION")
+        );
+        return;
+    }
+    // Only the daemon needs the worker; it must be forked before any thread exists.
+    if flags.action.is_empty() && !flags.socket.is_empty() {
+        match worker::Worker::spawn() {
+            Ok(w) => {
+                let _ = shim::WORKER.set(w);
+            }
+            Err(e) => {
+                eprintln!("{RUNTIME_ID}: {}", error::chain(&e));
+                std::process::exit(1);
+            }
+        }
+    }
+    containerd_shim::run::<shim::BerthShim>(RUNTIME_ID, None);
+}

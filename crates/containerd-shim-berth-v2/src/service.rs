@@ -1,0 +1,759 @@
+//! The task service (containerd's `containerd.task.v2.Task`): one shim serves every task of a
+//! pod, keyed by container id.
+//!
+//! Exit statuses are exact: the shim is the subreaper that reaps every container init (see
+//! `worker.rs`), the containerd-shim crate's SIGCHLD thread turns each reaped child into an
+//! exit event (`128 + signal` for a signal, as runc's shim), and [`Service::on_exit`] records it
+//! on the task before any `Wait` returns.
+//!
+//! Event order: each task's events are sent while its lock is held, into one queue drained by
+//! one publisher thread, so TaskCreate → TaskStart → TaskExit → TaskDelete reach containerd in
+//! that order even when a process exits the instant it starts.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use berth_runtime::container;
+use berth_runtime::state::{ContainerId, Store};
+use containerd_shim::monitor::{monitor_subscribe, Subject, Topic};
+use containerd_shim::protos::events::task::{
+    TaskCreate, TaskDelete, TaskExit, TaskIO, TaskOOM, TaskStart,
+};
+use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
+use containerd_shim::protos::protobuf::MessageField;
+use containerd_shim::protos::types::task::ProcessInfo;
+use containerd_shim::{api, ExitSignal, Task, TtrpcContext, TtrpcResult};
+
+use crate::error::ShimError;
+use crate::events::Events;
+use crate::rootfs::{self, RootMount};
+use crate::stdio::{self, Stdio};
+use crate::worker::{Reply, Request, Worker};
+
+/// Unclaimed exits kept for inits whose Create has not returned yet; older ones are dropped.
+const MAX_UNCLAIMED: usize = 1024;
+/// How long Shutdown waits for queued events to reach containerd.
+const EVENT_FLUSH: Duration = Duration::from_secs(5);
+/// How long Delete waits for the reaper to record the exit of a killed, never-started init.
+const DELETE_REAP_WAIT: Duration = Duration::from_secs(5);
+
+/// An exit status with its time, as containerd wants it.
+#[derive(Debug, Clone, Copy)]
+pub struct Exit {
+    pub status: u32,
+    pub secs: i64,
+    pub nanos: i32,
+}
+
+impl Exit {
+    pub fn now(status: i32) -> Exit {
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Exit {
+            status: status as u32,
+            secs: d.as_secs() as i64,
+            nanos: d.subsec_nanos() as i32,
+        }
+    }
+
+    pub fn timestamp(&self) -> Timestamp {
+        Timestamp {
+            seconds: self.secs,
+            nanos: self.nanos,
+            ..Default::default()
+        }
+    }
+}
+
+/// The mutable part of one task.
+#[derive(Debug, Default)]
+struct TaskState {
+    started: bool,
+    exit: Option<Exit>,
+    deleted: bool,
+    io: Stdio,
+}
+
+/// One container this shim runs.
+#[derive(Debug)]
+struct TaskEntry {
+    id: String,
+    bundle: PathBuf,
+    pid: i32,
+    stdin: String,
+    stdout: String,
+    stderr: String,
+    mounted: bool,
+    state: Mutex<TaskState>,
+    changed: Condvar,
+}
+
+impl TaskEntry {
+    fn lock(&self) -> MutexGuard<'_, TaskState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    tasks: HashMap<String, Arc<TaskEntry>>,
+    /// Exits of pids no task claims (yet): an init can die before its Create returns.
+    unclaimed: HashMap<i32, Exit>,
+}
+
+/// Configuration the service needs from the shim's command line.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub namespace: String,
+    /// berth's state root for this namespace.
+    pub root: PathBuf,
+    pub debug: bool,
+    /// The shim's ttrpc socket (`unix:///run/containerd/s/…`), removed on Shutdown.
+    pub socket: String,
+}
+
+/// The task service.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ServiceConfig,
+    store: Store,
+    worker: Option<&'static Worker>,
+    events: Events,
+    exit: Arc<ExitSignal>,
+    table: Mutex<Table>,
+}
+
+impl Service {
+    /// Builds the service and starts the thread that records exits.
+    pub fn new(
+        config: ServiceConfig,
+        worker: Option<&'static Worker>,
+        events: Events,
+        exit: Arc<ExitSignal>,
+    ) -> Service {
+        let service = Service {
+            inner: Arc::new(Inner {
+                store: Store::new(&config.root),
+                config,
+                worker,
+                events,
+                exit,
+                table: Mutex::new(Table::default()),
+            }),
+        };
+        match monitor_subscribe(Topic::Pid) {
+            Ok(sub) => {
+                let s = service.clone();
+                std::thread::Builder::new()
+                    .name("exits".into())
+                    .spawn(move || {
+                        for ev in sub.rx.iter() {
+                            if let Subject::Pid(pid) = ev.subject {
+                                s.on_exit(pid, ev.exit_code);
+                            }
+                        }
+                    })
+                    .expect("spawn the exit thread");
+            }
+            Err(e) => containerd_shim::error!("subscribe to exits: {e}"),
+        }
+        service
+    }
+
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.inner.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn task(&self, id: &str) -> Result<Arc<TaskEntry>, ShimError> {
+        self.table()
+            .tasks
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ShimError::TaskNotFound(id.to_string()))
+    }
+
+    /// Records the exit of a reaped child: a task's init, or (kept for a while) an unknown pid.
+    pub fn on_exit(&self, pid: i32, code: i32) {
+        let exit = Exit::now(code);
+        if self.inner.worker.is_some_and(|w| w.pid == pid) {
+            containerd_shim::error!("the runtime worker {pid} exited with {code}");
+        }
+        let task = {
+            let mut table = self.table();
+            let task = table.tasks.values().find(|t| t.pid == pid).cloned();
+            if task.is_none() {
+                if table.unclaimed.len() >= MAX_UNCLAIMED {
+                    table.unclaimed.clear();
+                }
+                table.unclaimed.insert(pid, exit);
+            }
+            task
+        };
+        if let Some(task) = task {
+            self.record_exit(&task, exit);
+        }
+    }
+
+    fn record_exit(&self, task: &TaskEntry, exit: Exit) {
+        let mut st = task.lock();
+        if st.exit.is_some() {
+            return;
+        }
+        st.exit = Some(exit);
+        if self.oom_killed(&task.id) {
+            self.inner.events.send(TaskOOM {
+                container_id: task.id.clone(),
+                ..Default::default()
+            });
+        }
+        // The container's copies are gone with it: let the clients read EOF.
+        st.io.out_holders.clear();
+        if let Some(path) = st.io.stdin_path.take() {
+            stdio::unblock_stdin(&path);
+        }
+        self.inner.events.send(TaskExit {
+            container_id: task.id.clone(),
+            id: task.id.clone(),
+            pid: task.pid as u32,
+            exit_status: exit.status,
+            exited_at: MessageField::some(exit.timestamp()),
+            ..Default::default()
+        });
+        task.changed.notify_all();
+    }
+
+    fn oom_killed(&self, id: &str) -> bool {
+        let Ok(cid) = ContainerId::new(id) else {
+            return false;
+        };
+        self.inner
+            .store
+            .read(&cid)
+            .ok()
+            .and_then(|s| s.cgroup)
+            .is_some_and(|plan| crate::oom::oom_kills(&plan) > 0)
+    }
+
+    fn runtime_err(op: &'static str, id: &str, e: &container::ContainerError) -> ShimError {
+        ShimError::Runtime {
+            op,
+            id: id.to_string(),
+            kind: crate::worker::fail_kind(e),
+            message: crate::error::chain(e),
+        }
+    }
+
+    fn no_exec(id: &str, exec_id: &str) -> Result<(), ShimError> {
+        if exec_id.is_empty() {
+            Ok(())
+        } else {
+            Err(ShimError::ExecNotFound {
+                id: id.to_string(),
+                exec_id: exec_id.to_string(),
+            })
+        }
+    }
+
+    fn do_create(
+        &self,
+        req: &api::CreateTaskRequest,
+    ) -> Result<api::CreateTaskResponse, ShimError> {
+        let id = req.id.clone();
+        if self.table().tasks.contains_key(&id) {
+            return Err(ShimError::TaskExists(id));
+        }
+        if req.terminal {
+            return Err(ShimError::Unimplemented {
+                op: "create with a terminal",
+                what: "needs berth-runtime's console-socket support, which has not landed yet",
+            });
+        }
+        if !req.checkpoint.is_empty() {
+            return Err(ShimError::Unimplemented {
+                op: "create from a checkpoint",
+                what: "berth does not checkpoint or restore",
+            });
+        }
+        let worker = self.inner.worker.ok_or_else(|| ShimError::Precondition {
+            op: "create",
+            id: id.clone(),
+            reason: "the runtime worker is not running".into(),
+        })?;
+        let bundle = PathBuf::from(&req.bundle);
+        let mounts: Vec<RootMount> = req
+            .rootfs
+            .iter()
+            .map(|m| RootMount {
+                fstype: m.type_.clone(),
+                source: m.source.clone(),
+                options: m.options.clone(),
+            })
+            .collect();
+        let mounted = rootfs::mount_rootfs(&id, &bundle, &mounts)?;
+        let undo_mount = |e: ShimError| {
+            if mounted {
+                rootfs::unmount_rootfs(&bundle);
+            }
+            e
+        };
+        let mut io = stdio::open_stdio(
+            &id,
+            &self.inner.config.namespace,
+            &req.stdin,
+            &req.stdout,
+            &req.stderr,
+        )
+        .map_err(undo_mount)?;
+        let reply = {
+            let (fds, present) = io.for_worker();
+            worker.call(
+                &Request::Create {
+                    root: self.inner.config.root.clone(),
+                    id: id.clone(),
+                    bundle: bundle.clone(),
+                    log: bundle.join("log.json"),
+                    debug: self.inner.config.debug,
+                    stdio: present,
+                },
+                &fds,
+            )
+        };
+        // The container holds its own copies now.
+        io.container = Default::default();
+        let pid = match reply {
+            Ok(Reply::Created { pid }) => pid,
+            Ok(Reply::Failed { kind, message }) => {
+                return Err(undo_mount(ShimError::Runtime {
+                    op: "create",
+                    id,
+                    kind,
+                    message,
+                }))
+            }
+            Err(source) => return Err(undo_mount(ShimError::Worker { id, source })),
+        };
+        let task = Arc::new(TaskEntry {
+            id: id.clone(),
+            bundle,
+            pid,
+            stdin: req.stdin.clone(),
+            stdout: req.stdout.clone(),
+            stderr: req.stderr.clone(),
+            mounted,
+            state: Mutex::new(TaskState {
+                io,
+                ..Default::default()
+            }),
+            changed: Condvar::new(),
+        });
+        let early = self.register(task.clone());
+        {
+            let _st = task.lock(); // TaskCreate before a TaskExit of an init that died already
+            self.inner.events.send(TaskCreate {
+                container_id: id.clone(),
+                bundle: req.bundle.clone(),
+                rootfs: req.rootfs.clone(),
+                io: MessageField::some(TaskIO {
+                    stdin: req.stdin.clone(),
+                    stdout: req.stdout.clone(),
+                    stderr: req.stderr.clone(),
+                    terminal: req.terminal,
+                    ..Default::default()
+                }),
+                pid: pid as u32,
+                ..Default::default()
+            });
+        }
+        if let Some(exit) = early {
+            self.record_exit(&task, exit);
+        }
+        containerd_shim::info!("created task {id} with init pid {pid}");
+        Ok(api::CreateTaskResponse {
+            pid: pid as u32,
+            ..Default::default()
+        })
+    }
+
+    /// Adds a task to the table and returns the exit its init already had, if the reaper saw
+    /// it first. Under the table lock, so an exit cannot slip between the check and the insert.
+    fn register(&self, task: Arc<TaskEntry>) -> Option<Exit> {
+        let mut table = self.table();
+        let early = table.unclaimed.remove(&task.pid);
+        table.tasks.insert(task.id.clone(), task);
+        early
+    }
+
+    fn do_start(&self, req: &api::StartRequest) -> Result<api::StartResponse, ShimError> {
+        Self::no_exec(&req.id, &req.exec_id)?;
+        let task = self.task(&req.id)?;
+        let mut st = task.lock();
+        let refuse = |reason: &str| ShimError::Precondition {
+            op: "start",
+            id: req.id.clone(),
+            reason: reason.to_string(),
+        };
+        if st.exit.is_some() {
+            return Err(refuse("the task has exited"));
+        }
+        if st.started {
+            return Err(refuse("the task is already started"));
+        }
+        container::start(&self.inner.store, &req.id)
+            .map_err(|e| Self::runtime_err("start", &req.id, &e))?;
+        st.started = true;
+        self.inner.events.send(TaskStart {
+            container_id: req.id.clone(),
+            pid: task.pid as u32,
+            ..Default::default()
+        });
+        Ok(api::StartResponse {
+            pid: task.pid as u32,
+            ..Default::default()
+        })
+    }
+
+    fn do_state(&self, req: &api::StateRequest) -> Result<api::StateResponse, ShimError> {
+        Self::no_exec(&req.id, &req.exec_id)?;
+        let task = self.task(&req.id)?;
+        let st = task.lock();
+        let status = match (&st.exit, st.started) {
+            (Some(_), _) => api::Status::STOPPED,
+            (None, true) => api::Status::RUNNING,
+            (None, false) => api::Status::CREATED,
+        };
+        Ok(api::StateResponse {
+            id: task.id.clone(),
+            bundle: task.bundle.display().to_string(),
+            pid: task.pid as u32,
+            status: status.into(),
+            stdin: task.stdin.clone(),
+            stdout: task.stdout.clone(),
+            stderr: task.stderr.clone(),
+            terminal: false,
+            exit_status: st.exit.map(|e| e.status).unwrap_or(0),
+            exited_at: st
+                .exit
+                .map(|e| MessageField::some(e.timestamp()))
+                .unwrap_or_default(),
+            ..Default::default()
+        })
+    }
+
+    fn do_kill(&self, req: &api::KillRequest) -> Result<(), ShimError> {
+        Self::no_exec(&req.id, &req.exec_id)?;
+        let task = self.task(&req.id)?;
+        let finished = || ShimError::TaskNotFound(format!("{}: process already finished", req.id));
+        if task.lock().exit.is_some() {
+            return Err(finished());
+        }
+        match container::kill(&self.inner.store, &req.id, req.signal as i32, req.all) {
+            Ok(()) => Ok(()),
+            // Exited but not reaped yet: for containerd that is a finished process too.
+            Err(container::ContainerError::WrongState { .. }) => Err(finished()),
+            Err(e) => Err(Self::runtime_err("kill", &req.id, &e)),
+        }
+    }
+
+    fn do_delete(&self, req: &api::DeleteRequest) -> Result<api::DeleteResponse, ShimError> {
+        Self::no_exec(&req.id, &req.exec_id)?;
+        let task = self.task(&req.id)?;
+        let mut st = task.lock();
+        if st.exit.is_none() && st.started {
+            return Err(ShimError::Precondition {
+                op: "delete",
+                id: req.id.clone(),
+                reason: "the task is running; kill it first".into(),
+            });
+        }
+        // Created and never started (or exited): the library kills what is left and removes the
+        // state and the cgroup.
+        container::delete(&self.inner.store, &req.id, true)
+            .map_err(|e| Self::runtime_err("delete", &req.id, &e))?;
+        if st.exit.is_none() {
+            let (guard, _) = task
+                .changed
+                .wait_timeout_while(st, DELETE_REAP_WAIT, |s| s.exit.is_none())
+                .unwrap_or_else(|e| e.into_inner());
+            st = guard;
+        }
+        if task.mounted {
+            rootfs::unmount_rootfs(&task.bundle);
+        }
+        let exit = st.exit.unwrap_or_else(|| Exit::now(128 + libc::SIGKILL));
+        st.deleted = true;
+        if let Some(path) = st.io.stdin_path.take() {
+            stdio::unblock_stdin(&path);
+        }
+        st.io = Stdio::default();
+        self.table().tasks.remove(&req.id);
+        self.inner.events.send(TaskDelete {
+            container_id: req.id.clone(),
+            id: req.id.clone(),
+            pid: task.pid as u32,
+            exit_status: exit.status,
+            exited_at: MessageField::some(exit.timestamp()),
+            ..Default::default()
+        });
+        task.changed.notify_all();
+        Ok(api::DeleteResponse {
+            pid: task.pid as u32,
+            exit_status: exit.status,
+            exited_at: MessageField::some(exit.timestamp()),
+            ..Default::default()
+        })
+    }
+
+    fn do_wait(&self, req: &api::WaitRequest) -> Result<api::WaitResponse, ShimError> {
+        Self::no_exec(&req.id, &req.exec_id)?;
+        let task = self.task(&req.id)?;
+        let st = task.lock();
+        let st = task
+            .changed
+            .wait_while(st, |s| s.exit.is_none() && !s.deleted)
+            .unwrap_or_else(|e| e.into_inner());
+        let exit = st
+            .exit
+            .ok_or_else(|| ShimError::TaskNotFound(req.id.clone()))?;
+        Ok(api::WaitResponse {
+            exit_status: exit.status,
+            exited_at: MessageField::some(exit.timestamp()),
+            ..Default::default()
+        })
+    }
+
+    fn do_pids(&self, req: &api::PidsRequest) -> Result<api::PidsResponse, ShimError> {
+        let task = self.task(&req.id)?;
+        let mut pids = Vec::new();
+        if let Ok(id) = ContainerId::new(&req.id) {
+            if let Ok(state) = self.inner.store.read(&id) {
+                if let Some(cg) = &state.cgroup {
+                    pids = cg.pids().unwrap_or_default();
+                }
+            }
+        }
+        if pids.is_empty() && task.lock().exit.is_none() {
+            pids.push(task.pid);
+        }
+        Ok(api::PidsResponse {
+            processes: pids
+                .into_iter()
+                .map(|pid| ProcessInfo {
+                    pid: pid as u32,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+    }
+
+    fn do_close_io(&self, req: &api::CloseIORequest) -> Result<(), ShimError> {
+        Self::no_exec(&req.id, &req.exec_id)?;
+        let task = self.task(&req.id)?;
+        // The copy thread ends at the client's EOF; CloseIO only releases a thread whose
+        // client never attached.
+        if req.stdin {
+            if let Some(path) = task.lock().io.stdin_path.take() {
+                stdio::unblock_stdin(&path);
+            }
+        }
+        Ok(())
+    }
+
+    fn unimplemented(&self, id: &str, op: &'static str, what: &'static str) -> ShimError {
+        if let Err(e) = self.task(id) {
+            return e;
+        }
+        ShimError::Unimplemented { op, what }
+    }
+
+    /// Whether the shim serves no task any more.
+    pub fn is_empty(&self) -> bool {
+        self.table().tasks.is_empty()
+    }
+}
+
+impl Task for Service {
+    fn create(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::CreateTaskRequest,
+    ) -> TtrpcResult<api::CreateTaskResponse> {
+        self.do_create(&req).map_err(log_err("create"))
+    }
+
+    fn start(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StartRequest,
+    ) -> TtrpcResult<api::StartResponse> {
+        self.do_start(&req).map_err(log_err("start"))
+    }
+
+    fn state(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StateRequest,
+    ) -> TtrpcResult<api::StateResponse> {
+        self.do_state(&req).map_err(Into::into)
+    }
+
+    fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<api::Empty> {
+        self.do_kill(&req).map_err(log_err("kill"))?;
+        Ok(api::Empty::default())
+    }
+
+    fn delete(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::DeleteRequest,
+    ) -> TtrpcResult<api::DeleteResponse> {
+        self.do_delete(&req).map_err(log_err("delete"))
+    }
+
+    fn wait(&self, _ctx: &TtrpcContext, req: api::WaitRequest) -> TtrpcResult<api::WaitResponse> {
+        self.do_wait(&req).map_err(Into::into)
+    }
+
+    fn pids(&self, _ctx: &TtrpcContext, req: api::PidsRequest) -> TtrpcResult<api::PidsResponse> {
+        self.do_pids(&req).map_err(Into::into)
+    }
+
+    fn close_io(&self, _ctx: &TtrpcContext, req: api::CloseIORequest) -> TtrpcResult<api::Empty> {
+        self.do_close_io(&req)
+            .map_err(containerd_shim::protos::ttrpc::Error::from)?;
+        Ok(api::Empty::default())
+    }
+
+    fn exec(&self, _ctx: &TtrpcContext, req: api::ExecProcessRequest) -> TtrpcResult<api::Empty> {
+        Err(self
+            .unimplemented(
+                &req.id,
+                "exec",
+                "needs berth_runtime::container::exec, not merged yet",
+            )
+            .into())
+    }
+
+    fn resize_pty(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::ResizePtyRequest,
+    ) -> TtrpcResult<api::Empty> {
+        Err(self
+            .unimplemented(
+                &req.id,
+                "resize pty",
+                "needs berth-runtime's terminal support, not merged yet",
+            )
+            .into())
+    }
+
+    fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
+        Err(self
+            .unimplemented(
+                &req.id,
+                "pause",
+                "needs berth_runtime::container::pause, not merged yet",
+            )
+            .into())
+    }
+
+    fn resume(&self, _ctx: &TtrpcContext, req: api::ResumeRequest) -> TtrpcResult<api::Empty> {
+        Err(self
+            .unimplemented(
+                &req.id,
+                "resume",
+                "needs berth_runtime::container::resume, not merged yet",
+            )
+            .into())
+    }
+
+    fn update(&self, _ctx: &TtrpcContext, req: api::UpdateTaskRequest) -> TtrpcResult<api::Empty> {
+        Err(self
+            .unimplemented(
+                &req.id,
+                "update",
+                "needs berth_runtime::container::update, not merged yet",
+            )
+            .into())
+    }
+
+    fn stats(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StatsRequest,
+    ) -> TtrpcResult<api::StatsResponse> {
+        Err(self
+            .unimplemented(
+                &req.id,
+                "stats",
+                "needs berth-runtime's stats function, not merged yet",
+            )
+            .into())
+    }
+
+    fn checkpoint(
+        &self,
+        _ctx: &TtrpcContext,
+        _req: api::CheckpointTaskRequest,
+    ) -> TtrpcResult<api::Empty> {
+        Err(ShimError::Unimplemented {
+            op: "checkpoint",
+            what: "berth does not checkpoint containers",
+        }
+        .into())
+    }
+
+    fn connect(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::ConnectRequest,
+    ) -> TtrpcResult<api::ConnectResponse> {
+        let task_pid = self.task(&req.id).map(|t| t.pid as u32).unwrap_or(0);
+        Ok(api::ConnectResponse {
+            shim_pid: std::process::id(),
+            task_pid,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            ..Default::default()
+        })
+    }
+
+    fn shutdown(&self, _ctx: &TtrpcContext, req: api::ShutdownRequest) -> TtrpcResult<api::Empty> {
+        // One shim serves a whole pod: it stays while any task remains.
+        if req.now || self.is_empty() {
+            containerd_shim::info!("shutting down");
+            self.inner.events.flush(EVENT_FLUSH);
+            // The containerd-shim crate removes the socket named in `<cwd>/address`, but for a
+            // pod the cwd is the sandbox's bundle, which containerd has deleted by now.
+            let path = self.inner.config.socket.trim_start_matches("unix://");
+            if !path.is_empty() {
+                let _ = std::fs::remove_file(path);
+            }
+            self.inner.exit.signal();
+        }
+        Ok(api::Empty::default())
+    }
+}
+
+fn log_err(op: &'static str) -> impl Fn(ShimError) -> containerd_shim::protos::ttrpc::Error {
+    move |e| {
+        containerd_shim::warn!("{op}: {}", crate::error::chain(&e));
+        e.into()
+    }
+}
+
+/// berth's state root for one containerd namespace.
+pub fn state_root(base: &Path, namespace: &str) -> PathBuf {
+    base.join(namespace)
+}
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;

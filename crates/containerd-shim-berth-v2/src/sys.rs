@@ -1,0 +1,64 @@
+//! Thin wrappers over the few raw calls the shim makes that nix does not wrap safely. Every
+//! `unsafe` block of the shim crate lives here (house style point 9).
+
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// fork(2). Returns 0 in the child.
+///
+/// Callers must be single-threaded: the shim forks the runtime worker in `main` before any
+/// thread exists, and the worker forks a short-lived child per `create` (it never starts
+/// threads).
+pub fn fork() -> nix::Result<libc::pid_t> {
+    // SAFETY: fork has no memory-safety preconditions for a single-threaded caller; the child
+    // only continues the caller's own code and every lock it sees is consistent.
+    let pid = unsafe { libc::fork() };
+    nix::errno::Errno::result(pid)
+}
+
+/// `_exit(2)`: leaves a forked child without running destructors or atexit handlers that
+/// belong to the parent's state.
+pub fn exit_child(code: i32) -> ! {
+    // SAFETY: _exit never returns and has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+/// Takes ownership of an fd received with SCM_RIGHTS.
+pub fn own_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: the kernel installed `fd` in our table for this message; nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// dup2(2) onto a fixed number (stdio of a forked child); the new fd is not close-on-exec.
+pub fn dup2_raw(old: RawFd, new: RawFd) -> nix::Result<()> {
+    // SAFETY: plain syscall on integers; `new` is a stdio slot the caller means to replace.
+    let r = unsafe { libc::dup2(old, new) };
+    nix::errno::Errno::result(r).map(drop)
+}
+
+/// Makes `cmd`'s child see each `(fd, target)` of `map` as fd `target` (not close-on-exec)
+/// when it execs.
+pub fn map_fds_on_exec<const N: usize>(cmd: &mut std::process::Command, map: [(RawFd, RawFd); N]) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and calls only fcntl(2) and dup2(2),
+    // which are async-signal-safe; it allocates nothing and takes no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            // First move every source above the targets, so that a source that happens to
+            // sit on another entry's target is not clobbered by that entry's dup2.
+            let mut high = [0 as RawFd; N];
+            for (i, (fd, _)) in map.iter().enumerate() {
+                let r = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 64);
+                if r < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                high[i] = r;
+            }
+            for (i, (_, target)) in map.iter().enumerate() {
+                if libc::dup2(high[i], *target) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}

@@ -98,3 +98,11 @@ test-containerd: containerd-deps
 	$(CARGO) build --release -p containerd-shim-berth-v2 -p berth
 	cd integration/containerd/cri-client && $(CARGO) build --release
 	integration/containerd/run-tests.sh $(SHIM) $(BERTH) $(CRI_TEST)
+
+# berth side by side with runc and crun, interleaved (integration/bench/run.sh,
+# docs/benchmarks.md). Installs runc, crun, hyperfine and time when missing. Needs root.
+.PHONY: bench
+# The containerd part runs when containerd is installed (make containerd-deps) and the shim builds.
+bench: build probe
+	$(CARGO) build --release -p containerd-shim-berth-v2
+	integration/bench/run.sh $(BERTH) $(PROBE)

@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         eprintln!("berth: {e:#}");
         return ExitCode::from(1);
     }
+    berth_runtime::timing::start();
     let log_to_file = cli.global.log.is_some();
     match commands::dispatch(cli) {
         Ok(code) => ExitCode::from(code),

@@ -35,6 +35,7 @@ pub fn run(
         let _ = container::delete(store, id, true);
         return Err(e).with_context(|| format!("start container {id:?}"));
     }
+    berth_runtime::phase!("run: started");
     if detach {
         return Ok(0);
     }
@@ -43,8 +44,10 @@ pub fn run(
             .context("relay the terminal")?,
         None => wait_forwarding(pid, &forwarded)?,
     };
+    berth_runtime::phase!("run: container exited");
     if !keep {
         container::delete(store, id, true).with_context(|| format!("delete container {id:?}"))?;
+        berth_runtime::phase!("run: deleted");
     }
     Ok(code)
 }

@@ -16,6 +16,7 @@
 //! The probe uses only libc and serde_json, and no NSS (no getpwnam), so that it works as a
 //! static glibc binary in an empty rootfs.
 
+mod bench;
 mod syscalls;
 
 use serde_json::{json, Map, Value};
@@ -519,6 +520,12 @@ fn session_keyring() -> Value {
 }
 
 fn main() {
+    if let Some(calls) = bench::requested() {
+        return calls.map(bench::run).unwrap_or_else(|e| {
+            eprintln!("berth-probe: {e}");
+            std::process::exit(2)
+        });
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

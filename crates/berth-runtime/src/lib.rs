@@ -17,3 +17,4 @@ pub mod seccomp;
 pub mod signal;
 pub mod state;
 pub mod terminal;
+pub mod timing;

@@ -53,6 +53,7 @@ pub fn create_with_console(
     // Plan first: a bad bundle is rejected before anything exists that would need undoing.
     let host = HostCgroups::detect(Path::new("/proc/self/mountinfo"))?;
     let plan = Plan::new(id.as_str(), bundle, &host, opts.plan.clone())?;
+    crate::phase!("create: plan");
     // The console socket too: runc connects before starting anything.
     let socket = console_socket(plan.process.terminal, opts)?;
     let container = store.create(&id)?;
@@ -102,6 +103,7 @@ impl Undo<'_> {
         let container = self.container.as_ref().expect("set by create");
         let mut state = initial_state(plan);
         state.config = Some(lifecycle_hooks::saved_config(plan));
+        crate::phase!("create: state dir");
         container.save(&state)?; // "creating", so `list` shows it and `delete --force` can clean up
 
         self.cgroup = true;
@@ -122,6 +124,7 @@ impl Undo<'_> {
             }
         }
 
+        crate::phase!("create: state saved, cgroup created");
         let fifo = container.dir().join(EXEC_FIFO);
         // 0622 so that the init can open it for writing whatever user it runs as; chmod after
         // mkfifo because the umask applies to mkfifo's mode.
@@ -156,6 +159,7 @@ impl Undo<'_> {
             write_pid_file(path, pid)?;
         }
         self.init.as_ref().expect("just set").commit()?;
+        crate::phase!("create: state saved, committed");
         Ok((pid, console))
     }
 }

@@ -87,6 +87,7 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
             return Err(ContainerError::InitExited { id: state.id });
         }
     }
+    crate::phase!("start: init released");
     let _ = std::fs::remove_file(&fifo_path);
     state.phase = Phase::Started;
     container.save(&state)?;

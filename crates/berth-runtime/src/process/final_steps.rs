@@ -59,9 +59,11 @@ pub(super) fn run(
                                                          // handshake (sendmsg/recvmsg, prctl), the exec.fifo wait (openat, write, close), the
                                                          // startContainer hooks, rt_sigprocmask, close_range, the CVE-2019-5736 check (openat,
                                                          // fstat, read, close) and execve run after it: profiles must allow those, as for runc.
+    crate::phase!("init: rlimits, creds, caps");
     if !early_seccomp {
         crate::seccomp::apply(r.seccomp, listener)?;
     }
+    crate::phase!("init: seccomp");
     Ok(program)
 }
 

@@ -103,15 +103,21 @@ fn setup(
     // A new session: the container must not share berth's controlling terminal or session.
     nix::unistd::setsid().map_err(InitError::Setsid)?;
     join_keyring(plan)?; // a fresh session keyring, so containers cannot read each other's keys
+    crate::phase!("init: session, keyring");
     crate::rootfs::prepare(&plan.rootfs)?; // mounts and /dev, in the new mount namespace
+    crate::phase!("init: mounts, /dev");
     let hook_state = hook_steps::before_pivot(plan, chan)?; // prestart, createRuntime (parent), createContainer: config.md puts them before pivot_root
     let exe = guard::OwnExe::open()?; // berth's own binary (a host path), to refuse running it in the container
     let listener = crate::seccomp::Listener::connect(plan)?; // seccomp listenerPath is a host path
+    crate::phase!("init: hooks, own exe");
     crate::rootfs::enter(&plan.rootfs)?; // pivot_root: from here on "/" is the container's root
+    crate::phase!("init: pivot_root");
     console::setup(&plan.process, chan, true)?; // the pty from the container's own devpts (after setsid: TIOCSCTTY needs a session leader), also on /dev/console
     set_names(plan)?; // hostname before the sysctls: kernel.hostname may override it on purpose
     write_sysctls(&plan.sysctls)?; // through the container's /proc, before finish() may make /proc/sys read-only
+    crate::phase!("init: console, hostname, sysctls");
     crate::rootfs::finish(&plan.rootfs)?; // masked and read-only paths, read-only root
+    crate::phase!("init: masked, read-only paths");
     let restrictions = final_steps::Restrictions {
         seccomp: plan.seccomp.as_ref(),
         listener,
@@ -119,6 +125,7 @@ fn setup(
     };
     let program = final_steps::run(&plan.process, true, restrictions)?; // rlimits, LSM, user, caps, lookup, no_new_privs, seccomp: shared with exec
     handshake(chan)?;
+    crate::phase!("init: ready, committed");
     Ok((program, hook_state, exe))
 }
 
@@ -149,6 +156,7 @@ fn wait_and_exec(
     )
     .map_err(InitError::WaitStart)?;
     let mut fifo = File::from(fd);
+    crate::phase!("init: waited for start");
     hook_steps::start_container(plan, hook_state.as_deref(), &mut fifo)?; // startContainer, then tell `start` how it went
     drop(fifo);
     sys::reset_signals();
@@ -157,6 +165,7 @@ fn wait_and_exec(
     // CVE-2019-5736: checked right before execve (not at create), so a script rewritten
     // between create and start is still caught.
     exe.check_program(program.path())?;
+    crate::phase!("init: execve");
     Ok(program.exec()?)
 }
 

@@ -123,6 +123,7 @@ pub fn spawn(
     };
     drop(child_chan);
     drop(handles);
+    crate::phase!("create: fork stage 1");
 
     let mut init_pid = None;
     let result = drive(plan, &chan, stage1, &mut init_pid, runtime_hooks);
@@ -161,6 +162,7 @@ fn drive(
         unreachable!("expect checks the message kind")
     };
     *init_pid = Some(pid);
+    crate::phase!("create: init pid received");
     match waitpid(Pid::from_raw(stage1), None).map_err(ProcessError::Wait)? {
         WaitStatus::Exited(_, 0) => {}
         other => return Err(ProcessError::Stage1Exit(other)),
@@ -175,6 +177,7 @@ fn drive(
         false => None,
     };
     chan.expect("Ready")?;
+    crate::phase!("create: init ready");
     let start_time = liveness::proc_stat(Path::new("/proc"), pid)
         .map(|s| s.start_time)
         .ok_or(ProcessError::Vanished(pid))?;

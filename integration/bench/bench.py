@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""berth vs runc vs crun, interleaved and paired (make bench; docs/benchmarks.md).
+
+    bench.py WORKDIR BERTH PROBE
+
+Runs inside the private mount namespace integration/bench/run.sh sets up. Every round runs each
+runtime once, in a rotating order, so drift on a noisy machine hits all of them alike (hyperfine
+runs one command's runs back to back, which is why it is not used for the table). Prints a
+markdown table and writes it to WORKDIR/results.md.
+
+Env: BENCH_ROUNDS (default 30), BENCH_PARALLEL (default 50), BENCH_SYSCALLS (default 5000000).
+"""
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+work, berth, probe = sys.argv[1], sys.argv[2], sys.argv[3]
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "30"))
+PARALLEL = int(os.environ.get("BENCH_PARALLEL", "50"))
+SYSCALLS = int(os.environ.get("BENCH_SYSCALLS", "5000000"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+CG_PARENT = "/berth-bench"  # every container's cgroupsPath is /berth-bench/<id>
+
+# name -> argv prefix. crun 1.8.1 runs with cgroupfs (the v1 hierarchies, as berth and runc use
+# them) and, as a second row, with no cgroup handling at all.
+RUNTIMES = {
+    "berth": [berth, "--root", f"{work}/state/berth"],
+    "runc": ["runc", "--root", f"{work}/state/runc"],
+    "crun": ["crun", "--cgroup-manager=cgroupfs", "--root", f"{work}/state/crun"],
+    "crun-nocg": ["crun", "--cgroup-manager=disabled", "--root", f"{work}/state/crun-nocg"],
+}
+PEERS = ["runc", "crun", "crun-nocg"]
+DEVNULL = subprocess.DEVNULL
+counter = 0
+
+
+def sh(*args, **kw):
+    return subprocess.run(list(args), check=True, capture_output=True, text=True, **kw).stdout
+
+
+def make_rootfs():
+    """One busybox rootfs (with the probe) shared read-only by every container."""
+    base = f"{work}/base"
+    shutil.rmtree(base, ignore_errors=True)
+    env = dict(os.environ, BERTH_PROBE=probe)
+    subprocess.run([f"{REPO}/integration/mkbundle.sh", base, "true"], check=True, env=env,
+                   stderr=DEVNULL)
+    with open(f"{base}/config.json") as f:
+        config = json.load(f)
+    config["root"] = {"path": f"{base}/rootfs", "readonly": True}
+    config["process"]["args"] = ["/bin/true"]
+    linux = config["linux"]
+    # All namespaces runc and crun create by default, plus cgroup (user and time would need
+    # id-mapped rootfs ownership and are off in `runc spec` too).
+    linux["namespaces"] = [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")]
+    linux["resources"] = {
+        "devices": [{"allow": False, "access": "rwm"}],
+        "memory": {"limit": 256 * 1024 * 1024},
+        "pids": {"limit": 1024},
+        "cpu": {"shares": 512},
+    }
+    return config
+
+
+def seccomp_profile():
+    """berth spec's default profile (Docker-like allowlist), used for all three runtimes."""
+    d = f"{work}/spec"
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    sh(berth, "spec", "--bundle", d)
+    with open(f"{d}/config.json") as f:
+        return json.load(f)["linux"]["seccomp"]
+
+
+def bundle(config, args=None, seccomp=None):
+    """A fresh bundle dir (config.json only) and container id for one container."""
+    global counter
+    counter += 1
+    cid = f"bb{os.getpid()}-{counter}"
+    c = json.loads(json.dumps(config))
+    c["linux"]["cgroupsPath"] = f"{CG_PARENT}/{cid}"
+    if args:
+        c["process"]["args"] = args
+    if seccomp:
+        c["linux"]["seccomp"] = seccomp
+    d = f"{work}/bundles/{cid}"
+    os.makedirs(d)
+    with open(f"{d}/config.json", "w") as f:
+        json.dump(c, f)
+    return cid, d
+
+
+def timed(argv):
+    # stderr to a file, not a pipe: a created container inherits the runtime's stdio and would
+    # hold a pipe open until it exits.
+    with open(f"{work}/stderr", "w+") as err:
+        t0 = time.perf_counter_ns()
+        r = subprocess.run(argv, stdin=DEVNULL, stdout=DEVNULL, stderr=err)
+        dt = (time.perf_counter_ns() - t0) / 1e6
+        if r.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"bench: {' '.join(argv)} failed ({r.returncode}): {err.read()}")
+    return dt
+
+
+def wait_stopped(rt, cid):
+    for _ in range(400):
+        out = subprocess.run(RUNTIMES[rt] + ["state", cid], capture_output=True, text=True)
+        if out.returncode == 0 and json.loads(out.stdout)["status"] == "stopped":
+            return
+        time.sleep(0.005)
+    raise SystemExit(f"bench: {rt} container {cid} did not stop")
+
+
+def rotating(rnd):
+    names = list(RUNTIMES)
+    k = rnd % len(names)
+    return names[k:] + names[:k]
+
+
+def bench_run(config, rounds):
+    res = {rt: [] for rt in RUNTIMES}
+    for rnd in range(rounds):
+        for rt in rotating(rnd):
+            cid, d = bundle(config)
+            res[rt].append(timed(RUNTIMES[rt] + ["run", "--bundle", d, cid]))
+    return res
+
+
+def bench_lifecycle(config, rounds):
+    steps = {s: {rt: [] for rt in RUNTIMES} for s in ("create", "start", "delete", "total")}
+    for rnd in range(rounds):
+        for rt in rotating(rnd):
+            cid, d = bundle(config)
+            rtv = RUNTIMES[rt]
+            c = timed(rtv + ["create", "--bundle", d, cid])
+            s = timed(rtv + ["start", cid])
+            wait_stopped(rt, cid)  # not timed: /bin/true has to exit before a plain delete
+            x = timed(rtv + ["delete", cid])
+            for k, v in (("create", c), ("start", s), ("delete", x), ("total", c + s + x)):
+                steps[k][rt].append(v)
+    return steps
+
+
+def bench_parallel(config, rounds, n):
+    res = {rt: [] for rt in RUNTIMES}
+    for rnd in range(rounds):
+        for rt in rotating(rnd):
+            jobs = [bundle(config) for _ in range(n)]
+            t0 = time.perf_counter_ns()
+            procs = [subprocess.Popen(RUNTIMES[rt] + ["run", "--bundle", d, cid], stdout=DEVNULL,
+                                      stderr=subprocess.PIPE) for cid, d in jobs]
+            errs = [(p.wait(), p.stderr.read()) for p in procs]
+            res[rt].append((time.perf_counter_ns() - t0) / 1e6)
+            bad = [e for rc, e in errs if rc != 0]
+            if bad:
+                raise SystemExit(f"bench: parallel {rt}: {len(bad)} failed: {bad[0].decode()}")
+    return res
+
+
+def bench_rss(config, rounds):
+    """Max RSS (KiB) of the runtime process of `run`, from GNU time (wait4's ru_maxrss)."""
+    res = {rt: [] for rt in RUNTIMES}
+    for rnd in range(rounds):
+        for rt in rotating(rnd):
+            cid, d = bundle(config)
+            out = subprocess.run(["/usr/bin/time", "-f", "%M"] + RUNTIMES[rt] +
+                                 ["run", "--bundle", d, cid], capture_output=True, text=True)
+            if out.returncode != 0:
+                raise SystemExit(f"bench: rss {rt}: {out.stderr}")
+            res[rt].append(float(out.stderr.strip().splitlines()[-1]))
+    return res
+
+
+def bench_syscall(config, rounds, profile):
+    """ns per getppid() inside the container, under the shared seccomp profile (and without)."""
+    res = {rt: [] for rt in RUNTIMES}
+    res["berth, no seccomp"] = []
+    args = ["/bin/berth-probe", "--bench-syscall", str(SYSCALLS)]
+    for rnd in range(rounds):
+        for rt in rotating(rnd) + ["berth, no seccomp"]:
+            real = "berth" if rt == "berth, no seccomp" else rt
+            cid, d = bundle(config, args, None if real != rt else profile)
+            out = sh(*RUNTIMES[real], "run", "--bundle", d, cid)
+            res[rt].append(json.loads(out.strip().splitlines()[-1])["bench_syscall"]["ns_per_call"])
+    return res
+
+
+def sizes():
+    out = {}
+    for name, path in (("berth", berth), ("runc", shutil.which("runc")),
+                       ("crun", shutil.which("crun"))):
+        real = os.path.realpath(path)
+        ldd = subprocess.run(["ldd", real], capture_output=True, text=True).stdout
+        libs = [l for l in ldd.splitlines() if "=>" in l]
+        out[name] = (os.path.getsize(real), len(libs))
+    return out
+
+
+def fmt(values, unit):
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    if unit == "ms":
+        return f"{med:.1f} ({min(values):.1f}–{max(values):.1f})"
+    if unit == "ns":
+        return f"{med:.0f} ({min(values):.0f}–{max(values):.0f})"
+    return f"{med / 1024:.1f} ({min(values) / 1024:.1f}–{max(values) / 1024:.1f})"
+
+
+def ratio(a, b):
+    if not a or not b:
+        return "-"
+    return f"{statistics.median(a) / statistics.median(b):.2f}"
+
+
+def row(label, res, unit):
+    cells = [fmt(res.get(rt, []), unit) for rt in RUNTIMES]
+    ratios = [ratio(res["berth"], res.get(p, [])) for p in PEERS]
+    return f"| {label} | " + " | ".join(cells + ratios) + " |"
+
+
+def main():
+    os.makedirs(f"{work}/bundles", exist_ok=True)
+    config = make_rootfs()
+    profile = seccomp_profile()
+    lines = []
+
+    def emit(line=""):
+        print(line, flush=True)
+        lines.append(line)
+
+    versions = {
+        "berth": sh(berth, "--version").splitlines()[0],
+        "runc": sh("runc", "--version").splitlines()[0],
+        "crun": sh("crun", "--version").splitlines()[0],
+    }
+    emit(f"Machine: {os.uname().release}, {os.cpu_count()} CPUs; {ROUNDS} rounds, "
+         f"interleaved; {', '.join(versions.values())}")
+    emit()
+    emit("median (min–max) | berth | runc | crun | crun, no cgroups | berth/runc | berth/crun | "
+         "berth/crun-nocg |")
+    emit("|---|---|---|---|---|---|---|---|")
+    emit(row("`run` /bin/true, ms", bench_run(config, ROUNDS), "ms"))
+    lc = bench_lifecycle(config, ROUNDS)
+    for step in ("create", "start", "delete", "total"):
+        emit(row(f"`{step}`{' (create+start+delete)' if step == 'total' else ''}, ms",
+                 lc[step], "ms"))
+    prounds = max(3, ROUNDS // 6)
+    emit(row(f"{PARALLEL} × `run` in parallel, wall ms", bench_parallel(config, prounds,
+                                                                       PARALLEL), "ms"))
+    emit(row("max RSS of `run`, MiB", bench_rss(config, max(5, ROUNDS // 3)), "kb"))
+    sc = bench_syscall(config, max(3, ROUNDS // 6), profile)
+    emit(row("getppid() in the container, seccomp profile, ns", sc, "ns"))
+    emit(f"| getppid() in the container, no seccomp (berth), ns | "
+         f"{fmt(sc['berth, no seccomp'], 'ns')} | | | | | | |")
+    emit()
+    emit("| binary | size (bytes) | shared libraries |")
+    emit("|---|---|---|")
+    for name, (size, libs) in sizes().items():
+        emit(f"| {name} | {size} | {libs} |")
+    with open(f"{work}/results.md", "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

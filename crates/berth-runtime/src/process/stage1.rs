@@ -68,6 +68,7 @@ fn stage1(
     // Join the cgroup first: the init inherits it, so it never runs a single instruction
     // outside its limits, and the cgroup namespace created below is rooted at it.
     plan.cgroup.join(0)?;
+    crate::failpoint!("stage1:after-cgroup-join");
 
     for ns in plan.namespaces.entries.iter().filter(|e| e.join.is_some()) {
         let fd = ns.join.as_ref().expect("filtered on join");
@@ -106,6 +107,7 @@ fn stage1(
         })?;
     }
     write_time_offsets(plan)?;
+    crate::failpoint!("stage1:after-unshare");
 
     // The init must not send anything before the parent has its pid (so the parent can always
     // reap it): it waits for this pipe to close, which happens when stage 1 exits.
@@ -119,6 +121,7 @@ fn stage1(
             init::run(plan, chan, handles)
         }
         pid => {
+            crate::failpoint!("stage1:after-fork-init");
             chan.send(&Msg::InitPid(pid))?;
             Ok(())
         }

@@ -2,9 +2,9 @@
 //! cleanly with "already exists"), parallel lifecycles of distinct ids (all succeed), and
 //! `state`/`list` racing creates (never a half-written state). Needs root; skips loudly.
 
-mod common;
 #[path = "common/census.rs"]
 mod census;
+mod common;
 use common::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -52,7 +52,13 @@ fn parallel_creates_of_one_id_exactly_one_wins() {
     let st = rt.state(&id);
     assert_eq!(st["status"], "created", "{st}");
     rt.cmd(&["start", &id]).ok();
-    let ex = rt.cmd(&["exec", &id, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"]);
+    let ex = rt.cmd(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "cat /proc/1/cmdline | tr '\\0' ' '",
+    ]);
     assert_eq!(ex.ok().stdout.trim(), "sleep 1000");
     rt.cmd(&["delete", "--force", &id]).ok();
     rt.assert_nothing_left(&id, &b);
@@ -158,9 +164,10 @@ fn state_and_list_never_see_a_half_written_state() {
                             continue;
                         }
                         match serde_json::from_str::<serde_json::Value>(st.stdout.trim()) {
-                            Ok(s) if s["id"] == id.as_str()
-                                && ["creating", "created", "running", "stopped"]
-                                    .contains(&s["status"].as_str().unwrap_or("")) => {}
+                            Ok(s)
+                                if s["id"] == id.as_str()
+                                    && ["creating", "created", "running", "stopped"]
+                                        .contains(&s["status"].as_str().unwrap_or("")) => {}
                             other => bad.push(format!("reader {r}: torn state {id}: {other:?}")),
                         }
                     }

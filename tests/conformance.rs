@@ -87,7 +87,10 @@ pub fn status_of(rt: &Runtime, id: &str) -> Result<String, String> {
     if !out.success() {
         return Err(format!("state {id} failed: {out}"));
     }
-    Ok(out.json()["status"].as_str().unwrap_or_default().to_string())
+    Ok(out.json()["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
 }
 
 /// Polls until `status` (at most 10 s).
@@ -134,7 +137,9 @@ fn run_one(c: &Check) -> Verdict {
     match &c.kind {
         Kind::Probe { setup, args, check } => {
             setup(&mut b);
-            let r = rt.try_run_probe(&b, args).map_err(|o| format!("run failed: {o}"))?;
+            let r = rt
+                .try_run_probe(&b, args)
+                .map_err(|o| format!("run failed: {o}"))?;
             check(&r)
         }
         Kind::Shell {
@@ -198,9 +203,7 @@ fn runtime_spec_conformance() {
     for (level, (p, f)) in &table {
         summary.push(format!("# {:<7} {p:>5} {f:>5}", level.name()));
     }
-    let (p, f) = table
-        .values()
-        .fold((0, 0), |(a, b), (p, f)| (a + p, b + f));
+    let (p, f) = table.values().fold((0, 0), |(a, b), (p, f)| (a + p, b + f));
     summary.push(format!("# total   {p:>5} {f:>5}"));
     for l in &summary {
         loud(l);
@@ -209,7 +212,11 @@ fn runtime_spec_conformance() {
     if let Some(path) = std::env::var_os("BERTH_CONFORMANCE_TAP") {
         fs::write(&path, tap.join("\n") + "\n").expect("write the TAP file");
     }
-    assert!(failed.is_empty(), "failed conformance checks:\n{}", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "failed conformance checks:\n{}",
+        failed.join("\n")
+    );
 }
 
 /// Re-exports the checks modules use.

@@ -10,16 +10,66 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-/// `env BERTH_FAILPOINT=<fp> berth --root R ARGS`.
-fn cmd_with_failpoint(rt: &Runtime, fp: &str, args: &[&str]) -> Output {
-    let mut full = vec![
-        format!("BERTH_FAILPOINT={fp}"),
-        rt.bin().to_string_lossy().into_owned(),
-        "--root".into(),
-        rt.root_str().into(),
-    ];
-    full.extend(args.iter().map(|s| s.to_string()));
-    run_command("env", &full, CMD_TIMEOUT)
+/// A parked child of `pid` (comm `STOPPED_COMM`): a failpoint reached in stage 1 or the init.
+fn stopped_child(pid: u32) -> Option<u32> {
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let comm = stat
+            .split_once('(')
+            .map(|(_, c)| &c[..c.len() - rest.len() - 1]);
+        let ppid = rest.split_whitespace().nth(1);
+        if comm == Some(berth_runtime::failpoint::STOPPED_COMM)
+            && ppid == Some(pid.to_string().as_str())
+        {
+            return e.file_name().to_string_lossy().parse().ok();
+        }
+    }
+    None
+}
+
+/// `BERTH_FAILPOINT=<fp> berth --root R ARGS`. A failpoint in berth itself SIGKILLs it; one in
+/// a child stops that child, and then this SIGKILLs berth. Returns berth's exit code (128 + 9
+/// when killed) and where the crash happened.
+fn create_with_failpoint(rt: &Runtime, fp: &str, args: &[&str]) -> (i32, &'static str) {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = std::process::Command::new(rt.bin())
+        .env("BERTH_FAILPOINT", fp)
+        .arg("--root")
+        .arg(rt.root())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn berth");
+    let deadline = std::time::Instant::now() + CMD_TIMEOUT;
+    let mut killed_by_test = false;
+    loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            let code = st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0));
+            let by = if killed_by_test {
+                "child parked, berth killed"
+            } else {
+                "berth itself"
+            };
+            return (code, by);
+        }
+        if !killed_by_test && stopped_child(child.id()).is_some() {
+            let _ = child.kill(); // SIGKILL
+            killed_by_test = true;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("berth create with BERTH_FAILPOINT={fp} neither crashed nor stopped a child");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Waits (bounded) until no process references the bundle: the children of a killed `create`
@@ -40,9 +90,9 @@ fn crash_at(fp: &str) -> Vec<String> {
     b.args(&["sleep", "1000"]);
     b.write();
     let id = unique_id();
-    let pid_file = rt.root().join("crash.pid"); // inside --root's parent would be odd; removed below
+    let pid_file = b.path().join("crash.pid");
     let pid_file_s = pid_file.to_string_lossy().into_owned();
-    let out = cmd_with_failpoint(
+    let (code, how) = create_with_failpoint(
         &rt,
         fp,
         &[
@@ -54,9 +104,10 @@ fn crash_at(fp: &str) -> Vec<String> {
             &id,
         ],
     );
-    if out.code != 128 + libc::SIGKILL {
-        problems.push(format!("create was not SIGKILLed at {fp}: {out}"));
+    if code != 128 + libc::SIGKILL {
+        problems.push(format!("create was not SIGKILLed at {fp}: exit {code}"));
     }
+    loud(&format!("crash at {fp}: {how}"));
     let _ = std::fs::remove_file(&pid_file);
     settle(&b);
     let del = rt.cmd(&["delete", "--force", &id]);
@@ -118,6 +169,12 @@ fn kill_9_at_every_create_step_then_delete_force_leaves_nothing() {
             failures.push(*fp);
         }
     }
-    loud(&format!("crash injection: {covered} steps covered, {} failed", failures.len()));
-    assert!(failures.is_empty(), "crash steps that left things behind: {failures:?}");
+    loud(&format!(
+        "crash injection: {covered} steps covered, {} failed",
+        failures.len()
+    ));
+    assert!(
+        failures.is_empty(),
+        "crash steps that left things behind: {failures:?}"
+    );
 }

@@ -3,9 +3,9 @@
 //! before and after: all must be equal. `BERTH_SOAK_COUNT` sets the cycles (default 50, the
 //! `make test` size; `make soak` runs 1,000). Needs root; skips loudly otherwise.
 
-mod common;
 #[path = "common/census.rs"]
 mod census;
+mod common;
 use common::*;
 use std::time::Instant;
 
@@ -69,5 +69,8 @@ fn soak_lifecycles_and_runs_leak_nothing() {
     loud(&format!("soak: after runs     {after}"));
     assert_eq!(before, middle, "the lifecycle cycles leaked");
     assert_eq!(before, after, "the runs leaked");
-    assert_eq!(after_run_bundle.mounts, 0, "mounts remain under the run bundle");
+    assert_eq!(
+        after_run_bundle.mounts, 0,
+        "mounts remain under the run bundle"
+    );
 }

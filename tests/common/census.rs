@@ -28,8 +28,13 @@ pub struct Census {
 
 impl PartialEq for Census {
     fn eq(&self, o: &Self) -> bool {
-        (self.mounts, self.cgroups, self.state_dirs, self.fds, self.zombies)
-            == (o.mounts, o.cgroups, o.state_dirs, o.fds, o.zombies)
+        (
+            self.mounts,
+            self.cgroups,
+            self.state_dirs,
+            self.fds,
+            self.zombies,
+        ) == (o.mounts, o.cgroups, o.state_dirs, o.fds, o.zombies)
     }
 }
 
@@ -82,7 +87,9 @@ pub fn take(bundle: &Path, state_root: &Path, id_prefix: &str) -> Census {
             .count(),
         cgroups: cgroups_containing(id_prefix),
         state_dirs: fs::read_dir(state_root).map(|rd| rd.count()).unwrap_or(0),
-        fds: fs::read_dir("/proc/self/fd").map(|rd| rd.count()).unwrap_or(0),
+        fds: fs::read_dir("/proc/self/fd")
+            .map(|rd| rd.count())
+            .unwrap_or(0),
         zombies,
         all_mounts: points.len(),
         all_zombies,

@@ -1,6 +1,7 @@
 //! Checks from config.md: root, mounts, process, hostname, hooks, annotations, extensibility.
 
 use super::prelude::*;
+use serde_json::json;
 
 fn writable_root(b: &mut Bundle) {
     b.config_mut()["root"]["readonly"] = json!(false);
@@ -16,7 +17,11 @@ pub fn checks() -> Vec<Check> {
                 setup: |b| std::fs::write(b.rootfs().join("conformance-marker"), "x").unwrap(),
                 args: &["--open", "/conformance-marker"],
                 check: |r| {
-                    ensure!(r["open"]["/conformance-marker"]["ok"] == true, "{}", r["open"]);
+                    ensure!(
+                        r["open"]["/conformance-marker"]["ok"] == true,
+                        "{}",
+                        r["open"]
+                    );
                     ensure!(find_mount(r, "/").is_some(), "no / mount");
                     Ok(())
                 },
@@ -87,8 +92,10 @@ pub fn checks() -> Vec<Check> {
             what: "mount options are applied (ro makes the mount read-only)",
             kind: Kind::Probe {
                 setup: |b| {
-                    b.mount(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
-                        "options": ["ro", "nosuid"]}));
+                    b.mount(
+                        json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                        "options": ["ro", "nosuid"]}),
+                    );
                 },
                 args: &["--write", "/data/x"],
                 check: |r| {
@@ -282,7 +289,10 @@ pub fn checks() -> Vec<Check> {
                 args: &[],
                 check: |r| {
                     let l = &r["rlimits"];
-                    ensure!(l["RLIMIT_NOFILE"] == json!({"soft": 512, "hard": 1000}), "{l}");
+                    ensure!(
+                        l["RLIMIT_NOFILE"] == json!({"soft": 512, "hard": 1000}),
+                        "{l}"
+                    );
                     ensure!(l["RLIMIT_CORE"] == json!({"soft": 0, "hard": 0}), "{l}");
                     Ok(())
                 },
@@ -302,7 +312,13 @@ pub fn checks() -> Vec<Check> {
                 args: &[],
                 check: |r| {
                     let want = vec!["CAP_CHOWN".to_string(), "CAP_KILL".to_string()];
-                    for set in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
+                    for set in [
+                        "bounding",
+                        "effective",
+                        "permitted",
+                        "inheritable",
+                        "ambient",
+                    ] {
                         let got = strings(&r["capabilities"][set]["names"]);
                         ensure!(got == want, "{set}: {got:?}");
                     }
@@ -320,7 +336,13 @@ pub fn checks() -> Vec<Check> {
                 },
                 args: &[],
                 check: |r| {
-                    for set in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
+                    for set in [
+                        "bounding",
+                        "effective",
+                        "permitted",
+                        "inheritable",
+                        "ambient",
+                    ] {
                         let got = strings(&r["capabilities"][set]["names"]);
                         ensure!(got.is_empty(), "{set}: {got:?}");
                     }
@@ -404,7 +426,11 @@ pub fn checks() -> Vec<Check> {
                 setup: |b| b.config_mut()["domainname"] = json!("conformance.example"),
                 args: &[],
                 check: |r| {
-                    ensure!(r["domainname"] == "conformance.example", "{}", r["domainname"]);
+                    ensure!(
+                        r["domainname"] == "conformance.example",
+                        "{}",
+                        r["domainname"]
+                    );
                     Ok(())
                 },
             },

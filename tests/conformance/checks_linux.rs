@@ -3,6 +3,7 @@
 //! descriptors and /dev symlinks.
 
 use super::prelude::*;
+use serde_json::json;
 
 fn host_ns(ns: &str) -> u64 {
     ns_inode("self", ns)
@@ -19,7 +20,11 @@ macro_rules! new_ns_check {
         Check {
             section: "config-linux.md#namespaces",
             level: Level::Must,
-            what: concat!("a listed ", $ns, " namespace without path is a new namespace"),
+            what: concat!(
+                "a listed ",
+                $ns,
+                " namespace without path is a new namespace"
+            ),
             kind: Kind::Probe {
                 setup: |b| {
                     b.namespace($ns, None);
@@ -27,8 +32,17 @@ macro_rules! new_ns_check {
                 args: &[],
                 check: |r| {
                     let got = r["namespaces"][$probe_name].as_u64();
-                    ensure!(got.is_some(), "no {} namespace in {}", $probe_name, r["namespaces"]);
-                    ensure!(got != Some(host_ns($probe_name)), "shares the host's {}", $ns);
+                    ensure!(
+                        got.is_some(),
+                        "no {} namespace in {}",
+                        $probe_name,
+                        r["namespaces"]
+                    );
+                    ensure!(
+                        got != Some(host_ns($probe_name)),
+                        "shares the host's {}",
+                        $ns
+                    );
                     Ok(())
                 },
             },

@@ -3,6 +3,7 @@
 //! id, `start` twice, `kill` and `delete` in each state, `--pid-file`, annotations).
 
 use super::prelude::*;
+use serde_json::json;
 
 /// Creates `id` from `b` with `args`; returns the `state` JSON.
 fn created(rt: &Runtime, b: &mut Bundle, id: &str, args: &[&str]) -> Result<Value, String> {

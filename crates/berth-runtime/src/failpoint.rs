@@ -3,11 +3,12 @@
 //! reaches `failpoint!("<name>")`. Without the feature the macro expands to nothing, so the
 //! shipped binary carries neither the code nor the environment lookup.
 //!
-//! A failpoint reached in a child of `berth create` (stage 1 or the container init) kills the
-//! top-level berth process — the crash being simulated is always "berth died here" — and lets
-//! the child carry on; what happens to it then (parent-death signal, an orphaned init) is
-//! exactly what the crash tests check. The top-level pid is recorded by the first failpoint
-//! evaluated, which must run before the first fork: `create:start` does.
+//! A failpoint reached in a child of `berth create` (stage 1 or the container init) parks that
+//! child; the test sees the parked child of `berth create` and SIGKILLs berth. The
+//! crash simulated is always "berth died while this step was reached"; what happens to the
+//! child then (parent-death signal, an orphaned init) is what tests/crash.rs checks. The
+//! top-level pid is recorded by the first failpoint evaluated, which runs before the first
+//! fork: `create:start` does.
 //!
 //! Names in use are listed in [`NAMES`]; tests/crash.rs covers each of them.
 
@@ -44,18 +45,32 @@ macro_rules! failpoint {
 #[cfg(feature = "failpoints")]
 static TOP_PID: std::sync::OnceLock<libc::pid_t> = std::sync::OnceLock::new();
 
-/// SIGKILLs the top-level berth process when `BERTH_FAILPOINT` names this point.
+/// The name (comm) a child takes when it reaches its failpoint: what the test waits for.
+pub const STOPPED_COMM: &str = "berth-fp-stop";
+
+/// At a failpoint named by `BERTH_FAILPOINT`: the top-level berth process SIGKILLs itself; a
+/// child (stage 1, the init) renames itself [`STOPPED_COMM`] and waits forever, and the test
+/// then SIGKILLs the top-level process. A child can neither kill berth (the init runs in the
+/// container's pid namespace, where berth's pid means nothing) nor stop itself (the init of a
+/// pid namespace ignores its own SIGSTOP).
 #[cfg(feature = "failpoints")]
 pub fn hit(name: &str) {
     // SAFETY: getpid cannot fail and has no preconditions.
-    let top = *TOP_PID.get_or_init(|| unsafe { libc::getpid() });
-    if std::env::var_os("BERTH_FAILPOINT").is_some_and(|v| v == name) {
-        // SAFETY: kill with a valid signal number; a failure (the process is gone) is moot.
-        unsafe { libc::kill(top, libc::SIGKILL) };
-        // SAFETY: as above; for the top-level process this call is not reached.
-        if unsafe { libc::getpid() } == top {
-            unreachable!("SIGKILL of self returned");
-        }
+    let me = unsafe { libc::getpid() };
+    let top = *TOP_PID.get_or_init(|| me);
+    if std::env::var_os("BERTH_FAILPOINT").is_none_or(|v| v != name) {
+        return;
+    }
+    if me == top {
+        // SAFETY: raise with a valid signal number.
+        unsafe { libc::raise(libc::SIGKILL) };
+    }
+    let comm = std::ffi::CString::new(STOPPED_COMM).expect("no NUL");
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr()) };
+    loop {
+        // SAFETY: pause has no preconditions; the parent-death signal ends the wait.
+        unsafe { libc::pause() };
     }
 }
 

@@ -110,7 +110,7 @@ impl Undo<'_> {
 
         self.cgroup = true;
         plan.cgroup.create()?;
-crate::failpoint!("create:after-cgroup");
+        crate::failpoint!("create:after-cgroup");
         if let Some(resources) = plan
             .spec
             .linux()

@@ -65,8 +65,9 @@ fn stage1(
 ) -> Result<(), Stage1Error> {
     // If `berth create` dies now, this process and everything it forks must die with it.
     sys::die_with_parent(parent).map_err(Stage1Error::ParentDeath)?;
-    // Join the cgroup first: the init inherits it, so it never runs a single instruction
-    // outside its limits, and the cgroup namespace created below is rooted at it.
+    crate::state::close_lock_fds_in_child(); // else the waiting init keeps the state lock if `create` dies
+                                             // Join the cgroup first: the init inherits it, so it never runs a single instruction
+                                             // outside its limits, and the cgroup namespace created below is rooted at it.
     plan.cgroup.join(0)?;
     crate::failpoint!("stage1:after-cgroup-join");
 

@@ -68,11 +68,7 @@ impl Store {
                 return Err(e);
             }
         };
-        Ok(LockedContainer {
-            id: id.clone(),
-            dir,
-            _lock: lock,
-        })
+        Ok(LockedContainer::new(id.clone(), dir, lock))
     }
 
     /// Lock an existing container directory exclusively, waiting for any other holder.
@@ -90,11 +86,7 @@ impl Store {
             })?;
             match fs::symlink_metadata(&dir) {
                 Ok(now) if now.dev() == locked.dev() && now.ino() == locked.ino() => {
-                    return Ok(LockedContainer {
-                        id: id.clone(),
-                        dir,
-                        _lock: lock,
-                    })
+                    return Ok(LockedContainer::new(id.clone(), dir, lock))
                 }
                 Ok(_) => continue, // destroyed and re-created while we waited: lock the new one
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -208,6 +200,16 @@ pub struct LockedContainer {
 }
 
 impl LockedContainer {
+    fn new(id: ContainerId, dir: PathBuf, lock: Flock<File>) -> Self {
+        // Children of `create` close their copy of the lock fd (held_locks.rs says why).
+        super::held_locks::register(std::os::fd::AsRawFd::as_raw_fd(&*lock));
+        LockedContainer {
+            id,
+            dir,
+            _lock: lock,
+        }
+    }
+
     pub fn id(&self) -> &ContainerId {
         &self.id
     }
@@ -262,6 +264,12 @@ impl LockedContainer {
                 source,
             }),
         }
+    }
+}
+
+impl Drop for LockedContainer {
+    fn drop(&mut self) {
+        super::held_locks::unregister(std::os::fd::AsRawFd::as_raw_fd(&*self._lock));
     }
 }
 

@@ -124,6 +124,27 @@ pub fn must_fail(rt: &Runtime, args: &[&str]) -> Result<Output, String> {
     }
 }
 
+/// Checks berth is known to fail, by description, with the reason: reported as TAP `# TODO`
+/// (not counted as failures) so the suite stays green while the gap is visible. Remove an
+/// entry when the gap is fixed; a TODO check that passes is reported as such.
+const KNOWN_GAPS: &[(&str, &str)] = &[
+    (
+        "a missing process.cwd is created",
+        "berth fails with ENOENT; runc creates the directory",
+    ),
+    (
+        "HOME is set from /etc/passwd when process.env lacks it",
+        "berth does not add HOME; runc sets it from the user's passwd entry",
+    ),
+];
+
+fn known_gap(c: &Check) -> Option<&'static str> {
+    KNOWN_GAPS
+        .iter()
+        .find(|(what, _)| *what == c.what)
+        .map(|(_, why)| *why)
+}
+
 fn all_checks() -> Vec<Check> {
     let mut v = checks_config::checks();
     v.extend(checks_linux::checks());
@@ -170,7 +191,7 @@ fn runtime_spec_conformance() {
         .filter(|c| only.as_deref().is_none_or(|o| c.what.contains(o)))
         .collect();
     let mut tap = vec![format!("1..{}", checks.len())];
-    let mut table: std::collections::BTreeMap<Level, (usize, usize)> = Default::default();
+    let mut table: std::collections::BTreeMap<Level, (usize, usize, usize)> = Default::default();
     let mut failed = Vec::new();
     for (i, c) in checks.iter().enumerate() {
         let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_one(c)))
@@ -181,14 +202,29 @@ fn runtime_spec_conformance() {
                     .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_else(|| "panicked".into()))
             });
+        let first_new = tap.len();
         let e = table.entry(c.level).or_default();
         let line = format!("{} [{}] {}", c.level.name(), c.section, c.what);
-        match verdict {
-            Ok(()) => {
+        match (verdict, known_gap(c)) {
+            (Ok(()), None) => {
                 e.0 += 1;
                 tap.push(format!("ok {} - {line}", i + 1));
             }
-            Err(why) => {
+            (Ok(()), Some(_)) => {
+                e.0 += 1;
+                tap.push(format!(
+                    "ok {} - {line} # TODO passes now: remove it from KNOWN_GAPS",
+                    i + 1
+                ));
+            }
+            (Err(why), Some(gap)) => {
+                e.2 += 1;
+                tap.push(format!("not ok {} - {line} # TODO known gap: {gap}", i + 1));
+                for l in why.lines() {
+                    tap.push(format!("  # {l}"));
+                }
+            }
+            (Err(why), None) => {
                 e.1 += 1;
                 tap.push(format!("not ok {} - {line}", i + 1));
                 for l in why.lines() {
@@ -197,14 +233,18 @@ fn runtime_spec_conformance() {
                 failed.push(line);
             }
         }
-        loud(tap.last().map(String::as_str).unwrap_or_default());
+        for l in &tap[first_new..] {
+            loud(l);
+        }
     }
-    let mut summary = vec!["# level   pass  fail".to_string()];
-    for (level, (p, f)) in &table {
-        summary.push(format!("# {:<7} {p:>5} {f:>5}", level.name()));
+    let mut summary = vec!["# level   pass  fail  todo".to_string()];
+    for (level, (p, f, t)) in &table {
+        summary.push(format!("# {:<7} {p:>5} {f:>5} {t:>5}", level.name()));
     }
-    let (p, f) = table.values().fold((0, 0), |(a, b), (p, f)| (a + p, b + f));
-    summary.push(format!("# total   {p:>5} {f:>5}"));
+    let (p, f, t) = table
+        .values()
+        .fold((0, 0, 0), |(a, b, c), (p, f, t)| (a + p, b + f, c + t));
+    summary.push(format!("# total   {p:>5} {f:>5} {t:>5}"));
     for l in &summary {
         loud(l);
     }

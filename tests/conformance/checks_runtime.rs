@@ -102,7 +102,8 @@ pub fn checks() -> Vec<Check> {
             what: "status goes created -> running -> stopped when the program exits",
             kind: Kind::Cli(|rt, b| {
                 let id = unique_id();
-                created(rt, b, &id, &["sh", "-c", "read x"])?;
+                let script = "trap 'exit 0' TERM; while :; do sleep 0.05; done";
+                created(rt, b, &id, &["sh", "-c", script])?;
                 ensure!(status_of(rt, &id)? == "created", "not created");
                 must_ok(rt, &["start", &id])?;
                 ensure!(status_of(rt, &id)? == "running", "not running after start");
@@ -286,8 +287,10 @@ pub fn checks() -> Vec<Check> {
                 must_ok(rt, &["start", &id])?;
                 must_ok(rt, &["delete", "--force", &id])?;
                 let pid = st["pid"].as_i64().unwrap_or(0);
-                let alive = std::path::Path::new(&format!("/proc/{pid}/ns/pid")).exists()
-                    && ns_inode(&pid.to_string(), "pid") != ns_inode("self", "pid");
+                // Dead means gone or a zombie (this host's pid 1 reaps lazily).
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let state = stat.rsplit_once(')').map(|(_, r)| r.trim_start()).unwrap_or("");
+                let alive = !stat.is_empty() && !state.starts_with('Z');
                 ensure!(!alive, "init {pid} survived delete --force");
                 cleanup(rt, b, &id)
             }),

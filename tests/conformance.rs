@@ -139,6 +139,9 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
 ];
 
 fn known_gap(c: &Check) -> Option<&'static str> {
+    if runtime_is_runc() {
+        return None; // the gaps are berth's
+    }
     KNOWN_GAPS
         .iter()
         .find(|(what, _)| *what == c.what)

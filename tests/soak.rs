@@ -30,6 +30,18 @@ fn soak_lifecycles_and_runs_leak_nothing() {
     let prefix = format!("soak-{}-", std::process::id());
     let before = census::take(b.path(), rt.root(), &prefix);
 
+    // The census must see a live container, or equal counts would prove nothing.
+    let probe_id = format!("{prefix}census");
+    rt.cmd(&["create", "--bundle", b.path_str(), &probe_id])
+        .ok();
+    let live = census::take(b.path(), rt.root(), &prefix);
+    rt.cmd(&["delete", "--force", &probe_id]).ok();
+    loud(&format!("soak: one live container {live}"));
+    assert!(
+        live.cgroups > 0 && live.state_dirs == 1,
+        "census blind: {live}"
+    );
+
     let t = Instant::now();
     for i in 0..n {
         let id = format!("{prefix}{i}");

@@ -11,13 +11,25 @@ use std::sync::Arc;
 use std::time::Instant;
 
 const SAME_ID: usize = 100;
+
+/// The tests run one at a time: each counts the fds of this whole process in its census, and
+/// each measures its own parallelism.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 const DISTINCT: usize = 50;
+/// Writers and create+delete rounds each in the state/list race.
+const WRITERS: usize = 20;
+const ROUNDS: usize = 3;
 
 #[test]
 fn parallel_creates_of_one_id_exactly_one_wins() {
     if !require_root() {
         return;
     }
+    let _serial = serial();
     let rt = Arc::new(Runtime::new());
     let mut b = Bundle::new();
     b.args(&["sleep", "1000"]);
@@ -36,7 +48,7 @@ fn parallel_creates_of_one_id_exactly_one_wins() {
     let outs: Vec<Output> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     let elapsed = t.elapsed();
     let winners = outs.iter().filter(|o| o.success()).count();
-    let expected = format!("berth: create container {id}: container {id} already exists");
+    let expected = format!("berth: create container \"{id}\": container \"{id}\" already exists");
     let bad: Vec<&Output> = outs
         .iter()
         .filter(|o| !o.success() && o.stderr.trim() != expected)
@@ -70,6 +82,7 @@ fn parallel_lifecycles_of_distinct_ids_all_succeed() {
     if !require_root() {
         return;
     }
+    let _serial = serial();
     let rt = Arc::new(Runtime::new());
     let mut b = Bundle::new();
     // Each container reports its own hostname and pid: observed from inside.
@@ -124,6 +137,7 @@ fn state_and_list_never_see_a_half_written_state() {
     if !require_root() {
         return;
     }
+    let _serial = serial();
     let rt = Arc::new(Runtime::new());
     let mut b = Bundle::new();
     b.args(&["sleep", "1000"]);
@@ -157,7 +171,7 @@ fn state_and_list_never_see_a_half_written_state() {
                         reads += 1;
                         if !st.success() {
                             // Only a container deleted meanwhile may be missing.
-                            let gone = format!("container {id} does not exist");
+                            let gone = format!("container \"{id}\" does not exist");
                             if !st.stderr.contains(&gone) {
                                 bad.push(format!("reader {r}: state {id}: {st}"));
                             }
@@ -176,13 +190,16 @@ fn state_and_list_never_see_a_half_written_state() {
             })
         })
         .collect();
-    let writers: Vec<_> = (0..20)
+    let writers: Vec<_> = (0..WRITERS)
         .map(|i| {
             let (rt, b) = (rt.clone(), b.clone());
             let id = format!("{prefix}-{i}");
             std::thread::spawn(move || {
-                rt.cmd(&["create", "--bundle", b.path_str(), &id]).ok();
-                rt.cmd(&["delete", "--force", &id]).ok();
+                for round in 0..ROUNDS {
+                    let id = format!("{id}-{round}");
+                    rt.cmd(&["create", "--bundle", b.path_str(), &id]).ok();
+                    rt.cmd(&["delete", "--force", &id]).ok();
+                }
             })
         })
         .collect();
@@ -198,7 +215,7 @@ fn state_and_list_never_see_a_half_written_state() {
         bad.extend(b);
     }
     loud(&format!(
-        "concurrency: {total} state/list reads during 20 parallel create+delete: {} torn",
+        "concurrency: {total} state/list reads during {WRITERS} writers x {ROUNDS} create+delete: {} torn",
         bad.len()
     ));
     assert!(bad.is_empty(), "{bad:#?}");

@@ -11,7 +11,11 @@ fn replay(target: &str, body: fn(&[u8])) {
         let Ok(rd) = std::fs::read_dir(base.join(dir).join(target)) else {
             continue;
         };
-        let mut files: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+        let mut files: Vec<_> = rd
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.')) // .keep
+            .map(|e| e.path())
+            .collect();
         files.sort();
         for f in files {
             let data = std::fs::read(&f).expect("read input");

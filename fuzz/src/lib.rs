@@ -38,7 +38,9 @@ fn fixture() -> &'static Fixture {
         // /dev/shm when present: the config is rewritten for every input.
         let base = Path::new("/dev/shm");
         let dir = if base.is_dir() {
-            tempfile::Builder::new().prefix("berth-fuzz-").tempdir_in(base)
+            tempfile::Builder::new()
+                .prefix("berth-fuzz-")
+                .tempdir_in(base)
         } else {
             tempfile::Builder::new().prefix("berth-fuzz-").tempdir()
         }
@@ -74,7 +76,11 @@ pub fn seccomp_bpf(data: &[u8]) {
     if let Ok(Some(plan)) = SeccompPlan::from_config(&config) {
         let prog = plan.program();
         assert!(!prog.is_empty(), "empty BPF program");
-        assert!(prog.len() <= 4096, "BPF program of {} instructions", prog.len());
+        assert!(
+            prog.len() <= 4096,
+            "BPF program of {} instructions",
+            prog.len()
+        );
         let last = prog[prog.len() - 1];
         assert_eq!(last.code & 0x07, 0x06, "program does not end in BPF_RET");
         // Every jump stays inside the program.

@@ -92,8 +92,9 @@ soak: deps probe
 		--test soak -- --nocapture
 
 # Fuzzing (fuzz/, its own workspace): cargo-fuzz + libFuzzer on the stable toolchain, which needs
-# RUSTC_BOOTSTRAP=1 for -Zsanitizer (docs/testing.md "Fuzzing"). fuzz-regressions replays the
-# seeds and every saved crash without libFuzzer; fuzz-smoke adds FUZZ_SMOKE_SECONDS per target.
+# RUSTC_BOOTSTRAP=1 for -Zsanitizer (docs/testing.md "Fuzzing"). Every run first executes the
+# seeds and every saved crash (fuzz/regressions); fuzz-regressions replays them without
+# libFuzzer (a second, debug build, so make test does not use it).
 FUZZ_TARGETS       := config_plan seccomp_bpf mount_options state_file
 FUZZ_SECONDS       ?= 600
 FUZZ_SMOKE_SECONDS ?= 30
@@ -108,8 +109,8 @@ fuzz-build: fuzz-deps
 fuzz-regressions:
 	cd fuzz && $(CARGO) test --lib --tests
 
-fuzz: fuzz-build fuzz-regressions
+fuzz: fuzz-build
 	integration/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-fuzz-smoke: fuzz-build fuzz-regressions
+fuzz-smoke: fuzz-build
 	integration/fuzz.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)

@@ -2,6 +2,8 @@
 #
 #   make demo    build berth and run a busybox container (hostname, PID 1, mounts)
 #   make test    deps + probe + fmt-check + clippy + unit and integration tests
+#   make soak    1,000 create/start/kill/delete cycles and 1,000 runs, leak census
+#   make fuzz    each cargo-fuzz target for FUZZ_SECONDS (default 600)
 #
 # Variables: CARGO, DEMO_RUNTIME (default: the berth release binary; `make demo
 # DEMO_RUNTIME=runc` for a side-by-side look), CLIPPY_FLAGS (e.g. "-D warnings").
@@ -50,9 +52,11 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- $(CLIPPY_FLAGS)
 
-# Unit tests (no root) and integration tests (root; they skip loudly otherwise).
-test: deps probe fmt-check clippy test-vm
-	BERTH_PROBE=$(PROBE) $(CARGO) test --workspace --no-fail-fast
+# Unit tests (no root) and integration tests (root; they skip loudly otherwise). The failpoints
+# feature compiles crash injection into the test build of berth (tests/crash.rs); the soak runs
+# with its small count here (BERTH_SOAK_COUNT, default 50); fuzz-smoke: see below.
+test: deps probe fmt-check clippy test-vm fuzz-smoke
+	BERTH_PROBE=$(PROBE) $(CARGO) test --workspace --no-fail-fast --features failpoints
 
 unit:
 	$(CARGO) test --workspace --lib --bins
@@ -106,3 +110,34 @@ test-containerd: containerd-deps
 bench: build probe
 	$(CARGO) build --release -p containerd-shim-berth-v2
 	integration/bench/run.sh $(BERTH) $(PROBE)
+
+# Soak (tests/soak.rs): SOAK_COUNT lifecycles and runs with a leak census before and after.
+SOAK_COUNT ?= 1000
+.PHONY: soak
+soak: deps probe
+	BERTH_PROBE=$(PROBE) BERTH_SOAK_COUNT=$(SOAK_COUNT) $(CARGO) test -p berth --features failpoints \
+		--test soak -- --nocapture
+
+# Fuzzing (fuzz/, its own workspace): cargo-fuzz + libFuzzer on the stable toolchain, which needs
+# RUSTC_BOOTSTRAP=1 for -Zsanitizer (docs/testing.md "Fuzzing"). Every run first executes the
+# seeds and every saved crash (fuzz/regressions); fuzz-regressions replays them without
+# libFuzzer (a second, debug build, so make test does not use it).
+FUZZ_TARGETS       := config_plan seccomp_bpf mount_options state_file
+FUZZ_SECONDS       ?= 600
+FUZZ_SMOKE_SECONDS ?= 30
+FUZZ_ENV           := RUSTC_BOOTSTRAP=1
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-deps fuzz-regressions
+fuzz-deps:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+
+fuzz-build: fuzz-deps
+	cd fuzz && $(FUZZ_ENV) $(CARGO) fuzz build -O
+
+fuzz-regressions:
+	cd fuzz && $(CARGO) test --lib --tests
+
+fuzz: fuzz-build
+	integration/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build
+	integration/fuzz.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)

@@ -50,13 +50,16 @@ pub fn create_with_console(
     opts: &CreateOptions,
 ) -> Result<(i32, Option<OwnedFd>), ContainerError> {
     let id = ContainerId::new(id)?;
+    crate::failpoint!("create:start");
     // Plan first: a bad bundle is rejected before anything exists that would need undoing.
     let host = HostCgroups::detect(Path::new("/proc/self/mountinfo"))?;
     let plan = Plan::new(id.as_str(), bundle, &host, opts.plan.clone())?;
     crate::phase!("create: plan");
+    crate::failpoint!("create:after-plan");
     // The console socket too: runc connects before starting anything.
     let socket = console_socket(plan.process.terminal, opts)?;
     let container = store.create(&id)?;
+    crate::failpoint!("create:after-state-dir");
     let mut undo = Undo {
         container: Some(container),
         plan: &plan,
@@ -105,9 +108,11 @@ impl Undo<'_> {
         state.config = Some(lifecycle_hooks::saved_config(plan));
         crate::phase!("create: state dir");
         container.save(&state)?; // "creating", so `list` shows it and `delete --force` can clean up
+        crate::failpoint!("create:after-state-creating");
 
         self.cgroup = true;
         plan.cgroup.create()?;
+        crate::failpoint!("create:after-cgroup");
         if let Some(resources) = plan
             .spec
             .linux()
@@ -140,6 +145,7 @@ impl Undo<'_> {
             nix::sys::stat::FchmodatFlags::FollowSymlink,
         )
         .map_err(fifo_err)?;
+        crate::failpoint!("create:after-fifo");
         let runtime_hooks = |pid: i32| -> Result<String, process::ProcessError> {
             // runtime.md "Lifecycle" steps 5-6, in the runtime namespace, status "creating".
             let json = lifecycle_hooks::state_json(&state, pid, Status::Creating);
@@ -148,6 +154,7 @@ impl Undo<'_> {
             Ok(json)
         };
         let mut spawned = process::spawn(plan, &fifo, &runtime_hooks)?;
+        crate::failpoint!("create:after-spawn");
         let console = spawned.console.take();
         let pid = spawned.pid;
         state.pid = Some(pid);
@@ -155,11 +162,14 @@ impl Undo<'_> {
         state.phase = Phase::Created;
         self.init = Some(spawned);
         container.save(&state)?;
+        crate::failpoint!("create:after-state-created");
         if let Some(path) = &opts.pid_file {
             write_pid_file(path, pid)?;
         }
+        crate::failpoint!("create:after-pid-file");
         self.init.as_ref().expect("just set").commit()?;
         crate::phase!("create: state saved, committed");
+        crate::failpoint!("create:after-commit");
         Ok((pid, console))
     }
 }

@@ -106,12 +106,14 @@ fn setup(
     crate::phase!("init: session, keyring");
     crate::rootfs::prepare(&plan.rootfs)?; // mounts and /dev, in the new mount namespace
     crate::phase!("init: mounts, /dev");
+    crate::failpoint!("init:after-rootfs-prepare");
     let hook_state = hook_steps::before_pivot(plan, chan)?; // prestart, createRuntime (parent), createContainer: config.md puts them before pivot_root
     let exe = guard::OwnExe::open()?; // berth's own binary (a host path), to refuse running it in the container
     let listener = crate::seccomp::Listener::connect(plan)?; // seccomp listenerPath is a host path
     crate::phase!("init: hooks, own exe");
     crate::rootfs::enter(&plan.rootfs)?; // pivot_root: from here on "/" is the container's root
     crate::phase!("init: pivot_root");
+    crate::failpoint!("init:after-pivot");
     console::setup(&plan.process, chan, true)?; // the pty from the container's own devpts (after setsid: TIOCSCTTY needs a session leader), also on /dev/console
     set_names(plan)?; // hostname before the sysctls: kernel.hostname may override it on purpose
     write_sysctls(&plan.sysctls)?; // through the container's /proc, before finish() may make /proc/sys read-only
@@ -124,6 +126,7 @@ fn setup(
         lsm: Some(&plan.lsm),
     };
     let program = final_steps::run(&plan.process, true, restrictions)?; // rlimits, LSM, user, caps, lookup, no_new_privs, seccomp: shared with exec
+    crate::failpoint!("init:before-ready");
     handshake(chan)?;
     crate::phase!("init: ready, committed");
     Ok((program, hook_state, exe))

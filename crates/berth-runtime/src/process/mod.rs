@@ -124,6 +124,7 @@ pub fn spawn(
     drop(child_chan);
     drop(handles);
     crate::phase!("create: fork stage 1");
+    crate::failpoint!("spawn:after-fork");
 
     let mut init_pid = None;
     let result = drive(plan, &chan, stage1, &mut init_pid, runtime_hooks);

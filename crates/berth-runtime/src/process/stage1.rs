@@ -65,10 +65,12 @@ fn stage1(
 ) -> Result<(), Stage1Error> {
     // If `berth create` dies now, this process and everything it forks must die with it.
     sys::die_with_parent(parent).map_err(Stage1Error::ParentDeath)?;
-    // Join the cgroup first: the init inherits it, so it never runs a single instruction
-    // outside its limits, and the cgroup namespace created below is rooted at it.
+    crate::state::close_lock_fds_in_child(); // else the waiting init keeps the state lock if `create` dies
+                                             // Join the cgroup first: the init inherits it, so it never runs a single instruction
+                                             // outside its limits, and the cgroup namespace created below is rooted at it.
     plan.cgroup.join(0)?;
     crate::phase!("stage1: join cgroup");
+    crate::failpoint!("stage1:after-cgroup-join");
 
     for ns in plan.namespaces.entries.iter().filter(|e| e.join.is_some()) {
         let fd = ns.join.as_ref().expect("filtered on join");
@@ -108,6 +110,7 @@ fn stage1(
     }
     write_time_offsets(plan)?;
     crate::phase!("stage1: namespaces");
+    crate::failpoint!("stage1:after-unshare");
 
     // The init must not send anything before the parent has its pid (so the parent can always
     // reap it): it waits for one byte on this pipe, written once InitPid is queued on the
@@ -126,6 +129,7 @@ fn stage1(
             init::run(plan, chan, handles)
         }
         pid => {
+            crate::failpoint!("stage1:after-fork-init");
             chan.send(&Msg::InitPid(pid))?;
             // Only now may the init talk: the parent reads InitPid first.
             nix::unistd::write(&hold_w, b"1").map_err(Stage1Error::Fork)?;

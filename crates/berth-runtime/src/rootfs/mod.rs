@@ -28,7 +28,9 @@ mod tests;
 use std::path::Path;
 
 pub use error::{HardeningError, RootfsError};
-pub use options::{MountOptions, RecursiveAttrs, SUPPORTED_MOUNT_OPTIONS};
+pub use options::{
+    parse as parse_mount_options, MountOptions, RecursiveAttrs, SUPPORTED_MOUNT_OPTIONS,
+};
 pub use plan::{
     CgroupMount, CgroupSubdir, DevSetup, DeviceKind, DeviceNode, MountKind, MountStep, RootfsPlan,
 };

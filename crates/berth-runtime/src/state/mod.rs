@@ -17,6 +17,7 @@
 //! `stopped`) is derived by the container module from the phase plus a liveness check of the pid
 //! (with [`ContainerState::pid_start_time`] guarding against pid reuse).
 
+mod held_locks;
 mod id;
 mod model;
 mod store;
@@ -25,6 +26,7 @@ mod time;
 use std::io;
 use std::path::PathBuf;
 
+pub use held_locks::close_in_child as close_lock_fds_in_child;
 pub use id::ContainerId;
 pub use model::{current_owner, process_start_time, ContainerState, Phase};
 pub use store::{LockedContainer, Store, STATE_FILE};

@@ -68,11 +68,7 @@ impl Store {
                 return Err(e);
             }
         };
-        Ok(LockedContainer {
-            id: id.clone(),
-            dir,
-            _lock: lock,
-        })
+        Ok(LockedContainer::new(id.clone(), dir, lock))
     }
 
     /// Lock an existing container directory exclusively, waiting for any other holder.
@@ -90,11 +86,7 @@ impl Store {
             })?;
             match fs::symlink_metadata(&dir) {
                 Ok(now) if now.dev() == locked.dev() && now.ino() == locked.ino() => {
-                    return Ok(LockedContainer {
-                        id: id.clone(),
-                        dir,
-                        _lock: lock,
-                    })
+                    return Ok(LockedContainer::new(id.clone(), dir, lock))
                 }
                 Ok(_) => continue, // destroyed and re-created while we waited: lock the new one
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -112,15 +104,27 @@ impl Store {
     /// readable, valid `state.json` is [`StateError::Corrupt`].
     pub fn read(&self, id: &ContainerId) -> Result<ContainerState, StateError> {
         let dir = self.dir_of(id);
-        match read_state(&dir.join(STATE_FILE)) {
-            Err(StateError::Corrupt { source, .. })
-                if source.kind() == io::ErrorKind::NotFound && !dir.exists() =>
-            {
-                Err(StateError::NotFound {
-                    id: id.as_str().to_owned(),
-                })
+        // A directory without state.json is, for a moment, normal: `create` has claimed the id
+        // but not saved yet, or `delete` has removed the file but not the directory. Wait that
+        // moment out (bounded) rather than report a corrupt state; found by tests/concurrency.rs.
+        let mut waits = 0;
+        loop {
+            match read_state(&dir.join(STATE_FILE)) {
+                Err(StateError::Corrupt { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound && !dir.exists() =>
+                {
+                    return Err(StateError::NotFound {
+                        id: id.as_str().to_owned(),
+                    })
+                }
+                Err(StateError::Corrupt { ref source, .. })
+                    if source.kind() == io::ErrorKind::NotFound && waits < TRANSIENT_WAITS =>
+                {
+                    waits += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                other => return other,
             }
-            other => other,
         }
     }
 
@@ -149,6 +153,10 @@ impl Store {
         Ok(ids)
     }
 }
+
+/// How many 1 ms waits [`Store::read`] gives a state directory without state.json to become
+/// whole (or vanish) before calling it corrupt: far longer than create's or delete's window.
+const TRANSIENT_WAITS: u32 = 200;
 
 /// Open `dir` and take an exclusive `flock(2)` on the directory fd itself (blocking). Locking
 /// the directory rather than a lock file means there is nothing extra to create or clean up.
@@ -208,6 +216,16 @@ pub struct LockedContainer {
 }
 
 impl LockedContainer {
+    fn new(id: ContainerId, dir: PathBuf, lock: Flock<File>) -> Self {
+        // Children of `create` close their copy of the lock fd (held_locks.rs says why).
+        super::held_locks::register(std::os::fd::AsRawFd::as_raw_fd(&*lock));
+        LockedContainer {
+            id,
+            dir,
+            _lock: lock,
+        }
+    }
+
     pub fn id(&self) -> &ContainerId {
         &self.id
     }
@@ -262,6 +280,12 @@ impl LockedContainer {
                 source,
             }),
         }
+    }
+}
+
+impl Drop for LockedContainer {
+    fn drop(&mut self) {
+        super::held_locks::unregister(std::os::fd::AsRawFd::as_raw_fd(&*self._lock));
     }
 }
 

@@ -127,16 +127,7 @@ pub fn must_fail(rt: &Runtime, args: &[&str]) -> Result<Output, String> {
 /// Checks berth is known to fail, by description, with the reason: reported as TAP `# TODO`
 /// (not counted as failures) so the suite stays green while the gap is visible. Remove an
 /// entry when the gap is fixed; a TODO check that passes is reported as such.
-const KNOWN_GAPS: &[(&str, &str)] = &[
-    (
-        "a missing process.cwd is created",
-        "berth fails with ENOENT; runc creates the directory",
-    ),
-    (
-        "HOME is set from /etc/passwd when process.env lacks it",
-        "berth does not add HOME; runc sets it from the user's passwd entry",
-    ),
-];
+const KNOWN_GAPS: &[(&str, &str)] = &[];
 
 fn known_gap(c: &Check) -> Option<&'static str> {
     if runtime_is_runc() {

@@ -67,7 +67,7 @@ impl Program {
         };
         Ok(Program {
             argv: cstrings(&process.args)?,
-            envp: cstrings(&process.env)?,
+            envp: cstrings(&with_home(&process.env, process.uid))?,
             path,
         })
     }
@@ -89,6 +89,25 @@ impl Program {
             source,
         })
     }
+}
+
+/// The environment with `HOME` added when it lacks one, as runc does: the user's home from the
+/// container's /etc/passwd, or "/" when the user has no entry there.
+fn with_home(env: &[String], uid: u32) -> Vec<String> {
+    let mut env = env.to_vec();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        env.push(format!("HOME={}", home_of(&passwd, uid).unwrap_or("/")));
+    }
+    env
+}
+
+/// The home directory of `uid` in passwd(5) text.
+fn home_of(passwd: &str, uid: u32) -> Option<&str> {
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 7 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5])
+    })
 }
 
 fn lookup(name: &str, search: &str) -> Option<PathBuf> {
@@ -119,6 +138,18 @@ fn is_executable(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn home_comes_from_passwd_or_defaults_to_root_dir() {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n";
+        assert_eq!(home_of(passwd, 1000), Some("/home/user"));
+        assert_eq!(home_of(passwd, 0), Some("/root"));
+        assert_eq!(home_of(passwd, 7), None);
+        assert_eq!(home_of("garbage\n", 0), None);
+        // An explicit HOME is kept as it is.
+        let env = vec!["HOME=/mine".to_string()];
+        assert_eq!(with_home(&env, 0), env);
+    }
 
     #[test]
     fn lookup_follows_path_order_and_skips_non_executables() {

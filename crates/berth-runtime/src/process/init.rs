@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{openat, OFlag};
@@ -53,6 +54,12 @@ pub enum InitError {
     },
     #[error(transparent)]
     Exec(#[from] exec::ExecError),
+    #[error("create the working directory {path}")]
+    CreateCwd {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("wait for start on exec.fifo")]
     WaitStart(#[source] nix::Error),
     #[error("set the parent-death signal")]
@@ -112,6 +119,7 @@ fn setup(
     let listener = crate::seccomp::Listener::connect(plan)?; // seccomp listenerPath is a host path
     crate::phase!("init: hooks, own exe");
     crate::rootfs::enter(&plan.rootfs)?; // pivot_root: from here on "/" is the container's root
+    create_cwd(&plan.process.cwd)?; // runc creates a missing cwd; after pivot_root (in-root), before the root may turn read-only
     crate::phase!("init: pivot_root");
     crate::failpoint!("init:after-pivot");
     console::setup(&plan.process, chan, true)?; // the pty from the container's own devpts (after setsid: TIOCSCTTY needs a session leader), also on /dev/console
@@ -170,6 +178,22 @@ fn wait_and_exec(
     exe.check_program(program.path())?;
     crate::phase!("init: execve");
     Ok(program.exec()?)
+}
+
+/// Creates `process.cwd` (mode 0755) when it does not exist, as runc does. Runs after
+/// pivot_root, so the path resolves inside the container's root whatever its symlinks say.
+fn create_cwd(cwd: &Path) -> Result<(), InitError> {
+    if cwd.exists() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(cwd)
+        .map_err(|source| InitError::CreateCwd {
+            path: cwd.to_path_buf(),
+            source,
+        })
 }
 
 fn join_keyring(plan: &Plan) -> Result<(), InitError> {

@@ -117,9 +117,37 @@ impl CgroupPlan {
         self.create_with(&HostFs)
     }
 
-    /// Write `pid` (0 = the calling process) into `cgroup.procs` of every hierarchy.
-    pub fn join(&self, pid: i32) -> Result<(), CgroupError> {
-        self.join_with(&HostFs, pid)
+    /// Moves the calling process into the container cgroup of every hierarchy, except the
+    /// cgroup2 one when `born_in_v2` says the process was cloned straight into it
+    /// ([`Self::open_v2_dir`], `CLONE_INTO_CGROUP`).
+    ///
+    /// The caller must be single-threaded, which a freshly forked child always is (fork copies
+    /// only the calling thread). v1 hierarchies get `0` written to `tasks`, which moves the
+    /// calling thread only: for a single-threaded process that is the whole process, and the
+    /// kernel (5.19+) then skips the global `cgroup_threadgroup_rwsem`, whose write side waits
+    /// for an RCU grace period — 10–25 ms on these machines for a write to `cgroup.procs`,
+    /// ~0.2 ms for `tasks` (docs/benchmarks.md). cgroup2 has no such per-thread path for a
+    /// domain cgroup (`cgroup.threads` only moves threads within one threaded subtree), so it
+    /// gets `cgroup.procs`.
+    pub fn join_self(&self, born_in_v2: bool) -> Result<(), CgroupError> {
+        self.join_self_with(&HostFs, born_in_v2)
+    }
+
+    /// The container's cgroup2 directory (pure v2, or the unified hierarchy of a hybrid host),
+    /// opened for `clone3(CLONE_INTO_CGROUP)`: a process cloned into it starts there without a
+    /// migration, so without the rwsem wait described at [`Self::join_self`]. `None` when there
+    /// is no cgroup2 hierarchy or the directory cannot be opened (the caller then forks plainly
+    /// and `join_self` reports the real error).
+    pub fn open_v2_dir(&self) -> Option<std::os::fd::OwnedFd> {
+        let h = self.hierarchies.iter().find(|h| h.is_v2())?;
+        nix::fcntl::open(
+            &self.dir(h),
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()
     }
 
     /// Pids in the container cgroup and its child cgroups, read from the cgroup2 hierarchy if
@@ -205,11 +233,23 @@ impl CgroupPlan {
         Ok(())
     }
 
-    pub(super) fn join_with(&self, fs: &dyn CgroupFs, pid: i32) -> Result<(), CgroupError> {
+    pub(super) fn join_self_with(
+        &self,
+        fs: &dyn CgroupFs,
+        born_in_v2: bool,
+    ) -> Result<(), CgroupError> {
         for h in &self.hierarchies {
-            let path = self.dir(h).join("cgroup.procs");
-            fs.write(&path, &pid.to_string())
-                .map_err(|source| CgroupError::Join { path, pid, source })?;
+            let file = match (h.is_v2(), born_in_v2) {
+                (true, true) => continue,
+                (true, false) => "cgroup.procs",
+                (false, _) => "tasks",
+            };
+            let path = self.dir(h).join(file);
+            fs.write(&path, "0").map_err(|source| CgroupError::Join {
+                path,
+                pid: 0,
+                source,
+            })?;
         }
         Ok(())
     }

@@ -187,8 +187,10 @@ fn hybrid_fixture() -> Fixture {
     let f = fixture(HYBRID);
     for d in ["cpu,cpuacct", "memory", "devices", "pids", "systemd"] {
         f.file(&format!("cg/{d}/cgroup.procs"), "1\n");
+        f.file(&format!("cg/{d}/tasks"), "1\n");
     }
     f.file("cg/cpuset/cgroup.procs", "1\n");
+    f.file("cg/cpuset/tasks", "1\n");
     f.file("cg/cpuset/cpuset.cpus", "0-1\n");
     f.file("cg/cpuset/cpuset.mems", "0\n");
     f.file("cg/memory/memory.limit_in_bytes", "9223372036854771712\n");
@@ -515,22 +517,32 @@ fn create_failure_removes_what_it_created() {
 }
 
 #[test]
-fn join_writes_the_pid_in_every_hierarchy() {
+fn join_self_writes_tasks_in_v1_and_cgroup_procs_in_v2() {
     let f = hybrid_fixture();
     let fs = FakeFs::default();
     let p = plan(&f, None, "c1");
     p.create_with(&fs).unwrap();
-    fs.writes.borrow_mut().clear();
-    p.join_with(&fs, 4242).unwrap();
-    let written: Vec<_> = fs.writes.borrow().clone();
-    let expected: Vec<_> = p
-        .hierarchies
-        .iter()
-        .map(|h| (p.dir(h).join("cgroup.procs"), "4242".to_string()))
-        .collect();
-    assert_eq!(written, expected);
+    for born_in_v2 in [false, true] {
+        fs.writes.borrow_mut().clear();
+        p.join_self_with(&fs, born_in_v2).unwrap();
+        let written: Vec<_> = fs.writes.borrow().clone();
+        // v1: `tasks` (the single-thread fast path); cgroup2: `cgroup.procs`, unless the
+        // process was cloned into it.
+        let expected: Vec<_> = p
+            .hierarchies
+            .iter()
+            .filter(|h| !(h.is_v2() && born_in_v2))
+            .map(|h| {
+                let file = if h.is_v2() { "cgroup.procs" } else { "tasks" };
+                (p.dir(h).join(file), "0".to_string())
+            })
+            .collect();
+        assert_eq!(written, expected, "born_in_v2 = {born_in_v2}");
+    }
 
-    let err = plan(&f, None, "missing").join_with(&fs, 0).unwrap_err();
+    let err = plan(&f, None, "missing")
+        .join_self_with(&fs, false)
+        .unwrap_err();
     assert!(err.to_string().starts_with("add pid 0 to cgroup "), "{err}");
 }
 
@@ -968,6 +980,34 @@ fn unique(name: &str) -> String {
     format!("berth-test-{name}-{}", std::process::id())
 }
 
+/// True if /proc/self/cgroup lists the container cgroup of every hierarchy of `p`; prints
+/// what it found otherwise.
+fn in_every_hierarchy(p: &CgroupPlan) -> bool {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    for h in &p.hierarchies {
+        let want = p.cgroup_path(h);
+        let found = own.lines().any(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, ctrls, path) = (parts.next(), parts.next(), parts.next());
+            let mut ctrls: Vec<_> = ctrls.unwrap_or("").split(',').collect();
+            let mut have: Vec<_> = h.controllers().collect();
+            ctrls.sort();
+            have.sort();
+            let same = if h.is_v2() {
+                ctrls == [""]
+            } else {
+                ctrls == have
+            };
+            same && path.map(Path::new) == Some(want.as_path())
+        });
+        if !found {
+            eprintln!("{} not in /proc/self/cgroup:\n{own}", want.display());
+            return false;
+        }
+    }
+    true
+}
+
 #[test]
 fn root_join_places_the_process_in_every_hierarchy_and_remove_cleans_up() {
     let Some(host) = real_host_or_skip("root_join_places_the_process_in_every_hierarchy") else {
@@ -977,30 +1017,12 @@ fn root_join_places_the_process_in_every_hierarchy_and_remove_cleans_up() {
     let guard = RemoveOnDrop(&p);
     let child = fork_child(|| {
         let _created = p.create().expect("create");
-        p.join(0).expect("join");
-        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-        for h in &p.hierarchies {
-            let want = p.cgroup_path(h);
-            let found = own.lines().any(|line| {
-                let mut parts = line.splitn(3, ':');
-                let (_, ctrls, path) = (parts.next(), parts.next(), parts.next());
-                let mut ctrls: Vec<_> = ctrls.unwrap_or("").split(',').collect();
-                let mut have: Vec<_> = h.controllers().collect();
-                ctrls.sort();
-                have.sort();
-                let same = if h.is_v2() {
-                    ctrls == [""]
-                } else {
-                    ctrls == have
-                };
-                same && path.map(Path::new) == Some(want.as_path())
-            });
-            if !found {
-                eprintln!("{} not in /proc/self/cgroup:\n{own}", want.display());
-                return 1;
-            }
+        p.join_self(false).expect("join");
+        if in_every_hierarchy(&p) {
+            0
+        } else {
+            1
         }
-        0
     });
     let status = nix::sys::wait::waitpid(child, None).unwrap();
     assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
@@ -1009,6 +1031,50 @@ fn root_join_places_the_process_in_every_hierarchy_and_remove_cleans_up() {
     for h in &p.hierarchies {
         assert!(!p.dir(h).exists(), "{} left behind", p.dir(h).display());
     }
+}
+
+/// The fast path of `create`: a child cloned straight into the cgroup2 directory
+/// (CLONE_INTO_CGROUP) and joining the v1 hierarchies through `tasks` ends up in every
+/// hierarchy, exactly like a full `cgroup.procs` join.
+#[test]
+fn root_clone_into_cgroup_then_join_self_places_the_process_everywhere() {
+    let Some(host) = real_host_or_skip("root_clone_into_cgroup_then_join_self") else {
+        return;
+    };
+    let p = CgroupPlan::new(&host, None, &unique("clone-into"), false).unwrap();
+    let _guard = RemoveOnDrop(&p);
+    p.create().unwrap();
+    let has_v2 = p.hierarchies.iter().any(|h| h.is_v2());
+    let v2 = p.open_v2_dir();
+    assert_eq!(
+        v2.is_some(),
+        has_v2,
+        "open_v2_dir finds the cgroup2 directory"
+    );
+    let (pid, born) = {
+        use std::os::fd::AsFd;
+        crate::process::sys::fork_into_cgroup(v2.as_ref().map(|fd| fd.as_fd())).unwrap()
+    };
+    if pid == 0 {
+        let code = match p.join_self(born) {
+            Ok(()) if in_every_hierarchy(&p) => 0,
+            Ok(()) => 1,
+            Err(e) => {
+                eprintln!("join_self: {e}");
+                2
+            }
+        };
+        // SAFETY: _exit ends the child without running the harness's destructors.
+        unsafe { libc::_exit(code) }
+    }
+    // This kernel (6.x) supports CLONE_INTO_CGROUP, so the child must have been born there.
+    assert_eq!(
+        born, has_v2,
+        "CLONE_INTO_CGROUP used when there is a cgroup2 hierarchy"
+    );
+    let child = nix::unistd::Pid::from_raw(pid);
+    let status = nix::sys::wait::waitpid(child, None).unwrap();
+    assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
 }
 
 #[test]
@@ -1020,7 +1086,7 @@ fn root_signal_all_kills_every_process_then_remove_succeeds() {
     let _guard = RemoveOnDrop(&p);
     p.create().unwrap();
     let child = fork_child(|| {
-        if p.join(0).is_err() {
+        if p.join_self(false).is_err() {
             return 2;
         }
         loop {

@@ -522,7 +522,7 @@ fn root_bpf_device_program_allows_listed_devices_and_denies_others() {
     ];
     super::bpf::install(&dir, &rules).unwrap();
     let child = fork_child(|| {
-        if p.join(0).is_err() {
+        if p.join_self(false).is_err() {
             return 2;
         }
         let open = |path: &str, write: bool| {
@@ -563,7 +563,7 @@ fn root_freeze_stops_and_thaw_resumes_a_process() {
     let counter = tempfile::NamedTempFile::new().unwrap();
     let path = counter.path().to_path_buf();
     let child = fork_child(|| {
-        if p.join(0).is_err() {
+        if p.join_self(false).is_err() {
             return 2;
         }
         let mut n = 0u64;

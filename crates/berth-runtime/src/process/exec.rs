@@ -104,9 +104,16 @@ fn with_home(env: &[String], uid: u32) -> Vec<String> {
 
 /// The home directory of `uid` in passwd(5) text.
 fn home_of(passwd: &str, uid: u32) -> Option<&str> {
+    passwd_entry(passwd, uid).map(|f| f[5])
+}
+
+/// The passwd(5) entry of `uid` in passwd text: its seven fields (name, password, uid, gid,
+/// gecos, home, shell). Read directly, as runc does, rather than through NSS: berth is a
+/// static binary and looks at plain files.
+pub(crate) fn passwd_entry(passwd: &str, uid: u32) -> Option<Vec<&str>> {
     passwd.lines().find_map(|line| {
         let f: Vec<&str> = line.split(':').collect();
-        (f.len() >= 7 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5])
+        (f.len() >= 7 && f[2].parse::<u32>().ok() == Some(uid)).then_some(f)
     })
 }
 

@@ -100,10 +100,13 @@ pub fn spawn_exec(req: &ExecRequest) -> Result<ExecSpawned, ProcessError> {
     let exe = super::guard::OwnExe::open().map_err(|e| ProcessError::Guard(Box::new(e)))?;
     let (chan, child_chan) = Channel::pair()?;
     let me = nix::unistd::getpid().as_raw();
-    let stage1 = match sys::fork().map_err(ProcessError::Fork)? {
-        0 => {
+    let v2_dir = req.cgroup.and_then(|cg| cg.open_v2_dir());
+    let stage1 = match sys::fork_into_cgroup(v2_dir.as_ref().map(|fd| fd.as_fd()))
+        .map_err(ProcessError::Fork)?
+    {
+        (0, born_in_v2) => {
             drop(chan);
-            match stage1(req, &exe, &child_chan, me) {
+            match stage1(req, &exe, &child_chan, me, born_in_v2) {
                 Ok(()) => sys::exit_child(0),
                 Err(e) => {
                     child_chan.send_error(&e);
@@ -111,8 +114,9 @@ pub fn spawn_exec(req: &ExecRequest) -> Result<ExecSpawned, ProcessError> {
                 }
             }
         }
-        pid => pid,
+        (pid, _) => pid,
     };
+    drop(v2_dir);
     drop(child_chan);
     let mut pid = None;
     match drive(req, &chan, stage1, &mut pid) {
@@ -168,11 +172,12 @@ fn stage1(
     exe: &OwnExe,
     chan: &Channel,
     parent: libc::pid_t,
+    born_in_v2: bool,
 ) -> Result<(), ExecStageError> {
     sys::die_with_parent(parent).map_err(ExecStageError::ParentDeath)?;
     // The cgroup first, so the process never runs outside the container's limits.
     if let Some(cg) = req.cgroup {
-        cg.join(0)?;
+        cg.join_self(born_in_v2)?;
     }
     for ns in &req.namespaces {
         setns(ns.fd.as_fd(), CloneFlags::from_bits_retain(ns.flag)).map_err(|source| {

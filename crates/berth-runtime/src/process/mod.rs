@@ -7,7 +7,7 @@
 pub mod channel;
 mod console;
 mod creds;
-mod exec;
+pub(crate) mod exec;
 mod exec_stage;
 mod final_steps;
 mod guard;
@@ -18,7 +18,7 @@ mod stage1;
 pub(crate) mod sys;
 
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{open, OFlag};
@@ -114,13 +114,17 @@ pub fn spawn(
     // execve, so /proc/<pid>/exe (the host binary) is out of the container's reach.
     guard::set_non_dumpable().map_err(|e| ProcessError::Guard(Box::new(e)))?;
     let me = nix::unistd::getpid().as_raw();
-    let stage1 = match sys::fork().map_err(ProcessError::Fork)? {
-        0 => {
+    let v2_dir = plan.cgroup.open_v2_dir();
+    let stage1 = match sys::fork_into_cgroup(v2_dir.as_ref().map(|fd| fd.as_fd()))
+        .map_err(ProcessError::Fork)?
+    {
+        (0, born_in_v2) => {
             drop(chan);
-            stage1::run(plan, child_chan, me, handles)
+            stage1::run(plan, child_chan, me, handles, born_in_v2)
         }
-        pid => pid,
+        (pid, _) => pid,
     };
+    drop(v2_dir);
     drop(child_chan);
     drop(handles);
     crate::phase!("create: fork stage 1");

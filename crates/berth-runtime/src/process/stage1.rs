@@ -47,8 +47,14 @@ pub enum Stage1Error {
 }
 
 /// Runs stage 1 in the forked child and never returns.
-pub(super) fn run(plan: &Plan, chan: Channel, parent: libc::pid_t, handles: InitHandles) -> ! {
-    match stage1(plan, &chan, parent, handles) {
+pub(super) fn run(
+    plan: &Plan,
+    chan: Channel,
+    parent: libc::pid_t,
+    handles: InitHandles,
+    born_in_v2: bool,
+) -> ! {
+    match stage1(plan, &chan, parent, handles, born_in_v2) {
         Ok(()) => sys::exit_child(0),
         Err(e) => {
             chan.send_error(&e);
@@ -62,13 +68,16 @@ fn stage1(
     chan: &Channel,
     parent: libc::pid_t,
     handles: InitHandles,
+    born_in_v2: bool,
 ) -> Result<(), Stage1Error> {
     // If `berth create` dies now, this process and everything it forks must die with it.
     sys::die_with_parent(parent).map_err(Stage1Error::ParentDeath)?;
-    crate::state::close_lock_fds_in_child(); // else the waiting init keeps the state lock if `create` dies
-                                             // Join the cgroup first: the init inherits it, so it never runs a single instruction
-                                             // outside its limits, and the cgroup namespace created below is rooted at it.
-    plan.cgroup.join(0)?;
+    // Else the waiting init keeps the state lock if `create` dies.
+    crate::state::close_lock_fds_in_child();
+    // Join the cgroup first (cgroup2: this process was cloned into it when possible): the init
+    // inherits it, so it never runs a single instruction outside its limits, and the cgroup
+    // namespace created below is rooted at it.
+    plan.cgroup.join_self(born_in_v2)?;
     crate::phase!("stage1: join cgroup");
     crate::failpoint!("stage1:after-cgroup-join");
 

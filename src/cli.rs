@@ -38,6 +38,21 @@ pub struct Global {
     /// Manage cgroups through systemd (not supported yet: rejected)
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
+    /// Cgroup manager: cgroupfs, systemd (not supported yet: rejected) or disabled (no cgroup)
+    ///
+    /// Read by create and run; later commands follow what the container was created with.
+    /// disabled: the container gets no cgroup at all, linux.resources and linux.cgroupsPath
+    /// are ignored, and pause, resume, update, ps and events refuse the container.
+    #[arg(long, global = true, value_enum, default_value_t = CgroupManager::Cgroupfs)]
+    pub cgroup_manager: CgroupManager,
+}
+
+/// `--cgroup-manager`, spelled as crun's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CgroupManager {
+    Cgroupfs,
+    Systemd,
+    Disabled,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,10 +2,11 @@
 
 use anyhow::{bail, Context};
 use berth_runtime::bundle::PlanOptions;
+use berth_runtime::cgroups;
 use berth_runtime::container::{self, CreateOptions};
 use berth_runtime::state::Store;
 
-use crate::cli::{CreateArgs, Global};
+use crate::cli::{CgroupManager, CreateArgs, Global};
 
 pub fn run(store: &Store, g: &Global, args: &CreateArgs) -> anyhow::Result<i32> {
     let opts = options(g, args)?;
@@ -15,9 +16,7 @@ pub fn run(store: &Store, g: &Global, args: &CreateArgs) -> anyhow::Result<i32> 
 
 /// Checks the flags berth does not support yet, and turns the rest into library options.
 pub fn options(g: &Global, args: &CreateArgs) -> anyhow::Result<CreateOptions> {
-    if g.systemd_cgroup {
-        bail!("--systemd-cgroup: the systemd cgroup driver is not supported by this berth version");
-    }
+    let cgroup_manager = cgroup_manager(g)?;
     let listen_fds = listen_fds();
     Ok(CreateOptions {
         pid_file: args.pid_file.clone(),
@@ -27,11 +26,30 @@ pub fn options(g: &Global, args: &CreateArgs) -> anyhow::Result<CreateOptions> {
             no_pivot: args.no_pivot,
             no_new_keyring: args.no_new_keyring,
             systemd_cgroup: g.systemd_cgroup,
+            cgroup_manager,
             // Socket-activation fds come first (3..3+n-1), then --preserve-fds, as runc.
             preserve_fds: listen_fds + args.preserve_fds,
             listen_fds,
         },
     })
+}
+
+/// `--cgroup-manager` and `--systemd-cgroup` together: systemd is not supported either way, and
+/// asking for systemd and for no cgroup at once is a contradiction.
+fn cgroup_manager(g: &Global) -> anyhow::Result<cgroups::CgroupManager> {
+    match (g.systemd_cgroup, g.cgroup_manager) {
+        (true, CgroupManager::Disabled) => bail!(
+            "--systemd-cgroup and --cgroup-manager=disabled cannot be used together (one asks for the systemd cgroup driver, the other for no cgroup)"
+        ),
+        (true, _) => bail!(
+            "--systemd-cgroup: the systemd cgroup driver is not supported by this berth version"
+        ),
+        (false, CgroupManager::Systemd) => bail!(
+            "--cgroup-manager=systemd: the systemd cgroup driver is not supported by this berth version"
+        ),
+        (false, CgroupManager::Cgroupfs) => Ok(cgroups::CgroupManager::Cgroupfs),
+        (false, CgroupManager::Disabled) => Ok(cgroups::CgroupManager::Disabled),
+    }
 }
 
 /// systemd socket activation (sd_listen_fds(3)): `LISTEN_FDS=n` meant for this process

@@ -30,10 +30,11 @@ pub fn run(store: &Store, id: &str, once: bool, interval: &str) -> anyhow::Resul
     }
     let cid = ContainerId::new(id)?;
     let state = store.read(&cid).with_context(ctx)?;
-    let mut oom = match &state.cgroup {
-        Some(c) => Some(c.oom_watch().with_context(ctx)?),
-        None => None,
-    };
+    // A container without a cgroup has neither stats nor OOM events: refused even once stopped.
+    let mut oom = container::cgroup_of(&state)
+        .with_context(ctx)?
+        .oom_watch()
+        .with_context(ctx)?;
     let mut next = Instant::now();
     loop {
         let alive = store
@@ -52,13 +53,7 @@ pub fn run(store: &Store, id: &str, once: bool, interval: &str) -> anyhow::Resul
         let wait = next
             .saturating_duration_since(Instant::now())
             .min(Duration::from_secs(1));
-        let ooms = match oom.as_mut() {
-            Some(w) => w.wait(wait),
-            None => {
-                std::thread::sleep(wait);
-                0
-            }
-        };
+        let ooms = oom.wait(wait);
         for _ in 0..ooms {
             emit(&StatsEvent {
                 kind: "oom",

@@ -5,6 +5,7 @@
 use std::io::Write;
 
 use anyhow::{bail, Context};
+use berth_runtime::container;
 use berth_runtime::state::{ContainerId, Store};
 
 use crate::cli::ListFormat;
@@ -37,12 +38,11 @@ pub fn run(store: &Store, id: &str, format: ListFormat, ps_args: &[String]) -> a
     Ok(())
 }
 
+/// The pids of the container's cgroup; a container without one (`--cgroup-manager=disabled`)
+/// is an error rather than a partial list.
 fn container_pids(store: &Store, id: &str) -> anyhow::Result<Vec<i32>> {
     let state = store.read(&ContainerId::new(id)?)?;
-    Ok(match &state.cgroup {
-        Some(c) => c.pids()?,
-        None => state.pid.into_iter().collect(),
-    })
+    Ok(container::cgroup_of(&state)?.pids()?)
 }
 
 /// Keep the header and the lines whose PID column is one of `pids`.

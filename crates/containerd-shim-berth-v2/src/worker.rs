@@ -373,9 +373,9 @@ pub fn fail_kind(e: &ContainerError) -> FailKind {
         ContainerError::State(StateError::AlreadyExists { .. }) => FailKind::AlreadyExists,
         ContainerError::State(StateError::InvalidId { .. }) => FailKind::InvalidArgument,
         ContainerError::State(StateError::NotFound { .. }) => FailKind::NotFound,
-        ContainerError::WrongState { .. } | ContainerError::InitExited { .. } => {
-            FailKind::FailedPrecondition
-        }
+        ContainerError::WrongState { .. }
+        | ContainerError::InitExited { .. }
+        | ContainerError::NoCgroup { .. } => FailKind::FailedPrecondition,
         ContainerError::Exec(ExecError::Paused | ExecError::InitGone) => {
             FailKind::FailedPrecondition
         }

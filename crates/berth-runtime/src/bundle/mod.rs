@@ -16,7 +16,7 @@ pub use load::{load_config, SUPPORTED_OCI_VERSION};
 pub use namespaces::{NamespaceEntry, NamespaceKind, Namespaces};
 pub use process::{IdMap, ProcessPlan, Rlimit};
 
-use crate::cgroups::{CgroupPlan, HostCgroups};
+use crate::cgroups::{CgroupManager, CgroupPlan, HostCgroups};
 use crate::rootfs::{RootfsContext, RootfsPlan};
 
 /// Why a bundle cannot be run. Each variant names the offending file or field.
@@ -82,6 +82,10 @@ pub struct PlanOptions {
     pub no_pivot: bool,
     /// `--systemd-cgroup`.
     pub systemd_cgroup: bool,
+    /// `--cgroup-manager`: with [`CgroupManager::Disabled`] the plan has no cgroup
+    /// ([`CgroupPlan::none`]) and `systemd_cgroup` is not looked at (the command line refuses
+    /// the two together).
+    pub cgroup_manager: CgroupManager,
     /// `create --preserve-fds N`.
     pub preserve_fds: u32,
     /// `create --no-new-keyring`: stay in the caller's session keyring.
@@ -170,12 +174,16 @@ impl Plan {
             linux.mount_label().as_deref(),
             crate::lsm::HostLsms::detect(Path::new("/sys"), Path::new("/proc")),
         )?;
-        let cgroup = CgroupPlan::new(
-            host_cgroups,
-            linux.cgroups_path().as_deref(),
-            id,
-            options.systemd_cgroup,
-        )?;
+        let cgroup = match options.cgroup_manager {
+            // As crun: without a cgroup manager linux.cgroupsPath is not used, so not checked.
+            CgroupManager::Disabled => CgroupPlan::none(),
+            CgroupManager::Cgroupfs => CgroupPlan::new(
+                host_cgroups,
+                linux.cgroups_path().as_deref(),
+                id,
+                options.systemd_cgroup,
+            )?,
+        };
         let rootfs_path = rootfs_path(&spec, &bundle)?;
         let rootfs = RootfsPlan::new(
             &spec,
@@ -185,7 +193,9 @@ impl Plan {
                 new_user_ns: namespaces.creates(NamespaceKind::User),
                 new_cgroup_ns: namespaces.creates(NamespaceKind::Cgroup),
                 new_net_ns: namespaces.creates(NamespaceKind::Net),
-                cgroup: Some(&cgroup),
+                // No cgroup: the `cgroup` mount is an empty tmpfs. Binding the caller's own
+                // cgroup instead would hand the container someone else's limits.
+                cgroup: (!cgroup.disabled).then_some(&cgroup),
             },
         )?;
         if !namespaces.has(NamespaceKind::Mount) {
@@ -230,4 +240,60 @@ fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, BundleError> {
         ));
     }
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cgroups::Hierarchy;
+    use crate::rootfs::{CgroupMount, MountKind};
+
+    /// A bundle whose cgroupsPath would be refused and whose resources would need controllers.
+    fn bundle() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+                "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+                "mounts": [{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"}],
+                "linux": {"namespaces": [{"type": "mount"}], "cgroupsPath": "/../escape",
+                          "resources": {"memory": {"limit": 1048576}}}}"#,
+        )
+        .unwrap();
+        dir
+    }
+
+    fn host() -> HostCgroups {
+        HostCgroups {
+            hierarchies: vec![Hierarchy {
+                mount_point: "/sys/fs/cgroup".into(),
+                fs_type: "cgroup2".into(),
+                options: String::new(),
+                root: "/".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn disabled_cgroup_manager_plans_no_cgroup_and_ignores_cgroups_path() {
+        let dir = bundle();
+        let options = PlanOptions {
+            cgroup_manager: CgroupManager::Disabled,
+            ..PlanOptions::default()
+        };
+        let plan = Plan::new("c1", dir.path(), &host(), options).unwrap();
+        assert_eq!(plan.cgroup, CgroupPlan::none());
+        // Nothing of the caller's cgroups is shown: the cgroup mount is an empty tmpfs.
+        assert_eq!(
+            plan.rootfs.mounts()[0].kind,
+            MountKind::Cgroup(CgroupMount::Empty)
+        );
+
+        let err = Plan::new("c1", dir.path(), &host(), PlanOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid cgroupsPath \"/../escape\": contains a \"..\" component"
+        );
+    }
 }

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 pub use freeze::FreezerState;
 pub use fs::Created;
-pub use resources::ApplyMode;
+pub use resources::{requested_sections, ApplyMode};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryData, MemoryStats, OomWatch,
     PidsStats, Stats, Throttling,
@@ -91,11 +91,26 @@ pub enum Layout {
     Legacy,
 }
 
-/// Every cgroup hierarchy the host mounts, in mountinfo order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Every cgroup hierarchy the host mounts, in mountinfo order (none by default: what a
+/// container without a cgroup is planned against, whatever the host mounts).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostCgroups {
     /// One entry per distinct hierarchy (duplicates and shadowed mounts removed).
     pub hierarchies: Vec<Hierarchy>,
+}
+
+/// Who places the container in a cgroup (`--cgroup-manager`). systemd is not one of them: the
+/// command line rejects it, as it rejects `--systemd-cgroup`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CgroupManager {
+    /// berth creates, writes and removes the cgroup directories itself.
+    #[default]
+    Cgroupfs,
+    /// No cgroup at all, as crun's `--cgroup-manager=disabled`: nothing is created, joined or
+    /// removed, `linux.resources` is not applied and `linux.cgroupsPath` is not used; the
+    /// container's processes stay in the cgroups of whoever ran `berth create`. The plan is
+    /// [`CgroupPlan::none`].
+    Disabled,
 }
 
 /// The container's cgroup: one directory per hierarchy, all at the same relative path.
@@ -110,6 +125,12 @@ pub struct CgroupPlan {
     /// may enable v2 controllers in them and removes them on delete when they are empty.
     #[serde(default)]
     pub owned_parent_depth: usize,
+    /// The container has no cgroup ([`CgroupManager::Disabled`]). Recorded in the state, so that
+    /// later commands know it whatever flags they are given. `hierarchies` is then empty, so
+    /// create, join, signal and remove act on nothing; operations that need a cgroup (pause,
+    /// update, stats, ps) check this and refuse.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// Errors of the cgroups module: one variant per failed operation, naming the path or id.

@@ -52,7 +52,19 @@ impl CgroupPlan {
             relative_path,
             hierarchies: host.hierarchies.clone(),
             owned_parent_depth,
+            disabled: false,
         })
+    }
+
+    /// The plan of a container without a cgroup (`--cgroup-manager=disabled`): no hierarchy and
+    /// no path, so acting on it touches no cgroupfs at all.
+    pub fn none() -> CgroupPlan {
+        CgroupPlan {
+            relative_path: PathBuf::new(),
+            hierarchies: Vec::new(),
+            owned_parent_depth: 0,
+            disabled: true,
+        }
     }
 
     /// The path of this container's cgroup in one hierarchy (for tests and mounts).

@@ -81,6 +81,31 @@ fn unavailable(name: &str, controller: &str) -> CgroupError {
     )
 }
 
+/// The `linux.resources` sections that ask for something, named as config.json spells them
+/// (`blockIO`, `devices`, `memory`, ...), sorted; sections with nothing in them (`{}`, `[]`,
+/// only nulls) are left out. A container without a cgroup (`--cgroup-manager=disabled`) warns
+/// that it ignores exactly these.
+pub fn requested_sections(r: &LinuxResources) -> Vec<String> {
+    fn is_empty(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Null => true,
+            serde_json::Value::Array(a) => a.iter().all(is_empty),
+            serde_json::Value::Object(o) => o.values().all(is_empty),
+            _ => false,
+        }
+    }
+    let Ok(serde_json::Value::Object(sections)) = serde_json::to_value(r) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = sections
+        .into_iter()
+        .filter(|(_, v)| !is_empty(v))
+        .map(|(k, _)| k)
+        .collect();
+    names.sort();
+    names
+}
+
 impl CgroupPlan {
     /// Apply `linux.resources` at create. Returns the names of the settings that were present
     /// but have no equivalent here (for example `memory.swappiness` on cgroup v2) so the caller

@@ -423,6 +423,29 @@ fn plan_rejects_the_systemd_driver() {
     );
 }
 
+#[test]
+fn the_plan_without_a_cgroup_touches_nothing_and_says_so_in_the_state() {
+    let p = CgroupPlan::none();
+    assert!(p.disabled && p.hierarchies.is_empty());
+    let fs = FakeFs::default();
+    assert_eq!(p.create_with(&fs).unwrap(), Created::default());
+    p.join_with(&fs, 4242).unwrap();
+    assert_eq!(p.pids_with(&fs).unwrap(), Vec::<i32>::new());
+    p.signal_all_with(&fs, libc::SIGKILL).unwrap();
+    p.remove_with(&fs).unwrap();
+    assert!(fs.writes.borrow().is_empty(), "{:?}", fs.writes.borrow());
+    assert_eq!(p.freezer_state_with(&fs), FreezerState::Thawed);
+
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(json["disabled"], true);
+    assert_eq!(serde_json::from_value::<CgroupPlan>(json).unwrap(), p);
+    // A state file written before the field existed describes a real cgroup.
+    let f = hybrid_fixture();
+    let mut old = serde_json::to_value(plan(&f, None, "c1")).unwrap();
+    old.as_object_mut().unwrap().remove("disabled");
+    assert!(!serde_json::from_value::<CgroupPlan>(old).unwrap().disabled);
+}
+
 // ---------------------------------------------------------------------------------------------
 // create / join / pids / signal / remove on a fake tree
 

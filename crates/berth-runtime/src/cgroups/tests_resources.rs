@@ -602,3 +602,18 @@ fn root_freeze_stops_and_thaw_resumes_a_process() {
     p.signal_all(libc::SIGKILL).unwrap();
     nix::sys::wait::waitpid(child, None).unwrap();
 }
+
+#[test]
+fn requested_sections_names_what_the_config_asks_for() {
+    let r: LinuxResources = serde_json::from_value(serde_json::json!({
+        "devices": [{"allow": false, "access": "rwm"}],
+        "memory": {"limit": 1048576},
+        "blockIO": {"weight": 100},
+        "cpu": {},
+        "hugepageLimits": [],
+        "unified": {}
+    }))
+    .unwrap();
+    assert_eq!(requested_sections(&r), ["blockIO", "devices", "memory"]);
+    assert!(requested_sections(&LinuxResources::default()).is_empty());
+}

@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use super::{lifecycle_hooks, ContainerError, Status};
 use crate::bundle::{Plan, PlanOptions};
-use crate::cgroups::HostCgroups;
+use crate::cgroups::{CgroupManager, HostCgroups};
 use crate::hooks::{self, HookKind};
 use crate::process::{self, Spawned};
 use crate::state::{ContainerId, ContainerState, LockedContainer, Phase, Store};
@@ -52,7 +52,11 @@ pub fn create_with_console(
     let id = ContainerId::new(id)?;
     crate::failpoint!("create:start");
     // Plan first: a bad bundle is rejected before anything exists that would need undoing.
-    let host = HostCgroups::detect(Path::new("/proc/self/mountinfo"))?;
+    let host = match opts.plan.cgroup_manager {
+        CgroupManager::Cgroupfs => HostCgroups::detect(Path::new("/proc/self/mountinfo"))?,
+        // No cgroup: the host's layout does not matter, and a host without any cgroupfs works.
+        CgroupManager::Disabled => HostCgroups::default(),
+    };
     let plan = Plan::new(id.as_str(), bundle, &host, opts.plan.clone())?;
     crate::phase!("create: plan");
     crate::failpoint!("create:after-plan");
@@ -110,24 +114,9 @@ impl Undo<'_> {
         container.save(&state)?; // "creating", so `list` shows it and `delete --force` can clean up
         crate::failpoint!("create:after-state-creating");
 
-        self.cgroup = true;
-        plan.cgroup.create()?;
+        self.cgroup = !plan.cgroup.disabled; // before creating: a half-made cgroup is undone too
+        setup_cgroup(plan)?;
         crate::failpoint!("create:after-cgroup");
-        if let Some(resources) = plan
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.resources().as_ref())
-        {
-            let unapplied = plan.cgroup.apply_resources(resources)?;
-            if !unapplied.is_empty() {
-                crate::log_warn!(
-                    "container {:?}: resources not applied by this berth version: {}",
-                    plan.id,
-                    unapplied.join(", ")
-                );
-            }
-        }
 
         crate::phase!("create: state saved, cgroup created");
         let fifo = container.dir().join(EXEC_FIFO);
@@ -172,6 +161,42 @@ impl Undo<'_> {
         crate::failpoint!("create:after-commit");
         Ok((pid, console))
     }
+}
+
+/// Creates the container's cgroup and applies `linux.resources` to it; for a container without
+/// a cgroup, only warns about the resources it ignores.
+fn setup_cgroup(plan: &Plan) -> Result<(), ContainerError> {
+    let resources = plan
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref());
+    if plan.cgroup.disabled {
+        let ignored = resources
+            .map(crate::cgroups::requested_sections)
+            .unwrap_or_default();
+        if !ignored.is_empty() {
+            crate::log_warn!(
+                "container {:?}: linux.resources ignored because of --cgroup-manager=disabled \
+                 (the container has no cgroup): {}",
+                plan.id,
+                ignored.join(", ")
+            );
+        }
+        return Ok(());
+    }
+    plan.cgroup.create()?;
+    if let Some(resources) = resources {
+        let unapplied = plan.cgroup.apply_resources(resources)?;
+        if !unapplied.is_empty() {
+            crate::log_warn!(
+                "container {:?}: resources not applied by this berth version: {}",
+                plan.id,
+                unapplied.join(", ")
+            );
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Undo<'_> {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::{lifecycle_hooks, status, ContainerError, Status};
+use super::{lifecycle_hooks, own_cgroup, status, ContainerError, Status};
 use crate::hooks::HookKind;
 use crate::process::{liveness, sys};
 use crate::state::{ContainerId, ContainerState, StateError, Store};
@@ -47,7 +47,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
         }
         _ => kill_and_wait(&state)?,
     }
-    if let Some(cgroup) = &state.cgroup {
+    // A container without a cgroup (`--cgroup-manager=disabled`) has nothing to remove; what
+    // its init left behind without a pid namespace of its own is out of berth's reach.
+    if let Some(cgroup) = own_cgroup(&state) {
         // Processes the init left behind (possible without a pid namespace) go with it.
         if cgroup.pids().map(|p| !p.is_empty()).unwrap_or(false) {
             cgroup.signal_all(libc::SIGKILL)?;
@@ -61,7 +63,10 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
     Ok(())
 }
 
-/// SIGKILLs the init (and its cgroup) and waits, bounded, for the init to exit.
+/// SIGKILLs the init (and its cgroup) and waits, bounded, for the init to exit. Without a
+/// cgroup, SIGKILL to an init that created its pid namespace kills every process of the
+/// container (pid_namespaces(7)); the kernel has done so by the time the init's pidfd reports
+/// its exit. In a shared pid namespace only the init can be told apart from other processes.
 fn kill_and_wait(state: &ContainerState) -> Result<(), ContainerError> {
     let (Some(pid), Some(start)) = (state.pid, state.pid_start_time) else {
         return Ok(());
@@ -72,7 +77,7 @@ fn kill_and_wait(state: &ContainerState) -> Result<(), ContainerError> {
     if !liveness::is_alive(Path::new("/proc"), pid, start) {
         return Ok(());
     }
-    if let Some(cgroup) = &state.cgroup {
+    if let Some(cgroup) = own_cgroup(state) {
         cgroup.signal_all(libc::SIGKILL)?;
     }
     super::kill::signal_init(state, libc::SIGKILL).or_else(|e| match e {
@@ -82,7 +87,7 @@ fn kill_and_wait(state: &ContainerState) -> Result<(), ContainerError> {
         } => Ok(()),
         e => Err(e),
     })?;
-    if let Some(cgroup) = &state.cgroup {
+    if let Some(cgroup) = own_cgroup(state) {
         // A paused container's processes die only once thawed (v1 freezer).
         super::pause::thaw_after_kill(cgroup, Status::Paused, libc::SIGKILL)?;
     }

@@ -162,7 +162,8 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
     let spawned = process::spawn_exec(&ExecRequest {
         process: &plan,
         namespaces,
-        cgroup: state.cgroup.as_ref(),
+        // None for a container without a cgroup: the process joins only the namespaces.
+        cgroup: super::own_cgroup(&state),
         preserve_fds: opts.preserve_fds,
         lsm: &lsm,
         seccomp: seccomp.as_ref(),

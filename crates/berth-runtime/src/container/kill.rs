@@ -1,10 +1,11 @@
 //! `kill`: send a signal to the container's init, or with `all` to every process in its cgroup
-//! (runtime.md "kill").
+//! (runtime.md "kill"); a container without a cgroup falls back to its own pid namespace.
 
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use super::{lock_for, ContainerError, Locked, Status};
+use super::pid_ns::OwnPidNs;
+use super::{lock_for, own_cgroup, ContainerError, Locked, Status};
 use crate::process::{liveness, sys};
 use crate::state::{ContainerState, Store};
 
@@ -20,18 +21,73 @@ pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<(), Conta
         "kill",
         &[Status::Created, Status::Running, Status::Paused],
     )?;
+    let cgroup = own_cgroup(&state);
     if all {
-        if let Some(cgroup) = &state.cgroup {
-            cgroup.signal_all(signal)?;
-            super::pause::thaw_after_kill(cgroup, current, signal)?;
-            return Ok(());
-        }
+        let Some(cgroup) = cgroup else {
+            return signal_all_without_cgroup(&state, signal);
+        };
+        cgroup.signal_all(signal)?;
+        super::pause::thaw_after_kill(cgroup, current, signal)?;
+        return Ok(());
     }
     signal_init(&state, signal)?;
-    if let Some(cgroup) = &state.cgroup {
+    if let Some(cgroup) = cgroup {
         super::pause::thaw_after_kill(cgroup, current, signal)?;
     }
     Ok(())
+}
+
+/// `kill --all` of a container created with `--cgroup-manager=disabled`: no cgroup lists its
+/// processes, so what can be reached is signalled.
+/// - The init created its pid namespace: every process in that namespace is the container's and
+///   gets the signal, the init last (the others first, so that an init that exits on it does
+///   not make the kernel SIGKILL them before they saw it). A process forked during the scan may
+///   miss a signal other than SIGKILL; SIGKILL reaches it anyway, since the kernel kills every
+///   process of a pid namespace whose init dies (pid_namespaces(7)).
+/// - The pid namespace is shared with the host or joined: nothing but a cgroup tells the
+///   container's other processes apart from everyone else's there, so only the init is
+///   signalled; processes it forked live on. That is the limit of running without a cgroup.
+fn signal_all_without_cgroup(state: &ContainerState, signal: i32) -> Result<(), ContainerError> {
+    let proc = Path::new("/proc");
+    let own_ns = match (state.pid, state.pid_start_time) {
+        // Checked before and after the scan: the namespace read must be the recorded init's,
+        // not that of a process that reused its pid.
+        (Some(pid), Some(start)) if liveness::is_alive(proc, pid, start) => {
+            OwnPidNs::of(proc, pid).filter(|_| liveness::is_alive(proc, pid, start))
+        }
+        _ => None,
+    };
+    if let Some(ns) = own_ns {
+        for &pid in ns.members.iter().filter(|&&p| Some(p) != state.pid) {
+            signal_member(state, &ns, proc, pid, signal)?;
+        }
+    }
+    signal_init(state, signal)
+}
+
+/// Signals `pid` through a pidfd if, once pinned, it is still in the container's namespace.
+fn signal_member(
+    state: &ContainerState,
+    ns: &OwnPidNs,
+    proc: &Path,
+    pid: i32,
+    signal: i32,
+) -> Result<(), ContainerError> {
+    let Ok(pidfd) = sys::pidfd_open(pid) else {
+        return Ok(()); // exited since the scan
+    };
+    if !ns.holds(proc, pid) {
+        return Ok(()); // exited, and the pid now belongs to a process outside the container
+    }
+    match sys::pidfd_send_signal(pidfd.as_raw_fd(), signal) {
+        Ok(()) | Err(nix::Error::ESRCH) => Ok(()),
+        Err(source) => Err(ContainerError::SignalPid {
+            id: state.id.clone(),
+            pid,
+            signal,
+            source,
+        }),
+    }
 }
 
 /// Signals the init through a pidfd checked against the recorded start time, so a reused pid

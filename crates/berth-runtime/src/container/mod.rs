@@ -9,6 +9,7 @@ mod exec;
 mod kill;
 mod lifecycle_hooks;
 mod pause;
+mod pid_ns;
 mod start;
 mod stats;
 mod update;
@@ -28,6 +29,7 @@ pub use start::start;
 pub use stats::{stats, StatsEvent};
 pub use update::update;
 
+use crate::cgroups::CgroupPlan;
 use crate::process::liveness;
 use crate::state::{ContainerState, Phase};
 
@@ -107,6 +109,16 @@ pub enum ContainerError {
         #[source]
         source: nix::Error,
     },
+    #[error("send signal {signal} to process {pid} of the container")]
+    SignalPid {
+        id: String,
+        pid: i32,
+        signal: i32,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("container {id:?} has no cgroup (created with --cgroup-manager=disabled)")]
+    NoCgroup { id: String },
     #[error("its processes did not exit within {secs} s of SIGKILL")]
     KillTimeout { id: String, secs: u64 },
     #[error(transparent)]
@@ -136,23 +148,56 @@ pub(super) fn lock_for(
     op: &'static str,
     allowed: &[Status],
 ) -> Result<Locked, ContainerError> {
+    let locked = lock(store, id)?;
+    locked.check_status(op, allowed)?;
+    Ok(locked)
+}
+
+/// Locks container `id` and loads its state, whatever its status.
+pub(super) fn lock(store: &crate::state::Store, id: &str) -> Result<Locked, ContainerError> {
     let cid = crate::state::ContainerId::new(id)?;
     let container = store.lock(&cid)?;
     let state = container.load()?;
     let status = status(&state);
-    if !allowed.contains(&status) {
-        return Err(ContainerError::WrongState {
-            op,
-            id: state.id,
-            status,
-            hint: "",
-        });
-    }
     Ok(Locked {
         container,
         state,
         status,
     })
+}
+
+impl Locked {
+    /// Fails naming the container's status unless it is one of `allowed`.
+    pub(super) fn check_status(
+        &self,
+        op: &'static str,
+        allowed: &[Status],
+    ) -> Result<(), ContainerError> {
+        if allowed.contains(&self.status) {
+            return Ok(());
+        }
+        Err(ContainerError::WrongState {
+            op,
+            id: self.state.id.clone(),
+            status: self.status,
+            hint: "",
+        })
+    }
+}
+
+/// The container's cgroup, for the operations that cannot work without one (pause, resume,
+/// update, stats, ps); [`ContainerError::NoCgroup`] for a container created with
+/// `--cgroup-manager=disabled`.
+pub fn cgroup_of(state: &ContainerState) -> Result<&CgroupPlan, ContainerError> {
+    own_cgroup(state).ok_or_else(|| ContainerError::NoCgroup {
+        id: state.id.clone(),
+    })
+}
+
+/// The container's cgroup, or `None` when it has none (`--cgroup-manager=disabled`), for the
+/// operations that do what they can without one (kill, delete, exec).
+pub(super) fn own_cgroup(state: &ContainerState) -> Option<&CgroupPlan> {
+    state.cgroup.as_ref().filter(|c| !c.disabled)
 }
 
 /// The live status of a container.
@@ -167,10 +212,7 @@ fn status_in(proc_root: &Path, state: &ContainerState) -> Status {
     };
     // A live container whose cgroup is frozen is paused (runc reports the same).
     let frozen = || {
-        state
-            .cgroup
-            .as_ref()
-            .is_some_and(|c| c.freezer_state() != crate::cgroups::FreezerState::Thawed)
+        own_cgroup(state).is_some_and(|c| c.freezer_state() != crate::cgroups::FreezerState::Thawed)
     };
     match (state.phase, alive) {
         (Phase::Creating, _) => Status::Creating,
@@ -268,6 +310,17 @@ mod tests {
         assert_eq!(
             status_in(p, &state(Phase::Creating, None, None)),
             Status::Creating
+        );
+    }
+
+    #[test]
+    fn a_container_without_a_cgroup_is_refused_by_name() {
+        let mut s = state(Phase::Started, None, None);
+        s.cgroup = Some(CgroupPlan::none());
+        assert!(own_cgroup(&s).is_none());
+        assert_eq!(
+            cgroup_of(&s).unwrap_err().to_string(),
+            "container \"c\" has no cgroup (created with --cgroup-manager=disabled)"
         );
     }
 

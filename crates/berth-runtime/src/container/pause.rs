@@ -2,28 +2,27 @@
 //! (runc `pause`/`resume`; the runtime-spec has no such operations). The paused status is
 //! derived from the freezer, never stored.
 
-use super::{lock_for, ContainerError, Status};
+use super::{cgroup_of, lock, ContainerError, Status};
 use crate::cgroups::{CgroupPlan, FreezerState};
 use crate::state::Store;
 
 /// Freeze a created or running container.
 pub fn pause(store: &Store, id: &str) -> Result<(), ContainerError> {
-    let locked = lock_for(store, id, "pause", &[Status::Running, Status::Created])?;
-    cgroup(&locked.state)?.freeze()?;
+    let locked = lock(store, id)?;
+    // A container without a cgroup is refused first: no status would make pausing possible.
+    let cgroup = cgroup_of(&locked.state)?;
+    locked.check_status("pause", &[Status::Running, Status::Created])?;
+    cgroup.freeze()?;
     Ok(())
 }
 
 /// Thaw a paused container.
 pub fn resume(store: &Store, id: &str) -> Result<(), ContainerError> {
-    let locked = lock_for(store, id, "resume", &[Status::Paused])?;
-    cgroup(&locked.state)?.thaw()?;
+    let locked = lock(store, id)?;
+    let cgroup = cgroup_of(&locked.state)?;
+    locked.check_status("resume", &[Status::Paused])?;
+    cgroup.thaw()?;
     Ok(())
-}
-
-fn cgroup(state: &crate::state::ContainerState) -> Result<&CgroupPlan, ContainerError> {
-    state.cgroup.as_ref().ok_or(ContainerError::Cgroup(
-        crate::cgroups::CgroupError::NoFreezer,
-    ))
 }
 
 /// After SIGKILL to a paused container, thaw it: frozen tasks (v1 freezer) do not act on the

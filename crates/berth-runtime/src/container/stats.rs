@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{status, ContainerError, Status};
+use super::{cgroup_of, status, ContainerError, Status};
 use crate::cgroups::Stats;
 use crate::state::{ContainerId, Store};
 
@@ -17,10 +17,12 @@ pub struct StatsEvent {
     pub data: Option<Stats>,
 }
 
-/// Current usage of a created, running or paused container.
+/// Current usage of a created, running or paused container. A container without a cgroup
+/// (`--cgroup-manager=disabled`) has no usage to read: an error, whatever its status.
 pub fn stats(store: &Store, id: &str) -> Result<Stats, ContainerError> {
     let cid = ContainerId::new(id)?;
     let state = store.read(&cid)?;
+    let cgroup = cgroup_of(&state)?;
     let current = status(&state);
     if matches!(current, Status::Stopped | Status::Creating) {
         return Err(ContainerError::WrongState {
@@ -30,8 +32,5 @@ pub fn stats(store: &Store, id: &str) -> Result<Stats, ContainerError> {
             hint: "",
         });
     }
-    match &state.cgroup {
-        Some(cgroup) => Ok(cgroup.stats()?),
-        None => Ok(Stats::default()),
-    }
+    Ok(cgroup.stats()?)
 }

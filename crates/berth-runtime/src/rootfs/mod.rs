@@ -54,7 +54,7 @@ pub struct RootfsContext<'a> {
     /// sysfs can only be mounted in a user namespace that owns a network namespace; otherwise
     /// the host's /sys is rbound (runc's fallback).
     pub new_net_ns: bool,
-    /// The container's cgroup, for `cgroup` mounts.
+    /// The container's cgroup, for `cgroup` mounts; `None` when it has none.
     pub cgroup: Option<&'a crate::cgroups::CgroupPlan>,
 }
 

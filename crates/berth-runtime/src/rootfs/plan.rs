@@ -34,7 +34,8 @@ pub enum CgroupMount {
         subdirs: Vec<CgroupSubdir>,
         symlinks: Vec<(String, String)>,
     },
-    /// No cgroup plan was given: an empty tmpfs keeps the mount point well-defined.
+    /// No cgroup plan was given (the container has none: `--cgroup-manager=disabled`): an
+    /// empty tmpfs keeps the mount point well-defined.
     Empty,
 }
 
@@ -712,6 +713,7 @@ mod tests {
                 h("/sys/fs/cgroup/systemd", "cgroup", "name=systemd"),
                 h("/sys/fs/cgroup/unified", "cgroup2", ""),
             ],
+            disabled: false,
         };
         let mut c = ctx(dir.path());
         c.cgroup = Some(&hybrid);
@@ -740,6 +742,7 @@ mod tests {
             relative_path: "berth/c1".into(),
             owned_parent_depth: 0,
             hierarchies: vec![h("/sys/fs/cgroup", "cgroup2", "")],
+            disabled: false,
         };
         c.cgroup = Some(&unified);
         c.new_cgroup_ns = true;

@@ -443,6 +443,7 @@ fn cgroup_mount_binds_each_hierarchy_read_only() {
         relative_path: PathBuf::new(),
         owned_parent_depth: 0,
         hierarchies: hierarchies.clone(),
+        disabled: false,
     };
     let dir = bundle();
     let spec = spec(serde_json::json!({

@@ -360,6 +360,41 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "cgroup_manager_systemd_unsupported",
+            expect: "berth: --cgroup-manager=systemd: the systemd cgroup driver is not supported by this berth version",
+            creates: false,
+            run: |rt, b, id| {
+                b.write();
+                rt.cmd(&["--cgroup-manager=systemd", "run", "--bundle", b.path_str(), id])
+            },
+        },
+        Case {
+            name: "systemd_cgroup_with_cgroup_manager_disabled",
+            expect: "berth: --systemd-cgroup and --cgroup-manager=disabled cannot be used together (one asks for the systemd cgroup driver, the other for no cgroup)",
+            creates: false,
+            run: |rt, b, id| {
+                b.write();
+                rt.cmd(&[
+                    "--systemd-cgroup",
+                    "--cgroup-manager",
+                    "disabled",
+                    "create",
+                    "--bundle",
+                    b.path_str(),
+                    id,
+                ])
+            },
+        },
+        Case {
+            name: "cgroup_manager_unknown",
+            expect: "error: invalid value 'none' for '--cgroup-manager <CGROUP_MANAGER>'",
+            creates: false,
+            run: |rt, b, id| {
+                b.write();
+                rt.cmd(&["create", "--cgroup-manager=none", "--bundle", b.path_str(), id])
+            },
+        },
+        Case {
             name: "unknown_cli_flag",
             expect: "error: unexpected argument '--frobnicate' found",
             creates: false,

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """berth vs runc vs crun, interleaved and paired (make bench; docs/benchmarks.md).
 
+berth and crun each run twice: with their cgroupfs manager and with --cgroup-manager=disabled
+(no cgroup at all), so berth-nocg/crun-nocg compares the two under the same setting.
+
     bench.py WORKDIR BERTH PROBE
 
 Runs inside the private mount namespace integration/bench/run.sh sets up. Every round runs each
@@ -27,14 +30,20 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 CG_PARENT = "/berth-bench"  # every container's cgroupsPath is /berth-bench/<id>
 
 # name -> argv prefix. crun 1.8.1 runs with cgroupfs (the v1 hierarchies, as berth and runc use
-# them) and, as a second row, with no cgroup handling at all.
+# them) and, as a second column, with no cgroup handling at all; berth likewise (berth-nocg).
 RUNTIMES = {
     "berth": [berth, "--root", f"{work}/state/berth"],
     "runc": ["runc", "--root", f"{work}/state/runc"],
     "crun": ["crun", "--cgroup-manager=cgroupfs", "--root", f"{work}/state/crun"],
     "crun-nocg": ["crun", "--cgroup-manager=disabled", "--root", f"{work}/state/crun-nocg"],
+    "berth-nocg": [berth, "--cgroup-manager=disabled", "--root", f"{work}/state/berth-nocg"],
 }
-PEERS = ["runc", "crun", "crun-nocg"]
+# The ratio columns, (numerator, denominator): berth against each peer, and the two runtimes
+# without cgroups against each other.
+RATIOS = [("berth", "runc"), ("berth", "crun"), ("berth", "crun-nocg"),
+          ("berth-nocg", "crun-nocg")]
+HEADER = ["berth", "runc", "crun", "crun, no cgroups", "berth, no cgroups"]
+assert len(HEADER) == len(RUNTIMES)
 DEVNULL = subprocess.DEVNULL
 counter = 0
 
@@ -68,7 +77,7 @@ def make_rootfs():
 
 
 def seccomp_profile():
-    """berth spec's default profile (Docker-like allowlist), used for all three runtimes."""
+    """berth spec's default profile (Docker-like allowlist), used for every runtime."""
     d = f"{work}/spec"
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
@@ -221,7 +230,7 @@ def ratio(a, b):
 
 def row(label, res, unit):
     cells = [fmt(res.get(rt, []), unit) for rt in RUNTIMES]
-    ratios = [ratio(res["berth"], res.get(p, [])) for p in PEERS]
+    ratios = [ratio(res.get(a, []), res.get(b, [])) for a, b in RATIOS]
     return f"| {label} | " + " | ".join(cells + ratios) + " |"
 
 
@@ -243,9 +252,9 @@ def main():
     emit(f"Machine: {os.uname().release}, {os.cpu_count()} CPUs; {ROUNDS} rounds, "
          f"interleaved; {', '.join(versions.values())}")
     emit()
-    emit("median (min–max) | berth | runc | crun | crun, no cgroups | berth/runc | berth/crun | "
-         "berth/crun-nocg |")
-    emit("|---|---|---|---|---|---|---|---|")
+    columns = ["median (min–max)"] + HEADER + [f"{a}/{b}" for a, b in RATIOS]
+    emit("| " + " | ".join(columns) + " |")
+    emit("|" + "---|" * len(columns))
     emit(row("`run` /bin/true, ms", bench_run(config, ROUNDS), "ms"))
     lc = bench_lifecycle(config, ROUNDS)
     for step in ("create", "start", "delete", "total"):
@@ -257,8 +266,9 @@ def main():
     emit(row("max RSS of `run`, MiB", bench_rss(config, max(5, ROUNDS // 3)), "kb"))
     sc = bench_syscall(config, max(3, ROUNDS // 6), profile)
     emit(row("getppid() in the container, seccomp profile, ns", sc, "ns"))
+    blanks = " |" * (len(columns) - 2)
     emit(f"| getppid() in the container, no seccomp (berth), ns | "
-         f"{fmt(sc['berth, no seccomp'], 'ns')} | | | | | | |")
+         f"{fmt(sc['berth, no seccomp'], 'ns')} |{blanks}")
     emit()
     emit("| binary | size (bytes) | shared libraries |")
     emit("|---|---|---|")

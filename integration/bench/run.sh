@@ -1,5 +1,6 @@
 #!/bin/bash
-# make bench: berth side by side with runc and crun (docs/benchmarks.md). Needs root.
+# make bench: berth side by side with runc and crun, berth and crun each also with
+# --cgroup-manager=disabled (docs/benchmarks.md). Needs root.
 #
 #   run.sh BERTH PROBE
 #
@@ -44,9 +45,10 @@ mkdir -p "$WORK"
 WORK=$(readlink -f "$WORK")
 
 cleanup() {
-	for rt in berth runc crun crun-nocg; do
+	for rt in berth berth-nocg runc crun crun-nocg; do
 		case $rt in
 			berth) cmd=("$BERTH" --root "$WORK/state/berth") ;;
+			berth-nocg) cmd=("$BERTH" --cgroup-manager=disabled --root "$WORK/state/berth-nocg") ;;
 			runc) cmd=(runc --root "$WORK/state/runc") ;;
 			crun) cmd=(crun --cgroup-manager=cgroupfs --root "$WORK/state/crun") ;;
 			crun-nocg) cmd=(crun --cgroup-manager=disabled --root "$WORK/state/crun-nocg") ;;

@@ -429,7 +429,8 @@ fn the_plan_without_a_cgroup_touches_nothing_and_says_so_in_the_state() {
     assert!(p.disabled && p.hierarchies.is_empty());
     let fs = FakeFs::default();
     assert_eq!(p.create_with(&fs).unwrap(), Created::default());
-    p.join_with(&fs, 4242).unwrap();
+    p.join_self_with(&fs, false).unwrap();
+    assert!(p.open_v2_dir().is_none(), "nothing to clone into");
     assert_eq!(p.pids_with(&fs).unwrap(), Vec::<i32>::new());
     p.signal_all_with(&fs, libc::SIGKILL).unwrap();
     p.remove_with(&fs).unwrap();

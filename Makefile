@@ -12,7 +12,14 @@ SHELL        := /bin/bash
 CARGO        ?= cargo
 TARGET       := x86_64-unknown-linux-gnu
 PROBE        := $(CURDIR)/target/probe/$(TARGET)/release/berth-probe
-BERTH        := $(CURDIR)/target/release/berth
+# The release binaries are static (glibc crt-static: no dynamic loader, no libc.so pages);
+# crt-static needs --target, which keeps build scripts and proc macros dynamic. The link
+# arguments (DT_RELR, symbol ordering, strip) are in build/link_args.rs.
+RELEASE_DIR  := $(CURDIR)/target/$(TARGET)/release
+BERTH        := $(RELEASE_DIR)/berth
+SHIM         := $(RELEASE_DIR)/containerd-shim-berth-v2
+RELEASE_BUILD = RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release \
+		--target $(TARGET) -p berth -p containerd-shim-berth-v2
 DEMO_DIR     := $(CURDIR)/integration/.work/demo
 DEMO_RUNTIME ?= $(BERTH)
 CLIPPY_FLAGS ?=
@@ -25,7 +32,7 @@ DEB_PKGS     := busybox-static runc util-linux
 all: build
 
 build:
-	$(CARGO) build --release -p berth
+	$(RELEASE_BUILD)
 
 # A static glibc binary (no musl target installed): it runs in an empty busybox rootfs.
 probe:
@@ -82,10 +89,9 @@ clean-demo:
 # integration/vm/run.sh and docs/cgroups.md. Installs qemu, a Debian kernel and busybox itself.
 .PHONY: test-vm
 test-vm: build
-	integration/vm/run.sh
+	BERTH=$(BERTH) integration/vm/run.sh
 
 # ---- containerd: the shim with real containerd (Debian 1.6.20), ctr and CRI (docs/containerd.md)
-SHIM         := $(CURDIR)/target/release/containerd-shim-berth-v2
 CRI_TEST     := $(CURDIR)/integration/containerd/cri-client/target/release/berth-cri-test
 CTRD_PKGS    := containerd containernetworking-plugins protobuf-compiler busybox-static
 .PHONY: test-containerd containerd-deps
@@ -98,8 +104,7 @@ containerd-deps:
 	if [ -n "$$missing" ]; then echo "containerd-deps: installing$$missing"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
 
-test-containerd: containerd-deps
-	$(CARGO) build --release -p containerd-shim-berth-v2 -p berth
+test-containerd: containerd-deps build
 	cd integration/containerd/cri-client && $(CARGO) build --release
 	integration/containerd/run-tests.sh $(SHIM) $(BERTH) $(CRI_TEST)
 
@@ -108,8 +113,13 @@ test-containerd: containerd-deps
 .PHONY: bench
 # The containerd part runs when containerd is installed (make containerd-deps) and the shim builds.
 bench: build probe
-	$(CARGO) build --release -p containerd-shim-berth-v2
-	integration/bench/run.sh $(BERTH) $(PROBE)
+	BERTH_SHIM=$(SHIM) integration/bench/run.sh $(BERTH) $(PROBE)
+
+# Regenerate build/berth.order and build/containerd-shim-berth-v2.order (the linker's
+# symbol-ordering files) from callgrind runs of a container lifecycle; commit the result.
+.PHONY: order-files
+order-files: deps probe containerd-deps
+	integration/bench/order-file.sh
 
 # Soak (tests/soak.rs): SOAK_COUNT lifecycles and runs with a leak census before and after.
 SOAK_COUNT ?= 1000

@@ -1,4 +1,6 @@
-//! Records the git commit berth is built from, for `berth --version`.
+//! Records the git commit berth is built from, for `berth --version`, and adds the release
+//! link arguments (build/link_args.rs).
+include!("build/link_args.rs");
 
 fn main() {
     let commit = std::process::Command::new("git")
@@ -12,4 +14,6 @@ fn main() {
     println!("cargo:rustc-env=BERTH_COMMIT={commit}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
+    let root = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    link_args("berth", &root);
 }

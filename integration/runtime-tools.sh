@@ -26,7 +26,7 @@ suite=$(cd "$1" 2>/dev/null && pwd) || { echo "runtime-tools: no directory $1" >
 pattern=${2:-*}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [[ -z ${RUNTIME:-} ]]; then
-    RUNTIME=$repo/target/release/berth
+    RUNTIME=$repo/target/x86_64-unknown-linux-gnu/release/berth
     [[ -x $RUNTIME ]] || RUNTIME=$repo/target/debug/berth
 fi
 timeout_s=${TEST_TIMEOUT:-120}

@@ -9,13 +9,13 @@ set -uo pipefail
 BERTH=$(readlink -f "$1") WORK=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-SHIM=${BERTH_SHIM:-$REPO/target/release/containerd-shim-berth-v2}
+SHIM=${BERTH_SHIM:-$REPO/target/x86_64-unknown-linux-gnu/release/containerd-shim-berth-v2}
 ROUNDS=${BENCH_CTR_ROUNDS:-10}
 skip() { echo "SKIP containerd comparison: $*"; exit 0; }
 
 command -v containerd >/dev/null && command -v ctr >/dev/null \
 	|| skip "containerd is not installed (apt-get install -y containerd)"
-[ -x "$SHIM" ] || skip "no shim binary at $SHIM (cargo build --release -p containerd-shim-berth-v2)"
+[ -x "$SHIM" ] || skip "no shim binary at $SHIM (make build)"
 [ -x "$REPO/integration/containerd/mkimage.sh" ] || skip "integration/containerd/mkimage.sh has not landed yet"
 
 C=$WORK/containerd

@@ -10,7 +10,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 work=$repo/integration/.work/vm
-berth=${BERTH:-$repo/target/release/berth}
+berth=${BERTH:-$repo/target/x86_64-unknown-linux-gnu/release/berth}
 timeout_s=${VM_TIMEOUT:-600}
 
 # 1. Packages (a fresh CI machine has none of them); apt only when something is missing.
@@ -29,10 +29,11 @@ kver=${kernel#/boot/vmlinuz-}
 
 # 2. The berth binary (release: the VM is ~25x slower than native).
 if [[ ! -x $berth ]]; then
-    (cd "$repo" && cargo build --release -p berth)
+    make -C "$repo" --no-print-directory build
 fi
 
-# 3. The initramfs: busybox, berth with the shared libraries ldd lists, the loop module, a
+# 3. The initramfs: busybox, berth (static; a dynamic build brings the shared libraries ldd
+#    lists), the loop module, a
 #    busybox bundle template, and the scripts.
 rm -rf "$work"
 root=$work/root
@@ -42,7 +43,7 @@ for applet in $("$root/bin/busybox" --list); do
     [[ -e $root/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
 done
 cp "$berth" "$root/bin/berth"
-for lib in $(ldd "$berth" | grep -o '/[^ ]*'); do
+for lib in $(ldd "$berth" 2>/dev/null | grep -o '/[^ ]*'); do
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"
 done

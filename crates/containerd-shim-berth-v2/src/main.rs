@@ -45,6 +45,7 @@ fn main() {
     }
     // Only the daemon needs the worker; it must be forked before any thread exists.
     if flags.action.is_empty() && !flags.socket.is_empty() {
+        sys::one_malloc_arena();
         match worker::Worker::spawn() {
             Ok(w) => {
                 let _ = shim::WORKER.set(w);

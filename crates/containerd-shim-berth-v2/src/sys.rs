@@ -105,3 +105,16 @@ pub fn get_winsize(tty: std::os::fd::BorrowedFd<'_>) -> nix::Result<(u16, u16)> 
     };
     nix::errno::Errno::result(r).map(|_| (ws.ws_row, ws.ws_col))
 }
+
+/// One glibc malloc arena for the whole daemon. It runs ~17 threads (ttrpc's listener, reaper
+/// and per-connection reader, response and worker threads, the crate's signal and publisher
+/// threads, berth's event and console threads), and glibc would give each allocating thread an
+/// arena of its own, every one with pages resident; the shim allocates little and rarely, so
+/// the contention one arena adds is nothing next to the idle RSS it saves (docs/benchmarks.md).
+/// Called while single-threaded, before any allocation-heavy work.
+pub fn one_malloc_arena() {
+    // SAFETY: mallopt only sets an allocator parameter; no thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}

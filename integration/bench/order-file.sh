@@ -9,7 +9,7 @@
 #
 # Builds the release binaries exactly as `make build` does but unstripped (BERTH_NO_STRIP=1
 # keeps the symbol names identical), runs berth's run / create+start+state+exec+kill+delete /
-# list / spec under integration/bench/order-trace.py (a breakpoint on every function entry, in
+# list / spec / run --cgroup-manager=disabled under integration/bench/order-trace.py (a breakpoint on every function entry, in
 # every process that runs the binary: stage 1 and the init too), then the shim under containerd
 # through integration/bench/containerd.sh with one round (ctr run --rm, an idle container,
 # kill, delete), and unions the functions in first-call order. Needs root, busybox-static and
@@ -32,7 +32,7 @@ SHIM=$REPO/target/order-profile/$TARGET/release/containerd-shim-berth-v2
 rm -rf "$WORK"
 mkdir -p "$WORK/trace/berth" "$WORK/trace/shim" "$WORK/wrap"
 STATE=$WORK/state
-trap 'for id in o-run o-life; do "$BIN" --root "$STATE" delete -f $id >/dev/null 2>&1 || true; done; rm -rf "$WORK"' EXIT
+trap 'for id in o-run o-life o-nocg; do "$BIN" --root "$STATE" delete -f $id >/dev/null 2>&1 || true; done; rm -rf "$WORK"' EXIT
 
 integration/mkbundle.sh "$WORK/bundle" sleep 5 >/dev/null
 python3 - "$WORK/bundle/config.json" <<'PY'
@@ -74,6 +74,7 @@ trace kill o-life KILL
 sleep 0.3
 trace delete o-life
 trace spec --bundle "$WORK" >/dev/null
+trace --cgroup-manager=disabled run --bundle "$WORK/bundle-true" o-nocg 2>/dev/null
 
 # The shim: containerd starts the wrapper, which runs the real shim under the tracer (each
 # invocation — start, the daemon it spawns, the worker, delete — writes its own file).

@@ -123,13 +123,23 @@ fn children_of(pid: i64, n: usize) -> Vec<i64> {
     }
 }
 
+/// An init (sh, pid 1 of its pid namespace) with two sleeping children.
+const SLEEPERS: &[&str] = &["sh", "-c", "sleep 1000 & sleep 1001 & wait"];
+
+/// The runtime under test and a fresh container id; None (the test is skipped) without root
+/// or when the runtime is runc, which has no --cgroup-manager.
+fn setup() -> Option<(Runtime, String)> {
+    if !require_root() || runc_gap("runc has no --cgroup-manager") {
+        return None;
+    }
+    Some((Runtime::new(), unique_id()))
+}
+
 #[test]
 fn disabled_container_stays_in_the_callers_cgroups_and_warns_about_ignored_resources() {
-    if !require_root() || runc_gap("runc has no --cgroup-manager") {
+    let Some((rt, id)) = setup() else {
         return;
-    }
-    let rt = Runtime::new();
-    let id = unique_id();
+    };
     let b = limited_bundle(&id, &["/bin/berth-probe", "--exit", "7"]);
     b.write();
     let log = b.path().join("berth.log");
@@ -175,11 +185,9 @@ fn disabled_container_stays_in_the_callers_cgroups_and_warns_about_ignored_resou
 
 #[test]
 fn no_warning_without_resources() {
-    if !require_root() || runc_gap("runc has no --cgroup-manager") {
+    let Some((rt, id)) = setup() else {
         return;
-    }
-    let rt = Runtime::new();
-    let id = unique_id();
+    };
     let mut b = Bundle::new();
     b.args(&["true"]);
     b.config_mut()["linux"]
@@ -206,15 +214,13 @@ fn no_warning_without_resources() {
 
 #[test]
 fn disabled_container_refuses_cgroup_commands_and_kill_all_reaches_every_process() {
-    if !require_root() || runc_gap("runc has no --cgroup-manager") {
+    let Some((rt, id)) = setup() else {
         return;
-    }
-    let rt = Runtime::new();
-    let id = unique_id();
+    };
     // sh is pid 1 of the container's pid namespace without a SIGTERM handler, so SIGTERM
     // reaches it from nowhere (pid_namespaces(7)): the container stops on `kill --all TERM`
     // only if the two sleeps get the signal, not just the init.
-    let b = limited_bundle(&id, &["sh", "-c", "sleep 1000 & sleep 1001 & wait"]);
+    let b = limited_bundle(&id, SLEEPERS);
     b.write();
     rt.cmd(&[DISABLED, "create", "--bundle", b.path_str(), &id])
         .ok();
@@ -257,12 +263,10 @@ fn disabled_container_refuses_cgroup_commands_and_kill_all_reaches_every_process
 
 #[test]
 fn delete_force_kills_every_process_of_a_disabled_container() {
-    if !require_root() || runc_gap("runc has no --cgroup-manager") {
+    let Some((rt, id)) = setup() else {
         return;
-    }
-    let rt = Runtime::new();
-    let id = unique_id();
-    let b = limited_bundle(&id, &["sh", "-c", "sleep 1000 & sleep 1001 & wait"]);
+    };
+    let b = limited_bundle(&id, SLEEPERS);
     b.write();
     rt.cmd(&[DISABLED, "run", "-d", "--bundle", b.path_str(), &id])
         .ok();
@@ -280,11 +284,9 @@ fn delete_force_kills_every_process_of_a_disabled_container() {
 
 #[test]
 fn kill_all_without_an_own_pid_namespace_signals_the_init() {
-    if !require_root() || runc_gap("runc has no --cgroup-manager") {
+    let Some((rt, id)) = setup() else {
         return;
-    }
-    let rt = Runtime::new();
-    let id = unique_id();
+    };
     let mut b = limited_bundle(&id, &["sleep", "1000"]);
     // The host's pid namespace: nothing tells the container's processes from others' without a
     // cgroup, so `kill --all` reaches the init only (which is all this container has).
@@ -302,11 +304,9 @@ fn kill_all_without_an_own_pid_namespace_signals_the_init() {
 
 #[test]
 fn explicit_cgroupfs_places_the_container_in_its_own_cgroup() {
-    if !require_root() || runc_gap("runc has no --cgroup-manager") {
+    let Some((rt, id)) = setup() else {
         return;
-    }
-    let rt = Runtime::new();
-    let id = unique_id();
+    };
     let mut b = Bundle::new();
     b.args(&["sleep", "1000"]);
     b.write();

@@ -124,11 +124,12 @@ impl CgroupPlan {
     /// The caller must be single-threaded, which a freshly forked child always is (fork copies
     /// only the calling thread). v1 hierarchies get `0` written to `tasks`, which moves the
     /// calling thread only: for a single-threaded process that is the whole process, and the
-    /// kernel (5.19+) then skips the global `cgroup_threadgroup_rwsem`, whose write side waits
-    /// for an RCU grace period — 10–25 ms on these machines for a write to `cgroup.procs`,
-    /// ~0.2 ms for `tasks` (docs/benchmarks.md). cgroup2 has no such per-thread path for a
-    /// domain cgroup (`cgroup.threads` only moves threads within one threaded subtree), so it
-    /// gets `cgroup.procs`.
+    /// kernel (since commit 9a3284fad42f, 2021) then skips the global
+    /// `cgroup_threadgroup_rwsem`, whose write side waits for an RCU grace period — 10–25 ms
+    /// on these machines for a write to `cgroup.procs`, ~0.2 ms for `tasks`
+    /// (docs/benchmarks.md). cgroup2 has no such per-thread path for a domain cgroup
+    /// (`cgroup.threads` only moves threads within one threaded subtree), so it gets
+    /// `cgroup.procs`.
     pub fn join_self(&self, born_in_v2: bool) -> Result<(), CgroupError> {
         self.join_self_with(&HostFs, born_in_v2)
     }

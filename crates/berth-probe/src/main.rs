@@ -520,11 +520,13 @@ fn session_keyring() -> Value {
 }
 
 fn main() {
-    if let Some(calls) = bench::requested() {
-        return calls.map(bench::run).unwrap_or_else(|e| {
-            eprintln!("berth-probe: {e}");
-            std::process::exit(2)
-        });
+    if let Some(request) = bench::requested() {
+        return request
+            .map(|(calls, syscall)| bench::run(calls, syscall))
+            .unwrap_or_else(|e| {
+                eprintln!("berth-probe: {e}");
+                std::process::exit(2)
+            });
     }
     let args = match parse_args() {
         Ok(a) => a,

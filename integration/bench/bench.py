@@ -269,7 +269,7 @@ def main():
     # getppid: allowed by number, so the kernel's seccomp cache answers it without the filter;
     # personality(0xffffffff): allowed by an argument rule, so the filter runs on every call.
     for syscall, label in (("getppid", "getppid()"), ("personality", "personality(0xffffffff)")):
-        sc = bench_syscall(config, max(3, ROUNDS // 6), profile, syscall)
+        sc = bench_syscall(config, max(5, ROUNDS // 3), profile, syscall)
         emit(row(f"{label} in the container, seccomp profile, ns", sc, "ns"))
         emit(f"| {label} in the container, no seccomp (berth), ns | "
              f"{fmt(sc['berth, no seccomp'], 'ns')} |{blanks}")

@@ -182,7 +182,7 @@ fn runtime_spec_conformance() {
     let only = std::env::var("BERTH_CONFORMANCE_ONLY").ok();
     let checks: Vec<Check> = all_checks()
         .into_iter()
-        .filter(|c| only.as_deref().map_or(true, |o| c.what.contains(o)))
+        .filter(|c| only.as_deref().is_none_or(|o| c.what.contains(o)))
         .collect();
     let mut tap = vec![format!("1..{}", checks.len())];
     let mut table: std::collections::BTreeMap<Level, (usize, usize, usize)> = Default::default();

@@ -416,7 +416,7 @@ impl CgroupPlan {
         }
         let empty = b.weight().is_none()
             && b.leaf_weight().is_none()
-            && b.weight_device().as_ref().map_or(true, |v| v.is_empty())
+            && b.weight_device().as_ref().is_none_or(|v| v.is_empty())
             && throttles.iter().all(|(_, d)| d.is_empty());
         if empty {
             return Ok(());

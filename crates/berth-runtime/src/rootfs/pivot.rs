@@ -33,9 +33,10 @@ pub(crate) fn containing_mount(mountinfo: &str, path: &Path) -> Option<(PathBuf,
             .take_while(|f| **f != "-")
             .any(|f| f.starts_with("shared:"));
         // Later lines for the same point are mounts stacked on top: they win.
-        if best.as_ref().is_none_or(|(p, _)| {
-            mount_point.components().count() >= p.components().count()
-        }) {
+        if best
+            .as_ref()
+            .is_none_or(|(p, _)| mount_point.components().count() >= p.components().count())
+        {
             best = Some((mount_point, shared));
         }
     }

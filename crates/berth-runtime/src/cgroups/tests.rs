@@ -1101,6 +1101,31 @@ fn root_clone_into_cgroup_then_join_self_places_the_process_everywhere() {
     assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
 }
 
+/// When clone3 refuses (here: the fd is a directory, but not of a cgroup2 hierarchy, as on a
+/// kernel or a cgroup that cannot take the clone), the child is forked plainly and told so,
+/// so that `join_self` writes cgroup.procs instead of skipping the cgroup2 hierarchy.
+#[test]
+fn fork_into_cgroup_falls_back_to_a_plain_fork_when_clone3_refuses() {
+    let not_a_cgroup = nix::fcntl::open(
+        "/",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .unwrap();
+    let (pid, born) = {
+        use std::os::fd::AsFd;
+        crate::process::sys::fork_into_cgroup(Some(not_a_cgroup.as_fd())).unwrap()
+    };
+    if pid == 0 {
+        // SAFETY: _exit ends the child without running the harness's destructors.
+        unsafe { libc::_exit(if born { 1 } else { 0 }) }
+    }
+    assert!(!born, "not born in a cgroup");
+    let child = nix::unistd::Pid::from_raw(pid);
+    let status = nix::sys::wait::waitpid(child, None).unwrap();
+    assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+}
+
 #[test]
 fn root_signal_all_kills_every_process_then_remove_succeeds() {
     let Some(host) = real_host_or_skip("root_signal_all_kills_every_process") else {

@@ -105,9 +105,9 @@ pub(super) fn undo_with(fs: &dyn CgroupFs, dirs: &[PathBuf]) -> Result<(), Cgrou
 impl CgroupPlan {
     /// mkdir -p the container directory in every hierarchy.
     ///
-    /// v1 cpuset: `cpuset.cpus` and `cpuset.mems` of every directory created here are copied
-    /// from its parent, because a new v1 cpuset cgroup starts empty and tasks cannot join it
-    /// (cgroups(7), kernel cgroup-v1/cpusets.rst). v2: the controllers listed in
+    /// v1 cpuset: `cpuset.cpus` and `cpuset.mems` of every empty directory on the container's
+    /// path are copied from its parent, because a new v1 cpuset cgroup starts empty and tasks
+    /// cannot join it (cgroups(7), kernel cgroup-v1/cpusets.rst). v2: the controllers listed in
     /// `cgroup.controllers` are enabled in the `cgroup.subtree_control` of berth's parents (the
     /// directories created here and berth's own `berth/` prefix, never the hierarchy root or a
     /// cgroup someone else made), so the leaf gets the controllers its resources need.
@@ -191,8 +191,15 @@ impl CgroupPlan {
             mkdir_p(fs, &h.mount_point, &self.relative_path, created)?;
             let new_dirs = &created.dirs[first_new..];
             if h.has_v1_controller("cpuset") {
-                for dir in new_dirs {
-                    copy_cpuset_from_parent(fs, dir)?;
+                // Every directory on the path, not only the ones this call made: a concurrent
+                // create may have made a shared parent (`berth/`) and not yet filled it, and a
+                // child of an empty cpuset stays empty (no task can join it: ENOSPC). An empty
+                // cpuset cgroup holds no task, so filling it changes nothing for anyone; runc
+                // fills the path the same way.
+                let mut dir = h.mount_point.clone();
+                for component in self.relative_path.components() {
+                    dir.push(component);
+                    copy_cpuset_from_parent(fs, &dir)?;
                 }
             }
             if h.is_v2() {

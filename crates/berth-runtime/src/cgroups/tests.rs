@@ -450,6 +450,31 @@ fn the_plan_without_a_cgroup_touches_nothing_and_says_so_in_the_state() {
 // ---------------------------------------------------------------------------------------------
 // create / join / pids / signal / remove on a fake tree
 
+/// Two creates at once: the other one has made the shared `berth/` parent but not yet filled
+/// its cpuset. This create must fill it (and the leaf), or no task can join the leaf (ENOSPC:
+/// seen with 50 parallel lifecycles once joining became fast).
+#[test]
+fn create_fills_an_empty_cpuset_parent_made_by_a_concurrent_create() {
+    let f = hybrid_fixture();
+    let fs = FakeFs::default();
+    fs.mkdir(&f.root().join("cg/cpuset/berth")).unwrap(); // empty cpuset.cpus/mems, as the kernel makes it
+    std::fs::write(f.root().join("cg/cpuset/berth/cpuset.cpus"), "").unwrap();
+    std::fs::write(f.root().join("cg/cpuset/berth/cpuset.mems"), "").unwrap();
+    let p = plan(&f, None, "c2");
+    p.create_with(&fs).unwrap();
+    for dir in ["cg/cpuset/berth", "cg/cpuset/berth/c2"] {
+        let dir = f.root().join(dir);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("cpuset.cpus")).unwrap(),
+            "0-1"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("cpuset.mems")).unwrap(),
+            "0"
+        );
+    }
+}
+
 #[test]
 fn create_makes_every_directory_and_copies_cpuset_from_the_parent() {
     let f = hybrid_fixture();

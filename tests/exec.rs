@@ -285,6 +285,55 @@ fn exec_into_a_paused_container_needs_ignore_paused() {
     rt.assert_nothing_left(&id, &b);
 }
 
+/// Was a deadlock: the exec'd process inherited the state lock and froze with it in the
+/// paused cgroup, so `resume` waited for the lock forever. Every wait here is bounded (a hang
+/// fails the test instead of the run).
+#[test]
+fn exec_ignore_paused_waits_for_resume_and_resume_is_not_blocked() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new();
+    let rt = Runtime::new();
+    let id = unique_id();
+    run_detached_sleeper(&rt, &b, &id);
+    rt.cmd(&["pause", &id]).ok();
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut exec = std::process::Command::new(rt.bin())
+        .args(["--root", rt.root_str(), "exec", "--ignore-paused", &id])
+        .args(["sh", "-c", "echo ran-after-resume"])
+        .stdin(std::process::Stdio::null())
+        .stdout(out.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    // The exec'd process is frozen with the container: exec must still be waiting.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        exec.try_wait().unwrap().is_none(),
+        "exec finished in a frozen container"
+    );
+    assert_eq!(rt.state(&id)["status"], "paused");
+    rt.cmd(&["resume", &id]).ok(); // bounded by the harness's command timeout
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = exec.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = exec.kill();
+            panic!("exec --ignore-paused did not finish 30 s after resume");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        std::fs::read_to_string(out.path()).unwrap(),
+        "ran-after-resume\n"
+    );
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}
+
 #[test]
 fn exec_bad_flags_fail_before_anything_runs() {
     if !require_root() {

@@ -237,6 +237,74 @@ fn notify_sends_the_fd_and_state_to_the_listener() {
     rt.assert_nothing_left(&id, &b);
 }
 
+/// runc sends an exec'd process's notify fd to the agent too, with the process's host pid;
+/// berth did not, and a notified syscall of an exec'd process failed with ENOSYS.
+#[test]
+fn exec_sends_its_notify_fd_to_the_listener() {
+    if !require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    let agent = seccomp_agent::Agent::start_many(libc::ENOTSUP, 2);
+    let mut b = with_seccomp(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": agent.path(),
+        "listenerMetadata": "exec-agent",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    }));
+    b.args(&["sleep", "1000"]);
+    let id = unique_id();
+    rt.create(&b, &id).ok();
+    rt.cmd(&["start", &id]).ok();
+    let pid_file = tempfile::NamedTempFile::new().unwrap();
+    let out = rt.cmd(&[
+        "exec",
+        "--pid-file",
+        pid_file.path().to_str().unwrap(),
+        &id,
+        "sh",
+        "-c",
+        "mkdir /tmp/e; echo rc=$?",
+    ]);
+    out.ok();
+    assert!(out.stdout.contains("rc=1"), "{out}");
+    assert!(
+        out.mentions("not supported"),
+        "the agent answered the exec's mkdir: {out}"
+    );
+    let exec_pid: i64 = std::fs::read_to_string(pid_file.path())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    rt.cmd(&["delete", "--force", &id]).ok();
+    let seen = agent.finish_all();
+    let init = rt_state_pid(&seen[0]);
+    let exec = &seen[1];
+    assert_eq!(exec.state["metadata"], "exec-agent");
+    assert_eq!(exec.state["state"]["id"], id);
+    assert_eq!(
+        exec.state["state"]["pid"], init,
+        "the state names the container's init"
+    );
+    assert_eq!(
+        exec.state["pid"], exec_pid,
+        "the message names the exec'd process"
+    );
+    assert!(
+        exec.notified
+            .iter()
+            .any(|nr| *nr == libc::SYS_mkdir || *nr == libc::SYS_mkdirat),
+        "{:?}",
+        exec.notified
+    );
+    rt.assert_nothing_left(&id, &b);
+}
+
+fn rt_state_pid(seen: &seccomp_agent::Seen) -> i64 {
+    seen.state["state"]["pid"].as_i64().unwrap()
+}
+
 #[test]
 fn malformed_profiles_fail_create_with_the_field_and_leave_nothing() {
     if !require_root() {
@@ -255,6 +323,9 @@ fn malformed_profiles_fail_create_with_the_field_and_leave_nothing() {
          "config.json: linux.seccomp.syscalls[0].args[0].index: 9 is out of range (syscall arguments are numbered 0 to 5)"),
         (json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [""], "action": "SCMP_ACT_ERRNO"}]}),
          "config.json: linux.seccomp.syscalls[0].names: empty syscall name"),
+        (json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+                "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}]}),
+         "config.json: linux.seccomp.syscalls[0]: SCMP_ACT_NOTIFY cannot be used for write (the runtime writes after loading the filter, before the agent can answer)"),
         (json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_VAX"]}),
          r#"config.json: linux.seccomp.architectures: unknown architecture "SCMP_ARCH_VAX""#),
     ];
@@ -299,4 +370,58 @@ fn exec_process_gets_the_containers_filter() {
     assert!(out.stdout.contains("Seccomp:\t2"), "{out}");
     rt.cmd(&["delete", "--force", &id]).ok();
     rt.assert_nothing_left(&id, &b);
+}
+
+/// berth's default profile with every syscall from clone3 (435) on removed: the shape of the
+/// profiles that clients wrote before those syscalls existed (the runtime-tools suite's default
+/// config is one). Such a profile must not break the container: newer syscalls get ENOSYS (so
+/// libc falls back, as under runc), berth itself never needs them after the filter, older
+/// unlisted ones keep the profile's EPERM.
+fn profile_older_than_clone3() -> Value {
+    use berth_runtime::seccomp::{syscall_number, Abi};
+    let mut p = berth_runtime::seccomp::default_profile();
+    for rule in p["syscalls"].as_array_mut().unwrap() {
+        rule["names"].as_array_mut().unwrap().retain(|n| {
+            syscall_number(Abi::X86_64, n.as_str().unwrap()).is_some_and(|nr| nr < 435)
+        });
+    }
+    p["syscalls"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| !r["names"].as_array().unwrap().is_empty());
+    assert_eq!(p["defaultAction"], "SCMP_ACT_ERRNO");
+    p
+}
+
+#[test]
+fn a_profile_older_than_close_range_runs_with_enosys_for_newer_syscalls() {
+    if !require_root() {
+        return;
+    }
+    for nnp in [true, false] {
+        let rt = Runtime::new();
+        let mut b = with_seccomp(profile_older_than_clone3());
+        b.config_mut()["process"]["noNewPrivileges"] = json!(nnp);
+        let r = rt.run_probe(
+            &b,
+            &[
+                "--syscall",
+                "436,1000,1000,0", // close_range
+                "--syscall",
+                "435,0,0", // clone3
+                "--syscall",
+                "246,0,0,0,0", // kexec_load: older, not allowed
+                "--syscall",
+                "110", // getppid: allowed
+            ],
+        );
+        assert_eq!(
+            errno_of(&r, "436,1000,1000,0"),
+            libc::ENOSYS as i64,
+            "nnp={nnp}"
+        );
+        assert_eq!(errno_of(&r, "435,0,0"), libc::ENOSYS as i64, "nnp={nnp}");
+        assert_eq!(errno_of(&r, "246,0,0,0,0"), libc::EPERM as i64, "nnp={nnp}");
+        assert_eq!(errno_of(&r, "110"), 0, "nnp={nnp}");
+    }
 }

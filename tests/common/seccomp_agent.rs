@@ -21,16 +21,34 @@ pub struct Seen {
 pub struct Agent {
     _dir: tempfile::TempDir,
     path: PathBuf,
-    thread: JoinHandle<Seen>,
+    thread: JoinHandle<Vec<Seen>>,
 }
 
 impl Agent {
-    /// Starts the agent; each notified syscall fails with `errno`.
+    /// Starts the agent for one connection (the container's init); each notified syscall
+    /// fails with `errno`.
     pub fn start(errno: i32) -> Agent {
+        Self::start_many(errno, 1)
+    }
+
+    /// The same for `connections` connections (the init, then exec'd processes), each
+    /// served on its own thread.
+    pub fn start_many(errno: i32, connections: usize) -> Agent {
         let dir = tempfile::tempdir().expect("agent tempdir");
         let path = dir.path().join("agent.sock");
         let listener = UnixListener::bind(&path).expect("bind the agent socket");
-        let thread = std::thread::spawn(move || serve(listener, errno));
+        let thread = std::thread::spawn(move || {
+            let servers: Vec<_> = (0..connections)
+                .map(|_| {
+                    let (conn, _) = listener.accept().expect("accept the runtime");
+                    std::thread::spawn(move || serve(conn, errno))
+                })
+                .collect();
+            servers
+                .into_iter()
+                .map(|t| t.join().expect("agent connection thread"))
+                .collect()
+        });
         Agent {
             _dir: dir,
             path,
@@ -44,12 +62,16 @@ impl Agent {
 
     /// Waits for the agent to finish (the container's filter is gone) and returns what it saw.
     pub fn finish(self) -> Seen {
+        self.finish_all().remove(0)
+    }
+
+    /// What each connection saw, in the order they were accepted.
+    pub fn finish_all(self) -> Vec<Seen> {
         self.thread.join().expect("agent thread")
     }
 }
 
-fn serve(listener: UnixListener, errno: i32) -> Seen {
-    let (conn, _) = listener.accept().expect("accept the runtime");
+fn serve(conn: std::os::unix::net::UnixStream, errno: i32) -> Seen {
     let mut buf = vec![0u8; 64 * 1024];
     let mut cmsg = nix::cmsg_space!([RawFd; 4]);
     let (len, fd) = {

@@ -159,6 +159,26 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
             .map_err(crate::bundle::BundleError::from)?,
         None => None,
     };
+    // Release the lock before the process is spawned: with --ignore-paused it joins a frozen
+    // cgroup and stops there until `resume`, which needs this lock (runc's exec holds none
+    // either). The namespace fds are open and checked against the init's start time, so a
+    // concurrent delete can only make the join fail, never redirect it.
+    let listener = match &seccomp {
+        Some(s) => crate::seccomp::Listener::connect_for(
+            s,
+            crate::seccomp::ListenerState {
+                oci_version: &state.oci_version,
+                id: &state.id,
+                status: "running",
+                pid: i64::from(pid),
+                bundle: &state.bundle,
+                annotations: serde_json::json!(state.annotations),
+            },
+        )
+        .map_err(crate::bundle::BundleError::from)?,
+        None => None,
+    };
+    drop(container);
     let spawned = process::spawn_exec(&ExecRequest {
         process: &plan,
         namespaces,
@@ -167,9 +187,9 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
         preserve_fds: opts.preserve_fds,
         lsm: &lsm,
         seccomp: seccomp.as_ref(),
+        listener,
     })
     .map_err(ExecError::from)?;
-    drop(container); // the lock: the process runs on its own from here
     if let Some(path) = &opts.pid_file {
         super::create::write_pid_file(path, spawned.pid)?;
     }

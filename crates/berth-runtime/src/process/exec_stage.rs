@@ -55,6 +55,9 @@ pub struct ExecRequest<'a> {
     pub lsm: &'a crate::lsm::LsmPlan,
     /// The container's seccomp filter, applied like the init's.
     pub seccomp: Option<&'a crate::seccomp::SeccompPlan>,
+    /// The seccomp agent (`listenerPath`), connected by `berth exec` in the host's mount
+    /// namespace; the process sends its notify fd there, as the init does.
+    pub listener: Option<crate::seccomp::Listener>,
 }
 
 /// The exec'd process, running the user's program.
@@ -82,10 +85,10 @@ pub enum ExecStageError {
     Fork(#[source] nix::Error),
     #[error("start a new session")]
     Setsid(#[source] nix::Error),
-    #[error("mark fds close-on-exec")]
-    CloseFds(#[source] nix::Error),
     #[error(transparent)]
     Init(#[from] InitError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Channel(#[from] ChannelError),
 }
@@ -175,6 +178,8 @@ fn stage1(
     born_in_v2: bool,
 ) -> Result<(), ExecStageError> {
     sys::die_with_parent(parent).map_err(ExecStageError::ParentDeath)?;
+    // No state lock may travel into a cgroup that can be frozen (held_locks.rs).
+    crate::state::close_lock_fds_in_child();
     // The cgroup first, so the process never runs outside the container's limits.
     if let Some(cg) = req.cgroup {
         cg.join_self(born_in_v2)?;
@@ -201,14 +206,20 @@ fn stage1(
         0 => {
             drop(hold_w);
             // Send nothing before the parent knows our pid (it must be able to reap us).
-            let mut byte = [0u8; 1];
-            let _ = nix::unistd::read(&hold_r, &mut byte);
-            let Err(err) = exec_process(req, exe, chan);
+            // Stage 1 then writes that pid (the host's view, which the seccomp agent needs).
+            let mut pid = [0u8; 4];
+            let host_pid = match nix::unistd::read(&hold_r, &mut pid) {
+                Ok(4) => i32::from_ne_bytes(pid),
+                _ => 0,
+            };
+            let Err(err) = exec_process(req, host_pid, exe, chan);
             chan.send_error(&err);
             sys::exit_child(127)
         }
         pid => {
             chan.send(&Msg::InitPid(pid))?;
+            // The write end closes when stage 1 exits; a short write is read as pid 0.
+            let _ = nix::unistd::write(&hold_w, &pid.to_ne_bytes());
             Ok(())
         }
     }
@@ -217,6 +228,7 @@ fn stage1(
 /// In every namespace of the container: the process's own checklist up to execve.
 fn exec_process(
     req: &ExecRequest,
+    host_pid: libc::pid_t,
     exe: &OwnExe,
     chan: &Channel,
 ) -> Result<std::convert::Infallible, ExecStageError> {
@@ -224,17 +236,16 @@ fn exec_process(
     // inherited, and an exec'd process must outlive `berth exec --detach`.
     nix::unistd::setsid().map_err(ExecStageError::Setsid)?; // own session, as runc: never berth's terminal
     console::setup(req.process, chan, false)?; // pty from the container's devpts
+    let mut listener = req.listener.as_ref().map(|l| l.try_clone()).transpose()?;
+    if let Some(listener) = listener.as_mut() {
+        listener.set_pid(host_pid);
+    }
     let restrictions = final_steps::Restrictions {
         seccomp: req.seccomp,
-        // runc sends an exec's notify fd to the agent too; berth does not yet: a notified
-        // syscall of an exec'd process fails with ENOSYS (no listener), never hangs.
-        listener: None,
+        listener, // the agent gets this process's notify fd, as runc's exec sends it
         lsm: Some(req.lsm),
     };
-    let program = final_steps::run(req.process, false, restrictions)?; // the same steps as the init
-    sys::reset_signals();
-    // Only stdio and the preserved fds survive exec (CVE-2024-21626).
-    sys::cloexec_from(3 + req.preserve_fds).map_err(ExecStageError::CloseFds)?;
+    let program = final_steps::run(req.process, false, 3 + req.preserve_fds, restrictions)?; // the same steps as the init
     exe.check_program(program.path()).map_err(InitError::from)?; // CVE-2019-5736
     Ok(program.exec().map_err(InitError::from)?)
 }

@@ -23,9 +23,14 @@ pub(super) struct Restrictions<'a> {
 /// no_new_privs and seccomp. With `rearm_parent_death`, the parent-death signal (cleared by
 /// the uid change) is set again: the init keeps it until `create` commits; an exec'd process
 /// must not have it, or it would die with `berth exec --detach`.
+///
+/// Every fd from `keep_fds` on is marked close-on-exec and the signal mask is reset here,
+/// before any filter is loaded: they need close_range and rt_sigprocmask, which a profile may
+/// deny or (close_range) not know, and so that as little as possible runs filtered.
 pub(super) fn run(
     process: &ProcessPlan,
     rearm_parent_death: bool,
+    keep_fds: u32,
     r: Restrictions,
 ) -> Result<exec::Program, InitError> {
     creds::apply_rlimits(&process.rlimits)?; // as root: raising a limit may need privileges
@@ -37,8 +42,10 @@ pub(super) fn run(
     // seccomp needs no_new_privs or CAP_SYS_ADMIN. Without noNewPrivileges the filter must go
     // in now, while berth is still root with every capability (runc's finalizeNamespace);
     // berth's remaining syscalls (setgroups, setres[ug]id, capset, prctl, chdir, stat, openat,
-    // sendmsg/recvmsg on the channel, write/close on exec.fifo, close_range, execve) then run
-    // filtered, so a profile that denies them fails create, as with runc.
+    // sendmsg/recvmsg on the channel, write/close on exec.fifo, execve) then run filtered, so a
+    // profile that denies them fails create, as with runc.
+    sys::reset_signals(); // the program starts with an empty signal mask, not berth's
+    sys::cloexec_from(keep_fds)?; // only stdio and the preserved fds survive execve (CVE-2024-21626)
     let early_seccomp = !process.no_new_privileges;
     let mut listener = r.listener;
     if early_seccomp {
@@ -54,11 +61,12 @@ pub(super) fn run(
     guard::verify_cwd(&process.cwd)?; // CVE-2024-21626: /proc/self/fd/N must not lead out of the root
     let program = exec::Program::resolve(process)?; // as the user: "not found" fails create, not start
     creds::set_no_new_privs(process.no_new_privileges)?; // nothing berth runs after needs privileges
-                                                         // With no_new_privs the filter is loaded as late as possible while errors still reach
-                                                         // `create` and the notify fd reaches the listener during create (runc's order). Only the
-                                                         // handshake (sendmsg/recvmsg, prctl), the exec.fifo wait (openat, write, close), the
-                                                         // startContainer hooks, rt_sigprocmask, close_range, the CVE-2019-5736 check (openat,
-                                                         // fstat, read, close) and execve run after it: profiles must allow those, as for runc.
+
+    // With no_new_privs the filter is loaded as late as possible while errors still reach
+    // `create` and the notify fd reaches the listener during create (runc's order). Only the
+    // handshake (sendmsg/recvmsg, prctl), the exec.fifo wait (openat, write, close), the
+    // startContainer hooks, the CVE-2019-5736 check (openat, fstat, read, close) and execve
+    // run after it: profiles must allow those, as for runc.
     crate::phase!("init: rlimits, creds, caps");
     if !early_seccomp {
         crate::seccomp::apply(r.seccomp, listener)?;

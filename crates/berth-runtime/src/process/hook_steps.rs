@@ -54,7 +54,6 @@ pub(super) fn start_container(
             msg
         }
     };
-    fifo.write_all(&reply)
-        .map_err(|e| InitError::WaitStart(nix::Error::from_raw(e.raw_os_error().unwrap_or(0))))?;
+    fifo.write_all(&reply).map_err(InitError::FifoReply)?;
     Ok(result?)
 }

@@ -60,8 +60,12 @@ pub enum InitError {
         #[source]
         source: std::io::Error,
     },
-    #[error("wait for start on exec.fifo")]
+    #[error("open exec.fifo for writing (wait for start)")]
     WaitStart(#[source] nix::Error),
+    #[error("write the startContainer hooks' result to exec.fifo")]
+    FifoReply(#[source] std::io::Error),
+    #[error(transparent)]
+    CloseFds(#[from] sys::CloexecError),
     #[error("set the parent-death signal")]
     ParentDeath(#[source] nix::Error),
     #[error(transparent)]
@@ -133,7 +137,12 @@ fn setup(
         listener,
         lsm: Some(&plan.lsm),
     };
-    let program = final_steps::run(&plan.process, true, restrictions)?; // rlimits, LSM, user, caps, lookup, no_new_privs, seccomp: shared with exec
+    let program = final_steps::run(
+        &plan.process,
+        true,
+        3 + plan.options.preserve_fds,
+        restrictions,
+    )?; // rlimits, LSM, user, caps, lookup, no_new_privs, seccomp: shared with exec
     crate::failpoint!("init:before-ready");
     handshake(chan)?;
     crate::phase!("init: ready, committed");
@@ -170,9 +179,6 @@ fn wait_and_exec(
     crate::phase!("init: waited for start");
     hook_steps::start_container(plan, hook_state.as_deref(), &mut fifo)?; // startContainer, then tell `start` how it went
     drop(fifo);
-    sys::reset_signals();
-    // Only stdio and the preserved fds survive exec (CVE-2024-21626).
-    sys::cloexec_from(3 + plan.options.preserve_fds).map_err(InitError::WaitStart)?;
     // CVE-2019-5736: checked right before execve (not at create), so a script rewritten
     // between create and start is still caught.
     exe.check_program(program.path())?;

@@ -117,14 +117,48 @@ pub fn pidfd_send_signal(pidfd: RawFd, sig: libc::c_int) -> nix::Result<()> {
     nix::errno::Errno::result(r).map(drop)
 }
 
-/// Marks every fd from `first` on close-on-exec (close_range(2) with CLOSE_RANGE_CLOEXEC), so
-/// only stdio and the preserved fds reach the container (CVE-2024-21626: a leaked runtime fd
-/// let a container reach the host filesystem).
-pub fn cloexec_from(first: u32) -> nix::Result<()> {
+/// Marks every fd from `first` on close-on-exec, so only stdio and the preserved fds reach
+/// the container (CVE-2024-21626: a leaked runtime fd let a container reach the host
+/// filesystem). close_range(2) with CLOSE_RANGE_CLOEXEC (Linux 5.11); on older kernels, or
+/// wherever it is refused, each open fd listed in /proc/self/fd gets FD_CLOEXEC.
+///
+/// Runs before the seccomp filter is loaded: a profile need not allow close_range (older
+/// profiles cannot name it), and every fd berth opens afterwards is close-on-exec already.
+pub fn cloexec_from(first: u32) -> Result<(), CloexecError> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: plain syscall with integer arguments; it only changes fd flags.
     let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
-    nix::errno::Errno::result(r).map(drop)
+    match nix::errno::Errno::result(r) {
+        Ok(_) => Ok(()),
+        Err(range) => cloexec_by_listing(first).map_err(|list| CloexecError { range, list }),
+    }
+}
+
+/// Neither way of marking the fds close-on-exec worked.
+#[derive(Debug, thiserror::Error)]
+#[error("mark fds close-on-exec: close_range: {range}; fcntl(F_SETFD) over /proc/self/fd")]
+pub struct CloexecError {
+    range: nix::Error,
+    #[source]
+    list: std::io::Error,
+}
+
+fn cloexec_by_listing(first: u32) -> std::io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    // Collect first: the directory's own fd appears in the listing while it is read.
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd: &i32| fd >= first as i32)
+        .collect();
+    for fd in fds {
+        // SAFETY: the fd number came from this process's fd table; F_SETFD only sets a flag.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        match fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)) {
+            Ok(_) | Err(nix::Error::EBADF) => {} // EBADF: the listing's own, now closed
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Reset every signal disposition and the mask, so the container starts with defaults rather

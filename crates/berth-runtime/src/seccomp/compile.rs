@@ -150,17 +150,21 @@ pub fn compile(profile: &Profile) -> Result<Vec<libc::sock_filter>, SeccompError
 fn section(profile: &Profile, abi: Abi) -> Result<Vec<sock_filter>, SeccompError> {
     // action → syscall number → alternatives; `None` means unconditional.
     let mut groups: BTreeMap<Action, SyscallRules> = BTreeMap::new();
+    // The newest syscall the profile names on this ABI, whatever its action (see below).
+    let mut newest: Option<i64> = None;
+    let mut skipped = 0usize;
     for rule in &profile.rules {
-        if rule.action == profile.default_action {
-            continue; // same result as falling through to the default
-        }
         for name in &rule.names {
             let Some(nr) = syscall_number(abi, name) else {
                 // runc/libseccomp skip names the ABI does not know (profiles list syscalls of
-                // newer kernels and of other ABIs).
-                crate::log_debug!("seccomp: syscall {name} unknown on {abi:?}; rule skipped");
+                // newer kernels and of other ABIs); counted, reported once below.
+                skipped += 1;
                 continue;
             };
+            newest = newest.max(Some(nr));
+            if rule.action == profile.default_action {
+                continue; // same result as falling through to the default
+            }
             let entry = groups
                 .entry(rule.action)
                 .or_default()
@@ -174,12 +178,39 @@ fn section(profile: &Profile, abi: Abi) -> Result<Vec<sock_filter>, SeccompError
             }
         }
     }
+    if skipped > 0 {
+        crate::log_debug!(
+            "seccomp: {skipped} syscall names of the profile are unknown on {abi:?}; their rules are skipped there"
+        );
+    }
     let mut out = Vec::new();
     for (action, rules) in groups {
         out.extend(group(action, rules)?);
     }
+    out.extend(enosys_for_newer(profile.default_action, newest));
     out.push(stmt(RET_K, profile.default_action.ret()));
     Ok(out)
+}
+
+/// What runc (libcontainer/seccomp/patchbpf) does so that a profile written before a syscall
+/// existed does not break programs that try it first: a syscall numbered above the newest one
+/// the profile names on this ABI gets ENOSYS instead of a restrictive default action, so libc
+/// falls back (clone3 → clone, close_range → a loop, openat2 → openat, faccessat2 →
+/// faccessat). A profile that allows by default keeps allowing; one that names nothing on
+/// the ABI gets no stub. Placed just before the default return: only syscalls no rule
+/// decided pay for it, and the accumulator is reloaded because argument checks change it.
+fn enosys_for_newer(default: Action, newest: Option<i64>) -> Vec<sock_filter> {
+    let Some(newest) = newest else {
+        return Vec::new();
+    };
+    if matches!(default, Action::Allow | Action::Log) {
+        return Vec::new();
+    }
+    vec![
+        stmt(LD_W_ABS, NR_OFFSET),
+        jump(JGT_K, newest as u32, 0, 1),
+        stmt(RET_K, Action::Errno(libc::ENOSYS as u16).ret()),
+    ]
 }
 
 /// One action's rules: berth's compact match list for the unconditional syscalls, then

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 pub use compile::{syscall_number, BAD_ABI_ACTION};
 pub use default_profile::default_profile;
-pub use notify::Listener;
+pub use notify::{Listener, ListenerState};
 pub use profile::{Abi, Action, Cond, Op, Profile, Rule};
 
 /// A `linux.seccomp` section that cannot be used, or a filter that cannot be loaded.
@@ -51,6 +51,8 @@ pub enum SeccompError {
         "config.json: linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action"
     )]
     DefaultNotify,
+    #[error("config.json: {field}: SCMP_ACT_NOTIFY cannot be used for write (the runtime writes after loading the filter, before the agent can answer)")]
+    NotifyWrite { field: String },
     #[error("compile the seccomp filter")]
     Compile(#[source] seccompiler::BackendError),
     #[error("compile the seccomp filter: unexpected seccompiler output ({0})")]

@@ -32,7 +32,18 @@ use crate::bundle::Plan;
 pub struct Listener {
     path: PathBuf,
     sock: UnixStream,
-    message: Vec<u8>,
+    message: serde_json::Value,
+}
+
+/// The container the notified process belongs to, for the message's `state`.
+pub struct ListenerState<'a> {
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub status: &'a str,
+    /// The container init's host pid (the notified process's own pid is set at send time).
+    pub pid: i64,
+    pub bundle: &'a std::path::Path,
+    pub annotations: serde_json::Value,
 }
 
 impl Listener {
@@ -43,55 +54,94 @@ impl Listener {
         let Some(seccomp) = plan.seccomp.as_ref() else {
             return Ok(None);
         };
+        let pid: i64 = std::fs::read_link("/proc/self")
+            .ok()
+            .and_then(|p| p.to_string_lossy().parse().ok())
+            .unwrap_or(0);
+        let annotations = plan.spec.annotations().clone().unwrap_or_default();
+        let state = ListenerState {
+            oci_version: plan.spec.version(),
+            id: &plan.id,
+            status: "creating",
+            pid,
+            bundle: &plan.bundle,
+            annotations: json!(annotations),
+        };
+        Self::connect_for(seccomp, state)
+    }
+
+    /// Connects to the listener of `seccomp` (when it notifies) for a process of the container
+    /// described by `state`: the init (through [`Listener::connect`]) or a `berth exec`'d
+    /// process, whose parent connects before forking, in the host's mount namespace. The
+    /// message's `pid` is the container's until [`Listener::set_pid`] names the process.
+    pub fn connect_for(
+        seccomp: &super::SeccompPlan,
+        state: ListenerState,
+    ) -> Result<Option<Listener>, SeccompError> {
         let Some(path) = seccomp.profile.listener_path.clone() else {
             return Ok(None);
         };
         if !seccomp.profile.notifies() {
             return Ok(None);
         }
-        let connect_err = |source| SeccompError::Connect {
+        let sock = UnixStream::connect(&path).map_err(|source| SeccompError::Connect {
             path: path.clone(),
             source,
-        };
-        let sock = UnixStream::connect(&path).map_err(connect_err)?;
-        let pid: i64 = std::fs::read_link("/proc/self")
-            .map_err(connect_err)?
-            .to_string_lossy()
-            .parse()
-            .unwrap_or(0);
-        let annotations = plan.spec.annotations().clone().unwrap_or_default();
+        })?;
         let message = json!({
-            "ociVersion": plan.spec.version(),
+            "ociVersion": state.oci_version,
             "fds": ["seccompFd"],
-            "pid": pid,
+            "pid": state.pid,
             "metadata": seccomp.profile.listener_metadata,
             "state": {
-                "ociVersion": plan.spec.version(),
-                "id": plan.id,
-                "status": "creating",
-                "pid": pid,
-                "bundle": plan.bundle,
-                "annotations": annotations,
+                "ociVersion": state.oci_version,
+                "id": state.id,
+                "status": state.status,
+                "pid": state.pid,
+                "bundle": state.bundle,
+                "annotations": state.annotations,
             },
         });
         Ok(Some(Listener {
             path,
             sock,
-            message: message.to_string().into_bytes(),
+            message,
         }))
+    }
+
+    /// A second handle on the same connection, for a forked child that sends on it.
+    pub fn try_clone(&self) -> Result<Listener, SeccompError> {
+        let sock = self
+            .sock
+            .try_clone()
+            .map_err(|source| SeccompError::Connect {
+                path: self.path.clone(),
+                source,
+            })?;
+        Ok(Listener {
+            path: self.path.clone(),
+            sock,
+            message: self.message.clone(),
+        })
+    }
+
+    /// The host pid of the process whose notify fd is sent.
+    pub fn set_pid(&mut self, pid: i32) {
+        self.message["pid"] = json!(pid);
     }
 
     /// Sends the state and the notify fd, then closes the connection.
     pub fn send(self, fd: &OwnedFd) -> Result<(), SeccompError> {
+        let message = self.message.to_string().into_bytes();
         let fds = [fd.as_raw_fd()];
         let cmsg = [ControlMessage::ScmRights(&fds)];
-        let iov = [IoSlice::new(&self.message)];
+        let iov = [IoSlice::new(&message)];
         let sent = sendmsg::<()>(self.sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
             .map_err(|source| SeccompError::Send {
                 path: self.path.clone(),
                 source,
             })?;
-        if sent != self.message.len() {
+        if sent != message.len() {
             return Err(SeccompError::Send {
                 path: self.path,
                 source: nix::Error::EMSGSIZE,

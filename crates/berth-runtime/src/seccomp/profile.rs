@@ -200,6 +200,12 @@ pub fn parse(value: &serde_json::Value) -> Result<Profile, SeccompError> {
             return Err(SeccompError::EmptyName { field });
         }
         let action = Action::parse(&sc.action, sc.errno_ret, &format!("{field}.action"))?;
+        // As runc refuses it: the init's last steps (the exec.fifo reply, the error channel)
+        // write after the filter is loaded, and a notified write there would wait on an agent
+        // that may itself be waiting for the container: a deadlock.
+        if action == Action::Notify && sc.names.iter().any(|n| n == "write") {
+            return Err(SeccompError::NotifyWrite { field });
+        }
         let mut conds = Vec::new();
         for (j, a) in sc.args.iter().enumerate() {
             conds.push(cond(a, &format!("{field}.args[{j}]"))?);

@@ -321,3 +321,57 @@ fn measure_default_profile_compile_time() {
         t.elapsed() / n
     );
 }
+
+/// A profile as old clients write it: ERRNO(EPERM) by default, an allowlist that predates
+/// close_range, clone3 and openat2 (the runtime-tools suite's default config is one).
+fn old_allowlist(default: &str) -> SeccompPlan {
+    plan(json!({"defaultAction": default, "syscalls": [{"names": [
+        "exit", "exit_group", "prctl", "seccomp", "openat", "read", "write", "close",
+        "rt_sigreturn"], "action": "SCMP_ACT_ALLOW"}]}))
+    .unwrap()
+    .unwrap()
+}
+
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys_so_libc_falls_back() {
+    let p = old_allowlist("SCMP_ACT_ERRNO");
+    // Newer than the newest named syscall (seccomp, 317): ENOSYS, as runc answers.
+    assert_eq!(
+        run_filtered(&p, libc::SYS_close_range, [3, 3, 0]),
+        libc::ENOSYS
+    );
+    assert_eq!(run_filtered(&p, libc::SYS_clone3, [0, 0, 0]), libc::ENOSYS);
+    assert_eq!(run_filtered(&p, libc::SYS_openat2, [0, 0, 0]), libc::ENOSYS);
+    // Older and not listed: the profile's own default action.
+    assert_eq!(run_filtered(&p, libc::SYS_getppid, [0; 3]), libc::EPERM);
+    // Listed: allowed.
+    assert_eq!(run_filtered(&p, libc::SYS_close, [999, 0, 0]), libc::EBADF);
+}
+
+#[test]
+fn a_default_errno_ret_keeps_its_value_for_older_syscalls() {
+    let p = plan(json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": libc::ENXIO,
+        "syscalls": [{"names": ["exit", "exit_group", "prctl", "seccomp"], "action": "SCMP_ACT_ALLOW"}]}))
+    .unwrap()
+    .unwrap();
+    assert_eq!(run_filtered(&p, libc::SYS_getppid, [0; 3]), libc::ENXIO);
+    assert_eq!(
+        run_filtered(&p, libc::SYS_close_range, [3, 3, 0]),
+        libc::ENOSYS
+    );
+}
+
+#[test]
+fn an_allowing_profile_never_turns_new_syscalls_into_enosys() {
+    let p = old_allowlist("SCMP_ACT_ALLOW");
+    assert_eq!(run_filtered(&p, libc::SYS_close_range, [999, 999, 0]), 0);
+    let kill = old_allowlist("SCMP_ACT_KILL_PROCESS");
+    assert_eq!(
+        run_filtered(&kill, libc::SYS_close_range, [999, 999, 0]),
+        libc::ENOSYS
+    );
+    assert_eq!(
+        run_filtered(&kill, libc::SYS_getppid, [0; 3]),
+        1000 + libc::SIGSYS
+    );
+}

@@ -281,7 +281,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "sysctl_without_its_namespace",
-            expect: "berth: create container \"{id}\": config.json: linux.sysctl: \"net.ipv4.ip_forward\" needs a new net namespace in linux.namespaces",
+            expect: "berth: create container \"{id}\": config.json: linux.sysctl: \"net.ipv4.ip_forward\" needs a net namespace of the container's own in linux.namespaces (new, or joined and not the runtime's)",
             creates: false,
             run: |rt, b, id| {
                 b.remove_namespace("network");
@@ -320,7 +320,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "hostname_without_uts_namespace",
-            expect: "berth: create container \"{id}\": config.json: hostname: setting hostname or domainname needs a new uts namespace",
+            expect: "berth: create container \"{id}\": config.json: hostname: setting hostname or domainname needs a uts namespace of the container's own (new, or joined and not the runtime's)",
             creates: false,
             run: |rt, b, id| {
                 b.remove_namespace("uts");

@@ -135,6 +135,10 @@ pub enum Command {
         /// A config for an unprivileged user (user namespace)
         #[arg(long)]
         rootless: bool,
+        /// berth's stricter starter: no ambient capabilities, a cgroup namespace, powercap
+        /// masked, the default seccomp profile (the default is exactly runc's)
+        #[arg(long)]
+        hardened: bool,
     },
     /// Print what this berth supports, as OCI features JSON
     Features,

@@ -281,7 +281,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "sysctl_without_its_namespace",
-            expect: "berth: create container \"{id}\": config.json: linux.sysctl: \"net.ipv4.ip_forward\" needs a new net namespace in linux.namespaces",
+            expect: "berth: create container \"{id}\": config.json: linux.sysctl: \"net.ipv4.ip_forward\" needs a net namespace of the container's own in linux.namespaces (new, or joined and not the runtime's)",
             creates: false,
             run: |rt, b, id| {
                 b.remove_namespace("network");
@@ -300,12 +300,31 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
-            name: "bad_capability_name",
-            expect: "berth: create container \"{id}\": parse {bundle}/config.json: process.capabilities.bounding[1]: no variant for CAP_FOO (converted to FOO) at line 139 column 7",
+            name: "kernel_hostname_sysctl",
+            expect: "berth: create container \"{id}\": config.json: linux.sysctl: sysctl \"kernel.hostname\" is not allowed as it conflicts with the OCI \"hostname\" field",
             creates: false,
             run: |rt, b, id| {
-                b.config_mut()["process"]["capabilities"]["bounding"] =
-                    json!(["CAP_KILL", "CAP_FOO"]);
+                b.config_mut()["linux"]["sysctl"] = json!({"kernel.hostname": "other"});
+                create(rt, b, id)
+            },
+        },
+        Case {
+            name: "process_scheduler_not_applied",
+            expect: "berth: create container \"{id}\": config.json: process.scheduler: berth does not apply scheduling policies (remove the field, or set it with chrt in the container)",
+            creates: false,
+            run: |rt, b, id| {
+                b.config_mut()["process"]["scheduler"] = json!({"policy": "SCHED_OTHER",
+                    "flags": ["SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_DL_OVERRUN"]});
+                create(rt, b, id)
+            },
+        },
+        Case {
+            name: "device_access_without_r_w_m",
+            expect: "berth: create container \"{id}\": invalid linux.resources.devices[1]: access \"a\" has none of r, w and m",
+            creates: false,
+            run: |rt, b, id| {
+                b.config_mut()["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "a"}]);
                 create(rt, b, id)
             },
         },
@@ -320,7 +339,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "hostname_without_uts_namespace",
-            expect: "berth: create container \"{id}\": config.json: hostname: setting hostname or domainname needs a new uts namespace",
+            expect: "berth: create container \"{id}\": config.json: hostname: setting hostname or domainname needs a uts namespace of the container's own (new, or joined and not the runtime's)",
             creates: false,
             run: |rt, b, id| {
                 b.remove_namespace("uts");

@@ -68,9 +68,69 @@ fn spec_writes_a_config_that_runs_and_refuses_to_overwrite() {
     let out = rt.cmd(&["run", "--bundle", b.path_str(), &id]);
     rt.assert_nothing_left(&id, &b);
     let report = out.ok().json();
-    assert_eq!(report["hostname"], "berth");
+    assert_eq!(report["hostname"], "runc"); // runc spec's hostname
     assert_eq!(report["pid"], 1);
     assert_eq!(report["no_new_privs"], 1);
+}
+
+/// `spec` (and `spec --rootless`) writes exactly what `runc spec` writes, but for `ociVersion`;
+/// `--hardened` is the stricter starter. Compared by running runc when it is installed.
+#[test]
+fn spec_default_is_runc_spec_and_hardened_is_an_option() {
+    if common::runtime_is_runc() {
+        return;
+    }
+    let rt = Runtime::new();
+    let spec_of = |bin: &str, flags: &[&str]| -> serde_json::Value {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "spec".to_string(),
+            "--bundle".into(),
+            dir.path().to_str().unwrap().into(),
+        ];
+        args.extend(flags.iter().map(|f| f.to_string()));
+        let out = if bin == "berth" {
+            rt.cmd(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        } else {
+            run_command(bin, &args, Duration::from_secs(30))
+        };
+        out.ok();
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap())
+                .unwrap();
+        v.as_object_mut().unwrap().remove("ociVersion");
+        v
+    };
+    let berth = spec_of("berth", &[]);
+    let hardened = spec_of("berth", &["--hardened"]);
+    assert_eq!(hardened["process"]["capabilities"].get("ambient"), None);
+    assert!(hardened["linux"]["namespaces"]
+        .to_string()
+        .contains("\"cgroup\""));
+    assert_eq!(
+        hardened["linux"]["seccomp"]["defaultAction"],
+        "SCMP_ACT_ERRNO"
+    );
+    assert!(berth["linux"].get("seccomp").is_none());
+    if std::process::Command::new("runc")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        loud("spec_default_is_runc_spec: runc not installed; compared with berth's own expectations only");
+        assert_eq!(berth["hostname"], "runc");
+        return;
+    }
+    assert_eq!(
+        berth,
+        spec_of("runc", &[]),
+        "berth spec differs from runc spec"
+    );
+    assert_eq!(
+        spec_of("berth", &["--rootless"]),
+        spec_of("runc", &["--rootless"]),
+        "berth spec --rootless differs from runc spec --rootless"
+    );
 }
 
 #[test]

@@ -162,8 +162,13 @@ fn spec_default_profile_runs_busybox_and_blocks_namespaces() {
     }
     let rt = Runtime::new();
     let dir = tempfile::tempdir().unwrap();
-    rt.cmd(&["spec", "--bundle", dir.path().to_str().unwrap()])
-        .ok();
+    rt.cmd(&[
+        "spec",
+        "--hardened",
+        "--bundle",
+        dir.path().to_str().unwrap(),
+    ])
+    .ok();
     let spec: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
             .unwrap();
@@ -187,6 +192,53 @@ fn spec_default_profile_runs_busybox_and_blocks_namespaces() {
     assert_eq!(r["seccomp"], 2);
     assert_eq!(errno_of(&r, "435,0,0"), libc::ENOSYS as i64);
     assert_eq!(errno_of(&r, "56,0x10000000"), libc::EPERM as i64);
+}
+
+/// `--debug` logs one summary line for the rules of syscalls an ABI lacks (the default profile
+/// names ~100 of them across x86_64, x32 and i386), not one line per name; and nothing at all
+/// for a config without seccomp.
+#[test]
+fn debug_log_summarizes_unknown_syscalls_in_one_line() {
+    if !require_root() || common::runtime_is_runc() {
+        return;
+    }
+    let rt = Runtime::new();
+    let dir = tempfile::tempdir().unwrap();
+    rt.cmd(&[
+        "spec",
+        "--hardened",
+        "--bundle",
+        dir.path().to_str().unwrap(),
+    ])
+    .ok();
+    let spec: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
+            .unwrap();
+    let count = |b: &Bundle| {
+        b.write();
+        let log = dir.path().join(format!("{}.log", unique_id()));
+        let id = unique_id();
+        let out = rt.cmd(&[
+            "--debug",
+            "--log",
+            log.to_str().unwrap(),
+            "run",
+            "--bundle",
+            b.path_str(),
+            &id,
+        ]);
+        out.ok();
+        rt.assert_nothing_left(&id, b);
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains("level=debug"), "no debug lines in {text}");
+        text.lines().filter(|l| l.contains("skipped")).count()
+    };
+    let mut b = with_seccomp(spec["linux"]["seccomp"].clone());
+    b.args(&["true"]);
+    assert_eq!(count(&b), 1);
+    let mut plain = Bundle::new();
+    plain.args(&["true"]);
+    assert_eq!(count(&plain), 0);
 }
 
 #[path = "common/seccomp_agent.rs"]

@@ -294,3 +294,41 @@ fn dev_console_symlink_is_refused_and_not_followed() {
     rt.assert_nothing_left(&id, &b);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
 }
+
+/// As runc: the pty peer belongs to the process's uid; its group stays devpts' `gid=5` (tty)
+/// and its mode devpts' `mode=0620`.
+#[test]
+fn console_pty_belongs_to_the_process_uid() {
+    if !require_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.config_mut()["process"]["terminal"] = json!(true);
+    b.config_mut()["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    b.args(&["sh"]);
+    let rt = Runtime::new();
+    let id = unique_id();
+    let console = ConsoleListener::new();
+    b.write();
+    rt.cmd(&[
+        "create",
+        "--console-socket",
+        console.path_str(),
+        "--bundle",
+        b.path_str(),
+        &id,
+    ])
+    .ok();
+    let (_name, mut master) = console.recv(T);
+    rt.cmd(&["start", &id]).ok();
+    master
+        .write_all(b"echo owner=$(stat -c %u:%g:%a $(tty))-e''nd\n")
+        .unwrap();
+    let mut seen = String::new();
+    read_until(&mut master, &mut seen, "-end\r\n", T);
+    assert!(seen.contains("owner=1000:5:620-end"), "{seen}");
+    master.write_all(b"exit\n").unwrap();
+    rt.wait_status(&id, "stopped");
+    rt.cmd(&["delete", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}

@@ -39,7 +39,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             keep,
         } => run::run(&store, g, &create, detach, keep),
         Command::List { format, quiet } => list::run(&store, format, quiet).map(|_| 0),
-        Command::Spec { bundle, rootless } => spec::write_spec(&bundle, rootless).map(|_| 0),
+        Command::Spec {
+            bundle,
+            rootless,
+            hardened,
+        } => spec::write_spec(&bundle, rootless, hardened).map(|_| 0),
         Command::Exec(args) => exec::run(&store, &args),
         Command::Pause { id } => pause::run(&store, &id).map(|_| 0),
         Command::Resume { id } => resume::run(&store, &id).map(|_| 0),

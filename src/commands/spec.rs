@@ -1,13 +1,16 @@
-//! `berth spec [--rootless]`: write a starter `config.json`, like `runc spec`.
+//! `berth spec [--rootless] [--hardened]`: write a starter `config.json`, like `runc spec`.
 //!
-//! The document is runc's `specconv.Example()` (and `ToRootless()` for `--rootless`) with these
-//! deliberate differences:
-//! - hostname `berth`;
+//! The default document is exactly runc's `specconv.Example()` (and `ToRootless()` for
+//! `--rootless`), hostname `runc` included; only `ociVersion` differs (the runtime-spec version
+//! berth implements). Tools diff the two, and a config that differs by default surprises.
+//!
+//! `--hardened` applies berth's stricter starter on top:
 //! - no inheritable and no ambient capabilities (CVE-2022-29162: a non-empty inheritable set
 //!   lets file capabilities of an exec'd binary through; runc 1.1.2 dropped inheritable);
 //! - a cgroup namespace, as runc 1.2 adds;
 //! - `/sys/devices/virtual/powercap` masked as well (CVE-2020-8694, power side channel), as
-//!   Docker and containerd mask it.
+//!   Docker and containerd mask it;
+//! - berth's default seccomp profile (Docker's allowlist).
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -25,23 +28,26 @@ const OCI_VERSION: &str = "1.2.0";
 const DEFAULT_CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
 
 /// The starter spec `berth spec` writes; `rootless` applies runc's `ToRootless` changes for the
-/// calling user (its euid/egid mapped to 0 in a new user namespace).
-pub fn default_spec(rootless: bool) -> Spec {
-    let doc = if rootless {
+/// calling user (its euid/egid mapped to 0 in a new user namespace), `hardened` berth's
+/// stricter defaults (module doc).
+pub fn default_spec(rootless: bool, hardened: bool) -> Spec {
+    let mut doc = example();
+    if hardened {
+        doc = harden(doc);
+    }
+    if rootless {
         let uid = nix::unistd::geteuid().as_raw();
         let gid = nix::unistd::getegid().as_raw();
-        to_rootless(example(), uid, gid)
-    } else {
-        example()
-    };
+        doc = to_rootless(doc, uid, gid);
+    }
     serde_json::from_value(doc).expect("the built-in default spec is a valid runtime spec")
 }
 
 /// Write the default spec as `<bundle>/config.json` (pretty, tab-indented like runc), refusing
 /// to overwrite an existing one.
-pub fn write_spec(bundle: &Path, rootless: bool) -> anyhow::Result<()> {
+pub fn write_spec(bundle: &Path, rootless: bool, hardened: bool) -> anyhow::Result<()> {
     let path = bundle.join("config.json");
-    let text = render(&default_spec(rootless))?;
+    let text = render(&default_spec(rootless, hardened))?;
     // O_EXCL, so a config.json appearing meanwhile is not clobbered either.
     let mut file = match OpenOptions::new().write(true).create_new(true).open(&path) {
         Ok(file) => file,
@@ -175,7 +181,7 @@ mod ordered {
     }
 }
 
-/// runc's `specconv.Example()`, with the differences listed in the module doc.
+/// runc's `specconv.Example()` (runc 1.1.5 `runc spec`), but for `ociVersion`.
 fn example() -> Value {
     json!({
         "ociVersion": OCI_VERSION,
@@ -191,13 +197,14 @@ fn example() -> Value {
             "capabilities": {
                 "bounding": DEFAULT_CAPS,
                 "effective": DEFAULT_CAPS,
-                "permitted": DEFAULT_CAPS
+                "permitted": DEFAULT_CAPS,
+                "ambient": DEFAULT_CAPS
             },
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": true
         },
         "root": {"path": "rootfs", "readonly": true},
-        "hostname": "berth",
+        "hostname": "runc",
         "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc"},
             {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
@@ -220,8 +227,7 @@ fn example() -> Value {
                 {"type": "network"},
                 {"type": "ipc"},
                 {"type": "uts"},
-                {"type": "mount"},
-                {"type": "cgroup"}
+                {"type": "mount"}
             ],
             "maskedPaths": [
                 "/proc/acpi",
@@ -233,7 +239,6 @@ fn example() -> Value {
                 "/proc/timer_stats",
                 "/proc/sched_debug",
                 "/sys/firmware",
-                "/sys/devices/virtual/powercap",
                 "/proc/scsi"
             ],
             "readonlyPaths": [
@@ -242,10 +247,27 @@ fn example() -> Value {
                 "/proc/irq",
                 "/proc/sys",
                 "/proc/sysrq-trigger"
-            ],
-            "seccomp": berth_runtime::seccomp::default_profile()
+            ]
         }
     })
+}
+
+/// `--hardened`: the differences listed in the module doc.
+fn harden(mut doc: Value) -> Value {
+    if let Some(caps) = doc["process"]["capabilities"].as_object_mut() {
+        caps.remove("ambient");
+        caps.remove("inheritable");
+    }
+    let linux = &mut doc["linux"];
+    if let Some(namespaces) = linux["namespaces"].as_array_mut() {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
+    if let Some(masked) = linux["maskedPaths"].as_array_mut() {
+        let at = masked.len() - 1; // before /proc/scsi, as Docker lists it
+        masked.insert(at, json!("/sys/devices/virtual/powercap"));
+    }
+    linux["seccomp"] = berth_runtime::seccomp::default_profile();
+    doc
 }
 
 /// runc's `specconv.ToRootless()`: an unprivileged user can create a user namespace but not a
@@ -306,7 +328,7 @@ mod tests {
 
     #[test]
     fn default_process_matches_runc_example() {
-        let spec = default_spec(false);
+        let spec = default_spec(false, false);
         assert_eq!(spec.version(), OCI_VERSION);
         let p = spec.process().as_ref().unwrap();
         assert_eq!(p.terminal(), Some(true));
@@ -329,21 +351,44 @@ mod tests {
         assert_eq!(caps.bounding().as_ref(), Some(&three));
         assert_eq!(caps.effective().as_ref(), Some(&three));
         assert_eq!(caps.permitted().as_ref(), Some(&three));
-        // CVE-2022-29162.
+        assert_eq!(caps.ambient().as_ref(), Some(&three));
         assert_eq!(caps.inheritable(), &None);
-        assert_eq!(caps.ambient(), &None);
 
         let root = spec.root().as_ref().unwrap();
         assert_eq!(root.path(), Path::new("rootfs"));
         assert_eq!(root.readonly(), Some(true));
-        assert_eq!(spec.hostname().as_deref(), Some("berth"));
+        assert_eq!(spec.hostname().as_deref(), Some("runc"));
+        assert!(spec.linux().as_ref().unwrap().seccomp().is_none());
+    }
+
+    #[test]
+    fn hardened_drops_ambient_adds_cgroupns_powercap_and_seccomp() {
+        let spec = default_spec(false, true);
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        // CVE-2022-29162.
+        assert_eq!(caps.inheritable(), &None);
+        assert_eq!(caps.ambient(), &None);
+        use LinuxNamespaceType::*;
+        assert_eq!(namespaces(&spec), [Pid, Network, Ipc, Uts, Mount, Cgroup]);
+        let linux = spec.linux().as_ref().unwrap();
+        let masked = linux.masked_paths().as_ref().unwrap();
+        assert_eq!(masked[masked.len() - 2], "/sys/devices/virtual/powercap");
+        assert!(linux.seccomp().is_some());
+        let rootless = default_spec(true, true);
+        assert_eq!(namespaces(&rootless), [Pid, Ipc, Uts, Mount, Cgroup, User]);
     }
 
     #[test]
     fn default_linux_section_matches_runc_example() {
-        let spec = default_spec(false);
+        let spec = default_spec(false, false);
         use LinuxNamespaceType::*;
-        assert_eq!(namespaces(&spec), [Pid, Network, Ipc, Uts, Mount, Cgroup]);
+        assert_eq!(namespaces(&spec), [Pid, Network, Ipc, Uts, Mount]);
         let linux = spec.linux().as_ref().unwrap();
         let devices = linux
             .resources()
@@ -358,7 +403,7 @@ mod tests {
         assert!(linux.uid_mappings().is_none());
         let masked = linux.masked_paths().as_ref().unwrap();
         assert!(masked.iter().any(|p| p == "/proc/kcore"));
-        assert_eq!(masked.len(), 11);
+        assert_eq!(masked.len(), 10);
         assert_eq!(linux.readonly_paths().as_ref().unwrap().len(), 5);
 
         let dests: Vec<_> = spec
@@ -384,9 +429,9 @@ mod tests {
 
     #[test]
     fn rootless_follows_runc_to_rootless() {
-        let spec = default_spec(true);
+        let spec = default_spec(true, false);
         use LinuxNamespaceType::*;
-        assert_eq!(namespaces(&spec), [Pid, Ipc, Uts, Mount, Cgroup, User]);
+        assert_eq!(namespaces(&spec), [Pid, Ipc, Uts, Mount, User]);
         let linux = spec.linux().as_ref().unwrap();
         assert!(linux.resources().is_none());
         let uid = &linux.uid_mappings().as_ref().unwrap()[0];
@@ -420,7 +465,7 @@ mod tests {
     #[test]
     fn write_spec_writes_pretty_deterministic_json_once() {
         let dir = tempfile::tempdir().unwrap();
-        write_spec(dir.path(), false).unwrap();
+        write_spec(dir.path(), false, false).unwrap();
         let path = dir.path().join("config.json");
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
@@ -428,19 +473,25 @@ mod tests {
             "{text}"
         );
         // Deterministic: a second rendering is byte-identical.
-        assert_eq!(render(&default_spec(false)).unwrap(), text);
+        assert_eq!(render(&default_spec(false, false)).unwrap(), text);
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             v["process"]["capabilities"]["bounding"],
             json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"])
         );
-        assert!(v["process"]["capabilities"].get("ambient").is_none());
-        assert_eq!(v["hostname"], "berth");
+        assert_eq!(
+            v["process"]["capabilities"]["ambient"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(v["hostname"], "runc");
         // The written file parses back into the same spec.
         let back: Spec = serde_json::from_value(v).unwrap();
-        assert_eq!(back, default_spec(false));
+        assert_eq!(back, default_spec(false, false));
 
-        let err = write_spec(dir.path(), false).unwrap_err();
+        let err = write_spec(dir.path(), false, false).unwrap_err();
         assert_eq!(err.to_string(), "File config.json exists. Remove it first");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     }
@@ -448,7 +499,7 @@ mod tests {
     #[test]
     fn write_spec_into_missing_bundle_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let err = write_spec(&dir.path().join("nope"), false).unwrap_err();
+        let err = write_spec(&dir.path().join("nope"), false, false).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!("create {}/nope/config.json", dir.path().display())

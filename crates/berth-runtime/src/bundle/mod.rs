@@ -141,6 +141,18 @@ impl Plan {
         let spec = load_config(&bundle)?;
         let linux = spec.linux().clone().unwrap_or_default();
 
+        if spec
+            .process()
+            .as_ref()
+            .is_some_and(|p| p.scheduler().is_some())
+        {
+            // Parsed (both flag spellings), but not applied: refusing beats running the
+            // process under a policy it did not ask for.
+            return Err(BundleError::invalid(
+                "process.scheduler",
+                "berth does not apply scheduling policies (remove the field, or set it with chrt in the container)",
+            ));
+        }
         let namespaces = Namespaces::from_spec(&linux)?;
         let mut process = ProcessPlan::from_spec(&spec)?;
         if options.listen_fds > 0 {
@@ -155,12 +167,13 @@ impl Plan {
         let sysctls = sysctl::validate(&linux, &namespaces)?;
         let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
         let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
-        if (hostname.is_some() || domainname.is_some()) && !namespaces.creates(NamespaceKind::Uts) {
-            // runtime-spec config.md "Hostname": setting it without a new UTS namespace would
-            // change the host's name.
+        if (hostname.is_some() || domainname.is_some()) && !namespaces.isolates(NamespaceKind::Uts)
+        {
+            // runtime-spec config.md "Hostname": setting it in the runtime's UTS namespace would
+            // change the host's name. A joined one (a pod's) is set, as runc does.
             return Err(BundleError::invalid(
                 "hostname",
-                "setting hostname or domainname needs a new uts namespace",
+                "setting hostname or domainname needs a uts namespace of the container's own (new, or joined and not the runtime's)",
             ));
         }
 

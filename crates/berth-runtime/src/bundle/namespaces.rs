@@ -138,6 +138,20 @@ impl Namespaces {
             .any(|e| e.kind == kind && e.join.is_none())
     }
 
+    /// Whether the container has a namespace of this kind that is not the runtime's own: a new
+    /// one, or a joined one other than berth's (a podman pod's or another container's). Writing
+    /// the hostname or a sysctl there changes only the container's side (runc writes into
+    /// joined namespaces too); into berth's own it would change the host's.
+    pub fn isolates(&self, kind: NamespaceKind) -> bool {
+        self.entries.iter().any(|e| {
+            e.kind == kind
+                && match &e.join {
+                    None => true,
+                    Some(file) => !is_runtime_namespace(kind, file),
+                }
+        })
+    }
+
     /// CLONE_NEW* flags of the namespaces to create.
     pub fn new_flags(&self) -> libc::c_int {
         self.entries
@@ -216,6 +230,18 @@ fn time_offsets(
     }
     out.sort();
     Ok(out)
+}
+
+/// Whether `file` is the namespace berth itself runs in (same nsfs inode as
+/// `/proc/self/ns/<kind>`). If that cannot be told, it is assumed to be, so nothing is written
+/// into a namespace that might be the host's.
+fn is_runtime_namespace(kind: NamespaceKind, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let own = std::fs::metadata(format!("/proc/self/ns/{}", kind.name()));
+    match (own, file.metadata()) {
+        (Ok(own), Ok(joined)) => own.dev() == joined.dev() && own.ino() == joined.ino(),
+        _ => true,
+    }
 }
 
 /// NS_GET_NSTYPE from linux/nsfs.h: `_IO(0xb7, 0x3)`.

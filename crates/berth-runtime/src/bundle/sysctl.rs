@@ -1,5 +1,8 @@
 //! `linux.sysctl`: each key must belong to a namespace the container has its own copy of, as
-//! runc checks (config-linux.md "Sysctl"); otherwise writing it would change the host.
+//! runc checks (config-linux.md "Sysctl"); otherwise writing it would change the host. A joined
+//! namespace counts when it is not berth's own (runc writes into joined namespaces; podman pods
+//! and Kubernetes send sysctls with a joined network namespace). `kernel.hostname` is refused
+//! as runc refuses it: the `hostname` field sets it.
 
 use oci_spec::runtime::Linux;
 
@@ -29,6 +32,15 @@ pub fn validate(linux: &Linux, ns: &Namespaces) -> Result<Vec<(String, String)>,
         .collect();
     out.sort();
     for (key, _) in &out {
+        if key.replace('/', ".") == "kernel.hostname" {
+            // runc's message, word for word.
+            return Err(BundleError::invalid(
+                "linux.sysctl",
+                format!(
+                    "sysctl {key:?} is not allowed as it conflicts with the OCI \"hostname\" field"
+                ),
+            ));
+        }
         let needed = namespace_of(key).ok_or_else(|| {
             BundleError::invalid(
                 "linux.sysctl",
@@ -41,11 +53,11 @@ pub fn validate(linux: &Linux, ns: &Namespaces) -> Result<Vec<(String, String)>,
                 format!("{key:?} is not a valid sysctl name"),
             ));
         }
-        if !ns.creates(needed) {
+        if !ns.isolates(needed) {
             return Err(BundleError::invalid(
                 "linux.sysctl",
                 format!(
-                    "{key:?} needs a new {} namespace in linux.namespaces",
+                    "{key:?} needs a {} namespace of the container's own in linux.namespaces (new, or joined and not the runtime's)",
                     needed.name()
                 ),
             ));
@@ -82,7 +94,7 @@ mod tests {
         let err = check(r#"[{"type":"ipc"}]"#, r#"{"net.ipv4.ip_forward":"1"}"#).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "config.json: linux.sysctl: \"net.ipv4.ip_forward\" needs a new net namespace in linux.namespaces"
+            "config.json: linux.sysctl: \"net.ipv4.ip_forward\" needs a net namespace of the container's own in linux.namespaces (new, or joined and not the runtime's)"
         );
         assert!(check(r#"[{"type":"network"}]"#, r#"{"net.ipv4.ip_forward":"1"}"#).is_ok());
     }
@@ -95,6 +107,22 @@ mod tests {
         )
         .is_ok());
         assert!(check(r#"[{"type":"uts"}]"#, r#"{"kernel.domainname":"x"}"#).is_ok());
+    }
+
+    #[test]
+    fn joined_namespace_counts_unless_it_is_the_runtimes_own() {
+        let own = r#"[{"type":"network","path":"/proc/self/ns/net"}]"#;
+        let err = check(own, r#"{"net.ipv4.ip_forward":"1"}"#).unwrap_err();
+        assert!(err.to_string().contains("not the runtime's"), "{err}");
+    }
+
+    #[test]
+    fn kernel_hostname_is_refused_as_runc_does() {
+        let err = check(r#"[{"type":"uts"}]"#, r#"{"kernel.hostname":"x"}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config.json: linux.sysctl: sysctl \"kernel.hostname\" is not allowed as it conflicts with the OCI \"hostname\" field"
+        );
     }
 
     #[test]

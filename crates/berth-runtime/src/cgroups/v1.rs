@@ -320,17 +320,50 @@ fn device_rule(index: usize, rule: &LinuxDeviceCgroup) -> Result<String, CgroupE
     // The spec leaves an absent access open; the kernel needs one, and "rwm" is what an
     // unqualified rule means to every runtime that fills it in.
     let access = match rule.access().as_deref() {
-        None | Some("") => "rwm",
-        Some(a) => a,
+        None | Some("") => "rwm".to_string(),
+        Some(a) => {
+            // config-linux.md: "a composition of r, w and m". runc 1.1.5 drops any other
+            // letter ("rwa" is applied as "rw"), and configs carrying one run under it; berth
+            // does the same and says so. A rule left with no letter at all is refused: its
+            // meaning cannot be guessed.
+            let kept: String = "rwm".chars().filter(|c| a.contains(*c)).collect();
+            if kept.is_empty() {
+                return Err(invalid(format!("access {a:?} has none of r, w and m")));
+            }
+            if a.chars().any(|c| !matches!(c, 'r' | 'w' | 'm')) {
+                crate::log_warn!(
+                    "linux.resources.devices[{index}]: access {a:?}: letters other than r, w and m ignored (applied as {kept:?})"
+                );
+            }
+            kept
+        }
     };
-    if !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
-        return Err(invalid(format!(
-            "access {access:?} is not a combination of r, w and m"
-        )));
-    }
     Ok(format!(
         "{kind} {}:{} {access}",
         number(rule.major()),
         number(rule.minor())
     ))
+}
+
+#[cfg(test)]
+mod device_access_tests {
+    use super::*;
+
+    fn rule(access: &str) -> Result<String, CgroupError> {
+        let r: LinuxDeviceCgroup = serde_json::from_value(serde_json::json!(
+            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": access}
+        ))
+        .unwrap();
+        device_rule(0, &r)
+    }
+
+    #[test]
+    fn unknown_access_letters_are_dropped_as_runc_does() {
+        assert_eq!(rule("rwa").unwrap(), "c 1:3 rw");
+        assert_eq!(rule("mrw").unwrap(), "c 1:3 rwm");
+        assert_eq!(rule("rrw").unwrap(), "c 1:3 rw");
+        assert_eq!(rule("").unwrap(), "c 1:3 rwm");
+        let e = rule("a").unwrap_err().to_string();
+        assert!(e.contains("access \"a\" has none of r, w and m"), "{e}");
+    }
 }

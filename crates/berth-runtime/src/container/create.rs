@@ -138,8 +138,12 @@ impl Undo<'_> {
         let runtime_hooks = |pid: i32| -> Result<String, process::ProcessError> {
             // runtime.md "Lifecycle" steps 5-6, in the runtime namespace, status "creating".
             let json = lifecycle_hooks::state_json(&state, pid, Status::Creating);
-            hooks::run_all(&plan.hooks, HookKind::Prestart, &json)?;
-            hooks::run_all(&plan.hooks, HookKind::CreateRuntime, &json)?;
+            let ctx = hooks::HookContext {
+                cwd: Some(&plan.bundle),
+                default_env: None,
+            };
+            hooks::run_all(&plan.hooks, HookKind::Prestart, &json, ctx)?;
+            hooks::run_all(&plan.hooks, HookKind::CreateRuntime, &json, ctx)?;
             Ok(json)
         };
         let mut spawned = process::spawn(plan, &fifo, &runtime_hooks)?;

@@ -40,7 +40,12 @@ pub(super) fn run_warning_only(state: &ContainerState, kind: HookKind, pid: i32,
     if !hooks.has(kind) {
         return;
     }
-    if let Err(e) = hooks::run_all(&hooks, kind, &state_json(state, pid, status)) {
+    // In the bundle directory with berth's environment, as runc runs them.
+    let ctx = hooks::HookContext {
+        cwd: Some(&state.bundle),
+        default_env: None,
+    };
+    if let Err(e) = hooks::run_all(&hooks, kind, &state_json(state, pid, status), ctx) {
         crate::log_warn!("container {:?}: {e}", state.id);
     }
 }

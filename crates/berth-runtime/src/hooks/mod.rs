@@ -16,7 +16,7 @@
 
 mod run;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -67,10 +67,23 @@ pub struct Hook {
     pub path: PathBuf,
     /// argv, including argv[0]; empty means argv[0] is the path.
     pub args: Vec<String>,
-    /// The hook's whole environment (execve semantics: nothing is inherited).
-    pub env: Vec<String>,
+    /// The hook's whole environment when config.json gives one (execve semantics). `None`
+    /// (no `env` member): the default of its [`HookContext`], as runc's hooks inherit.
+    pub env: Option<Vec<String>>,
     /// Seconds before the hook is killed; `None` waits for ever (as runc).
     pub timeout: Option<u64>,
+}
+
+/// Where hooks run, and what a hook without `env` gets: runc's hooks inherit the runtime's
+/// working directory (the bundle: runc changes into it) and environment (hooks expect PATH);
+/// its createContainer and startContainer hooks run from its init, whose environment is by then
+/// the container process's, in the rootfs (createContainer) or the process's cwd.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HookContext<'a> {
+    /// Working directory; `None` keeps the caller's.
+    pub cwd: Option<&'a Path>,
+    /// Environment of a hook without `env`; `None` inherits the caller's.
+    pub default_env: Option<&'a [String]>,
 }
 
 /// Every hook of a config, in config order within each kind.
@@ -172,7 +185,7 @@ impl Hooks {
                 out.lists[slot].push(Hook {
                     path: hook.path().clone(),
                     args: hook.args().clone().unwrap_or_default(),
-                    env: hook.env().clone().unwrap_or_default(),
+                    env: hook.env().clone(),
                     timeout,
                 });
             }
@@ -252,7 +265,7 @@ mod tests {
         assert_eq!(cr.len(), 2);
         assert_eq!(cr[0].path, PathBuf::from("/a"));
         assert_eq!(cr[0].args, ["a", "1"]);
-        assert_eq!(cr[0].env, ["X=1"]);
+        assert_eq!(cr[0].env.as_deref(), Some(&["X=1".to_string()][..]));
         assert_eq!(cr[0].timeout, Some(3));
         assert_eq!(cr[1].timeout, None);
         assert!(h.has(HookKind::Poststop));

@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::memfd::{memfd_create, MFdFlags};
 
-use super::{Hook, HookError, HookKind, Hooks};
+use super::{Hook, HookContext, HookError, HookKind, Hooks};
 use crate::process::sys;
 
 /// How much of a failed hook's stderr goes into the error message.
@@ -24,9 +24,14 @@ const MAX_OUTPUT: usize = 4096;
 
 /// Runs every hook of `kind` in order with `state_json` on stdin. Stops at the first failure
 /// and returns it; the caller decides whether that fails the operation or is a warning.
-pub fn run_all(hooks: &Hooks, kind: HookKind, state_json: &str) -> Result<(), HookError> {
+pub fn run_all(
+    hooks: &Hooks,
+    kind: HookKind,
+    state_json: &str,
+    ctx: HookContext,
+) -> Result<(), HookError> {
     for hook in hooks.of(kind) {
-        run_one(hook, kind, state_json)?;
+        run_one(hook, kind, state_json, ctx)?;
     }
     Ok(())
 }
@@ -37,7 +42,12 @@ fn memfd(kind: HookKind, what: &'static str, name: &CStr) -> Result<File, HookEr
         .map_err(|source| HookError::Memfd { kind, what, source })
 }
 
-fn run_one(hook: &Hook, kind: HookKind, state_json: &str) -> Result<(), HookError> {
+fn run_one(
+    hook: &Hook,
+    kind: HookKind,
+    state_json: &str,
+    ctx: HookContext,
+) -> Result<(), HookError> {
     let path = &hook.path;
     let mut stdin = memfd(kind, "stdin", c"berth-hook-stdin")?;
     let out = memfd(kind, "output", c"berth-hook-output")?;
@@ -54,9 +64,14 @@ fn run_one(hook: &Hook, kind: HookKind, state_json: &str) -> Result<(), HookErro
     if let Some((argv0, rest)) = hook.args.split_first() {
         cmd.arg0(argv0).args(rest);
     }
-    cmd.env_clear()
-        .envs(hook.env.iter().filter_map(|e| e.split_once('=')))
-        .stdin(Stdio::from(stdin))
+    if let Some(env) = hook.env.as_deref().or(ctx.default_env) {
+        cmd.env_clear()
+            .envs(env.iter().filter_map(|e| e.split_once('=')));
+    }
+    if let Some(dir) = ctx.cwd {
+        cmd.current_dir(dir);
+    }
+    cmd.stdin(Stdio::from(stdin))
         .stdout(Stdio::from(out_dup.try_clone().map_err(write_err)?))
         .stderr(Stdio::from(out_dup))
         // Its own process group, so a timeout kills what the hook started too.
@@ -147,7 +162,7 @@ mod tests {
         Hook {
             path: PathBuf::from("/bin/sh"),
             args: vec!["sh".into(), "-c".into(), script.into()],
-            env: vec!["HOOKVAR=hv".into()],
+            env: Some(vec!["HOOKVAR=hv".into()]),
             timeout,
         }
     }
@@ -163,7 +178,13 @@ mod tests {
             ),
             Some(5),
         );
-        run_one(&h, HookKind::Poststart, "{\"id\":\"x\"}\n").unwrap();
+        run_one(
+            &h,
+            HookKind::Poststart,
+            "{\"id\":\"x\"}\n",
+            HookContext::default(),
+        )
+        .unwrap();
         // Only the hook's env: nothing inherited from cargo's environment.
         assert_eq!(
             std::fs::read_to_string(&out).unwrap().trim(),
@@ -172,11 +193,43 @@ mod tests {
     }
 
     #[test]
+    fn hook_without_env_inherits_or_gets_the_default_and_runs_in_cwd() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut h = hook(
+            &format!(
+                "echo \"$(pwd) ${{CARGO:+cargo}} ${{X:-none}}\" > {}",
+                out.display()
+            ),
+            None,
+        );
+        h.env = None;
+        let ctx = HookContext {
+            cwd: Some(dir.path()),
+            default_env: None,
+        };
+        run_one(&h, HookKind::Poststart, "{}", ctx).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        // cargo's environment (CARGO is set for tests) is inherited.
+        assert_eq!(text.trim(), format!("{} cargo none", dir.path().display()));
+        let env = ["X=x".to_string()];
+        let ctx = HookContext {
+            cwd: None,
+            default_env: Some(&env),
+        };
+        run_one(&h, HookKind::CreateContainer, "{}", ctx).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(text.trim().ends_with(" x"), "{text}");
+        assert!(!text.contains("cargo"), "{text}");
+    }
+
+    #[test]
     fn failing_hook_reports_status_and_output() {
         let err = run_one(
             &hook("echo oops >&2; exit 3", None),
             HookKind::CreateRuntime,
             "{}",
+            HookContext::default(),
         )
         .unwrap_err();
         assert_eq!(
@@ -197,6 +250,7 @@ mod tests {
             ),
             HookKind::Poststop,
             "{}",
+            HookContext::default(),
         )
         .unwrap_err();
         assert!(t.elapsed() < std::time::Duration::from_secs(10));
@@ -226,10 +280,10 @@ mod tests {
         let h = Hook {
             path: p.clone(),
             args: vec![],
-            env: vec![],
+            env: Some(vec![]),
             timeout: None,
         };
-        let err = run_one(&h, HookKind::Prestart, "{}").unwrap_err();
+        let err = run_one(&h, HookKind::Prestart, "{}", HookContext::default()).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!("run prestart hook {}", p.display())

@@ -22,7 +22,8 @@ pub(super) fn setup(
     if !process.terminal {
         return Ok(());
     }
-    let (master, name) = terminal::setup_process_terminal(Path::new(PTMX), process.console_size)?;
+    let (master, name) =
+        terminal::setup_process_terminal(Path::new(PTMX), process.console_size, process.uid)?;
     // stdin is the pty peer now; runtime-linux.md wants it on /dev/console too (the init only:
     // an exec'd process gets a pty but leaves /dev/console alone, as in runc).
     if bind_console {

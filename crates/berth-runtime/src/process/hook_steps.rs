@@ -24,7 +24,12 @@ pub(super) fn before_pivot(plan: &Plan, chan: &Channel) -> Result<Option<String>
     // config.md: in the container namespace, after the mounts, before pivot_root; the path
     // therefore still resolves in the runtime's view of the filesystem.
     let creating = hooks::state_with_status(&state, "creating");
-    hooks::run_all(&plan.hooks, HookKind::CreateContainer, &creating)?;
+    // As runc: in the rootfs, with the container process's environment.
+    let ctx = hooks::HookContext {
+        cwd: Some(&plan.rootfs_path),
+        default_env: Some(&plan.process.env),
+    };
+    hooks::run_all(&plan.hooks, HookKind::CreateContainer, &creating, ctx)?;
     Ok(Some(state))
 }
 
@@ -37,10 +42,15 @@ pub(super) fn start_container(
     fifo: &mut File,
 ) -> Result<(), InitError> {
     let result = match state {
+        // As runc: in the process's cwd (the init is already there), with its environment.
         Some(s) if plan.hooks.has(HookKind::StartContainer) => hooks::run_all(
             &plan.hooks,
             HookKind::StartContainer,
             &hooks::state_with_status(s, "created"),
+            hooks::HookContext {
+                cwd: None,
+                default_env: Some(&plan.process.env),
+            },
         ),
         _ => Ok(()),
     };

@@ -40,6 +40,8 @@ pub enum Stage1Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("bring up the loopback interface lo in the new network namespace")]
+    LoopbackUp(#[source] nix::Error),
     #[error("fork the container init")]
     Fork(#[source] nix::Error),
     #[error(transparent)]
@@ -118,6 +120,11 @@ fn stage1(
         })?;
     }
     write_time_offsets(plan)?;
+    if plan.namespaces.creates(NamespaceKind::Net) {
+        // A new network namespace starts with `lo` down; runc and crun bring it up, and
+        // containers without CNI rely on 127.0.0.1.
+        sys::loopback_up().map_err(Stage1Error::LoopbackUp)?;
+    }
     crate::phase!("stage1: namespaces");
     crate::failpoint!("stage1:after-unshare");
 

@@ -225,3 +225,32 @@ pub fn adopt_received_fd(raw: RawFd) -> OwnedFd {
     // owner exists, and it is adopted exactly once.
     unsafe { OwnedFd::from_raw_fd(raw) }
 }
+
+/// Sets IFF_UP on `lo` in the calling process's network namespace (SIOCGIFFLAGS, then
+/// SIOCSIFFLAGS on a datagram socket; netdevice(7)). The kernel adds 127.0.0.1 and ::1 itself.
+pub fn loopback_up() -> nix::Result<()> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    use std::os::fd::AsRawFd;
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: ifreq is plain data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name and writes ifru_flags of `req`, which we own.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(nix::Error::last());
+    }
+    // SAFETY: the union member the kernel just filled in.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS reads `req`, which we own.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(nix::Error::last());
+    }
+    Ok(())
+}

@@ -45,13 +45,6 @@ pub enum RootfsError {
     },
     #[error("id-mapped mount on {destination} is not supported")]
     IdmapMount { destination: PathBuf },
-    #[error(
-        "unknown option {option} for bind mount on {destination}: bind mounts take no fs data"
-    )]
-    UnknownBindOption {
-        option: String,
-        destination: PathBuf,
-    },
     #[error("linux.rootfsPropagation {value} is not a propagation mode")]
     InvalidRootfsPropagation { value: String },
     #[error("device {path}: {reason}")]
@@ -130,6 +123,12 @@ pub enum RootfsError {
     },
     #[error("mknod {path}")]
     Mknod {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("chmod {path} to the mode of the directory it covers")]
+    Chmod {
         path: PathBuf,
         #[source]
         source: nix::Error,
@@ -235,6 +234,7 @@ impl RootfsError {
             | Statvfs { source, .. }
             | Mknod { source, .. }
             | Chown { source, .. }
+            | Chmod { source, .. }
             | Symlink { source, .. }
             | Remove { source, .. }
             | Chdir { source, .. }

@@ -3,8 +3,9 @@
 //! CVE-2019-16884 / CVE-2023-27561 / CVE-2023-28642: a container that gets something other
 //! than procfs on `/proc` (or sysfs on `/sys`) can make the writes berth and LSMs make there
 //! (attr/exec, sysctls) land in files it controls. So, as runc's `checkProcMount`:
-//! - `/proc` takes only a `proc` mount; below `/proc` only bind mounts over the files LXCFS
-//!   and similar tools provide are allowed;
+//! - `/proc` takes only a `proc` mount or a bind of a procfs (runc allows binding the host's
+//!   `/proc`: it is still procfs, so the writes land where they should); below `/proc` only
+//!   bind mounts over the files LXCFS and similar tools provide are allowed;
 //! - `/sys` takes only `sysfs` or a bind of the host's `/sys` (runc's user-namespace fallback).
 //!
 //! A rootfs whose `/proc` or `/sys` is a symlink is refused when mounting (`mounts.rs`).
@@ -39,7 +40,8 @@ pub fn check_destination(dest: &Path, kind: &MountKind) -> Result<(), RootfsErro
     let fs =
         |k: &MountKind, want: &str| matches!(k, MountKind::Fs { fstype, .. } if fstype == want);
     if dest == Path::new("/proc") {
-        if !fs(kind, "proc") {
+        let procfs_bind = matches!(kind, MountKind::Bind { source, .. } if is_procfs(source));
+        if !fs(kind, "proc") && !procfs_bind {
             return refuse("only procfs may be mounted on /proc (CVE-2019-16884)");
         }
     } else if dest.starts_with("/proc") {
@@ -58,6 +60,12 @@ pub fn check_destination(dest: &Path, kind: &MountKind) -> Result<(), RootfsErro
         }
     }
     Ok(())
+}
+
+/// Whether `path` lies on a procfs (statfs), as runc's `isProc` checks a bind source.
+fn is_procfs(path: &Path) -> bool {
+    use nix::sys::statfs::{statfs, PROC_SUPER_MAGIC};
+    statfs(path).is_ok_and(|s| s.filesystem_type() == PROC_SUPER_MAGIC)
 }
 
 #[cfg(test)]
@@ -96,6 +104,8 @@ mod tests {
             "mount on /proc refused: only procfs may be mounted on /proc (CVE-2019-16884)"
         );
         assert!(check_destination(Path::new("/proc"), &bind("/tmp/x")).is_err());
+        // A bind of a procfs (the host's /proc) is procfs on /proc, as runc allows.
+        assert!(check_destination(Path::new("/proc"), &bind("/proc")).is_ok());
         assert!(
             check_destination(Path::new("/proc/sys/kernel/core_pattern"), &bind("/tmp/x")).is_err()
         );

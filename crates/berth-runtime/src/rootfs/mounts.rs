@@ -161,6 +161,11 @@ fn bind(
     Ok(())
 }
 
+/// Whether tmpfs data sets the root's mode.
+fn has_mode_option(data: &str) -> bool {
+    data.split(',').any(|o| o.starts_with("mode="))
+}
+
 /// Apply one planned mount, then its propagation changes and recursive attributes.
 pub fn apply(root: &Root, step: &MountStep, new_user_ns: bool) -> Result<(), RootfsError> {
     let dest = &step.destination;
@@ -178,6 +183,14 @@ pub fn apply(root: &Root, step: &MountStep, new_user_ns: bool) -> Result<(), Roo
             if fstype == "proc" || fstype == "sysfs" {
                 refuse_symlink(root, dest, fstype)?;
             }
+            // runc gives a tmpfs without `mode=` the mode of the directory it covers (the
+            // kernel default is 1777); a directory berth has to create stays 1777, as in runc.
+            let covered_mode = (fstype == "tmpfs" && !has_mode_option(&opts.data))
+                .then(|| root.resolve(dest).ok())
+                .flatten()
+                .and_then(|fd| nix::sys::stat::fstat(&fd).ok())
+                .filter(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+                .map(|st| st.st_mode & 0o7777);
             let target = root.mkdir_all(dest)?;
             // runc mounts tmpfs (and /dev) writable first so they can be populated and
             // chmod-ed; tmpfs is made read-only right after, /dev in `finish`.
@@ -203,6 +216,19 @@ pub fn apply(root: &Root, step: &MountStep, new_user_ns: bool) -> Result<(), Roo
                     bind(root, dest, &target, host, &bind_opts, new_user_ns)?;
                 }
                 other => other?,
+            }
+            if let Some(mode) = covered_mode {
+                let mounted = root.resolve(dest)?;
+                nix::sys::stat::fchmodat(
+                    nix::fcntl::AT_FDCWD,
+                    &fd_path(&mounted),
+                    Mode::from_bits_truncate(mode),
+                    nix::sys::stat::FchmodatFlags::FollowSymlink,
+                )
+                .map_err(|source| RootfsError::Chmod {
+                    path: display.clone(),
+                    source,
+                })?;
             }
             if delay_ro && opts.flags & ms::RDONLY != 0 && dest != Path::new("/dev") {
                 let mounted = root.resolve(dest)?;

@@ -245,12 +245,16 @@ fn plan_mount(m: &oci_spec::runtime::Mount, ctx: &RootfsContext) -> Result<Mount
 
     let kind = if is_bind {
         options.flags |= ms::BIND;
-        // Bind mounts have no fs data: an unknown option there is a typo, not data.
-        if let Some(first) = options.data.split(',').find(|s| !s.is_empty()) {
-            return Err(RootfsError::UnknownBindOption {
-                option: first.to_string(),
-                destination,
-            });
+        // A bind mount takes no fs data: runc passes unknown options to mount(2), which ignores
+        // them for MS_BIND, and clients rely on that (runtime-tools' mounts test sends
+        // `mode=755` on a bind; SELinux `context=` arrives on binds too). Ignored likewise.
+        if !options.data.is_empty() {
+            crate::log_debug!(
+                "mount on {}: options {} ignored on a bind mount",
+                destination.display(),
+                options.data
+            );
+            options.data.clear();
         }
         let source = m
             .source()
@@ -519,15 +523,20 @@ mod tests {
     }
 
     #[test]
-    fn unknown_bind_option_and_idmap_and_missing_type_are_rejected() {
-        let (_d, e) = err(
-            serde_json::json!([{"destination": "/data", "source": "/", "options": ["rbind", "ro", "size=1m"]}]),
+    fn unknown_bind_option_is_ignored_as_runc_does() {
+        let (dir, spec) = bundle(
+            serde_json::json!([{"destination": "/data", "source": "/", "options": ["rbind", "ro", "mode=755", "size=1m"]}]),
             serde_json::json!({}),
         );
-        assert_eq!(
-            e,
-            "unknown option size=1m for bind mount on /data: bind mounts take no fs data"
-        );
+        let plan = RootfsPlan::new(&spec, &ctx(dir.path())).unwrap();
+        let m = &plan.mounts()[0];
+        assert_eq!(m.options.data, "");
+        assert!(m.options.is_recursive_bind());
+        assert_ne!(m.options.flags & ms::RDONLY, 0);
+    }
+
+    #[test]
+    fn idmap_and_missing_type_are_rejected() {
         let (_d, e) = err(
             serde_json::json!([{"destination": "/data", "type": "bind", "source": "/", "options": ["idmap"]}]),
             serde_json::json!({}),

@@ -93,8 +93,13 @@ pub fn syscall_number(abi: Abi, name: &str) -> Option<i64> {
 /// Compiles a validated profile.
 pub fn compile(profile: &Profile) -> Result<Vec<libc::sock_filter>, SeccompError> {
     let mut sections: BTreeMap<Abi, Vec<sock_filter>> = BTreeMap::new();
+    let mut skipped = 0;
     for &abi in &profile.abis {
-        sections.insert(abi, section(profile, abi)?);
+        sections.insert(abi, section(profile, abi, &mut skipped)?);
+    }
+    if skipped > 0 {
+        // One line, not one per name: every profile lists syscalls some ABI lacks.
+        crate::log_debug!("seccomp: {skipped} rules skipped for syscalls unknown on their ABI");
     }
     let bad = || vec![stmt(RET_K, BAD_ABI_ACTION)];
     let x86_64 = sections.remove(&Abi::X86_64).unwrap_or_else(bad);
@@ -147,18 +152,22 @@ pub fn compile(profile: &Profile) -> Result<Vec<libc::sock_filter>, SeccompError
 }
 
 /// The rules of one ABI, one seccompiler group per action, ending with the default action.
-fn section(profile: &Profile, abi: Abi) -> Result<Vec<sock_filter>, SeccompError> {
+/// `skipped` counts the names `abi` does not know.
+fn section(
+    profile: &Profile,
+    abi: Abi,
+    skipped: &mut usize,
+) -> Result<Vec<sock_filter>, SeccompError> {
     // action → syscall number → alternatives; `None` means unconditional.
     let mut groups: BTreeMap<Action, SyscallRules> = BTreeMap::new();
     // The newest syscall the profile names on this ABI, whatever its action (see below).
     let mut newest: Option<i64> = None;
-    let mut skipped = 0usize;
     for rule in &profile.rules {
         for name in &rule.names {
             let Some(nr) = syscall_number(abi, name) else {
                 // runc/libseccomp skip names the ABI does not know (profiles list syscalls of
-                // newer kernels and of other ABIs); counted, reported once below.
-                skipped += 1;
+                // newer kernels and of other ABIs).
+                *skipped += 1;
                 continue;
             };
             newest = newest.max(Some(nr));
@@ -177,11 +186,6 @@ fn section(profile: &Profile, abi: Abi) -> Result<Vec<sock_filter>, SeccompError
                 Some(alts) => alts.extend(rule.alternatives.iter().cloned()),
             }
         }
-    }
-    if skipped > 0 {
-        crate::log_debug!(
-            "seccomp: {skipped} syscall names of the profile are unknown on {abi:?}; their rules are skipped there"
-        );
     }
     let mut out = Vec::new();
     for (action, rules) in groups {

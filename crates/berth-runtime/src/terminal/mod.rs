@@ -48,6 +48,13 @@ pub enum TerminalError {
         #[source]
         source: nix::Error,
     },
+    #[error("give {name} to uid {uid}")]
+    Chown {
+        name: String,
+        uid: u32,
+        #[source]
+        source: nix::Error,
+    },
     #[error("make {name} the process's stdio")]
     Stdio {
         name: String,

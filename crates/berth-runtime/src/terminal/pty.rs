@@ -66,8 +66,19 @@ impl Pty {
 pub fn setup_process_terminal(
     ptmx: &Path,
     size: Option<(u16, u16)>,
+    owner: u32,
 ) -> Result<(OwnedFd, String), TerminalError> {
     let pty = Pty::open(ptmx)?;
+    // As runc: the peer belongs to the process's user (so it can e.g. chmod its tty, and
+    // `mesg`/`write` work); the group stays devpts' (tty with `gid=5`) and the mode devpts'
+    // `mode=` (0620 in the default mounts).
+    nix::unistd::fchown(&pty.peer, Some(nix::unistd::Uid::from_raw(owner)), None).map_err(
+        |source| TerminalError::Chown {
+            name: pty.name.clone(),
+            uid: owner,
+            source,
+        },
+    )?;
     if let Some((rows, cols)) = size {
         pty.set_size(rows, cols)?;
     }

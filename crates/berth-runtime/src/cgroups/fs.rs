@@ -158,6 +158,18 @@ impl CgroupPlan {
         self.pids_with(&HostFs)
     }
 
+    /// How many processes sit directly in the container's directory of any hierarchy (the
+    /// most of any one). Unlike [`Self::pids`], which reads one hierarchy, this also sees a
+    /// process someone put into only one v1 controller of a shared `cgroupsPath`.
+    pub fn occupants(&self) -> usize {
+        self.hierarchies
+            .iter()
+            .filter_map(|h| HostFs.read(&self.dir(h).join("cgroup.procs")).ok())
+            .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Send `sig` to every process in the cgroup. SIGKILL on a kernel with `cgroup.kill` (v2,
     /// Linux 5.14) is one atomic write; otherwise each listed pid is signalled (a process that
     /// exits meanwhile is not an error). Without a freezer a process forked during the loop can

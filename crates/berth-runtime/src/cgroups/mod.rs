@@ -210,6 +210,10 @@ pub enum CgroupError {
         "the container's cgroup has no freezer (neither a v1 freezer hierarchy nor cgroup.freeze)"
     )]
     NoFreezer,
+    #[error(
+        "the container's cgroup {path} is already frozen (thaw it or choose another cgroupsPath)"
+    )]
+    AlreadyFrozen { path: PathBuf },
     #[error("cgroup {path} did not reach {state} within {secs} s")]
     FreezeTimeout {
         path: PathBuf,

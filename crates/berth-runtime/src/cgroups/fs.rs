@@ -354,28 +354,37 @@ impl CgroupPlan {
     }
 
     pub(super) fn remove_with(&self, fs: &dyn CgroupFs) -> Result<(), CgroupError> {
+        // Every hierarchy is tried; the first failure is returned after the rest are removed.
+        let mut first_error = None;
         for h in &self.hierarchies {
-            let leaf = self.dir(h);
-            remove_tree(fs, &leaf)?;
-            // berth's own parents (e.g. `berth/`): only if empty; another container may still
-            // live there, which makes rmdir fail with EBUSY or ENOTEMPTY.
-            let components: Vec<_> = self.relative_path.components().collect();
-            for depth in (0..components.len().saturating_sub(1)).rev() {
-                if depth >= self.owned_parent_depth {
-                    continue;
-                }
-                let parent: PathBuf = components[..=depth].iter().collect();
-                let parent = h.mount_point.join(parent);
-                match fs.rmdir(&parent) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) if is_busy_or_not_empty(&e) => break,
-                    Err(source) => {
-                        return Err(CgroupError::Remove {
-                            path: parent,
-                            source,
-                        })
-                    }
+            if let Err(e) = self.remove_in(fs, h) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn remove_in(&self, fs: &dyn CgroupFs, h: &Hierarchy) -> Result<(), CgroupError> {
+        let leaf = self.dir(h);
+        remove_tree(fs, &leaf)?;
+        // berth's own parents (e.g. `berth/`): only if empty; another container may still
+        // live there, which makes rmdir fail with EBUSY or ENOTEMPTY.
+        let components: Vec<_> = self.relative_path.components().collect();
+        for depth in (0..components.len().saturating_sub(1)).rev() {
+            if depth >= self.owned_parent_depth {
+                continue;
+            }
+            let parent: PathBuf = components[..=depth].iter().collect();
+            let parent = h.mount_point.join(parent);
+            match fs.rmdir(&parent) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) if is_busy_or_not_empty(&e) => break,
+                Err(source) => {
+                    return Err(CgroupError::Remove {
+                        path: parent,
+                        source,
+                    })
                 }
             }
         }

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
                 berth_runtime::log_error!("{msg}");
             }
             eprintln!("berth: {msg}");
-            ExitCode::from(1)
+            ExitCode::from(commands::exit_code(&e))
         }
     }
 }

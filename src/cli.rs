@@ -50,6 +50,21 @@ pub struct Global {
     /// are ignored, and pause, resume, update, ps and events refuse the container.
     #[arg(long, global = true, value_enum, default_value_t = CgroupManager::Cgroupfs)]
     pub cgroup_manager: CgroupManager,
+    /// runc's "ignore cgroup permission errors": auto and false are what berth does (it runs
+    /// as root and reports every cgroup error); true is refused
+    #[arg(long, global = true, value_enum)]
+    pub rootless: Option<Rootless>,
+    /// Path of the criu binary, used by runc's checkpoint and restore only (berth refuses those)
+    #[arg(long, global = true)]
+    pub criu: Option<PathBuf>,
+}
+
+/// `--rootless`, spelled as runc's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Rootless {
+    True,
+    False,
+    Auto,
 }
 
 /// `--cgroup-manager`, spelled as crun's.
@@ -123,6 +138,10 @@ pub enum Command {
         /// Keep the container's state after it exits
         #[arg(long)]
         keep: bool,
+        /// Do not become a subreaper: what berth always does (it waits for the container's init
+        /// only), so the flag is accepted and changes nothing
+        #[arg(long)]
+        no_subreaper: bool,
     },
     /// List containers
     #[command(alias = "ls")]
@@ -176,6 +195,16 @@ pub enum Command {
         #[arg(long, default_value = "5s")]
         interval: String,
         id: String,
+    },
+    /// Checkpoint a container with CRIU (runc's; not supported by berth: refused)
+    Checkpoint {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
+    /// Restore a container from a CRIU checkpoint (runc's; not supported by berth: refused)
+    Restore {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
     },
     /// Report what this host offers berth (cgroups, namespaces, seccomp, ...)
     Check {

@@ -23,7 +23,9 @@ use std::fmt;
 
 use berth_runtime::state::Store;
 
-use crate::cli::{Cli, Command};
+use anyhow::bail;
+
+use crate::cli::{Cli, Command, Rootless};
 
 /// An error whose exit status is not berth's usual 1 (runc: a failed `exec` exits 255). Printed
 /// like any other error: the whole chain of `error`, once.
@@ -50,6 +52,9 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let store = Store::new(&cli.global.root);
     let g = &cli.global;
+    if g.rootless == Some(Rootless::True) {
+        bail!("--rootless=true (ignore cgroup permission errors) is not supported by berth; berth runs as root and reports every cgroup error");
+    }
     match cli.command {
         Command::Create(args) => create::run(&store, g, &args).map(|_| 0),
         Command::Start { id } => start::run(&store, &id).map(|_| 0),
@@ -60,7 +65,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             create,
             detach,
             keep,
+            no_subreaper: _,
         } => run::run(&store, g, &create, detach, keep),
+        Command::Checkpoint { .. } | Command::Restore { .. } => {
+            bail!("checkpoint and restore (CRIU) are not supported by berth")
+        }
         Command::List { format, quiet } => list::run(&store, format, quiet).map(|_| 0),
         Command::Spec { bundle, rootless } => spec::write_spec(&bundle, rootless).map(|_| 0),
         Command::Exec(args) => exec::run(&store, &args),

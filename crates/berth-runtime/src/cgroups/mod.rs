@@ -221,6 +221,8 @@ pub enum CgroupError {
     },
     #[error("invalid linux.resources.{name}: {reason}")]
     InvalidResource { name: String, reason: String },
+    #[error("linux.resources.{} cannot be applied on this host (nothing was changed)", names.join(", linux.resources."))]
+    NotApplicable { names: Vec<String> },
     #[error("--cgroup {arg:?}: {reason}")]
     InvalidSubCgroup { arg: String, reason: String },
     #[error("--cgroup: sub-cgroup {path} does not exist (create it first)")]

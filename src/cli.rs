@@ -52,7 +52,9 @@ pub struct Global {
     pub cgroup_manager: CgroupManager,
     /// runc's "ignore cgroup permission errors": auto and false are what berth does (it runs
     /// as root and reports every cgroup error); true is refused
-    #[arg(long, global = true, value_enum)]
+    // Not `global`: only before the command, as with runc, since `spec --rootless` is a
+    // different (boolean) flag.
+    #[arg(long, value_enum)]
     pub rootless: Option<Rootless>,
     /// Path of the criu binary, used by runc's checkpoint and restore only (berth refuses those)
     #[arg(long, global = true)]

@@ -366,6 +366,7 @@ impl CgroupPlan {
                 first_error.get_or_insert(e);
             }
         }
+        self.release_rt_budget_with(fs);
         first_error.map_or(Ok(()), Err)
     }
 

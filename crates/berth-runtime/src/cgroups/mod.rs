@@ -27,6 +27,7 @@ mod freeze;
 mod fs;
 mod plan;
 mod resources;
+mod rt_budget;
 mod stats;
 mod sub;
 mod v1;
@@ -187,6 +188,8 @@ pub enum CgroupError {
     },
     #[error("parse {path}: {value:?} is not a pid")]
     ParsePid { path: PathBuf, value: String },
+    #[error("parse {path}: {value:?} is not a number")]
+    ParseNumber { path: PathBuf, value: String },
     #[error("send signal {signal} to pid {pid} of cgroup {path}")]
     Signal {
         path: PathBuf,

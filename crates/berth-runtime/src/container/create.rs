@@ -189,7 +189,7 @@ fn setup_cgroup(plan: &Plan) -> Result<(), ContainerError> {
         }
         return Ok(());
     }
-    plan.cgroup.create()?;
+    let created = plan.cgroup.create()?;
     plan.cgroup.ensure_not_frozen()?; // else the init freezes on its first instruction and create waits forever
     let occupants = plan.cgroup.occupants();
     if occupants > 0 {
@@ -201,6 +201,13 @@ fn setup_cgroup(plan: &Plan) -> Result<(), ContainerError> {
         );
     }
     if let Some(resources) = resources {
+        if let Some(cpu) = resources.cpu() {
+            if let Some(runtime) = cpu.realtime_runtime() {
+                // Fresh parents have no real-time budget to give (cgroups/rt_budget.rs).
+                plan.cgroup
+                    .grant_rt_budget(runtime, cpu.realtime_period(), &created.dirs)?;
+            }
+        }
         let unapplied = plan.cgroup.apply_resources(resources)?;
         if !unapplied.is_empty() {
             crate::log_warn!(

@@ -4,8 +4,12 @@
 # Run runtime-tools validation tests (validation/<TEST>/<TEST>.t) from SUITE_DIR against RUNTIME,
 # each under `timeout TIMEOUT`, and print one machine-readable line per test:
 #
-#     RT-RESULT <test> <PASS|FAIL|TIMEOUT> ok=<n> skip=<n> notok=<n> rc=<exit> secs=<s.ss>
+#     RT-RESULT <test> <PASS|FAIL|TIMEOUT> ok=<n> skip=<n> notok=<n> rc=<exit> secs=<s.ss> tries=<n>
 #
+# RT_RETRY (default 0): a test that does not pass is run again up to this many times (some
+# tests race, e.g. killsig signals the container right after `start`); tries=<n> > 1 in the
+# result line says so, and the earlier logs are kept as <test>.log.<try>. RT_RETRY_ONLY (a
+# space-separated list of test names), when set, limits retries to those tests.
 # The full TAP output of each test is kept in LOG_DIR/<test>.log. A test passes when it exits 0,
 # prints at least one `ok` and no `not ok` (the .t programs copy ./runtimetest and unpack
 # ./rootfs-<arch>.tar.gz, so they run from SUITE_DIR). POSIX sh + busybox only: the VM tier
@@ -19,9 +23,10 @@ cd "$suite" || exit 2
 # Seconds since boot with hundredths (busybox date has no %N).
 now() { cut -d' ' -f1 /proc/uptime; }
 
-for t in "$@"; do
-    bin=validation/$t/$t.t
-    log=$logs/$t.log
+# run_one TEST LOG: sets verdict ok skip notok rc secs.
+run_one() {
+    bin=validation/$1/$1.t
+    log=$2
     t0=$(now)
     if [ -x "$bin" ]; then
         RUNTIME=$runtime timeout "$limit" "./$bin" > "$log" 2>&1
@@ -42,5 +47,17 @@ for t in "$@"; do
         verdict=FAIL
     fi
     secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-    echo "RT-RESULT $t $verdict ok=$((ok - skip)) skip=$skip notok=$notok rc=$rc secs=$secs"
+}
+
+for t in "$@"; do
+    tries=1
+    run_one "$t" "$logs/$t.log"
+    retry=${RT_RETRY:-0}
+    case " ${RT_RETRY_ONLY- $t } " in *" $t "*) ;; *) retry=0 ;; esac
+    while [ "$verdict" != PASS ] && [ "$tries" -le "$retry" ]; do
+        mv "$logs/$t.log" "$logs/$t.log.$tries"
+        tries=$((tries + 1))
+        run_one "$t" "$logs/$t.log"
+    done
+    echo "RT-RESULT $t $verdict ok=$((ok - skip)) skip=$skip notok=$notok rc=$rc secs=$secs tries=$tries"
 done

@@ -15,6 +15,8 @@
 #   RUNTIME        runtime binary (default: the berth release binary; `runc` works too)
 #   RT_TIERS       "host vm" (default), "host" or "vm"
 #   TEST_TIMEOUT   seconds per test on the host (default 60); VM_TEST_TIMEOUT in the VM (300)
+#   RT_RETRY       host tier: run a test that did not pass again, up to N times (default 1);
+#                  (only tests expected to PASS); a pass on a retry is marked FLAKY in the table
 #   EXPECTED       expectations file (default runtime-tools-expected.txt here); "none" reports
 #                  only (no comparison, exit 0), for another runtime such as runc
 #   RT_OUT         output directory (default integration/.work/runtime-tools/<runtime name>):
@@ -86,7 +88,7 @@ sweep() {
     done
 }
 
-declare -A res_host res_vm secs_host secs_vm
+declare -A res_host res_vm secs_host secs_vm tries_host
 host_secs=- vm_secs=-
 if [[ " $tiers " == *" host "* ]]; then
     mkdir -p "$out/host"
@@ -106,7 +108,12 @@ EOF
     chmod +x "$wrapper"
     echo "runtime-tools: host tier, ${#tests[@]} tests, ${TEST_TIMEOUT:-60} s each at most"
     start=$(date +%s)
-    sh "$here/rt-run.sh" "$suite" "$wrapper" "$out/host/logs" "${TEST_TIMEOUT:-60}" "${tests[@]}" |
+    retry_only=""
+    if [[ $expected != none ]]; then
+        for t in "${tests[@]}"; do [[ ${exp_host[$t]:-} == PASS ]] && retry_only="$retry_only $t"; done
+        export RT_RETRY_ONLY=$retry_only
+    fi
+    RT_RETRY=${RT_RETRY:-1} sh "$here/rt-run.sh" "$suite" "$wrapper" "$out/host/logs" "${TEST_TIMEOUT:-60}" "${tests[@]}" |
         tee "$out/host/results" | sed 's/^RT-RESULT /  /'
     host_secs=$(($(date +%s) - start))
     left=$(sweep "$runtime" "$out/host/state")
@@ -145,8 +152,9 @@ fi
 
 for tier in host vm; do
     [[ -f $out/$tier/results ]] || continue
-    while read -r _ name verdict _ _ _ _ secs; do
-        if [[ $tier == host ]]; then res_host[$name]=$verdict; secs_host[$name]=${secs#secs=}
+    while read -r _ name verdict _ _ _ _ secs tries; do
+        if [[ $tier == host ]]; then
+            res_host[$name]=$verdict; secs_host[$name]=${secs#secs=}; tries_host[$name]=${tries#tries=}
         else res_vm[$name]=$verdict; secs_vm[$name]=${secs#secs=}; fi
     done < "$out/$tier/results"
 done
@@ -164,6 +172,7 @@ npass_host=0 nrun_host=0 npass_vm=0 nrun_vm=0
         eh=${exp_host[$t]:-?} ev=${exp_vm[$t]:-?}
         [[ $expected == none ]] && eh=- ev=-
         note=""
+        [[ ${tries_host[$t]:-1} -gt 1 && $h == PASS ]] && note="FLAKY(host: passed on try ${tries_host[$t]})"
         [[ $h != - ]] && nrun_host=$((nrun_host + 1))
         [[ $h == PASS ]] && npass_host=$((npass_host + 1))
         [[ $v != - ]] && nrun_vm=$((nrun_vm + 1))

@@ -201,7 +201,8 @@ npass_host=0 nrun_host=0 npass_vm=0 nrun_vm=0
         fi
     done
     echo "host: $npass_host/$nrun_host passed in ${host_secs} s; vm: $npass_vm/$nrun_vm passed in ${vm_secs} s (boot included); runtime $runtime"
-} | tee "$out/table.txt"
+} > "$out/table.txt" # not a pipe: the counters must survive this block
+cat "$out/table.txt"
 
 echo "runtime-tools: TAP logs in $out/{host,vm}/logs/, table in $out/table.txt"
 if [[ $newpass -gt 0 ]]; then

@@ -16,15 +16,16 @@
 # reusing the URIs of the system's debian.sources entry; the system's file is never edited) and
 # installs golang-1.22-go. Needs root for that and for /var/cache.
 #
-# Env: RUNTIME_TOOLS_SRC, RT_CACHE (cache root, default /var/cache/berth), RT_REBUILD=1 (ignore
+# Env: RUNTIME_TOOLS_SRC, RUNTIME_TOOLS_URL and RUNTIME_TOOLS_COMMIT (what to clone in case 3;
+# the commit also names the tarball of case 2), RT_CACHE (cache root, default /var/cache/berth), RT_REBUILD=1 (ignore
 # the cache). Progress goes to stderr; stdout is only the suite directory.
 set -euo pipefail
 
 # The pinned commit: 5e63903 is the short hash the project names; the 12-digit form is the one
 # Go's pseudo-version for that commit carries (v0.9.1-0.20251205004911-5e639034dcdc).
-PIN=5e639034dcdc
+PIN=${RUNTIME_TOOLS_COMMIT:-5e639034dcdc}
 PIN_SHORT=${PIN:0:7}
-RT_URL=https://github.com/opencontainers/runtime-tools
+RT_URL=${RUNTIME_TOOLS_URL:-https://github.com/opencontainers/runtime-tools}
 GO_DIR=/usr/lib/go-1.22/bin
 # Bump when the build recipe changes: a cached suite with another recipe is rebuilt.
 RECIPE="static-v1 CGO_ENABLED=0 go1.22 make runtimetest validation-executables"
@@ -56,11 +57,11 @@ ensure_go() {
         if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
             # The first stanza whose Suites has plain "bookworm" (not -security).
             read -r uris signed < <(awk '
-                /^$/ { if (bw && u != "") { print u, s; exit } u = ""; s = ""; bw = 0; next }
+                /^$/ { if (bw && u != "") { print u, s; done = 1; exit } u = ""; s = ""; bw = 0; next }
                 /^URIs:/ { u = $2 }
                 /^Signed-By:/ { s = $2 }
                 /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") bw = 1 }
-                END { if (bw && u != "") print u, s }' /etc/apt/sources.list.d/debian.sources) || true
+                END { if (!done && bw && u != "") print u, s }' /etc/apt/sources.list.d/debian.sources) || true
         fi
         uris=${uris:-http://deb.debian.org/debian}
         signed=${signed:-/usr/share/keyrings/debian-archive-keyring.gpg}

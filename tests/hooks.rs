@@ -226,10 +226,14 @@ fn failing_poststart_and_poststop_hooks_are_warnings() {
     if !require_root() {
         return;
     }
+    // runtime.md: after a failing poststart/poststop hook "the remaining hooks and lifecycle
+    // continue": the second hook of each kind still runs (berth once stopped at the first).
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let hl = log.path().to_str().unwrap();
     let mut b = Bundle::new();
     b.config_mut()["hooks"] = json!({
-        "poststart": [{"path": "/bin/false"}],
-        "poststop": [{"path": "/bin/false"}]
+        "poststart": [{"path": "/bin/false"}, logging_hook("poststart", hl, "/bin/readlink")],
+        "poststop": [{"path": "/bin/false"}, logging_hook("poststop", hl, "/bin/readlink")]
     });
     b.args(&["sleep", "1000"]);
     let rt = Runtime::new();
@@ -242,6 +246,8 @@ fn failing_poststart_and_poststop_hooks_are_warnings() {
     let out = rt.cmd(&["delete", "--force", &id]);
     out.ok();
     assert!(out.mentions("poststop hook /bin/false failed"), "{out}");
+    let ran: Vec<String> = log_lines(log.path()).into_iter().map(|l| l.0).collect();
+    assert_eq!(ran, ["poststart", "poststop"]);
     rt.assert_nothing_left(&id, &b);
 }
 

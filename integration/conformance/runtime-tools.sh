@@ -15,7 +15,7 @@
 #   RUNTIME        runtime binary (default: the berth release binary; `runc` works too)
 #   RT_TIERS       "host vm" (default), "host" or "vm"
 #   TEST_TIMEOUT   seconds per test on the host (default 60); VM_TEST_TIMEOUT in the VM (300)
-#   RT_RETRY       host tier: run a test that did not pass again, up to N times (default 1);
+#   RT_RETRY       host tier: run a test that did not pass again, up to N times (default 2);
 #                  (only tests expected to PASS); a pass on a retry is marked FLAKY in the table
 #   EXPECTED       expectations file (default runtime-tools-expected.txt here); "none" reports
 #                  only (no comparison, exit 0), for another runtime such as runc
@@ -113,7 +113,7 @@ EOF
         for t in "${tests[@]}"; do [[ ${exp_host[$t]:-} == PASS ]] && retry_only="$retry_only $t"; done
         export RT_RETRY_ONLY=$retry_only
     fi
-    RT_RETRY=${RT_RETRY:-1} sh "$here/rt-run.sh" "$suite" "$wrapper" "$out/host/logs" "${TEST_TIMEOUT:-60}" "${tests[@]}" |
+    RT_RETRY=${RT_RETRY:-2} sh "$here/rt-run.sh" "$suite" "$wrapper" "$out/host/logs" "${TEST_TIMEOUT:-60}" "${tests[@]}" |
         tee "$out/host/results" | sed 's/^RT-RESULT /  /'
     host_secs=$(($(date +%s) - start))
     left=$(sweep "$runtime" "$out/host/state")

@@ -45,7 +45,7 @@ pub(super) fn run_warning_only(state: &ContainerState, kind: HookKind, pid: i32,
         cwd: Some(&state.bundle),
         default_env: None,
     };
-    if let Err(e) = hooks::run_all(&hooks, kind, &state_json(state, pid, status), ctx) {
+    for e in hooks::run_each(&hooks, kind, &state_json(state, pid, status), ctx) {
         crate::log_warn!("container {:?}: {e}", state.id);
     }
 }

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-pub use run::run_all;
+pub use run::{run_all, run_each};
 
 /// The hook kinds, spelled as in config.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

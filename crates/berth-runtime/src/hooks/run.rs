@@ -36,6 +36,22 @@ pub fn run_all(
     Ok(())
 }
 
+/// Every hook of `kind`, each whatever the previous ones did; returns the failures in order.
+/// For the hooks whose failure is only a warning (poststart, poststop): runtime.md says the
+/// runtime logs a warning and *continues* the operation, so the remaining hooks still run.
+pub fn run_each(
+    hooks: &Hooks,
+    kind: HookKind,
+    state_json: &str,
+    ctx: HookContext,
+) -> Vec<HookError> {
+    hooks
+        .of(kind)
+        .iter()
+        .filter_map(|hook| run_one(hook, kind, state_json, ctx).err())
+        .collect()
+}
+
 fn memfd(kind: HookKind, what: &'static str, name: &CStr) -> Result<File, HookError> {
     memfd_create(name, MFdFlags::MFD_CLOEXEC)
         .map(File::from)

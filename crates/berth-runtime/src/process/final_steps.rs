@@ -36,6 +36,10 @@ pub(super) fn run(
     creds::apply_rlimits(&process.rlimits)?; // as root: raising a limit may need privileges
     creds::apply_oom_score_adj(process.oom_score_adj)?;
     let cwd_done = nix::unistd::chdir(&process.cwd).is_ok(); // as root, in case the user cannot reach it yet
+    if cwd_done {
+        // Before any filter: a profile may deny getcwd (runtime-tools' linux_seccomp does).
+        guard::verify_cwd(&process.cwd)?; // CVE-2024-21626: /proc/self/fd/N must not lead out of the root
+    }
     if let Some(lsm) = r.lsm {
         lsm.apply(Path::new("/proc"))?; // exec labels, through verified procfs writes (CVE-2019-16884)
     }
@@ -57,8 +61,8 @@ pub(super) fn run(
     }
     if !cwd_done {
         chdir(&process.cwd)?; // the cwd may be reachable only by the user (root_squash-like mounts)
+        guard::verify_cwd(&process.cwd)?; // CVE-2024-21626, as above
     }
-    guard::verify_cwd(&process.cwd)?; // CVE-2024-21626: /proc/self/fd/N must not lead out of the root
     let program = exec::Program::resolve(process)?; // as the user: "not found" fails create, not start
     creds::set_no_new_privs(process.no_new_privileges)?; // nothing berth runs after needs privileges
 

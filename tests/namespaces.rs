@@ -214,6 +214,39 @@ fn joining_a_user_namespace_with_its_own_mappings_is_accepted_and_other_mappings
     rt.assert_nothing_left(&pod_id, &pod);
 }
 
+/// A volume the container's mapped root owns, under a directory only the host's root may
+/// enter (container storage usually is): runc opens mount sources before entering the user
+/// namespace; berth failed with EACCES because its init, already the namespace's root, opened
+/// the source by path. The source is now opened on the host and attached by fd.
+#[test]
+fn user_namespace_binds_a_source_only_the_hosts_root_can_reach() {
+    if !require_root() {
+        return;
+    }
+    use std::os::unix::fs::{chown, PermissionsExt};
+    let outer = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(outer.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let volume = outer.path().join("volume");
+    std::fs::create_dir(&volume).unwrap();
+    std::fs::write(volume.join("hello"), "from the host\n").unwrap();
+    chown(&volume, Some(100000), Some(100000)).unwrap();
+    chown(volume.join("hello"), Some(100000), Some(100000)).unwrap();
+    let mut b = userns_bundle();
+    // /home exists in the image: the mapped root cannot create a mount point in a rootfs the
+    // host's root owns.
+    b.mount(
+        json!({"destination": "/home", "type": "bind", "source": volume,
+                   "options": ["rbind", "ro"]}),
+    );
+    let rt = Runtime::new();
+    let id = unique_id();
+    let script = "cat /home/hello; touch /home/x 2>/dev/null || echo read-only";
+    let out = rt.run_args(&b, &id, &["sh", "-c", script], &[]);
+    out.ok();
+    assert_eq!(out.stdout, "from the host\nread-only\n", "{out}");
+    rt.assert_nothing_left(&id, &b);
+}
+
 #[test]
 fn time_namespace_offsets() {
     if !require_root() || runc_gap("runc 1.1.5 has no time namespace / linux.timeOffsets") {

@@ -23,6 +23,8 @@ pub struct InitHandles {
     pub exec_fifo: OwnedFd,
     /// O_PATH handle on the host's /proc, used to reopen `exec.fifo` for writing.
     pub proc: OwnedFd,
+    /// Bind sources opened on the host (a new user namespace only; rootfs::BindSources).
+    pub bind_sources: crate::rootfs::BindSources,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +86,7 @@ pub enum InitError {
 
 /// Runs the init checklist and never returns: it execs the user's program or exits non-zero.
 pub(super) fn run(plan: &Plan, chan: &Channel, handles: InitHandles) -> ! {
-    let err = match setup(plan, chan) {
+    let err = match setup(plan, chan, &handles.bind_sources) {
         Ok((program, hook_state, exe)) => {
             match wait_and_exec(plan, &handles, program, hook_state, &exe) {
                 Err(e) => e,
@@ -108,6 +110,7 @@ pub(super) fn run(plan: &Plan, chan: &Channel, handles: InitHandles) -> ! {
 fn setup(
     plan: &Plan,
     chan: &Channel,
+    bind_sources: &crate::rootfs::BindSources,
 ) -> Result<(exec::Program, Option<String>, guard::OwnExe), InitError> {
     // The parent-death signal does not survive fork: set it again until the create commits.
     sys::die_with_parent(0).map_err(InitError::ParentDeath)?;
@@ -115,7 +118,7 @@ fn setup(
     nix::unistd::setsid().map_err(InitError::Setsid)?;
     join_keyring(plan)?; // a fresh session keyring, so containers cannot read each other's keys
     crate::phase!("init: session, keyring");
-    crate::rootfs::prepare(&plan.rootfs)?; // mounts and /dev, in the new mount namespace
+    crate::rootfs::prepare(&plan.rootfs, bind_sources)?; // mounts and /dev, in the new mount namespace
     crate::phase!("init: mounts, /dev");
     crate::failpoint!("init:after-rootfs-prepare");
     let hook_state = hook_steps::before_pivot(plan, chan)?; // prestart, createRuntime (parent), createContainer: config.md puts them before pivot_root

@@ -68,6 +68,8 @@ pub enum ProcessError {
     Hook(#[from] crate::hooks::HookError),
     #[error(transparent)]
     Guard(Box<guard::GuardError>),
+    #[error("open the bind mount sources on the host")]
+    BindSources(#[source] crate::rootfs::RootfsError),
 }
 
 /// A container init that finished its setup and waits for `start`.
@@ -108,6 +110,9 @@ pub fn spawn(
     let handles = InitHandles {
         exec_fifo: open_path(exec_fifo, OFlag::O_PATH)?,
         proc: open_path(Path::new("/proc"), OFlag::O_PATH | OFlag::O_DIRECTORY)?,
+        // On the host, before any namespace: the user namespace's root may not reach them.
+        bind_sources: crate::rootfs::BindSources::open(&plan.rootfs)
+            .map_err(ProcessError::BindSources)?,
     };
     let (chan, child_chan) = Channel::pair()?;
     // CVE-2019-5736: berth and every process it forks are non-dumpable until the container's

@@ -25,6 +25,7 @@ mod sys;
 #[cfg(test)]
 mod tests;
 
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 pub use error::{HardeningError, RootfsError};
@@ -60,7 +61,44 @@ pub struct RootfsContext<'a> {
 
 /// Before pivot: mount propagation of "/", the rootfs bound onto itself, `mounts` in order, then
 /// /dev (devices and links) unless /dev is bind-mounted from the host.
-pub fn prepare(plan: &RootfsPlan) -> Result<(), RootfsError> {
+/// The bind-mount sources of a container with a new user namespace, opened by `berth create`
+/// on the host as detached mount trees (open_tree(OPEN_TREE_CLONE)), one per mount step (`None`
+/// for the other steps). The init runs as the namespace's root, which may not be allowed to
+/// reach a source the host's root can (a 0700 directory, a path under another user's home):
+/// opened beforehand, the source is attached by fd (runc opens mount sources before entering
+/// the user namespace too). Without a new user namespace the init binds by path as before.
+#[derive(Debug, Default)]
+pub struct BindSources(Vec<Option<OwnedFd>>);
+
+impl BindSources {
+    pub fn open(plan: &RootfsPlan) -> Result<BindSources, RootfsError> {
+        if !plan.new_user_ns {
+            return Ok(BindSources::default());
+        }
+        plan.mounts
+            .iter()
+            .map(|step| match &step.kind {
+                MountKind::Bind { source, .. } => {
+                    let recursive = step.options.flags & ms::REC != 0;
+                    sys::open_tree_clone(source, recursive)
+                        .map(Some)
+                        .map_err(|e| RootfsError::Open {
+                            path: source.clone(),
+                            source: e,
+                        })
+                }
+                _ => Ok(None),
+            })
+            .collect::<Result<_, _>>()
+            .map(BindSources)
+    }
+
+    fn get(&self, step: usize) -> Option<&OwnedFd> {
+        self.0.get(step).and_then(Option::as_ref)
+    }
+}
+
+pub fn prepare(plan: &RootfsPlan, sources: &BindSources) -> Result<(), RootfsError> {
     // Nothing we mount may propagate back to the host: MS_SLAVE|MS_REC on the whole tree, always.
     // rootfsPropagation is applied to the container's "/" in finish(). runc applies it here
     // instead, and then makes the rootfs's parent private, so "slave" and "shared" end up
@@ -85,8 +123,8 @@ pub fn prepare(plan: &RootfsPlan) -> Result<(), RootfsError> {
     })?;
     // Opened after the bind so the handle is on the new mount.
     let root = Root::open(&plan.rootfs)?;
-    for step in &plan.mounts {
-        mounts::apply(&root, step, plan.new_user_ns)?;
+    for (i, step) in plan.mounts.iter().enumerate() {
+        mounts::apply(&root, step, plan.new_user_ns, sources.get(i))?;
     }
     // After the mounts: /dev is usually one of them (a tmpfs).
     if let Some(dev) = &plan.dev {

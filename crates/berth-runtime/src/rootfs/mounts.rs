@@ -126,7 +126,17 @@ fn bind(
     options: &MountOptions,
     new_user_ns: bool,
 ) -> Result<(), RootfsError> {
-    let display = root.display(destination);
+    bind_source(&root.display(destination), target, source, options)?;
+    remount_bound(root, destination, options, new_user_ns)
+}
+
+/// mount(2) MS_BIND [| MS_REC] of the host path `source` onto `target`.
+fn bind_source(
+    display: &Path,
+    target: &OwnedFd,
+    source: &Path,
+    options: &MountOptions,
+) -> Result<(), RootfsError> {
     let src = openat(
         nix::fcntl::AT_FDCWD,
         source,
@@ -141,18 +151,26 @@ fn bind(
     raw_mount(Some(&fd_path(&src)), &fd_path(target), None, first, None).map_err(|e| {
         RootfsError::Mount {
             source_desc: source.display().to_string(),
-            target: display.clone(),
+            target: display.to_path_buf(),
             source: e,
         }
-    })?;
-    // A bind ignores every flag but MS_BIND|MS_REC: ro, nosuid, ... need MS_REMOUNT|MS_BIND.
+    })
+}
+
+/// A bind ignores every flag but MS_BIND|MS_REC: ro, nosuid, ... need MS_REMOUNT|MS_BIND.
+fn remount_bound(
+    root: &Root,
+    destination: &Path,
+    options: &MountOptions,
+    new_user_ns: bool,
+) -> Result<(), RootfsError> {
     let flags = options.remount_flags();
     if flags != 0 {
         let mounted = root.resolve(destination)?;
         remount_bind(
             &mounted,
             &fd_path(&mounted),
-            &display,
+            &root.display(destination),
             flags,
             options.cleared,
             new_user_ns,
@@ -167,7 +185,13 @@ fn has_mode_option(data: &str) -> bool {
 }
 
 /// Apply one planned mount, then its propagation changes and recursive attributes.
-pub fn apply(root: &Root, step: &MountStep, new_user_ns: bool) -> Result<(), RootfsError> {
+/// `opened`: the bind source as a detached tree opened on the host ([`super::BindSources`]).
+pub fn apply(
+    root: &Root,
+    step: &MountStep,
+    new_user_ns: bool,
+    opened: Option<&OwnedFd>,
+) -> Result<(), RootfsError> {
     let dest = &step.destination;
     let display = root.display(dest);
     let opts = &step.options;
@@ -177,7 +201,17 @@ pub fn apply(root: &Root, step: &MountStep, new_user_ns: bool) -> Result<(), Roo
             source_is_dir,
         } => {
             let target = root.mount_point(dest, *source_is_dir)?;
-            bind(root, dest, &target, source, opts, new_user_ns)?;
+            match opened {
+                Some(tree) => sys::move_mount_onto(tree.as_fd(), target.as_fd()).map_err(|e| {
+                    RootfsError::Mount {
+                        source_desc: source.display().to_string(),
+                        target: display.clone(),
+                        source: e,
+                    }
+                })?,
+                None => bind_source(&display, &target, source, opts)?,
+            }
+            remount_bound(root, dest, opts, new_user_ns)?;
         }
         MountKind::Fs { fstype, source } => {
             if fstype == "proc" || fstype == "sysfs" {

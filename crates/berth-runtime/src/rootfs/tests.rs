@@ -248,7 +248,7 @@ fn full_rootfs_with_pivot() {
         {
             return vec![format!("mount tmpfs on {}: {e}", src_sub.display())];
         }
-        if let Err(e) = prepare(&plan) {
+        if let Err(e) = prepare(&plan, &BindSources::default()) {
             return vec![format!("prepare: {}", chain(&e))];
         }
         // The symlinks to "/" and "../../.." stayed inside the rootfs.
@@ -376,7 +376,7 @@ fn no_pivot_moves_and_chroots() {
     let plan = RootfsPlan::new(&spec, &c).unwrap();
     let failures = in_child(CloneFlags::empty(), move || {
         let mut c = Checks(Vec::new());
-        if let Err(e) = prepare(&plan)
+        if let Err(e) = prepare(&plan, &BindSources::default())
             .and_then(|()| enter(&plan))
             .and_then(|()| finish(&plan))
         {
@@ -458,7 +458,7 @@ fn cgroup_mount_binds_each_hierarchy_read_only() {
     let rootfs = dir.path().join("rootfs");
     let failures = in_child(CloneFlags::empty(), move || {
         let mut c = Checks(Vec::new());
-        if let Err(e) = prepare(&plan) {
+        if let Err(e) = prepare(&plan, &BindSources::default()) {
             return vec![chain(&e)];
         }
         let base = rootfs.join("sys/fs/cgroup");
@@ -499,9 +499,11 @@ fn proc_on_a_symlink_is_refused() {
         "mount proc on {}/sneaky: the destination is a symlink",
         rootfs.display()
     );
-    let failures = in_child(CloneFlags::empty(), move || match prepare(&plan) {
-        Err(e) if e.to_string() == expected => Vec::new(),
-        other => vec![format!("prepare: {other:?}")],
+    let failures = in_child(CloneFlags::empty(), move || {
+        match prepare(&plan, &BindSources::default()) {
+            Err(e) if e.to_string() == expected => Vec::new(),
+            other => vec![format!("prepare: {other:?}")],
+        }
     });
     assert!(failures.is_empty(), "{failures:#?}");
 }
@@ -553,7 +555,7 @@ fn user_namespace_binds_devices_and_keeps_locked_flags() {
                 return vec![format!("write {file}: {e}")];
             }
         }
-        if let Err(e) = prepare(&plan)
+        if let Err(e) = prepare(&plan, &BindSources::default())
             .and_then(|()| enter(&plan))
             .and_then(|()| finish(&plan))
         {

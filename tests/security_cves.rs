@@ -398,3 +398,57 @@ fn cve_2019_5736_exec_never_runs_the_host_binary() {
     rt.assert_nothing_left(&id, &b);
     assert!(file_digest(rt.bin()) == before, "the host binary changed");
 }
+
+/// CVE-2019-5736 through `exec`, raced (issue #13, attack 4): a process in the container keeps
+/// exchanging `/w/true` (a symlink to /bin/true) with `/w/evil` (one to /proc/self/exe) while
+/// the host runs `exec c /w/true` again and again. With a check by path and an execve by path, the
+/// swap lands between them within a few dozen tries and berth's binary runs in the container
+/// (its usage text on the exec's output). berth now opens the program once, checks that fd
+/// and execveat()s it: every try runs /bin/true or is refused, never berth.
+#[test]
+fn cve_2019_5736_exec_race_cannot_swap_the_checked_program() {
+    if !require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    let before = file_digest(rt.bin());
+    let mut b = Bundle::new();
+    // /w/true and /w/evil swapped with renameat2(RENAME_EXCHANGE) in a tight loop, on a
+    // writable directory of the container's own (the root is read-only).
+    b.args(&[
+        "sh",
+        "-c",
+        "ln -s /bin/true /w/true && ln -s /proc/self/exe /w/evil && \
+         exec /bin/berth-probe --exchange-loop /w/true /w/evil",
+    ]);
+    b.mount(
+        json!({"destination": "/w", "type": "tmpfs", "source": "tmpfs", "options": ["mode=755"]}),
+    );
+    let id = unique_id();
+    rt.create(&b, &id).ok();
+    rt.cmd(&["start", &id]).ok();
+    let (mut ran_true, mut refused, mut berth_ran) = (0, 0, 0);
+    for _ in 0..300 {
+        let out = rt.cmd(&["exec", &id, "/w/true"]); // busybox dispatches on the name
+        if out.mentions("Usage: ") || out.mentions("low-level OCI container runtime") {
+            berth_ran += 1;
+        } else if out.success() {
+            ran_true += 1;
+        } else if out.mentions("CVE-2019-5736") {
+            refused += 1;
+        } else {
+            panic!("neither ran nor refused: {out}");
+        }
+    }
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+    loud(&format!(
+        "exec race: {ran_true} ran /bin/true, {refused} refused, {berth_ran} ran berth"
+    ));
+    assert_eq!(berth_ran, 0, "berth's binary ran inside the container");
+    assert!(
+        ran_true > 0 && refused > 0,
+        "the race never alternated: {ran_true} / {refused}"
+    );
+    assert!(file_digest(rt.bin()) == before, "the host binary changed");
+}

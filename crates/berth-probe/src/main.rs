@@ -3,7 +3,7 @@
 //! assert on the container's view rather than on the runtime's intentions (the pattern of crun's
 //! `tests/init.c` and youki's `runtimetest`).
 //!
-//! Usage: `berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--syscall NR[,ARG]...]...
+//! Usage: `berth-probe --exchange-loop A B` (swap two paths forever), or `berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--syscall NR[,ARG]...]...
 //! [--int80 NR[,ARG]...]... [--exit N]` (raw syscalls: see `syscalls.rs`)
 //!
 //! Output conventions (documented in docs/testing.md):
@@ -519,7 +519,32 @@ fn session_keyring() -> Value {
     json!(text.trim_end_matches('\0'))
 }
 
+/// `berth-probe --exchange-loop A B`: swaps the two paths with renameat2(RENAME_EXCHANGE)
+/// forever, as fast as the kernel allows — the racing half of the attack tests (a check by
+/// path and a use by path, with the object swapped in between).
+fn exchange_loop(a: &str, b: &str) -> ! {
+    let a = std::ffi::CString::new(a).expect("path");
+    let b = std::ffi::CString::new(b).expect("path");
+    loop {
+        // SAFETY: two valid NUL-terminated paths; renameat2 only renames.
+        unsafe {
+            libc::syscall(
+                libc::SYS_renameat2,
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+    }
+}
+
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.len() == 4 && argv[1] == "--exchange-loop" {
+        exchange_loop(&argv[2], &argv[3]);
+    }
     if let Some(request) = bench::requested() {
         return request
             .map(|(calls, syscall)| bench::run(calls, syscall))

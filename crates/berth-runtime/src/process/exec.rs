@@ -3,7 +3,6 @@
 
 use std::convert::Infallible;
 use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -72,22 +71,28 @@ impl Program {
         })
     }
 
-    /// The resolved path of the program.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// execve(2); returns only on failure.
-    pub fn exec(self) -> Result<Infallible, ExecError> {
-        let path =
-            CString::new(self.path.as_os_str().as_bytes()).map_err(|_| ExecError::BadString {
-                path: self.path.display().to_string(),
-                reason: "path contains a NUL byte",
-            })?;
-        nix::unistd::execve(&path, &self.argv, &self.envp).map_err(|source| ExecError::Exec {
-            path: self.path,
+    /// Opens the program and each `#!` interpreter once, refuses berth's own binary among them
+    /// (CVE-2019-5736), and execs exactly the file that was checked: execveat(2) of its fd,
+    /// with the argv binfmt_script would have built. No path is resolved between the check
+    /// and the exec, so a process already in the container cannot swap the program in between.
+    /// Returns only on failure.
+    pub fn exec_checked(
+        self,
+        exe: &super::guard::OwnExe,
+    ) -> Result<Infallible, super::init::InitError> {
+        let checked = exe.open_program(&self.path, &self.argv)?;
+        let Err(source) = nix::unistd::execveat(
+            &checked.fd,
+            c"",
+            &checked.argv,
+            &self.envp,
+            nix::fcntl::AtFlags::AT_EMPTY_PATH,
+        );
+        Err(ExecError::Exec {
+            path: checked.path,
             source,
-        })
+        }
+        .into())
     }
 }
 

@@ -250,6 +250,7 @@ fn exec_process(
         lsm: Some(req.lsm),
     };
     let program = final_steps::run(req.process, false, 3 + req.preserve_fds, restrictions)?; // the same steps as the init
-    exe.check_program(program.path()).map_err(InitError::from)?; // CVE-2019-5736
-    Ok(program.exec().map_err(InitError::from)?)
+                                                                                             // CVE-2019-5736 through exec: the container already runs code that could swap the program
+                                                                                             // for /proc/self/exe between a check and an exec by path; execveat runs the checked fd.
+    Ok(program.exec_checked(exe)?)
 }

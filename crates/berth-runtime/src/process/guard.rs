@@ -2,7 +2,7 @@
 //! container (CVE-2019-5736), the working directory must be inside the container's root
 //! (CVE-2024-21626), and berth processes are non-dumpable until execve.
 
-use std::io::Read;
+use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,12 @@ pub enum GuardError {
     HostBinary { path: PathBuf },
     #[error("working directory {path} is outside the container's root (CVE-2024-21626)")]
     CwdOutsideRoot { path: PathBuf },
+    #[error("exec {path}: open")]
+    OpenProgram {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
 }
 
 /// PR_SET_DUMPABLE 0: until execve, /proc/<pid>/exe, /proc/<pid>/fd and /proc/<pid>/mem of a
@@ -67,46 +73,92 @@ impl OwnExe {
     /// CVE-2019-5736: the init is still berth until execve, so `/proc/self/exe` — as the
     /// program itself, or as a `#!` interpreter at any depth — is the host's berth binary.
     /// Executing it would give the container a process whose exe is the host binary (and a
-    /// path to open it for writing once it exits). Checked right before execve, as the
-    /// container's user, following the same paths the kernel will.
-    pub fn check_program(&self, program: &Path) -> Result<(), GuardError> {
+    /// path to open it for writing once it exits).
+    ///
+    /// The check and the exec must be the same object: a process already in the container
+    /// (`berth exec`) can swap the program for a symlink to /proc/self/exe between a check by
+    /// path and an execve by path. So the program is opened once, each `#!` interpreter in
+    /// turn, each file checked by its fd; the returned [`Checked`] holds the fd of the last
+    /// one (the binary the kernel would end up running) and the argv the kernel's
+    /// binfmt_script would have built on the way, for an execveat of that very fd.
+    pub fn open_program(&self, program: &Path, argv: &[CString]) -> Result<Checked, GuardError> {
         let mut path = program.to_path_buf();
+        let mut argv = argv.to_vec();
         for _ in 0..MAX_SHEBANG_DEPTH {
-            let Ok(fd) = open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()) else {
-                // Unreadable scripts cannot be interpreted either; execve reports the error.
-                return Ok(());
-            };
+            // An execute-only binary (mode 0711) cannot be read, but can be run through an
+            // O_PATH fd; a script must be readable for its interpreter anyway.
+            let fd = open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+                .or_else(|e| match e {
+                    nix::Error::EACCES => {
+                        open(&path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                    }
+                    e => Err(e),
+                })
+                .map_err(|source| GuardError::OpenProgram {
+                    path: path.clone(),
+                    source,
+                })?;
             if self.is(&fd) {
                 return Err(GuardError::HostBinary {
                     path: program.to_path_buf(),
                 });
             }
-            match interpreter(fd) {
-                Some(next) => path = next,
-                None => return Ok(()),
-            }
+            let Some((interp, arg)) = shebang(&fd) else {
+                return Ok(Checked { fd, argv, path });
+            };
+            // binfmt_script: argv = interpreter [arg] <the script's path> <argv[1..]>.
+            let mut next = vec![cstring(interp.as_os_str().as_bytes())];
+            next.extend(arg.map(|a| cstring(&a)));
+            next.push(cstring(path.as_os_str().as_bytes()));
+            next.extend(argv.into_iter().skip(1));
+            argv = next;
+            path = interp;
         }
-        Ok(())
+        // Deeper than the kernel follows (BINPRM_MAX_RECURSION): it would fail with ELOOP.
+        Err(GuardError::OpenProgram {
+            path,
+            source: nix::Error::ELOOP,
+        })
     }
 }
 
-/// The interpreter of a `#!` script (binfmt_script: up to the first blank after `#!`).
-fn interpreter(fd: OwnedFd) -> Option<PathBuf> {
+/// A program opened and checked by [`OwnExe::open_program`]: exec `fd` with `argv`.
+#[derive(Debug)]
+pub struct Checked {
+    pub fd: OwnedFd,
+    pub argv: Vec<CString>,
+    /// The file `fd` is (the last interpreter of a script), for error messages.
+    pub path: PathBuf,
+}
+
+fn cstring(bytes: &[u8]) -> CString {
+    // Both come from C strings or from a line cut at its first NUL-free bytes.
+    CString::new(bytes.split(|&b| b == 0).next().unwrap_or_default()).unwrap_or_default()
+}
+
+/// The interpreter of a `#!` script and its optional argument, parsed as binfmt_script does:
+/// the first line (at most 255 bytes), blanks trimmed, the interpreter up to the first blank,
+/// the rest of the line (trimmed) as one argument. Read with pread: the fd's offset stays 0.
+fn shebang(fd: &OwnedFd) -> Option<(PathBuf, Option<Vec<u8>>)> {
     let mut head = [0u8; 256];
-    let n = std::fs::File::from(fd).read(&mut head).ok()?;
-    let head = &head[..n];
-    let rest = head.strip_prefix(b"#!")?;
+    let n = nix::sys::uio::pread(fd, &mut head, 0).ok()?;
+    let rest = head[..n].strip_prefix(b"#!")?;
     let line = rest.split(|&b| b == b'\n').next()?;
-    let line = line
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = line.iter().position(|b| !blank(b))?;
+    let line = &line[start..];
+    let end = line.iter().position(blank).unwrap_or(line.len());
+    let interp = PathBuf::from(std::ffi::OsStr::from_bytes(&line[..end]));
+    let arg = line[end..]
         .iter()
-        .skip_while(|b| **b == b' ' || **b == b'\t')
-        .copied()
-        .collect::<Vec<u8>>();
-    let end = line
-        .iter()
-        .position(|&b| b == b' ' || b == b'\t')
-        .unwrap_or(line.len());
-    (end > 0).then(|| PathBuf::from(std::ffi::OsStr::from_bytes(&line[..end])))
+        .position(|b| !blank(b))
+        .map(|s| &line[end + s..])
+        .map(|a| {
+            let e = a.iter().rposition(|b| !blank(b)).map_or(0, |e| e + 1);
+            a[..e].to_vec()
+        })
+        .filter(|a| !a.is_empty());
+    Some((interp, arg))
 }
 
 /// CVE-2024-21626: `cwd` such as `/proc/self/fd/N` naming a host directory fd that was still
@@ -128,31 +180,64 @@ pub fn verify_cwd(cwd: &Path) -> Result<(), GuardError> {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+
+    fn c(s: &str) -> CString {
+        CString::new(s).unwrap()
+    }
 
     #[test]
-    fn interpreter_is_parsed_like_binfmt_script() {
+    fn shebang_is_parsed_like_binfmt_script() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s");
         let mut f = std::fs::File::create(&p).unwrap();
-        f.write_all(b"#! /proc/self/exe  -x\necho\n").unwrap();
+        f.write_all(b"#! /proc/self/exe  -x y \necho\n").unwrap();
         let fd = open(&p, OFlag::O_RDONLY, Mode::empty()).unwrap();
-        assert_eq!(interpreter(fd), Some(PathBuf::from("/proc/self/exe")));
+        assert_eq!(
+            shebang(&fd),
+            Some((PathBuf::from("/proc/self/exe"), Some(b"-x y".to_vec())))
+        );
+        std::fs::write(&p, b"#!/bin/sh\n").unwrap();
+        let fd = open(&p, OFlag::O_RDONLY, Mode::empty()).unwrap();
+        assert_eq!(shebang(&fd), Some((PathBuf::from("/bin/sh"), None)));
         std::fs::write(&p, b"\x7fELF").unwrap();
         let fd = open(&p, OFlag::O_RDONLY, Mode::empty()).unwrap();
-        assert_eq!(interpreter(fd), None);
+        assert_eq!(shebang(&fd), None);
     }
 
     #[test]
     fn own_exe_is_recognized_directly_and_through_a_script() {
         let exe = OwnExe::open().unwrap();
-        assert!(exe.check_program(Path::new("/proc/self/exe")).is_err());
+        assert!(exe
+            .open_program(Path::new("/proc/self/exe"), &[c("x")])
+            .is_err());
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s");
         std::fs::write(&p, b"#!/proc/self/exe\n").unwrap();
-        let err = exe.check_program(&p).unwrap_err();
+        let err = exe.open_program(&p, &[c("s")]).unwrap_err();
         assert!(err.to_string().contains("CVE-2019-5736"), "{err}");
-        std::fs::write(&p, b"#!/bin/sh\n").unwrap();
-        exe.check_program(&p).unwrap();
+        // A script chain: the fd is the final binary's, argv what binfmt_script builds.
+        let inner = dir.path().join("inner");
+        std::fs::write(&inner, b"#!/bin/sh -e\n").unwrap();
+        std::fs::write(&p, format!("#!{}\n", inner.display())).unwrap();
+        let checked = exe.open_program(&p, &[c("s"), c("a1")]).unwrap();
+        assert_eq!(checked.path, PathBuf::from("/bin/sh"));
+        let want = [
+            "/bin/sh".to_string(),
+            "-e".into(),
+            inner.display().to_string(),
+            p.display().to_string(),
+            "a1".into(),
+        ];
+        let got: Vec<String> = checked
+            .argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(got, want);
+        let sh = std::fs::metadata("/bin/sh").unwrap();
+        let st = fstat(checked.fd.as_fd()).unwrap();
+        assert_eq!((st.st_dev, st.st_ino), (sh.dev(), sh.ino()));
     }
 
     /// `cargo test -p berth-runtime --release --lib guard -- --ignored --nocapture`: the cost
@@ -169,7 +254,7 @@ mod tests {
         for _ in 0..n {
             set_non_dumpable().unwrap();
             let exe = OwnExe::open().unwrap();
-            exe.check_program(&script).unwrap();
+            exe.open_program(&script, &[c("entry.sh")]).unwrap();
         }
         let guard = t.elapsed() / n;
         let t = std::time::Instant::now();

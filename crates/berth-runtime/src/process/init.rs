@@ -184,9 +184,7 @@ fn wait_and_exec(
     drop(fifo);
     // CVE-2019-5736: checked right before execve (not at create), so a script rewritten
     // between create and start is still caught.
-    exe.check_program(program.path())?;
-    crate::phase!("init: execve");
-    Ok(program.exec()?)
+    program.exec_checked(exe) // execveat of the checked fd: no re-resolution (CVE-2019-5736)
 }
 
 /// Creates `process.cwd` (mode 0755) when it does not exist, as runc does. Runs after

@@ -97,8 +97,8 @@ fn differential_against_runc() {
     let berth = berth_bin();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let allow_text = std::fs::read_to_string(root.join(ALLOW_LIST)).unwrap_or_default();
-    let entries = verdict::parse_allow_list(&allow_text)
-        .unwrap_or_else(|e| panic!("{ALLOW_LIST}: {e}"));
+    let entries =
+        verdict::parse_allow_list(&allow_text).unwrap_or_else(|e| panic!("{ALLOW_LIST}: {e}"));
     let only = std::env::var("BERTH_DIFF_ONLY").ok();
     let print = std::env::var_os("BERTH_DIFF_PRINT").is_some();
     let cases: Vec<observe::Case> = corpus::all()
@@ -141,19 +141,28 @@ fn differential_against_runc() {
             match hit {
                 Some(i) if entries[i].fixed => {
                     used[i] += 1;
-                    lines.push(format!("  REGRESSION {} (fixed: {})", d.key, entries[i].reason));
+                    lines.push(format!(
+                        "  REGRESSION {} (fixed: {})",
+                        d.key, entries[i].reason
+                    ));
                     regressions.push((d, i));
                 }
                 Some(i) => {
                     used[i] += 1;
                     allowed += 1;
                     if print {
-                        lines.push(format!("  allowed {}: runc {} | berth {}", d.key, d.runc, d.berth));
+                        lines.push(format!(
+                            "  allowed {}: runc {} | berth {}",
+                            d.key, d.runc, d.berth
+                        ));
                     }
                 }
                 None => {
                     new_here += 1;
-                    lines.push(format!("  NEW {}\n      runc:  {}\n      berth: {}", d.key, d.runc, d.berth));
+                    lines.push(format!(
+                        "  NEW {}\n      runc:  {}\n      berth: {}",
+                        d.key, d.runc, d.berth
+                    ));
                     unexpected.push(d);
                 }
             }
@@ -188,7 +197,10 @@ fn differential_against_runc() {
     ));
     if print {
         for d in &unexpected {
-            loud(&format!("allow {}  TODO reason (runc {} | berth {})", d.key, d.runc, d.berth));
+            loud(&format!(
+                "allow {}  TODO reason (runc {} | berth {})",
+                d.key, d.runc, d.berth
+            ));
         }
     }
     let mut problems = Vec::new();

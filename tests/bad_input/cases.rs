@@ -764,4 +764,3 @@ pub fn fake_state(rt: &Runtime, id: &str, bytes: &[u8]) {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("state.json"), bytes).unwrap();
 }
-

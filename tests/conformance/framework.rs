@@ -107,4 +107,3 @@ pub fn must_fail(rt: &Runtime, args: &[&str]) -> Result<Output, String> {
         Ok(out)
     }
 }
-

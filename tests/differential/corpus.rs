@@ -117,12 +117,22 @@ pub const DEFAULT_CAPS: &[&str] = &[
 /// Probe bundles: the default config and the mutations of tests/process.rs, mounts.rs,
 /// namespaces.rs, devices.rs, seccomp.rs, runc_parity.rs.
 fn probe_cases() -> Vec<Case> {
-    let ro = &["--write", "/", "--write", "/tmp/x", "--write", "/proc/sys/kernel/domainname"][..];
+    let ro = &[
+        "--write",
+        "/",
+        "--write",
+        "/tmp/x",
+        "--write",
+        "/proc/sys/kernel/domainname",
+    ][..];
     vec![
         probe("default", ro, |_| {}),
-        probe("writable-root", ro, |b| cfg(b)["root"]["readonly"] = json!(false)),
+        probe("writable-root", ro, |b| {
+            cfg(b)["root"]["readonly"] = json!(false)
+        }),
         probe("user-1000-groups", &[], |b| {
-            cfg(b)["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 100]})
+            cfg(b)["process"]["user"] =
+                json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 100]})
         }),
         probe("user-1000-home-from-passwd", &[], |b| {
             cfg(b)["process"]["user"] = json!({"uid": 1000, "gid": 1000})
@@ -130,7 +140,9 @@ fn probe_cases() -> Vec<Case> {
         probe("user-unknown-uid", &[], |b| {
             cfg(b)["process"]["user"] = json!({"uid": 4242, "gid": 4242})
         }),
-        probe("umask-027", &[], |b| cfg(b)["process"]["user"]["umask"] = json!(0o027)),
+        probe("umask-027", &[], |b| {
+            cfg(b)["process"]["user"]["umask"] = json!(0o027)
+        }),
         probe("rlimits", &[], |b| {
             cfg(b)["process"]["rlimits"] = json!([
                 {"type": "RLIMIT_NOFILE", "soft": 4096, "hard": 8192},
@@ -153,9 +165,14 @@ fn probe_cases() -> Vec<Case> {
                 "inheritable": ALL_CAPS, "ambient": ALL_CAPS
             })
         }),
-        probe("caps-empty", &[], |b| cfg(b)["process"]["capabilities"] = json!({})),
+        probe("caps-empty", &[], |b| {
+            cfg(b)["process"]["capabilities"] = json!({})
+        }),
         probe("caps-absent", &[], |b| {
-            cfg(b)["process"].as_object_mut().unwrap().remove("capabilities");
+            cfg(b)["process"]
+                .as_object_mut()
+                .unwrap()
+                .remove("capabilities");
         }),
         probe("caps-user-ambient", &[], |b| {
             let c = ["CAP_NET_BIND_SERVICE", "CAP_KILL"];
@@ -217,8 +234,16 @@ fn probe_cases() -> Vec<Case> {
         }),
         probe(
             "sysctls",
-            &["--sysctl", "net.ipv4.ip_forward", "--sysctl", "kernel.shm_rmid_forced",
-              "--sysctl", "net.core.somaxconn", "--sysctl", "kernel.msgmax"],
+            &[
+                "--sysctl",
+                "net.ipv4.ip_forward",
+                "--sysctl",
+                "kernel.shm_rmid_forced",
+                "--sysctl",
+                "net.core.somaxconn",
+                "--sysctl",
+                "kernel.msgmax",
+            ],
             |b| {
                 cfg(b)["linux"]["sysctl"] = json!({
                     "net.ipv4.ip_forward": "1", "kernel.shm_rmid_forced": "1",
@@ -234,7 +259,12 @@ fn probe_cases() -> Vec<Case> {
         }),
         probe(
             "masked-readonly-extra",
-            &["--open", "/proc/sys/kernel/ostype", "--write", "/proc/sysrq-trigger"],
+            &[
+                "--open",
+                "/proc/sys/kernel/ostype",
+                "--write",
+                "/proc/sysrq-trigger",
+            ],
             |b| {
                 cfg(b)["linux"]["maskedPaths"]
                     .as_array_mut()
@@ -266,27 +296,44 @@ fn probe_cases() -> Vec<Case> {
         probe("tmpfs-ro", &["--write", "/ro/f"], |b| {
             b.mount(json!({"destination": "/ro", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]}));
         }),
-        probe("bind-ro-and-rw", &["--write", "/ro/f", "--write", "/rw/f"], |b| {
-            for d in ["ro-src", "rw-src"] {
-                std::fs::create_dir_all(b.path().join(d)).unwrap();
-            }
-            let p = b.path_str().to_string();
-            b.mount(json!({"destination": "/ro", "type": "bind", "source": format!("{p}/ro-src"),
-                "options": ["bind", "ro", "nosuid", "nodev"]}));
-            b.mount(json!({"destination": "/rw", "type": "none", "source": format!("{p}/rw-src"),
-                "options": ["rbind", "rw", "rprivate"]}));
-        }),
+        probe(
+            "bind-ro-and-rw",
+            &["--write", "/ro/f", "--write", "/rw/f"],
+            |b| {
+                for d in ["ro-src", "rw-src"] {
+                    std::fs::create_dir_all(b.path().join(d)).unwrap();
+                }
+                let p = b.path_str().to_string();
+                b.mount(
+                    json!({"destination": "/ro", "type": "bind", "source": format!("{p}/ro-src"),
+                "options": ["bind", "ro", "nosuid", "nodev"]}),
+                );
+                b.mount(
+                    json!({"destination": "/rw", "type": "none", "source": format!("{p}/rw-src"),
+                "options": ["rbind", "rw", "rprivate"]}),
+                );
+            },
+        ),
         probe("bind-file", &["--open", "/etc/bound"], |b| {
             std::fs::write(b.path().join("bound"), "x").unwrap();
             let p = format!("{}/bound", b.path_str());
-            b.mount(json!({"destination": "/etc/bound", "type": "bind", "source": p,
-                "options": ["rbind", "ro"]}));
+            b.mount(
+                json!({"destination": "/etc/bound", "type": "bind", "source": p,
+                "options": ["rbind", "ro"]}),
+            );
         }),
         probe("bind-propagation-options", &[], |b| {
             std::fs::create_dir_all(b.path().join("src")).unwrap();
             let p = format!("{}/src", b.path_str());
-            for (d, o) in [("/a", "rslave"), ("/b", "private"), ("/c", "rshared"), ("/d", "unbindable")] {
-                b.mount(json!({"destination": d, "type": "bind", "source": p, "options": ["rbind", o]}));
+            for (d, o) in [
+                ("/a", "rslave"),
+                ("/b", "private"),
+                ("/c", "rshared"),
+                ("/d", "unbindable"),
+            ] {
+                b.mount(
+                    json!({"destination": d, "type": "bind", "source": p, "options": ["rbind", o]}),
+                );
             }
         }),
         probe("mount-flags", &[], |b| {
@@ -301,16 +348,20 @@ fn probe_cases() -> Vec<Case> {
         probe("dev-without-tmpfs", &[], |b| {
             b.remove_mount("/dev");
         }),
-        probe("devices", &["--open", "/dev/fuse", "--open", "/dev/net/tun"], |b| {
-            cfg(b)["linux"]["devices"] = json!([
-                {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438, "uid": 0, "gid": 0},
-                {"path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200, "fileMode": 384, "uid": 1000, "gid": 5}
-            ]);
-            cfg(b)["linux"]["resources"]["devices"] = json!([
-                {"allow": false, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
-            ]);
-        }),
+        probe(
+            "devices",
+            &["--open", "/dev/fuse", "--open", "/dev/net/tun"],
+            |b| {
+                cfg(b)["linux"]["devices"] = json!([
+                    {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438, "uid": 0, "gid": 0},
+                    {"path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200, "fileMode": 384, "uid": 1000, "gid": 5}
+                ]);
+                cfg(b)["linux"]["resources"]["devices"] = json!([
+                    {"allow": false, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
+                ]);
+            },
+        ),
         probe("device-no-mode", &[], |b| {
             cfg(b)["linux"]["devices"] = json!([
                 {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}
@@ -319,16 +370,20 @@ fn probe_cases() -> Vec<Case> {
         probe("devices-allow-all", &["--open", "/dev/null"], |b| {
             cfg(b)["linux"]["resources"]["devices"] = json!([{"allow": true, "access": "rwm"}]);
         }),
-        probe("seccomp-errno", &["--syscall", "83", "--syscall", "39"], |b| {
-            cfg(b)["linux"]["seccomp"] = json!({
-                "defaultAction": "SCMP_ACT_ALLOW",
-                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-                "syscalls": [
-                    {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
-                    {"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}
-                ]
-            })
-        }),
+        probe(
+            "seccomp-errno",
+            &["--syscall", "83", "--syscall", "39"],
+            |b| {
+                cfg(b)["linux"]["seccomp"] = json!({
+                    "defaultAction": "SCMP_ACT_ALLOW",
+                    "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                    "syscalls": [
+                        {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+                        {"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}
+                    ]
+                })
+            },
+        ),
         probe("seccomp-default-errno-ret", &["--syscall", "83"], |b| {
             cfg(b)["linux"]["seccomp"] = json!({
                 "defaultAction": "SCMP_ACT_ALLOW",
@@ -336,13 +391,17 @@ fn probe_cases() -> Vec<Case> {
                 "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]
             })
         }),
-        probe("seccomp-args", &["--syscall", "83,0", "--syscall", "83,1"], |b| {
-            cfg(b)["linux"]["seccomp"] = json!({
-                "defaultAction": "SCMP_ACT_ALLOW",
-                "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 22,
-                    "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]}]
-            })
-        }),
+        probe(
+            "seccomp-args",
+            &["--syscall", "83,0", "--syscall", "83,1"],
+            |b| {
+                cfg(b)["linux"]["seccomp"] = json!({
+                    "defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 22,
+                        "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]}]
+                })
+            },
+        ),
         probe("seccomp-unknown-syscall-name", &[], |b| {
             cfg(b)["linux"]["seccomp"] = json!({
                 "defaultAction": "SCMP_ACT_ALLOW",
@@ -366,17 +425,51 @@ fn probe_cases() -> Vec<Case> {
             cfg(b)["linux"]["rootfsPropagation"] = json!("rslave")
         }),
         probe("resources", &[], |b| {
-            cfg(b)["linux"]["resources"]["memory"] = json!({"limit": 67108864, "reservation": 33554432});
-            cfg(b)["linux"]["resources"]["cpu"] = json!({"shares": 512, "quota": 50000, "period": 100000});
+            cfg(b)["linux"]["resources"]["memory"] =
+                json!({"limit": 67108864, "reservation": 33554432});
+            cfg(b)["linux"]["resources"]["cpu"] =
+                json!({"shares": 512, "quota": 50000, "period": 100000});
             cfg(b)["linux"]["resources"]["pids"] = json!({"limit": 64});
         }),
-        probe("annotations", &[], |b| {
-            cfg(b)["annotations"] = json!({"org.example/a": "1", "io.kubernetes.cri.container-type": "container"})
-        }),
+        probe(
+            "annotations",
+            &[],
+            |b| {
+                cfg(b)["annotations"] =
+                    json!({"org.example/a": "1", "io.kubernetes.cri.container-type": "container"})
+            },
+        ),
         probe("no-mounts-at-all", &[], |b| {
             cfg(b)["mounts"] = json!([]);
             cfg(b)["linux"]["maskedPaths"] = json!([]);
             cfg(b)["linux"]["readonlyPaths"] = json!([]);
+        }),
+        probe("linux-absent", &[], |b| {
+            cfg(b).as_object_mut().unwrap().remove("linux");
+            cfg(b).as_object_mut().unwrap().remove("hostname");
+        }),
+        probe("linux-namespaces-absent", &[], |b| {
+            cfg(b)["linux"]
+                .as_object_mut()
+                .unwrap()
+                .remove("namespaces");
+            cfg(b).as_object_mut().unwrap().remove("hostname");
+        }),
+        probe("mounts-absent", &[], |b| {
+            cfg(b).as_object_mut().unwrap().remove("mounts");
+        }),
+        probe("masked-readonly-absent", &[], |b| {
+            cfg(b)["linux"]
+                .as_object_mut()
+                .unwrap()
+                .remove("maskedPaths");
+            cfg(b)["linux"]
+                .as_object_mut()
+                .unwrap()
+                .remove("readonlyPaths");
+        }),
+        probe("user-absent", &[], |b| {
+            cfg(b)["process"].as_object_mut().unwrap().remove("user");
         }),
         probe("exit-code-7", &["--exit", "7"], |_| {}),
     ]
@@ -385,10 +478,26 @@ fn probe_cases() -> Vec<Case> {
 /// What reaches the container's stdout/stderr, and cgroup files as the container sees them.
 fn shell_cases() -> Vec<Case> {
     vec![
-        shell("stdout-stderr-exit", "echo out; echo err >&2; echo out2; exit 3", |_| {}),
-        shell("stdin-is-null", "cat; echo rc=$?; ls -l /proc/self/fd/0 | sed 's/.*-> //'", |_| {}),
-        shell("signal-exit", "kill -TERM $$; sleep 1; echo survived", |_| {}),
-        shell("child-killed", "sleep 100 & kill -9 $!; wait $!; echo rc=$?", |_| {}),
+        shell(
+            "stdout-stderr-exit",
+            "echo out; echo err >&2; echo out2; exit 3",
+            |_| {},
+        ),
+        shell(
+            "stdin-is-null",
+            "cat; echo rc=$?; ls -l /proc/self/fd/0 | sed 's/.*-> //'",
+            |_| {},
+        ),
+        shell(
+            "signal-exit",
+            "kill -TERM $$; sleep 1; echo survived",
+            |_| {},
+        ),
+        shell(
+            "child-killed",
+            "sleep 100 & kill -9 $!; wait $!; echo rc=$?",
+            |_| {},
+        ),
         shell(
             "cgroup-files",
             "for f in memory/memory.limit_in_bytes memory/memory.soft_limit_in_bytes \
@@ -405,12 +514,24 @@ fn shell_cases() -> Vec<Case> {
         shell("cgroup-mount-listing", "ls /sys/fs/cgroup | sort", |_| {}),
         shell(
             "devices-list",
-            "cat /sys/fs/cgroup/devices/devices.list 2>&1",
+            "sort /sys/fs/cgroup/devices/devices.list 2>&1",
             |_| {},
         ),
-        shell("hostname-files", "hostname; cat /etc/hostname 2>&1; uname -n", |_| {}),
-        shell("ip-links", "ip -o link | sed 's/link\\/[a-z]* [0-9a-f:]*//'", |_| {}),
-        shell("proc-self-attr", "cat /proc/self/attr/current 2>&1; echo", |_| {}),
+        shell(
+            "hostname-files",
+            "hostname; cat /etc/hostname 2>&1; uname -n",
+            |_| {},
+        ),
+        shell(
+            "ip-links",
+            "ip -o link | sed 's/link\\/[a-z]* [0-9a-f:]*//'",
+            |_| {},
+        ),
+        shell(
+            "proc-self-attr",
+            "cat /proc/self/attr/current 2>&1; echo",
+            |_| {},
+        ),
         shell("umask-default", "umask", |_| {}),
         shell("id", "id", |b| {
             cfg(b)["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5]})
@@ -453,7 +574,10 @@ fn reach(r: &mut Run, state: &str) -> bool {
     }
     let st = r.status();
     if st != state {
-        r.record("setup-failed", json!(format!("status {st}, wanted {state}")));
+        r.record(
+            "setup-failed",
+            json!(format!("status {st}, wanted {state}")),
+        );
         return false;
     }
     true
@@ -584,8 +708,14 @@ fn session_cases() -> Vec<Case> {
     let mut v = vec![
         exec_probe("default", &[]),
         exec_probe("user", &["--user", "1000:1000"]),
-        exec_probe("user-additional-gids", &["--user", "1000:1000", "--additional-gids", "5"]),
-        exec_probe("env-cwd", &["--env", "FOO=bar", "--env", "PATH=/bin", "--cwd", "/tmp"]),
+        exec_probe(
+            "user-additional-gids",
+            &["--user", "1000:1000", "--additional-gids", "5"],
+        ),
+        exec_probe(
+            "env-cwd",
+            &["--env", "FOO=bar", "--env", "PATH=/bin", "--cwd", "/tmp"],
+        ),
         exec_probe("cap", &["--cap", "CAP_SYS_ADMIN"]),
         exec_probe("no-new-privs", &["--no-new-privs"]),
         session("exec/process-json", running, |r| {
@@ -614,7 +744,18 @@ fn session_cases() -> Vec<Case> {
             if !reach(r, "running") {
                 return;
             }
-            let out = r.call("exec", &["exec", "-d", "--pid-file", "{bundle}/exec.pid", "{id}", "sleep", "5"]);
+            let out = r.call(
+                "exec",
+                &[
+                    "exec",
+                    "-d",
+                    "--pid-file",
+                    "{bundle}/exec.pid",
+                    "{id}",
+                    "sleep",
+                    "5",
+                ],
+            );
             let pid = std::fs::read_to_string(r.bundle.path().join("exec.pid")).ok();
             r.record("pid-file.written", json!(out.success() && pid.is_some()));
             r.record(
@@ -622,27 +763,41 @@ fn session_cases() -> Vec<Case> {
                 json!(pid.as_deref().map(|p| p.ends_with('\n'))),
             );
         }),
-        session("run/exit-codes", |_| {}, |r| {
-            r.foreground("true", &["true"], &[], false);
-            r.foreground("exit3", &["sh", "-c", "exit 3"], &[], false);
-            r.foreground("exit255", &["sh", "-c", "exit 255"], &[], false);
-            r.foreground("notfound", &["/no/such/binary"], &[], false);
-            r.foreground("notexec", &["/etc/passwd"], &[], false);
-            r.foreground("sigkilled", &["sh", "-c", "sleep 100 & kill -9 $$; wait"], &[], false);
-        }),
+        session(
+            "run/exit-codes",
+            |_| {},
+            |r| {
+                r.foreground("true", &["true"], &[], false);
+                r.foreground("exit3", &["sh", "-c", "exit 3"], &[], false);
+                r.foreground("exit255", &["sh", "-c", "exit 255"], &[], false);
+                r.foreground("notfound", &["/no/such/binary"], &[], false);
+                r.foreground("notexec", &["/etc/passwd"], &[], false);
+            },
+        ),
         session("run/detach", running, |r| {
             let out = r.call("run-d", &["run", "-d", "--bundle", "{bundle}", "{id}"]);
             r.record("run-d.stdout", json!(r.ctx.text(&out.stdout)));
             r.state("after-run-d");
         }),
-        session("run/keep", |_| {}, |r| {
-            r.cmd(&["run", "--keep", "--bundle", "{bundle}", "{id}"]);
-            r.state("after-run-keep");
-        }),
+        session(
+            "run/keep",
+            |_| {},
+            |r| {
+                r.cmd(&["run", "--keep", "--bundle", "{bundle}", "{id}"]);
+                r.state("after-run-keep");
+            },
+        ),
         session("create/pid-file", running, |r| {
             let out = r.call(
                 "create",
-                &["create", "--pid-file", "{bundle}/c.pid", "--bundle", "{bundle}", "{id}"],
+                &[
+                    "create",
+                    "--pid-file",
+                    "{bundle}/c.pid",
+                    "--bundle",
+                    "{bundle}",
+                    "{id}",
+                ],
             );
             let pid = std::fs::read_to_string(r.bundle.path().join("c.pid")).ok();
             let st = r.cmd(&["state", "{id}"]);
@@ -651,14 +806,27 @@ fn session_cases() -> Vec<Case> {
                 .and_then(|s| s["pid"].as_i64());
             r.record(
                 "pid-file.matches-state",
-                json!(out.success() && pid.as_deref().map(str::trim) == spid.map(|p| p.to_string()).as_deref()),
+                json!(
+                    out.success()
+                        && pid.as_deref().map(str::trim) == spid.map(|p| p.to_string()).as_deref()
+                ),
             );
-            r.record("pid-file.newline", json!(pid.as_deref().map(|p| p.ends_with('\n'))));
+            r.record(
+                "pid-file.newline",
+                json!(pid.as_deref().map(|p| p.ends_with('\n'))),
+            );
         }),
         session("create/relative-pid-file", running, |r| {
             r.call(
                 "create",
-                &["create", "--pid-file", "rel.pid", "--bundle", "{bundle}", "{id}"],
+                &[
+                    "create",
+                    "--pid-file",
+                    "rel.pid",
+                    "--bundle",
+                    "{bundle}",
+                    "{id}",
+                ],
             );
         }),
         session("create/twice", running, |r| {
@@ -676,32 +844,44 @@ fn session_cases() -> Vec<Case> {
                 r.state("running");
             }
         }),
-        session("state/fields-created-annotations", |b| {
-            b.args(&["sleep", "1000"]);
-            cfg(b)["annotations"] = json!({"a": "1", "org.example.b": "two words"});
-        }, |r| {
-            if reach(r, "created") {
-                r.state("created");
-            }
-        }),
-        session("state/stopped-by-exit", |b| {
-            b.args(&["true"]);
-        }, |r| {
-            r.cmd(&["create", "--bundle", "{bundle}", "{id}"]);
-            r.cmd(&["start", "{id}"]);
-            r.wait_status("stopped", 10);
-            r.state("stopped");
-        }),
-        session("start/output-to-stdio", |b| {
-            b.args(&["sh", "-c", "echo started-out; echo started-err >&2"]);
-        }, |r| {
-            // The created container inherits create's stdio; start's own output is empty.
-            let c = r.cmd(&["create", "--bundle", "{bundle}", "{id}"]);
-            let s = r.cmd(&["start", "{id}"]);
-            r.wait_status("stopped", 10);
-            r.record("start.stdout", json!(r.ctx.text(&s.stdout)));
-            r.record("create.accepted", json!(c.success()));
-        }),
+        session(
+            "state/fields-created-annotations",
+            |b| {
+                b.args(&["sleep", "1000"]);
+                cfg(b)["annotations"] = json!({"a": "1", "org.example.b": "two words"});
+            },
+            |r| {
+                if reach(r, "created") {
+                    r.state("created");
+                }
+            },
+        ),
+        session(
+            "state/stopped-by-exit",
+            |b| {
+                b.args(&["true"]);
+            },
+            |r| {
+                r.cmd(&["create", "--bundle", "{bundle}", "{id}"]);
+                r.cmd(&["start", "{id}"]);
+                r.wait_status("stopped", 10);
+                r.state("stopped");
+            },
+        ),
+        session(
+            "start/output-to-stdio",
+            |b| {
+                b.args(&["sh", "-c", "echo started-out; echo started-err >&2"]);
+            },
+            |r| {
+                // The created container inherits create's stdio; start's own output is empty.
+                let c = r.cmd(&["create", "--bundle", "{bundle}", "{id}"]);
+                let s = r.cmd(&["start", "{id}"]);
+                r.wait_status("stopped", 10);
+                r.record("start.stdout", json!(r.ctx.text(&s.stdout)));
+                r.record("create.accepted", json!(c.success()));
+            },
+        ),
         session("delete/stopped-twice", running, |r| {
             if reach(r, "stopped") {
                 r.call("delete1", &["delete", "{id}"]);
@@ -716,12 +896,6 @@ fn session_cases() -> Vec<Case> {
                 r.state("paused");
                 r.call("resume1", &["resume", "{id}"]);
                 r.call("resume2", &["resume", "{id}"]);
-            }
-        }),
-        session("exec/paused-ignore-paused", running, |r| {
-            if reach(r, "paused") {
-                r.call("exec", &["exec", "-d", "--ignore-paused", "{id}", "true"]);
-                r.call("resume", &["resume", "{id}"]);
             }
         }),
     ];
@@ -744,11 +918,17 @@ fn fixture_cases() -> Vec<Case> {
         }
         let name = f.file_stem().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&f).expect("read fixture");
-        let fixture: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("fixture {}: {e}", f.display()));
+        let fixture: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {}: {e}", f.display()));
         let config = Arc::new(fixture["config"].clone());
         let setup: Setup = Arc::new(move |b: &mut Bundle, n: &Names| {
-            for file in ["hosts", "hostname", "resolv.conf", "termination-log", ".containerenv"] {
+            for file in [
+                "hosts",
+                "hostname",
+                "resolv.conf",
+                "termination-log",
+                ".containerenv",
+            ] {
                 std::fs::write(b.path().join(file), format!("{file}\n")).unwrap();
             }
             std::fs::create_dir_all(b.path().join("shm")).unwrap();
@@ -759,11 +939,19 @@ fn fixture_cases() -> Vec<Case> {
         });
         let args: Vec<String> = fixture["probe_args"]
             .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         let flags: Vec<String> = fixture["create_flags"]
             .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         let pod = fixture["sandbox"].as_bool().unwrap_or(false);
         v.push(Case {
@@ -896,7 +1084,9 @@ fn conformance_cases() -> Vec<Case> {
                     setup: Arc::new(move |b: &mut Bundle, _: &Names| s(b)),
                     args: args.iter().map(|a| a.to_string()).collect(),
                 },
-                CKind::Shell { setup: s, script, .. } => Kind::Shell {
+                CKind::Shell {
+                    setup: s, script, ..
+                } => Kind::Shell {
                     setup: Arc::new(move |b: &mut Bundle, _: &Names| s(b)),
                     script: script.to_string(),
                 },

@@ -36,7 +36,9 @@ impl Ctx {
         self.ns_labels.insert(0, (label.into(), ns_inodes(pid)));
     }
 
-    /// The text with every run-specific string replaced by its placeholder.
+    /// The text with every run-specific string replaced by its placeholder, and the counters
+    /// of the harness's `unique_id()` (`<name>-<pid>-<n>`, used by the conformance checks)
+    /// replaced by `<n>`.
     pub fn text(&self, s: &str) -> String {
         let mut s = s.to_string();
         for (from, to) in &self.subst {
@@ -44,7 +46,21 @@ impl Ctx {
                 s = s.replace(from.as_str(), to);
             }
         }
-        s
+        let marker = format!("-{}-", std::process::id());
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s.as_str();
+        while let Some(i) = rest.find(&marker) {
+            out.push_str(&rest[..i]);
+            out.push_str("-{pid}-");
+            rest = &rest[i + marker.len()..];
+            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            if digits > 0 {
+                out.push_str("<n>");
+                rest = &rest[digits..];
+            }
+        }
+        out.push_str(rest);
+        out
     }
 
     /// Every string inside `v` through [`Ctx::text`].

@@ -41,8 +41,31 @@ pub fn differences(case: &str, runc: &Obs, berth: &Obs) -> Vec<Difference> {
     let mut keys: Vec<&String> = runc.keys().chain(berth.keys()).collect();
     keys.sort();
     keys.dedup();
+    // When one runtime refused what the other ran, the refusal is the difference: the
+    // observations that only the accepting side could make are not listed one by one.
+    let differs = |k: &str| runc.get(k) != berth.get(k);
+    let gate_all = ["create.accepted", "sandbox.accepted"]
+        .iter()
+        .any(|k| differs(k));
+    let gated: Vec<String> = keys
+        .iter()
+        .filter(|k| k.ends_with(".exit") && differs(k))
+        .filter(|k| {
+            runc.get(k.as_str()) == Some(&0.into()) || berth.get(k.as_str()) == Some(&0.into())
+        })
+        .map(|k| k.trim_end_matches("exit").to_string())
+        .collect();
     for k in keys {
         if k == "leftovers" {
+            continue;
+        }
+        if gate_all && !k.ends_with(".accepted") {
+            continue;
+        }
+        if gated
+            .iter()
+            .any(|g| k.starts_with(g.as_str()) && !k.ends_with(".exit"))
+        {
             continue;
         }
         diff_value(&format!("{case}:{k}"), runc.get(k), berth.get(k), &mut out);
@@ -52,8 +75,16 @@ pub fn differences(case: &str, runc: &Obs, berth: &Obs) -> Vec<Difference> {
         if let Some(l) = obs.get("leftovers") {
             out.push(Difference {
                 key: format!("{case}:leftovers.{side}"),
-                runc: if side == "runc" { show(Some(l)) } else { "-".into() },
-                berth: if side == "berth" { show(Some(l)) } else { "-".into() },
+                runc: if side == "runc" {
+                    show(Some(l))
+                } else {
+                    "-".into()
+                },
+                berth: if side == "berth" {
+                    show(Some(l))
+                } else {
+                    "-".into()
+                },
             });
         }
     }
@@ -128,7 +159,12 @@ pub fn parse_allow_list(text: &str) -> Result<Vec<Entry>, String> {
         let fixed = match verb {
             "allow" => false,
             "fixed" => true,
-            _ => return Err(format!("line {}: starts with {verb:?}, not allow/fixed", i + 1)),
+            _ => {
+                return Err(format!(
+                    "line {}: starts with {verb:?}, not allow/fixed",
+                    i + 1
+                ))
+            }
         };
         if pattern.is_empty() || reason.is_empty() {
             return Err(format!("line {}: needs a key pattern and a reason", i + 1));

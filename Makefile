@@ -1,7 +1,9 @@
 # berth: build, test and demo entry points. Run as root on Debian 12 (see docs/testing.md).
 #
 #   make demo    build berth and run a busybox container (hostname, PID 1, mounts)
-#   make test    deps + probe + fmt-check + clippy + unit and integration tests
+#   make test    deps + probe + fmt-check + clippy + VM tier + runtime-tools conformance +
+#                fuzz smoke + unit and integration tests
+#   make conformance  the runtime-tools validation suite on the host and in the VM tier
 #   make soak    1,000 create/start/kill/delete cycles and 1,000 runs, leak census
 #   make fuzz    each cargo-fuzz target for FUZZ_SECONDS (default 600)
 #
@@ -62,7 +64,7 @@ clippy:
 # Unit tests (no root) and integration tests (root; they skip loudly otherwise). The failpoints
 # feature compiles crash injection into the test build of berth (tests/crash.rs); the soak runs
 # with its small count here (BERTH_SOAK_COUNT, default 50); fuzz-smoke: see below.
-test: deps probe fmt-check clippy test-vm fuzz-smoke
+test: deps probe fmt-check clippy build test-vm conformance fuzz-smoke
 	BERTH_PROBE=$(PROBE) $(CARGO) test --workspace --no-fail-fast --features failpoints
 
 unit:
@@ -90,6 +92,14 @@ clean-demo:
 .PHONY: test-vm
 test-vm: build
 	BERTH=$(BERTH) integration/vm/run.sh
+
+# The opencontainers/runtime-tools validation suite (docs/conformance.md): builds it once into
+# /var/cache/berth/runtime-tools-<commit>/ (Go 1.22 from bookworm-backports when missing), runs
+# all tests on the host and the cgroup tests in the VM tier, and compares with
+# integration/conformance/runtime-tools-expected.txt. RUNTIME_TOOLS_SRC: another checkout.
+.PHONY: conformance
+conformance: build
+	RUNTIME=$(BERTH) integration/conformance/runtime-tools.sh
 
 # ---- containerd: the shim with real containerd (Debian 1.6.20), ctr and CRI (docs/containerd.md)
 CRI_TEST     := $(CURDIR)/integration/containerd/cri-client/target/release/berth-cri-test

@@ -100,3 +100,80 @@ fn cgroup_namespace_shows_root() {
     assert_eq!(cgroup_path(&r, "memory"), "/");
     assert_eq!(cgroup_path(&r, "pids"), "/");
 }
+
+/// A cgroupsPath that names a frozen cgroup: the init would stop at its first instruction and
+/// `run` would wait forever. berth refuses it at once, as runc does ("container's cgroup
+/// unexpectedly frozen"). Bounded: the harness kills a command after 60 s.
+#[test]
+fn a_frozen_cgroups_path_is_refused_instead_of_hanging() {
+    if !require_root() {
+        return;
+    }
+    let id = unique_id();
+    let cg = format!("berth-it-frozen-{id}");
+    let freezer = std::path::Path::new("/sys/fs/cgroup/freezer").join(&cg);
+    if !freezer.parent().unwrap().join("freezer.state").exists()
+        && !std::path::Path::new("/sys/fs/cgroup/freezer/tasks").exists()
+    {
+        loud("SKIP a_frozen_cgroups_path_is_refused_instead_of_hanging: no v1 freezer");
+        return;
+    }
+    std::fs::create_dir(&freezer).unwrap();
+    std::fs::write(freezer.join("freezer.state"), "FROZEN").unwrap();
+    let mut b = Bundle::new();
+    b.args(&["true"]);
+    b.config_mut()["linux"]["cgroupsPath"] = json!(format!("/{cg}"));
+    b.write();
+    let rt = Runtime::new();
+    let out = rt.cmd(&["run", "--bundle", b.path_str(), &id]);
+    let _ = std::fs::write(freezer.join("freezer.state"), "THAWED");
+    let _ = std::fs::remove_dir(&freezer);
+    out.fails_with(&format!(
+        "the container's cgroup {} is already frozen (thaw it or choose another cgroupsPath)",
+        freezer.display()
+    ));
+    rt.assert_nothing_left(&id, &b);
+}
+
+/// A cgroupsPath whose cgroup already holds processes works (pods share one on purpose), with
+/// a warning.
+#[test]
+fn a_cgroups_path_with_processes_in_it_is_used_with_a_warning() {
+    if !require_root() {
+        return;
+    }
+    let id = unique_id();
+    let cg = format!("berth-it-busy-{id}");
+    let pids = std::path::Path::new("/sys/fs/cgroup/pids").join(&cg);
+    std::fs::create_dir(&pids).unwrap();
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
+    std::fs::write(pids.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
+    let mut b = Bundle::new();
+    b.args(&["sh", "-c", "echo inside"]);
+    b.config_mut()["linux"]["cgroupsPath"] = json!(format!("/{cg}"));
+    b.write();
+    let rt = Runtime::new();
+    let out = rt.cmd(&["run", "--bundle", b.path_str(), &id]);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    // The runtime could not remove the pids directory while the sleeper was in it.
+    for _ in 0..100 {
+        if std::fs::remove_dir(&pids).is_ok() || !pids.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    out.ok();
+    assert_eq!(out.stdout, "inside\n", "{out}");
+    assert!(
+        out.stderr
+            .contains("its cgroup is not empty: 1 process(es) found"),
+        "{out}"
+    );
+    // The foreign process kept its directory busy: left in place with a warning, not an error.
+    assert!(out.stderr.contains("cgroup left in place"), "{out}");
+    rt.assert_nothing_left(&id, &b);
+}

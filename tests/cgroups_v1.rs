@@ -464,3 +464,59 @@ fn check_reports_this_host() {
     text.ok();
     assert!(text.stdout.starts_with("cgroup mode: "), "{text}");
 }
+
+/// Under a parent with its own CFS limit (0.5 CPU), lowering period and quota together must
+/// write the quota first: period first would make the child 1.0 CPU for a moment, and the
+/// kernel refuses that with EINVAL. runc gets it right; berth failed `update` here.
+#[test]
+fn update_lowers_period_and_quota_under_a_limited_parent() {
+    if !require_root() || !has_v1("cpu") {
+        return;
+    }
+    let id = unique_id();
+    let parent = PathBuf::from("/sys/fs/cgroup/cpu").join(format!("berth-it-cfs-{id}"));
+    std::fs::create_dir(&parent).unwrap();
+    std::fs::write(parent.join("cpu.cfs_period_us"), "100000").unwrap();
+    std::fs::write(parent.join("cpu.cfs_quota_us"), "50000").unwrap();
+    let mut b = Bundle::new();
+    b.args(&["sleep", "1000"]);
+    b.config_mut()["linux"]["cgroupsPath"] = json!(format!("/berth-it-cfs-{id}/c"));
+    b.config_mut()["linux"]["resources"] = json!({"cpu": {"period": 100000, "quota": 50000}});
+    b.write();
+    let rt = Runtime::new();
+    rt.create(&b, &id).ok();
+    let out = rt.cmd(&[
+        "update",
+        "--cpu-period",
+        "50000",
+        "--cpu-quota",
+        "25000",
+        &id,
+    ]);
+    let leaf = parent.join("c");
+    let seen = |f: &str| std::fs::read_to_string(leaf.join(f)).unwrap_or_default();
+    let (period, quota) = (seen("cpu.cfs_period_us"), seen("cpu.cfs_quota_us"));
+    // And back up again: the period must go first this time.
+    let up = rt.cmd(&[
+        "update",
+        "--cpu-period",
+        "100000",
+        "--cpu-quota",
+        "50000",
+        &id,
+    ]);
+    let (period_up, quota_up) = (seen("cpu.cfs_period_us"), seen("cpu.cfs_quota_us"));
+    rt.cmd(&["delete", "--force", &id]).ok();
+    // The parent in every hierarchy: create made it where the test did not (as runc, berth
+    // leaves parents of a cgroupsPath it did not own in place).
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap() {
+        let dir = h.unwrap().path().join(format!("berth-it-cfs-{id}"));
+        let _ = std::fs::remove_dir(dir.join("c"));
+        let _ = std::fs::remove_dir(dir);
+    }
+    out.ok();
+    up.ok();
+    assert_eq!((period.trim(), quota.trim()), ("50000", "25000"));
+    assert_eq!((period_up.trim(), quota_up.trim()), ("100000", "50000"));
+    rt.assert_nothing_left(&id, &b);
+}

@@ -178,6 +178,42 @@ fn user_namespace_maps_root() {
     );
 }
 
+/// Podman pods and Kubernetes user-namespaced pods repeat the pod's maps in every container
+/// that joins the pod's user namespace. Accepted when they are the namespace's own (runc
+/// accepts them unchecked); a config claiming other maps is refused before anything exists.
+#[test]
+fn joining_a_user_namespace_with_its_own_mappings_is_accepted_and_other_mappings_refused() {
+    if !require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut pod = userns_bundle();
+    pod.args(&["sleep", "1000"]);
+    let pod_id = unique_id();
+    rt.create(&pod, &pod_id).ok();
+    let pod_pid = rt.state(&pod_id)["pid"].as_i64().unwrap();
+    let userns = format!("/proc/{pod_pid}/ns/user");
+    let mut b = userns_bundle();
+    b.namespace("user", Some(&userns));
+    let r = rt.run_probe(&b, &[]);
+    assert_eq!(
+        r["namespaces"]["user"].as_u64(),
+        Some(ns_inode(&pod_pid.to_string(), "user"))
+    );
+    assert_eq!(r["ids"]["uid"], 0, "{}", r["ids"]);
+    // Other maps than the namespace's: refused with both shown.
+    b.config_mut()["linux"]["uidMappings"] =
+        json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.write();
+    let id = unique_id();
+    rt.create(&b, &id).fails_with(
+        "config.json: linux.uidMappings: [0:200000:65536] differ from the joined user namespace's [0:100000:65536]",
+    );
+    rt.assert_nothing_left(&id, &b);
+    rt.cmd(&["delete", "--force", &pod_id]).ok();
+    rt.assert_nothing_left(&pod_id, &pod);
+}
+
 #[test]
 fn time_namespace_offsets() {
     if !require_root() || runc_gap("runc 1.1.5 has no time namespace / linux.timeOffsets") {

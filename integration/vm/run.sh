@@ -4,12 +4,17 @@
 # "N passed, M failed"; exits non-zero on any failure or if the VM never reports a result.
 #
 # Env: BERTH (default target/release/berth, built if missing), VM_TIMEOUT (seconds, default
-# 600), VM_KEEP=1 keeps integration/.work/vm for inspection.
+# 600), VM_KEEP=1 keeps the work directory for inspection.
+# Other suites reuse the boot (integration/conformance/runtime-tools.sh): VM_TESTS is the script
+# stage2.sh runs as /vm/tests.sh (default tests.sh here), VM_PAYLOAD a directory copied to
+# /vm/payload (with the shared libraries of the executables in its bin/), VM_WORK the work
+# directory (default integration/.work/vm; the console log is VM_WORK/console.log).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-work=$repo/integration/.work/vm
+work=${VM_WORK:-$repo/integration/.work/vm}
+tests=${VM_TESTS:-$here/tests.sh}
 berth=${BERTH:-$repo/target/x86_64-unknown-linux-gnu/release/berth}
 timeout_s=${VM_TIMEOUT:-600}
 
@@ -43,7 +48,15 @@ for applet in $("$root/bin/busybox" --list); do
     [[ -e $root/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
 done
 cp "$berth" "$root/bin/berth"
-for lib in $(ldd "$berth" 2>/dev/null | grep -o '/[^ ]*'); do
+bins=("$berth")
+if [[ -n ${VM_PAYLOAD:-} ]]; then
+    cp -a "$VM_PAYLOAD" "$root/vm/payload"
+    for b in "$root"/vm/payload/bin/*; do
+        if [[ -f $b && -x $b ]]; then bins+=("$b"); fi
+    done
+fi
+for lib in $(for b in "${bins[@]}"; do ldd "$b" 2>/dev/null; done | grep -o '/[^ ]*' | sort -u); do
+    [[ -e $root$lib ]] && continue
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"
 done
@@ -53,7 +66,8 @@ echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
 echo "root:x:0:" > "$root/etc/group"
 "$repo/integration/mkbundle.sh" "$root/vm/bundle" sh /ct/X.sh > /dev/null
 cp "$here/init" "$root/init"
-cp "$here/stage2.sh" "$here/tests.sh" "$root/vm/"
+cp "$here/stage2.sh" "$root/vm/"
+cp "$tests" "$root/vm/tests.sh"
 chmod +x "$root/init" "$root/vm/stage2.sh"
 (cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1) > "$work/initrd.cpio.gz"
 
@@ -64,7 +78,7 @@ set +e
 timeout "$timeout_s" qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic -no-reboot \
     -kernel "$kernel" -initrd "$work/initrd.cpio.gz" \
     -append "console=ttyS0 quiet panic=-1" < /dev/null 2>&1 |
-    tr -d '\r' | tee "$work/console.log" | grep --line-buffered -E '^(PASS|FAIL|RUN|VM-)'
+    tr -d '\r' | tee "$work/console.log" | grep --line-buffered -E '^(PASS|FAIL|RUN|VM-|RT-RESULT)'
 set -e
 echo "vm: $(($(date +%s) - start)) s"
 

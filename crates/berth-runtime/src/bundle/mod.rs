@@ -22,6 +22,11 @@ use crate::rootfs::{RootfsContext, RootfsPlan};
 /// Why a bundle cannot be run. Each variant names the offending file or field.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
+    #[error("config.json: linux.uidMappings: read the maps of the joined user namespace")]
+    JoinedMaps {
+        #[source]
+        source: std::io::Error,
+    },
     #[error("bundle {path}: no such directory")]
     MissingBundle { path: PathBuf },
     #[error("read {path}")]

@@ -176,14 +176,85 @@ impl Namespaces {
             ));
         }
         if self.has(NamespaceKind::User) && !self.creates(NamespaceKind::User) && has_maps {
-            // The joined namespace already has its maps; they can be written only once.
-            return Err(BundleError::invalid(
-                "linux.uidMappings",
-                "mappings cannot be set when joining an existing user namespace",
-            ));
+            // The joined namespace already has its maps (written once, by its creator). Podman
+            // pods and Kubernetes user-namespaced pods repeat them in every container's config;
+            // runc accepts them unchecked. berth accepts them when they are the namespace's
+            // own, and refuses a config that claims other maps than the ones in force.
+            let file = self
+                .entries
+                .iter()
+                .find(|e| e.kind == NamespaceKind::User)
+                .and_then(|e| e.join.as_ref())
+                .expect("a joined user namespace has its file");
+            let (uid, gid) = joined_user_maps(file)?;
+            for (field, config, actual) in [
+                ("linux.uidMappings", &self.uid_map, uid),
+                ("linux.gidMappings", &self.gid_map, gid),
+            ] {
+                if !same_maps(config, &actual) {
+                    return Err(BundleError::invalid(
+                        field,
+                        format!(
+                            "{} differ from the joined user namespace's {}",
+                            show_maps(config),
+                            show_maps(&actual)
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// The uid and gid maps of the user namespace `file`, as its own members read them (the
+/// outside ids are in its parent namespace). Read by a forked child that joins it: a namespace
+/// bind-mounted by a pod manager may have no process to look at.
+fn joined_user_maps(file: &File) -> Result<(Vec<IdMap>, Vec<IdMap>), BundleError> {
+    let failed = |source: std::io::Error| BundleError::JoinedMaps { source };
+    let text = crate::process::sys::in_forked_child(|| {
+        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWUSER)
+            .map_err(std::io::Error::from)?;
+        let uid = std::fs::read_to_string("/proc/self/uid_map")?;
+        let gid = std::fs::read_to_string("/proc/self/gid_map")?;
+        Ok(format!("{uid}\n--\n{gid}"))
+    })
+    .map_err(failed)?;
+    let (uid, gid) = text
+        .split_once("\n--\n")
+        .ok_or_else(|| failed(std::io::ErrorKind::InvalidData.into()))?;
+    Ok((parse_maps(uid), parse_maps(gid)))
+}
+
+fn parse_maps(text: &str) -> Vec<IdMap> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace().map(|n| n.parse::<u32>());
+            Some(IdMap {
+                container_id: f.next()?.ok()?,
+                host_id: f.next()?.ok()?,
+                size: f.next()?.ok()?,
+            })
+        })
+        .collect()
+}
+
+/// The same ranges, in any order.
+fn same_maps(a: &[IdMap], b: &[IdMap]) -> bool {
+    let key = |m: &IdMap| (m.container_id, m.host_id, m.size);
+    let mut a: Vec<_> = a.iter().map(key).collect();
+    let mut b: Vec<_> = b.iter().map(key).collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
+}
+
+fn show_maps(maps: &[IdMap]) -> String {
+    let ranges: Vec<String> = maps
+        .iter()
+        .map(|m| format!("{}:{}:{}", m.container_id, m.host_id, m.size))
+        .collect();
+    format!("[{}]", ranges.join(" "))
 }
 
 fn id_maps(maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>) -> Vec<IdMap> {

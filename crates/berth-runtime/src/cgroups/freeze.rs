@@ -57,6 +57,25 @@ impl CgroupPlan {
         self.set_frozen_with(&HostFs, false)
     }
 
+    /// Refuses a cgroup that is frozen (or freezing) before the container is placed in it: the
+    /// init would stop at its first instruction and `create` would wait for it forever. A
+    /// `cgroupsPath` may name an existing cgroup that someone froze; runc refuses it too
+    /// ("container's cgroup unexpectedly frozen").
+    pub fn ensure_not_frozen(&self) -> Result<(), CgroupError> {
+        self.ensure_not_frozen_with(&HostFs)
+    }
+
+    pub(super) fn ensure_not_frozen_with(&self, fs: &dyn CgroupFs) -> Result<(), CgroupError> {
+        if self.freezer_state_with(fs) == FreezerState::Thawed {
+            return Ok(());
+        }
+        let path = match self.freezer(fs) {
+            Some(Freezer::V1(dir) | Freezer::V2(dir)) => dir,
+            None => PathBuf::new(),
+        };
+        Err(CgroupError::AlreadyFrozen { path })
+    }
+
     /// The current freezer state; `Thawed` when the cgroup has no freezer or is gone.
     pub fn freezer_state(&self) -> FreezerState {
         self.freezer_state_with(&HostFs)

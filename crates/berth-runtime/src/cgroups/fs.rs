@@ -158,6 +158,18 @@ impl CgroupPlan {
         self.pids_with(&HostFs)
     }
 
+    /// How many processes sit directly in the container's directory of any hierarchy (the
+    /// most of any one). Unlike [`Self::pids`], which reads one hierarchy, this also sees a
+    /// process someone put into only one v1 controller of a shared `cgroupsPath`.
+    pub fn occupants(&self) -> usize {
+        self.hierarchies
+            .iter()
+            .filter_map(|h| HostFs.read(&self.dir(h).join("cgroup.procs")).ok())
+            .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Send `sig` to every process in the cgroup. SIGKILL on a kernel with `cgroup.kill` (v2,
     /// Linux 5.14) is one atomic write; otherwise each listed pid is signalled (a process that
     /// exits meanwhile is not an error). Without a freezer a process forked during the loop can
@@ -347,28 +359,38 @@ impl CgroupPlan {
     }
 
     pub(super) fn remove_with(&self, fs: &dyn CgroupFs) -> Result<(), CgroupError> {
+        // Every hierarchy is tried; the first failure is returned after the rest are removed.
+        let mut first_error = None;
         for h in &self.hierarchies {
-            let leaf = self.dir(h);
-            remove_tree(fs, &leaf)?;
-            // berth's own parents (e.g. `berth/`): only if empty; another container may still
-            // live there, which makes rmdir fail with EBUSY or ENOTEMPTY.
-            let components: Vec<_> = self.relative_path.components().collect();
-            for depth in (0..components.len().saturating_sub(1)).rev() {
-                if depth >= self.owned_parent_depth {
-                    continue;
-                }
-                let parent: PathBuf = components[..=depth].iter().collect();
-                let parent = h.mount_point.join(parent);
-                match fs.rmdir(&parent) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) if is_busy_or_not_empty(&e) => break,
-                    Err(source) => {
-                        return Err(CgroupError::Remove {
-                            path: parent,
-                            source,
-                        })
-                    }
+            if let Err(e) = self.remove_in(fs, h) {
+                first_error.get_or_insert(e);
+            }
+        }
+        self.release_rt_budget_with(fs);
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn remove_in(&self, fs: &dyn CgroupFs, h: &Hierarchy) -> Result<(), CgroupError> {
+        let leaf = self.dir(h);
+        remove_tree(fs, &leaf)?;
+        // berth's own parents (e.g. `berth/`): only if empty; another container may still
+        // live there, which makes rmdir fail with EBUSY or ENOTEMPTY.
+        let components: Vec<_> = self.relative_path.components().collect();
+        for depth in (0..components.len().saturating_sub(1)).rev() {
+            if depth >= self.owned_parent_depth {
+                continue;
+            }
+            let parent: PathBuf = components[..=depth].iter().collect();
+            let parent = h.mount_point.join(parent);
+            match fs.rmdir(&parent) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) if is_busy_or_not_empty(&e) => break,
+                Err(source) => {
+                    return Err(CgroupError::Remove {
+                        path: parent,
+                        source,
+                    })
                 }
             }
         }

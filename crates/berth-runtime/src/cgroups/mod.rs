@@ -27,6 +27,7 @@ mod freeze;
 mod fs;
 mod plan;
 mod resources;
+mod rt_budget;
 mod stats;
 mod sub;
 mod v1;
@@ -187,6 +188,8 @@ pub enum CgroupError {
     },
     #[error("parse {path}: {value:?} is not a pid")]
     ParsePid { path: PathBuf, value: String },
+    #[error("parse {path}: {value:?} is not a number")]
+    ParseNumber { path: PathBuf, value: String },
     #[error("send signal {signal} to pid {pid} of cgroup {path}")]
     Signal {
         path: PathBuf,
@@ -213,6 +216,10 @@ pub enum CgroupError {
         "the container's cgroup has no freezer (neither a v1 freezer hierarchy nor cgroup.freeze)"
     )]
     NoFreezer,
+    #[error(
+        "the container's cgroup {path} is already frozen (thaw it or choose another cgroupsPath)"
+    )]
+    AlreadyFrozen { path: PathBuf },
     #[error("cgroup {path} did not reach {state} within {secs} s")]
     FreezeTimeout {
         path: PathBuf,

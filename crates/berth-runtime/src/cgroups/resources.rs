@@ -106,6 +106,23 @@ pub fn requested_sections(r: &LinuxResources) -> Vec<String> {
     names
 }
 
+/// Whether `e` is EINVAL from writing `writes[0]`, a v1 `cpu.cfs_period_us` directly followed
+/// by the same directory's `cpu.cfs_quota_us` (the order [`v1::cpu`] plans): the other order
+/// may be accepted.
+fn period_before_quota_refused(e: &CgroupError, writes: &[FileWrite]) -> bool {
+    let CgroupError::Write { source, .. } = e else {
+        return false;
+    };
+    match writes {
+        [period, quota, ..] => {
+            source.raw_os_error() == Some(libc::EINVAL)
+                && period.path.file_name() == Some("cpu.cfs_period_us".as_ref())
+                && quota.path == period.path.with_file_name("cpu.cfs_quota_us")
+        }
+        _ => false,
+    }
+}
+
 impl CgroupPlan {
     /// Apply `linux.resources` at create. Returns the names of the settings that were present
     /// but have no equivalent here (for example `memory.swappiness` on cgroup v2) so the caller
@@ -158,8 +175,22 @@ impl CgroupPlan {
         if !refused.is_empty() {
             return Err(CgroupError::NotApplicable { names: refused });
         }
-        for w in &plan.writes {
-            write_file(fs, &w.path, &w.value)?;
+        let mut i = 0;
+        while i < plan.writes.len() {
+            let w = &plan.writes[i];
+            match write_file(fs, &w.path, &w.value) {
+                Err(e) if period_before_quota_refused(&e, &plan.writes[i..]) => {
+                    // Under a parent with its own CFS limit the kernel checks quota/period
+                    // after each write, so lowering both must write the quota first (raising
+                    // both, the period first). runc tries both orders the same way.
+                    let quota = &plan.writes[i + 1];
+                    write_file(fs, &quota.path, &quota.value)?;
+                    write_file(fs, &w.path, &w.value)?;
+                    i += 1;
+                }
+                other => other?,
+            }
+            i += 1;
         }
         if let Some((dir, rules)) = &plan.device_program {
             fs.attach_device_program(dir, rules)

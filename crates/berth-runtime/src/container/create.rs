@@ -189,8 +189,25 @@ fn setup_cgroup(plan: &Plan) -> Result<(), ContainerError> {
         }
         return Ok(());
     }
-    plan.cgroup.create()?;
+    let created = plan.cgroup.create()?;
+    plan.cgroup.ensure_not_frozen()?; // else the init freezes on its first instruction and create waits forever
+    let occupants = plan.cgroup.occupants();
+    if occupants > 0 {
+        // A cgroupsPath shared on purpose is legitimate, so only a warning (as runc's): the
+        // container's pause, kill --all and limits reach those processes too.
+        crate::log_warn!(
+            "container {:?}: its cgroup is not empty: {occupants} process(es) found",
+            plan.id
+        );
+    }
     if let Some(resources) = resources {
+        if let Some(cpu) = resources.cpu() {
+            if let Some(runtime) = cpu.realtime_runtime() {
+                // Fresh parents have no real-time budget to give (cgroups/rt_budget.rs).
+                plan.cgroup
+                    .grant_rt_budget(runtime, cpu.realtime_period(), &created.dirs)?;
+            }
+        }
         let unapplied = plan.cgroup.apply_resources(resources)?;
         if !unapplied.is_empty() {
             crate::log_warn!(

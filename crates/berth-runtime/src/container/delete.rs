@@ -61,7 +61,17 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
         if cgroup.pids().map(|p| !p.is_empty()).unwrap_or(false) {
             cgroup.signal_all(libc::SIGKILL)?;
         }
-        cgroup.remove()?;
+        match cgroup.remove() {
+            Ok(()) => {}
+            // The container's processes are gone (killed above, or with its pid namespace);
+            // what keeps the directory busy was put there by someone else through a shared
+            // cgroupsPath. runc warns and deletes the container; so does berth.
+            Err(e) if cgroup.occupants() > 0 => crate::log_warn!(
+                "delete container {:?}: cgroup left in place, it holds processes the container did not start: {e}",
+                state.id
+            ),
+            Err(e) => return Err(e.into()),
+        }
     }
     container.destroy()?;
     // runtime.md: poststop after the container is deleted, before delete returns; failures

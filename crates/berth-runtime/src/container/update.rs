@@ -32,5 +32,11 @@ pub fn update_requiring(
         "update",
         &[Status::Created, Status::Running, Status::Paused],
     )?;
+    if let Some(cpu) = resources.cpu() {
+        if let Some(runtime) = cpu.realtime_runtime() {
+            // berth's own `berth/` parent has no real-time budget of its own (rt_budget.rs).
+            cgroup.grant_rt_budget(runtime, cpu.realtime_period(), &[])?;
+        }
+    }
     Ok(cgroup.update_resources_requiring(resources, required)?)
 }

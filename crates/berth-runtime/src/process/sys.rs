@@ -14,6 +14,42 @@ pub fn fork() -> nix::Result<libc::pid_t> {
     nix::errno::Errno::result(pid)
 }
 
+/// Runs `f` in a forked child (for steps that change the process, such as setns into a user
+/// namespace, which needs a single-threaded caller anyway) and returns the text it produced,
+/// passed back over a pipe. The child exits right after; its exit is reaped here.
+///
+/// Callers must be single-threaded, as for [`fork`].
+pub fn in_forked_child(f: impl FnOnce() -> std::io::Result<String>) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let pid = fork()?;
+    if pid == 0 {
+        drop(r);
+        let mut w = std::fs::File::from(w);
+        let code = match f() {
+            Ok(text) => w
+                .write_all(format!("ok\n{text}").as_bytes())
+                .map_or(2, |_| 0),
+            Err(e) => w
+                .write_all(format!("err\n{}", e.raw_os_error().unwrap_or(0)).as_bytes())
+                .map_or(2, |_| 1),
+        };
+        exit_child(code);
+    }
+    drop(w);
+    let mut out = String::new();
+    let read = std::fs::File::from(r).read_to_string(&mut out);
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    read?;
+    match out.split_once('\n') {
+        Some(("ok", text)) => Ok(text.to_string()),
+        Some(("err", errno)) => Err(std::io::Error::from_raw_os_error(
+            errno.trim().parse().unwrap_or(libc::EIO),
+        )),
+        _ => Err(std::io::ErrorKind::UnexpectedEof.into()),
+    }
+}
+
 /// fork(2), with the child started inside the cgroup2 directory `cgroup` when one is given:
 /// `clone3(CLONE_INTO_CGROUP)` (Linux 5.7). Returns the pid (0 in the child) and whether the
 /// child was born in that cgroup. Any clone3 failure (an older kernel, or a cgroup the kernel

@@ -215,7 +215,7 @@ fn next_n() -> usize {
 pub fn run_case(case: &Case, bin: &Path, side: &str) -> Obs {
     let n = next_n();
     let id = format!("diff-{side}-{}-{n}", std::process::id());
-    let prefix = format!("berth-diff-{side}-{}-{n}", std::process::id());
+    let prefix = format!("berth-diff-{side}-{}-{n}-parent", std::process::id());
     let rt = Runtime::with_bin(bin.to_path_buf());
     let mut bundle = Bundle::new();
     let names = Names {

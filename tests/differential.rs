@@ -142,8 +142,8 @@ fn differential_against_runc() {
                 Some(i) if entries[i].fixed => {
                     used[i] += 1;
                     lines.push(format!(
-                        "  REGRESSION {} (fixed: {})",
-                        d.key, entries[i].reason
+                        "  REGRESSION {} (fixed: {})\n      runc:  {}\n      berth: {}",
+                        d.key, entries[i].reason, d.runc, d.berth
                     ));
                     regressions.push((d, i));
                 }

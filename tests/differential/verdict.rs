@@ -26,8 +26,8 @@ fn show(v: Option<&Value>) -> String {
         None => "<absent>".into(),
         Some(v) => {
             let s = v.to_string();
-            if s.len() > 300 {
-                format!("{}...", &s[..s.floor_char_boundary(300)])
+            if s.chars().count() > 300 {
+                format!("{}...", s.chars().take(300).collect::<String>())
             } else {
                 s
             }

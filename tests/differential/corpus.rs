@@ -821,19 +821,6 @@ fn session_cases() -> Vec<Case> {
                 json!(pid.as_deref().map(|p| p.ends_with('\n'))),
             );
         }),
-        session("create/relative-pid-file", running, |r| {
-            r.call(
-                "create",
-                &[
-                    "create",
-                    "--pid-file",
-                    "rel.pid",
-                    "--bundle",
-                    "{bundle}",
-                    "{id}",
-                ],
-            );
-        }),
         session("create/twice", running, |r| {
             r.call("create1", &["create", "--bundle", "{bundle}", "{id}"]);
             r.call("create2", &["create", "--bundle", "{bundle}", "{id}"]);

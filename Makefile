@@ -64,8 +64,11 @@ clippy:
 # Unit tests (no root) and integration tests (root; they skip loudly otherwise). The failpoints
 # feature compiles crash injection into the test build of berth (tests/crash.rs); the soak runs
 # with its small count here (BERTH_SOAK_COUNT, default 50); fuzz-smoke: see below.
-test: deps probe fmt-check clippy build test-vm conformance fuzz-smoke
-	BERTH_PROBE=$(PROBE) $(CARGO) test --workspace --no-fail-fast --features failpoints
+# The differential tier runs once, as test-diff (against the release binary), so the workspace
+# run skips it.
+test: deps probe fmt-check clippy build test-vm conformance fuzz-smoke test-diff
+	BERTH_PROBE=$(PROBE) $(CARGO) test --workspace --no-fail-fast --features failpoints \
+		-- --skip differential_against_runc
 
 unit:
 	$(CARGO) test --workspace --lib --bins
@@ -76,6 +79,14 @@ integration: deps probe
 # The same integration tests against runc 1.1.5 (the reference implementation).
 test-runc: deps probe
 	BERTH_PROBE=$(PROBE) BERTH_TEST_RUNTIME=runc $(CARGO) test -p berth --tests --no-fail-fast
+
+# The differential tier (tests/differential.rs, docs/testing.md): the same corpus under runc 1.1.5
+# and the release berth, every observable difference either fixed or in
+# tests/differential/allowed.txt with its reason. BERTH_DIFF_ONLY=<substring> runs some cases.
+.PHONY: test-diff
+test-diff: deps probe build
+	BERTH_PROBE=$(PROBE) BERTH_DIFF_BERTH=$(BERTH) $(CARGO) test -p berth --test differential \
+		-- --nocapture
 
 demo: deps build
 	rm -rf $(DEMO_DIR)

@@ -251,3 +251,42 @@ fn device_access_letters_other_than_rwm_are_dropped() {
     assert!(out.stdout.contains("wrote"), "{out}");
     rt.assert_nothing_left(&id, &b);
 }
+
+/// runc makes the container's new session keyring searchable by its user (KEY_USR_SEARCH,
+/// "make session keyring searchable" in libcontainer): permissions 0x3f1b0000, not the
+/// kernel's 0x3f130000. Found by the differential tier (tests/differential.rs).
+#[test]
+fn session_keyring_is_searchable_as_in_runc() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new();
+    let rt = Runtime::new();
+    let r = rt.run_probe(&b, &[]);
+    let keyring = r["session_keyring"].as_str().unwrap_or_default();
+    let perm = keyring.split(';').nth(3).unwrap_or_default();
+    assert_eq!(perm, "3f1b0000", "{keyring}");
+}
+
+/// runc's `state` prints `"owner": ""` while `list --format json` names the owner ("root").
+/// Found by the differential tier.
+#[test]
+fn state_owner_is_empty_and_list_names_it_as_in_runc() {
+    if !require_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    let rt = Runtime::new();
+    let id = unique_id();
+    b.args(&["sleep", "1000"]);
+    rt.create(&b, &id).ok();
+    assert_eq!(rt.state(&id)["owner"], "");
+    let list = rt.cmd(&["list", "--format", "json"]);
+    let entry = list.ok().json();
+    let entry = entry
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["id"] == id.as_str()));
+    assert_eq!(entry.map(|e| e["owner"].clone()), Some(json!("root")));
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}

@@ -8,6 +8,10 @@ pub fn run(store: &Store, id: &str) -> anyhow::Result<()> {
     let state = ContainerId::new(id)
         .and_then(|cid| store.read(&cid))
         .with_context(|| format!("state of container {id:?}"))?;
-    println!("{}", serde_json::to_string_pretty(&OciState::new(&state))?);
+    let mut oci = OciState::new(&state);
+    // runc's `state` leaves `owner` empty (only `list` fills it in, from the state directory's
+    // owner); clients comparing the two runtimes' output see the same JSON.
+    oci.owner.clear();
+    println!("{}", serde_json::to_string_pretty(&oci)?);
     Ok(())
 }

@@ -478,14 +478,17 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new() -> Self {
+        Self::with_bin(runtime_bin())
+    }
+
+    /// A runtime named by path with its own private state root (tests/differential.rs runs
+    /// runc and berth side by side).
+    pub fn with_bin(bin: PathBuf) -> Self {
         let root = tempfile::Builder::new()
             .prefix("berth-it-root-")
             .tempdir()
             .expect("create state root tempdir");
-        Runtime {
-            bin: runtime_bin(),
-            root,
-        }
+        Runtime { bin, root }
     }
 
     pub fn bin(&self) -> &Path {

@@ -144,7 +144,9 @@ impl Plan {
         // operator with a bare serde error; this names the field.
         let seccomp = crate::seccomp::SeccompPlan::from_bundle(&bundle)?;
         let spec = load_config(&bundle)?;
-        let linux = spec.linux().clone().unwrap_or_default();
+        // No `linux` section means no namespaces, masked paths or resources (as runc), not
+        // oci-spec's Default for Linux (`runc spec`'s namespaces and masked paths).
+        let linux = spec.linux().clone().unwrap_or_else(empty_linux);
 
         if spec
             .process()
@@ -260,6 +262,11 @@ fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, BundleError> {
     Ok(path)
 }
 
+/// A `linux` section with every field absent.
+fn empty_linux() -> oci_spec::runtime::Linux {
+    serde_json::from_str("{}").expect("an empty linux section deserializes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,6 +287,27 @@ mod tests {
         )
         .unwrap();
         dir
+    }
+
+    /// Found by the differential tier: without a `linux` section berth used oci-spec's
+    /// Default (new pid/net/ipc/uts/mount/cgroup namespaces, masked paths) where runc runs
+    /// the process in the runtime's namespaces. It is now read as an empty section, so it is
+    /// refused like a `linux` without namespaces: berth needs a mount namespace.
+    #[test]
+    fn absent_linux_section_is_an_empty_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+                "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}}}"#,
+        )
+        .unwrap();
+        let err = Plan::new("c1", dir.path(), &host(), PlanOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config.json: linux.namespaces: a mount namespace is required (berth sets up the root filesystem in it)"
+        );
     }
 
     fn host() -> HostCgroups {

@@ -125,13 +125,20 @@ fn capabilities(
                 })
                 .collect()
         };
-    let c = caps.clone().unwrap_or_default();
+    // No `process.capabilities` means no capabilities (as runc). Not `unwrap_or_default()`:
+    // oci-spec's Default for LinuxCapabilities is `runc spec`'s three capabilities.
+    let none = None;
+    let set = |f: fn(
+        &oci_spec::runtime::LinuxCapabilities,
+    ) -> &Option<oci_spec::runtime::Capabilities>| {
+        convert(caps.as_ref().map_or(&none, f))
+    };
     Ok([
-        (CapSet::Bounding, convert(c.bounding())?),
-        (CapSet::Effective, convert(c.effective())?),
-        (CapSet::Permitted, convert(c.permitted())?),
-        (CapSet::Inheritable, convert(c.inheritable())?),
-        (CapSet::Ambient, convert(c.ambient())?),
+        (CapSet::Bounding, set(|c| c.bounding())?),
+        (CapSet::Effective, set(|c| c.effective())?),
+        (CapSet::Permitted, set(|c| c.permitted())?),
+        (CapSet::Inheritable, set(|c| c.inheritable())?),
+        (CapSet::Ambient, set(|c| c.ambient())?),
     ])
 }
 
@@ -249,6 +256,16 @@ mod tests {
             }]
         );
         assert_eq!((p.uid, p.gid, p.umask), (1, 2, Some(18)));
+    }
+
+    /// Found by the differential tier: oci-spec's Default for LinuxCapabilities is `runc
+    /// spec`'s three capabilities, which berth used to grant when the field was absent.
+    #[test]
+    fn absent_capabilities_mean_none_as_in_runc() {
+        let p = plan(r#"{"user":{"uid":0,"gid":0},"cwd":"/","args":["sh"]}"#).unwrap();
+        for (set, caps) in &p.capabilities {
+            assert!(caps.is_empty(), "{set:?}: {caps:?}");
+        }
     }
 
     #[test]

@@ -440,6 +440,16 @@ impl CgroupPlan {
         plan: &mut ResourcePlan,
     ) -> Result<(), CgroupError> {
         let Some(b) = r.block_io() else { return Ok(()) };
+        // A zero weight means "not set", as in runc (fs/blkio.go: `if r.BlkioWeight != 0`):
+        // dockerd sends `"weight": 0` when --blkio-weight is not given.
+        let mut b = b.clone();
+        if b.weight() == Some(0) {
+            b.set_weight(None);
+        }
+        if b.leaf_weight() == Some(0) {
+            b.set_leaf_weight(None);
+        }
+        let b = &b;
         let check_weight = |name: &str, w: u16| {
             if (10..=1000).contains(&w) {
                 Ok(())

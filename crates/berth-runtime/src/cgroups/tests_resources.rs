@@ -240,6 +240,29 @@ fn v1_every_resource_file_value() {
     );
 }
 
+/// dockerd sends `"blockIO": {"weight": 0}` when --blkio-weight is not given; runc treats a
+/// zero weight as unset. Found by the differential tier (tests/differential, docker fixture).
+#[test]
+fn zero_block_io_weight_is_unset_as_in_runc() {
+    let f = full_v1();
+    let (fs, p) = created(&f);
+    let r = LinuxResourcesBuilder::default()
+        .block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(0u16)
+                .leaf_weight(0u16)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    p.apply_resources_with(&fs, &r, ApplyMode::Create).unwrap();
+    assert_eq!(
+        fs.writes_under(&f.root().join("cg/blkio/berth/c1")),
+        pairs(&[])
+    );
+}
+
 /// Each bad value, the exact message, and nothing written.
 #[test]
 fn invalid_resources_fail_before_any_write_with_exact_messages() {

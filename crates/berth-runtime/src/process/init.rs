@@ -35,6 +35,8 @@ pub enum InitError {
     Rootfs(#[from] crate::rootfs::RootfsError),
     #[error("join a new session keyring")]
     Keyring(#[source] nix::Error),
+    #[error("make the session keyring searchable (keyctl setperm)")]
+    KeyringPerm(#[source] nix::Error),
     #[error("set hostname to {0:?}")]
     Hostname(String, #[source] nix::Error),
     #[error("set domainname to {0:?}")]
@@ -208,10 +210,20 @@ fn join_keyring(plan: &Plan) -> Result<(), InitError> {
         return Ok(());
     }
     match sys::join_session_keyring(&format!("_ses.{}", plan.id)) {
+        Ok(serial) => make_keyring_searchable(serial),
         // Kernels without keyrings, or keyring quotas in a user namespace: runc carries on too.
-        Ok(()) | Err(nix::Error::ENOSYS) | Err(nix::Error::EDQUOT) => Ok(()),
+        Err(nix::Error::ENOSYS) | Err(nix::Error::EDQUOT) => Ok(()),
         Err(e) => Err(InitError::Keyring(e)),
     }
+}
+
+/// Adds KEY_USR_SEARCH to the new session keyring's permissions, as runc does ("make session
+/// keyring searchable", libcontainer/standard_init_linux.go), so that keys linked into it can
+/// be found by the container's user (keyctl(2) KEYCTL_SEARCH needs search permission).
+fn make_keyring_searchable(serial: i32) -> Result<(), InitError> {
+    const KEY_USR_SEARCH: u32 = 0x0008_0000;
+    let perm = sys::key_perm(serial).map_err(InitError::KeyringPerm)?;
+    sys::set_key_perm(serial, perm | KEY_USR_SEARCH).map_err(InitError::KeyringPerm)
 }
 
 fn set_names(plan: &Plan) -> Result<(), InitError> {

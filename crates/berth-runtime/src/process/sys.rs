@@ -246,12 +246,42 @@ pub fn setdomainname(name: &str) -> nix::Result<()> {
     nix::errno::Errno::result(r).map(drop)
 }
 
-/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): join a new session keyring.
-pub fn join_session_keyring(name: &str) -> nix::Result<()> {
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): join a new session keyring; its serial.
+pub fn join_session_keyring(name: &str) -> nix::Result<i32> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
     let name = std::ffi::CString::new(name).map_err(|_| nix::Error::EINVAL)?;
     // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
     let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    nix::errno::Errno::result(r).map(|serial| serial as i32)
+}
+
+/// The permission mask of key `serial` (the fourth field of KEYCTL_DESCRIBE, keyctl(2)).
+pub fn key_perm(serial: i32) -> nix::Result<u32> {
+    const KEYCTL_DESCRIBE: libc::c_int = 6;
+    let mut buf = [0u8; 512];
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`, which outlives the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_DESCRIBE,
+            serial,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    let n = nix::errno::Errno::result(r)? as usize;
+    let text = String::from_utf8_lossy(&buf[..n.min(buf.len())]);
+    text.split(';')
+        .nth(3)
+        .and_then(|p| u32::from_str_radix(p.trim_end_matches('\0'), 16).ok())
+        .ok_or(nix::Error::EINVAL)
+}
+
+/// keyctl(KEYCTL_SETPERM, serial, perm).
+pub fn set_key_perm(serial: i32, perm: u32) -> nix::Result<()> {
+    const KEYCTL_SETPERM: libc::c_int = 5;
+    // SAFETY: plain integer arguments.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, serial, perm) };
     nix::errno::Errno::result(r).map(drop)
 }
 

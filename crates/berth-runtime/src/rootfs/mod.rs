@@ -21,7 +21,7 @@ mod pivot;
 mod plan;
 pub mod procfs;
 mod resolve;
-mod sys;
+pub(crate) mod sys;
 #[cfg(test)]
 mod tests;
 

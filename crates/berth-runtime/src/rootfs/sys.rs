@@ -84,15 +84,22 @@ pub fn mount_setattr_recursive(fd: BorrowedFd<'_>, set: u64, clear: u64) -> nix:
 /// `open_tree(AT_FDCWD, path, OPEN_TREE_CLONE [| AT_RECURSIVE])`: a detached copy of the mount
 /// (tree) at `path`, held by the returned fd, for a later [`move_mount_onto`].
 pub fn open_tree_clone(path: &Path, recursive: bool) -> nix::Result<OwnedFd> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
     let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
-    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
-    if recursive {
-        flags |= libc::AT_RECURSIVE as libc::c_uint;
-    }
-    // SAFETY: `cpath` is a valid NUL-terminated string for the duration of the call; the
+    let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
+    open_tree(libc::AT_FDCWD, &cpath, flags as libc::c_uint)
+}
+
+/// The same for the file open at `fd` itself (AT_EMPTY_PATH), not recursive.
+pub fn open_tree_clone_fd(fd: BorrowedFd<'_>) -> nix::Result<OwnedFd> {
+    open_tree(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH as libc::c_uint)
+}
+
+fn open_tree(dirfd: i32, path: &std::ffi::CStr, flags: libc::c_uint) -> nix::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let flags = flags | OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    // SAFETY: `path` is a valid NUL-terminated string for the duration of the call; the
     // kernel returns a new fd or an error.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, cpath.as_ptr(), flags) };
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags) };
     let fd = Errno::result(fd)? as i32;
     // SAFETY: the kernel just returned this fd and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })

@@ -1,7 +1,7 @@
 //! The pty ioctls nix does not wrap (tty_ioctl(2), pts(4)). Every `unsafe` of the terminal
 //! module lives here.
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// TIOCSPTLCK(0): unlock the pty so its peer can be opened.
 pub fn unlockpt(master: BorrowedFd) -> nix::Result<()> {
@@ -66,33 +66,6 @@ pub fn get_winsize(tty: BorrowedFd) -> nix::Result<(u16, u16)> {
 /// open_tree(OPEN_TREE_CLONE) of the source, move_mount onto the target (mount API, Linux
 /// 5.2). No path is resolved, and no /proc is needed in the container.
 pub fn bind_fd_onto_fd(source: BorrowedFd, target: BorrowedFd) -> nix::Result<()> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
-    let empty = c"";
-    // SAFETY: `empty` is a valid NUL-terminated string; the flags ask for a detached clone of
-    // the mount at the fd itself (AT_EMPTY_PATH), returned as a new fd.
-    let tree = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            source.as_raw_fd(),
-            empty.as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint,
-        )
-    };
-    let tree = nix::errno::Errno::result(tree)? as RawFd;
-    // SAFETY: the kernel returned a new fd that nothing else owns.
-    let tree = unsafe { OwnedFd::from_raw_fd(tree) };
-    // SAFETY: both paths are the valid empty string; the fds are open for the whole call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree.as_raw_fd(),
-            empty.as_ptr(),
-            target.as_raw_fd(),
-            empty.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-        )
-    };
-    nix::errno::Errno::result(r).map(drop)
+    let tree = crate::rootfs::sys::open_tree_clone_fd(source)?;
+    crate::rootfs::sys::move_mount_onto(tree.as_fd(), target)
 }

@@ -29,8 +29,8 @@ use seccompiler::{
 };
 
 use super::profile::{Abi, Action, Cond, Op, Profile};
-use super::table;
 use super::SeccompError;
+use super::{multiplex, table};
 
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 const AUDIT_ARCH_I386: u32 = 0x4000_0003;
@@ -164,32 +164,37 @@ fn section(
     let mut newest: Option<i64> = None;
     for rule in &profile.rules {
         for name in &rule.names {
-            let Some(nr) = syscall_number(abi, name) else {
+            let direct = syscall_number(abi, name).map(|nr| (nr, rule.alternatives.clone()));
+            // i386's socketcall/ipc form of the same call ([`multiplex`] says why and how).
+            let muxed = multiplex::variant(abi, name).map(|(nr, call)| (nr, vec![vec![call]]));
+            if direct.is_none() && muxed.is_none() {
                 // runc/libseccomp skip names the ABI does not know (profiles list syscalls of
                 // newer kernels and of other ABIs).
                 *skipped += 1;
                 continue;
-            };
-            newest = newest.max(Some(nr));
-            if rule.action == profile.default_action {
-                continue; // same result as falling through to the default
             }
-            let entry = groups
-                .entry(rule.action)
-                .or_default()
-                .entry(nr)
-                .or_insert(Some(Vec::new()));
-            let unconditional = rule.alternatives.iter().any(|a| a.is_empty());
-            match entry {
-                None => {}
-                Some(_) if unconditional => *entry = None,
-                Some(alts) => alts.extend(rule.alternatives.iter().cloned()),
+            for (nr, alternatives) in direct.into_iter().chain(muxed) {
+                newest = newest.max(Some(nr));
+                if rule.action == profile.default_action {
+                    continue; // same result as falling through to the default
+                }
+                let entry = groups
+                    .entry(rule.action)
+                    .or_default()
+                    .entry(nr)
+                    .or_insert(Some(Vec::new()));
+                let unconditional = alternatives.iter().any(|a| a.is_empty());
+                match entry {
+                    None => {}
+                    Some(_) if unconditional => *entry = None,
+                    Some(alts) => alts.extend(alternatives),
+                }
             }
         }
     }
     let mut out = Vec::new();
     for (action, rules) in groups {
-        out.extend(group(action, rules)?);
+        out.extend(group(abi, action, rules)?);
     }
     out.extend(enosys_for_newer(profile.default_action, newest));
     out.push(stmt(RET_K, profile.default_action.ret()));
@@ -219,11 +224,11 @@ fn enosys_for_newer(default: Action, newest: Option<i64>) -> Vec<sock_filter> {
 
 /// One action's rules: berth's compact match list for the unconditional syscalls, then
 /// seccompiler's program for the conditional ones.
-fn group(action: Action, rules: SyscallRules) -> Result<Vec<sock_filter>, SeccompError> {
+fn group(abi: Abi, action: Action, rules: SyscallRules) -> Result<Vec<sock_filter>, SeccompError> {
     let (plain, conditional): (Vec<_>, Vec<_>) = rules.into_iter().partition(|(_, a)| a.is_none());
     let mut out = unconditional(action, plain.iter().map(|(nr, _)| *nr));
     if !conditional.is_empty() {
-        out.extend(conditional_group(action, conditional)?);
+        out.extend(conditional_group(abi, action, conditional)?);
     }
     Ok(out)
 }
@@ -295,6 +300,7 @@ fn search_tree(nrs: &[u32], ret: u32, out: &mut Vec<sock_filter>, exits: &mut Ve
 
 /// One seccompiler program for one action, with its placeholders rewritten (module docs).
 fn conditional_group(
+    abi: Abi,
     action: Action,
     rules: Vec<(i64, Option<Vec<Vec<Cond>>>)>,
 ) -> Result<Vec<sock_filter>, SeccompError> {
@@ -305,7 +311,10 @@ fn conditional_group(
             Some(alts) => alts
                 .iter()
                 .map(|conds| {
-                    let conds = conds.iter().map(condition).collect::<Result<Vec<_>, _>>()?;
+                    let conds = conds
+                        .iter()
+                        .map(|c| condition(abi, c))
+                        .collect::<Result<Vec<_>, _>>()?;
                     SeccompRule::new(conds).map_err(SeccompError::Compile)
                 })
                 .collect::<Result<Vec<_>, _>>()?,
@@ -348,7 +357,19 @@ fn conditional_group(
     Ok(prog)
 }
 
-fn condition(c: &Cond) -> Result<SeccompCondition, SeccompError> {
+/// One argument comparison. On i386 only the low 32 bits of the argument and of the profile's
+/// value and mask are compared, as libseccomp does for 32-bit architectures
+/// (`_db_rule_gen_32`: "implicitly strips off the upper 32 bit"): the kernel's ia32 entry
+/// hands the 32-bit syscall only the low halves, but `seccomp_data.args` gets the whole
+/// 64-bit registers (`syscall_get_arguments` copies `regs->bx`, …), and through `int 0x80`
+/// a 64-bit process sets the upper halves to anything. A 64-bit comparison would let
+/// `chmod(path, 0xffffffff_00000ded)` past a rule on mode 06755 while the kernel applies
+/// 06755.
+fn condition(abi: Abi, c: &Cond) -> Result<SeccompCondition, SeccompError> {
+    let len = match abi {
+        Abi::X86 => SeccompCmpArgLen::Dword,
+        Abi::X86_64 | Abi::X32 => SeccompCmpArgLen::Qword,
+    };
     let op = match c.op {
         Op::Ne => SeccompCmpOp::Ne,
         Op::Lt => SeccompCmpOp::Lt,
@@ -358,8 +379,7 @@ fn condition(c: &Cond) -> Result<SeccompCondition, SeccompError> {
         Op::Gt => SeccompCmpOp::Gt,
         Op::MaskedEq { mask } => SeccompCmpOp::MaskedEq(mask),
     };
-    SeccompCondition::new(c.index, SeccompCmpArgLen::Qword, op, c.value)
-        .map_err(SeccompError::Compile)
+    SeccompCondition::new(c.index, len, op, c.value).map_err(SeccompError::Compile)
 }
 
 #[cfg(test)]

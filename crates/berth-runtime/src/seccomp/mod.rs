@@ -7,8 +7,11 @@
 //! the kernel is rejected before anything is created. Where in the init the filter is loaded,
 //! and why, is in `process/init.rs` and docs/security.md.
 
+#[cfg(test)]
+mod abi_tests;
 mod compile;
 mod default_profile;
+mod multiplex;
 mod notify;
 mod profile;
 mod sys;

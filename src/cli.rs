@@ -9,12 +9,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "berth",
     about = "berth: a low-level OCI container runtime",
-    version = crate::commands::version::short(),
-    long_version = crate::commands::version::long(),
+    // runc spells it `-v, --version` and prints the whole version (commit, spec) for both; clap's
+    // own flag would be `-V` with a one-line short form.
+    version = crate::commands::version::long(),
+    disable_version_flag = true,
     // runc (urfave/cli) lets a repeated flag override the earlier one; clients rely on it.
     args_override_self = true,
 )]
 pub struct Cli {
+    /// Print the version
+    #[arg(short = 'v', long, short_alias = 'V', action = clap::ArgAction::Version)]
+    pub version: (),
     #[command(flatten)]
     pub global: Global,
     #[command(subcommand)]
@@ -45,6 +50,23 @@ pub struct Global {
     /// are ignored, and pause, resume, update, ps and events refuse the container.
     #[arg(long, global = true, value_enum, default_value_t = CgroupManager::Cgroupfs)]
     pub cgroup_manager: CgroupManager,
+    /// runc's "ignore cgroup permission errors": auto and false are what berth does (it runs
+    /// as root and reports every cgroup error); true is refused
+    // Not `global`: only before the command, as with runc, since `spec --rootless` is a
+    // different (boolean) flag.
+    #[arg(long, value_enum)]
+    pub rootless: Option<Rootless>,
+    /// Path of the criu binary, used by runc's checkpoint and restore only (berth refuses those)
+    #[arg(long, global = true)]
+    pub criu: Option<PathBuf>,
+}
+
+/// `--rootless`, spelled as runc's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Rootless {
+    True,
+    False,
+    Auto,
 }
 
 /// `--cgroup-manager`, spelled as crun's.
@@ -118,6 +140,10 @@ pub enum Command {
         /// Keep the container's state after it exits
         #[arg(long)]
         keep: bool,
+        /// Do not become a subreaper: what berth always does (it waits for the container's init
+        /// only), so the flag is accepted and changes nothing
+        #[arg(long)]
+        no_subreaper: bool,
     },
     /// List containers
     #[command(alias = "ls")]
@@ -149,13 +175,20 @@ pub enum Command {
     /// Thaw a paused container
     Resume { id: String },
     /// List the processes of a container
+    ///
+    /// As runc: options go before the id; everything after it is passed to ps(1) (default -ef),
+    /// e.g. `berth ps ID -o pid,comm`. A `--` before them is accepted and dropped.
     Ps {
         #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
-        id: String,
-        /// Arguments for ps(1) (default -ef)
-        #[arg(last = true)]
-        ps_args: Vec<String>,
+        /// The container id, then the arguments for ps(1)
+        #[arg(
+            value_name = "ID [PS_ARGS]",
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        args: Vec<String>,
     },
     /// Change the resource limits of a running container
     Update(crate::commands::update::UpdateArgs),
@@ -168,6 +201,16 @@ pub enum Command {
         #[arg(long, default_value = "5s")]
         interval: String,
         id: String,
+    },
+    /// Checkpoint a container with CRIU (runc's; not supported by berth: refused)
+    Checkpoint {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
+    /// Restore a container from a CRIU checkpoint (runc's; not supported by berth: refused)
+    Restore {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
     },
     /// Report what this host offers berth (cgroups, namespaces, seccomp, ...)
     Check {
@@ -224,6 +267,10 @@ pub struct ExecArgs {
     /// Exec even if the container is paused
     #[arg(long)]
     pub ignore_paused: bool,
+    /// Run the process in an existing sub-cgroup of the container: [CONTROLLER[,...]:]PATH
+    /// (repeatable with a controller prefix; cgroup v2 takes a bare PATH)
+    #[arg(long = "cgroup", value_name = "[CONTROLLER:]PATH")]
+    pub cgroups: Vec<String>,
     /// Container id
     pub id: String,
     /// The command and its arguments

@@ -8,7 +8,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    // A usage error exits 1, as runc's do (clap's default is 2); --help and --version exit 0.
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::from(e.use_stderr()));
+        }
+    };
     if let Err(e) = cli.global.init_logging() {
         eprintln!("berth: {e:#}");
         return ExitCode::from(1);
@@ -25,7 +32,7 @@ fn main() -> ExitCode {
                 berth_runtime::log_error!("{msg}");
             }
             eprintln!("berth: {msg}");
-            ExitCode::from(1)
+            ExitCode::from(commands::exit_code(&e))
         }
     }
 }

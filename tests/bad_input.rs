@@ -607,6 +607,57 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "exec_cgroup_without_controller_prefix",
+            expect: "berth: exec in container \"{id}\": --cgroup \"a\": missing <controller>: prefix",
+            creates: true,
+            run: |rt, b, id| {
+                running(rt, b, id);
+                rt.cmd(&["exec", "--cgroup", "a", "--cgroup", "pids:b", id, "true"])
+            },
+        },
+        Case {
+            name: "exec_cgroup_unknown_controller",
+            expect: "berth: exec in container \"{id}\": --cgroup \"nosuch:sub\": the container has no cgroup v1 hierarchy for controller nosuch",
+            creates: true,
+            run: |rt, b, id| {
+                running(rt, b, id);
+                rt.cmd(&["exec", "--cgroup", "nosuch:sub", id, "true"])
+            },
+        },
+        Case {
+            name: "exec_cgroup_outside_the_container",
+            expect: "berth: exec in container \"{id}\": --cgroup \"pids:../x\": ../x is not a sub-cgroup path",
+            creates: true,
+            run: |rt, b, id| {
+                running(rt, b, id);
+                rt.cmd(&["exec", "--cgroup", "pids:../x", id, "true"])
+            },
+        },
+        Case {
+            name: "update_l3_cache_schema_unsupported",
+            expect: "berth: update container \"{id}\": --l3-cache-schema: Intel RDT is not supported by berth",
+            creates: true,
+            run: |rt, b, id| {
+                running(rt, b, id);
+                rt.cmd(&["update", "--l3-cache-schema", "L3:0=f", id])
+            },
+        },
+        Case {
+            name: "rootless_true_unsupported",
+            expect: "berth: --rootless=true (ignore cgroup permission errors) is not supported by berth; berth runs as root and reports every cgroup error",
+            creates: false,
+            run: |rt, b, id| rt.cmd(&["--rootless", "true", "create", "--bundle", b.path_str(), id]),
+        },
+        Case {
+            name: "checkpoint_unsupported",
+            expect: "berth: checkpoint and restore (CRIU) are not supported by berth",
+            creates: true,
+            run: |rt, b, id| {
+                running(rt, b, id);
+                rt.cmd(&["checkpoint", "--image-path", "/tmp/berth-no-checkpoint", id])
+            },
+        },
+        Case {
             name: "kill_stopped_container",
             expect: "berth: kill container \"{id}\": the container is stopped",
             creates: true,

@@ -281,6 +281,56 @@ fn update_changes_live_limits() {
     finish(&rt, &b, &id);
 }
 
+/// runc's `--cpu-share` spelling (berth's older `--cpu-shares` stays an alias), and runc 1.2's
+/// `--cpu-burst` and `--cpu-idle`, observed from inside: the container has its own cgroup
+/// namespace, so its /sys/fs/cgroup/cpu is its own cgroup. Intel RDT flags are refused.
+#[test]
+fn update_takes_cpu_share_cpu_burst_and_cpu_idle() {
+    if !require_root()
+        || !has_v1("cpu")
+        || runc_gap("--cpu-burst and --cpu-idle are runc 1.2's, --cpu-share only is 1.1.5's")
+    {
+        return;
+    }
+    if !std::path::Path::new("/sys/fs/cgroup/cpu/cpu.idle").exists() {
+        loud("SKIP update_takes_cpu_share_cpu_burst_and_cpu_idle: no v1 cpu.idle");
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.namespace("cgroup", None);
+    b.args(&["sleep", "1000"]);
+    let id = unique_id();
+    rt.create(&b, &id).ok();
+    rt.cmd(&["start", &id]).ok();
+    let inside = |file: &str| {
+        let out = rt.cmd(&["exec", &id, "cat", &format!("/sys/fs/cgroup/cpu/{file}")]);
+        out.ok();
+        out.stdout.trim().to_string()
+    };
+    rt.cmd(&["update", "--cpu-share", "300", "--cpu-burst", "5000", &id])
+        .ok();
+    assert_eq!(inside("cpu.shares"), "300");
+    assert_eq!(inside("cpu.cfs_burst_us"), "5000");
+    rt.cmd(&["update", "--cpu-shares", "400", &id]).ok();
+    assert_eq!(inside("cpu.shares"), "400");
+    assert_eq!(inside("cpu.idle"), "0");
+    rt.cmd(&["update", "--cpu-idle", "1", &id]).ok();
+    assert_eq!(inside("cpu.idle"), "1");
+    rt.cmd(&["update", "--cpu-idle", "2", &id])
+        .fails_with("invalid linux.resources.cpu.idle: 2 is neither 0 nor 1");
+    if !runtime_is_runc() {
+        let out = rt.cmd(&["update", "--l3-cache-schema", "L3:0=f", &id]);
+        assert_eq!(
+            out.stderr.trim(),
+            format!("berth: update container {id:?}: --l3-cache-schema: Intel RDT is not supported by berth")
+        );
+        rt.cmd(&["update", "--mem-bw-schema", "MB:0=70", &id])
+            .fails_with("--mem-bw-schema: Intel RDT is not supported by berth");
+    }
+    finish(&rt, &b, &id);
+}
+
 #[test]
 fn kill_all_signals_every_process_of_the_cgroup() {
     if !require_root() {

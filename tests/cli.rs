@@ -353,3 +353,121 @@ fn run_detach_returns_with_the_container_running_and_kill_all_stops_it() {
     rt.cmd(&["delete", &id]).ok();
     rt.assert_nothing_left(&id, &b);
 }
+
+/// runc spells the version flag `-v` (and `--version`); both print the whole version.
+#[test]
+fn dash_v_prints_the_version_like_dash_dash_version() {
+    let rt = Runtime::new();
+    let short = rt.cmd(&["-v"]);
+    short.ok();
+    assert_eq!(short.stdout, rt.cmd(&["--version"]).stdout);
+    assert!(short.stdout.contains("commit: "), "{short}");
+    assert!(short.stdout.contains("spec: "), "{short}");
+}
+
+/// A usage error exits 1, as runc's do (not clap's 2); help exits 0.
+#[test]
+fn usage_errors_exit_1() {
+    let rt = Runtime::new();
+    for args in [
+        &["kill"][..],
+        &["state"],
+        &["start", "a", "b"],
+        &["create", "--frobnicate", "x"],
+    ] {
+        let out = rt.cmd(args);
+        assert_eq!(out.code, 1, "{args:?}: {out}");
+    }
+    if !runtime_is_runc() {
+        // runc: "No help topic", exit 3.
+        assert_eq!(rt.cmd(&["frobnicate"]).code, 1);
+    }
+    assert_eq!(rt.cmd(&["--help"]).code, 0);
+}
+
+/// runc passes everything after the container id to ps(1): `ps ID -o pid,comm`, `ps ID -ef`.
+/// Options of `ps` itself go before the id. berth also accepts its older `ps ID -- ARGS`.
+#[test]
+fn ps_passes_the_arguments_after_the_id_to_ps() {
+    if !require_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.args(&["sleep", "1000"]);
+    let rt = Runtime::new();
+    let id = unique_id();
+    rt.create(&b, &id).ok();
+    rt.cmd(&["start", &id]).ok();
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let out = rt.cmd(&["ps", &id, "-o", "pid,comm"]);
+    out.ok();
+    let lines: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines,
+        [vec!["PID", "COMMAND"], vec![&pid.to_string(), "sleep"]],
+        "{out}"
+    );
+    let out = rt.cmd(&["ps", &id, "-ef"]);
+    out.ok();
+    assert!(out.stdout.starts_with("UID"), "{out}");
+    assert!(out.stdout.contains("sleep 1000"), "{out}");
+    // Options before the id; what follows it is ignored for json, as runc does.
+    let out = rt.cmd(&["ps", "-f", "json", &id, "-ef"]);
+    out.ok();
+    assert_eq!(out.json(), serde_json::json!([pid]));
+    // After the id, "-f json" belongs to ps(1), which does not know that format.
+    assert!(!rt.cmd(&["ps", &id, "-f", "json"]).success());
+    if !runtime_is_runc() {
+        let out = rt.cmd(&["ps", &id, "--", "-o", "pid,comm"]);
+        out.ok();
+        assert!(out.stdout.starts_with("  PID COMMAND"), "{out}");
+    }
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}
+
+/// runc's global `--rootless` (true|false|auto) and `--criu PATH` and `run --no-subreaper`.
+/// berth does what `--rootless false|auto` and `--no-subreaper` ask anyway; `--rootless true`
+/// (ignore cgroup permission errors) and checkpoint/restore are refused with a clear error.
+#[test]
+fn rootless_criu_and_no_subreaper_flags_are_accepted_or_refused_clearly() {
+    if !require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    for flags in [
+        &["--rootless", "false"][..],
+        &["--rootless", "auto"],
+        &["--criu", "/usr/sbin/criu"],
+    ] {
+        let mut args = flags.to_vec();
+        args.push("list");
+        rt.cmd(&args).ok();
+    }
+    let b = Bundle::new();
+    let id = unique_id();
+    let out = rt.run_args(&b, &id, &["/bin/berth-probe"], &["--no-subreaper"]);
+    rt.assert_nothing_left(&id, &b);
+    assert_eq!(out.ok().json()["pid"], 1);
+    if runtime_is_runc() {
+        return;
+    }
+    let out = rt.cmd(&["--rootless", "true", "list"]);
+    assert_eq!(
+        out.stderr.trim(),
+        "berth: --rootless=true (ignore cgroup permission errors) is not supported by berth; berth runs as root and reports every cgroup error"
+    );
+    assert_eq!(out.code, 1);
+    for verb in ["checkpoint", "restore"] {
+        let out = rt.cmd(&[verb, "--image-path", "/tmp/x", "c"]);
+        assert_eq!(
+            out.stderr.trim(),
+            "berth: checkpoint and restore (CRIU) are not supported by berth"
+        );
+        assert_eq!(out.code, 1);
+    }
+}

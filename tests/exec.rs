@@ -391,3 +391,139 @@ fn exec_joins_a_user_namespace_first_and_runs_as_the_mapped_root() {
     rt.cmd(&["delete", "--force", &id]).ok();
     rt.assert_nothing_left(&id, &b);
 }
+
+/// runc exits 255 when exec fails before the process runs (`fatalWithCode(err, 255)`), so a
+/// caller can tell that from a process that ran and exited 1.
+#[test]
+fn exec_failures_exit_255_and_the_processes_own_status_is_kept() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new();
+    let rt = Runtime::new();
+    let id = unique_id();
+    run_detached_sleeper(&rt, &b, &id);
+    assert_eq!(rt.cmd(&["exec", &id, "sh", "-c", "exit 1"]).code, 1);
+    for args in [
+        &["exec", &id, "nonexistent-program"][..],
+        &["exec", "no-such-container", "true"],
+        &["exec", "--cwd", "/nonexistent", &id, "true"],
+        &["exec", "-u", "alice", &id, "true"],
+        &["exec", &id],
+        &["exec", "--cgroup", "pids:no-such-sub-cgroup", &id, "true"],
+    ] {
+        let out = rt.cmd(args);
+        assert_eq!(out.code, 255, "{args:?}: {out}");
+    }
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}
+
+/// A `--process` file without `user` runs as uid 0, gid 0, and one without `capabilities` gets
+/// the container's, as runc does; the file's own values win when present.
+#[test]
+fn exec_process_file_without_user_runs_as_root_with_the_containers_capabilities() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new();
+    let rt = Runtime::new();
+    let id = unique_id();
+    run_detached_sleeper(&rt, &b, &id);
+    let dir = tempfile::tempdir().unwrap();
+    let pj = dir.path().join("process.json");
+    std::fs::write(
+        &pj,
+        json!({"args": ["/bin/berth-probe"], "cwd": "/"}).to_string(),
+    )
+    .unwrap();
+    let out = rt.cmd(&["exec", "--process", pj.to_str().unwrap(), &id]);
+    out.ok();
+    let r = out.json();
+    assert_eq!(
+        (r["ids"]["uid"].clone(), r["ids"]["gid"].clone()),
+        (json!(0), json!(0))
+    );
+    let container = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+    for set in ["bounding", "effective", "permitted"] {
+        assert_eq!(
+            strings(&r["capabilities"][set]["names"]),
+            container,
+            "{set}"
+        );
+    }
+    // The container's config has no inheritable set, so nothing becomes ambient either.
+    for set in ["inheritable", "ambient"] {
+        assert_eq!(
+            strings(&r["capabilities"][set]["names"]),
+            Vec::<String>::new(),
+            "{set}"
+        );
+    }
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}
+
+/// `exec --cgroup CTRL:PATH` runs the process in an existing sub-cgroup of the container in
+/// that controller's hierarchy only; a bare `--cgroup PATH` in every hierarchy. Seen from
+/// inside: the process's /proc/self/cgroup.
+#[test]
+fn exec_cgroup_runs_the_process_in_the_named_sub_cgroup() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new();
+    let rt = Runtime::new();
+    let id = unique_id();
+    run_detached_sleeper(&rt, &b, &id);
+    let dirs = cgroups_named(&id);
+    let Some(pids) = dirs.iter().find(|d| d.starts_with("/sys/fs/cgroup/pids")) else {
+        loud("SKIP exec_cgroup_runs_the_process_in_the_named_sub_cgroup: no v1 pids hierarchy");
+        rt.cmd(&["delete", "--force", &id]).ok();
+        return;
+    };
+    std::fs::create_dir(pids.join("sub")).unwrap();
+    let cgroup_of = |r: &serde_json::Value, controller: &str| -> String {
+        r["cgroup"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| {
+                c["controllers"]
+                    .as_str()
+                    .unwrap_or("")
+                    .split(',')
+                    .any(|x| x == controller)
+            })
+            .map(|c| c["path"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no {controller} line in {}", r["cgroup"]))
+    };
+    let r = exec_probe(&rt, &id, &["--cgroup", "pids:sub"]);
+    assert!(
+        cgroup_of(&r, "pids").ends_with(&format!("{id}/sub")),
+        "{}",
+        r["cgroup"]
+    );
+    assert!(cgroup_of(&r, "memory").ends_with(&id), "{}", r["cgroup"]);
+    // A bare path: every hierarchy, so the sub-cgroup must exist in each (cpuset filled in, as
+    // a new v1 cpuset cgroup is empty and takes no task).
+    let out = rt.cmd(&["exec", "--cgroup", "sub", &id, "true"]);
+    out.fails_with("does not exist");
+    for d in dirs.iter().filter(|d| !d.join("sub").exists()) {
+        std::fs::create_dir(d.join("sub")).unwrap();
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read_to_string(d.join(f)) {
+                std::fs::write(d.join("sub").join(f), v.trim()).unwrap();
+            }
+        }
+    }
+    let r = exec_probe(&rt, &id, &["--cgroup", "sub"]);
+    for c in r["cgroup"].as_array().unwrap() {
+        assert!(
+            c["path"].as_str().unwrap().ends_with(&format!("{id}/sub")),
+            "{c}"
+        );
+    }
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}

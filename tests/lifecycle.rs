@@ -287,3 +287,117 @@ fn create_does_not_run_the_program_until_start() {
     rt.cmd(&["delete", "--force", &id]).ok();
     rt.assert_nothing_left(&id, &b);
 }
+
+/// True while `pid` is a live (not zombie) process.
+fn alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+/// containerd's runc shim removes a created-but-never-started task with a plain `delete ID`;
+/// runc kills the init and removes the container, and so does berth (docs/lifecycle.md: the
+/// spec says MUST fail). The user's program never ran.
+#[test]
+fn delete_of_a_created_container_kills_it_and_removes_it() {
+    if !require_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.config_mut()["root"]["readonly"] = serde_json::json!(false);
+    b.args(&["sh", "-c", "touch /ran; sleep 1000"]);
+    let rt = Runtime::new();
+    let id = unique_id();
+    rt.create(&b, &id).ok();
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    assert!(alive(pid));
+    rt.cmd(&["delete", &id]).ok();
+    assert!(!alive(pid), "init {pid} survived delete");
+    rt.cmd(&["state", &id]).fails_with("does not exist");
+    assert!(
+        !b.rootfs().join("ran").exists(),
+        "the program ran before start"
+    );
+    rt.assert_nothing_left(&id, &b);
+}
+
+/// `kill ID 0` (as runc): no signal is delivered, it only checks that the init lives. A
+/// stopped container's init does not: plain `kill` fails there, `kill --all` does not.
+#[test]
+fn kill_signal_0_checks_the_init_is_alive_and_delivers_nothing() {
+    if !require_root() {
+        return;
+    }
+    let b = sleeper();
+    let rt = Runtime::new();
+    let id = unique_id();
+    rt.create(&b, &id).ok();
+    rt.cmd(&["start", &id]).ok();
+    rt.cmd(&["kill", &id, "0"]).ok();
+    rt.cmd(&["kill", "--all", &id, "0"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(rt.state(&id)["status"], "running");
+    rt.cmd(&["kill", &id, "KILL"]).ok();
+    rt.wait_status(&id, "stopped");
+    let out = rt.cmd(&["kill", &id, "0"]);
+    assert_eq!(out.code, 1, "{out}");
+    if !runtime_is_runc() {
+        assert_eq!(
+            out.stderr.trim(),
+            format!("berth: kill container {id:?}: the container is stopped")
+        );
+    }
+    rt.cmd(&["kill", "--all", &id, "0"]).ok();
+    rt.cmd(&["delete", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}
+
+/// containerd 1.6's runc shim sends `kill --all ID 9` once the init of a container without its
+/// own pid namespace exited, to reap what the init left behind, and retries while that fails.
+/// runc signals every process left in the cgroup of the stopped container; so does berth.
+#[test]
+fn kill_all_of_a_stopped_container_kills_what_its_init_left_in_the_cgroup() {
+    if !require_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    // No pid namespace of its own: the background sleep outlives the init.
+    b.remove_namespace("pid");
+    b.args(&["sh", "-c", "sleep 1000 & exit 0"]);
+    let rt = Runtime::new();
+    let id = unique_id();
+    rt.create(&b, &id).ok();
+    rt.cmd(&["start", &id]).ok();
+    rt.wait_status(&id, "stopped");
+    let procs = cgroups_named(&id)
+        .into_iter()
+        .map(|d| d.join("cgroup.procs"))
+        .find(|p| p.starts_with("/sys/fs/cgroup/pids") || p.starts_with("/sys/fs/cgroup/unified"))
+        .expect("the container's pids cgroup");
+    let left: Vec<i64> = std::fs::read_to_string(&procs)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(
+        left.len(),
+        1,
+        "the sleep left in {}: {left:?}",
+        procs.display()
+    );
+    // Plain kill: the init is gone, an error as the spec wants.
+    rt.cmd(&["kill", &id, "KILL"]).fails_with("stopped");
+    assert!(alive(left[0]));
+    rt.cmd(&["kill", "--all", &id, "9"]).ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while alive(left[0]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} survived kill --all",
+            left[0]
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Nothing left to signal: still a success (the shim may ask again).
+    rt.cmd(&["kill", "--all", &id, "9"]).ok();
+    rt.cmd(&["delete", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}

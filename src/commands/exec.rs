@@ -1,13 +1,34 @@
 //! `berth exec`: run a process in a container; in the foreground, wait for it (relaying its
 //! terminal when it has one and no console socket) and exit with its status.
+//!
+//! A failure exits 255, not 1, as runc's exec does (`fatalWithCode(err, 255)` for every error
+//! of its exec): a caller can tell "berth could not run the process" from a process that ran
+//! and exited 1.
 
 use anyhow::Context;
+use berth_runtime::cgroups::SubCgroups;
 use berth_runtime::container::{self, ExecOptions, ExecOverrides, ExecProcess};
 use berth_runtime::state::Store;
 
+use super::ExitWith;
 use crate::cli::ExecArgs;
 
+/// runc's exit status for an exec that failed before its process ran.
+const EXEC_FAILED: u8 = 255;
+
 pub fn run(store: &Store, a: &ExecArgs) -> anyhow::Result<u8> {
+    exec(store, a).map_err(|error| {
+        ExitWith {
+            code: EXEC_FAILED,
+            error,
+        }
+        .into()
+    })
+}
+
+fn exec(store: &Store, a: &ExecArgs) -> anyhow::Result<u8> {
+    let sub_cgroups =
+        SubCgroups::parse(&a.cgroups).with_context(|| format!("exec in container {:?}", a.id))?;
     let process = match &a.process {
         Some(path) => ExecProcess::Json(path.clone()),
         None => ExecProcess::Args(ExecOverrides {
@@ -30,6 +51,7 @@ pub fn run(store: &Store, a: &ExecArgs) -> anyhow::Result<u8> {
         ignore_paused: a.ignore_paused,
         apparmor: a.apparmor.clone(),
         process_label: a.process_label.clone(),
+        sub_cgroups,
     };
     // Block the forwarded signals before the process exists, so none is lost.
     let forwarded = super::run::forwarded_signals();

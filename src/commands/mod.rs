@@ -19,14 +19,42 @@ mod state;
 pub mod update;
 pub mod version;
 
+use std::fmt;
+
 use berth_runtime::state::Store;
 
-use crate::cli::{Cli, Command};
+use anyhow::bail;
+
+use crate::cli::{Cli, Command, Rootless};
+
+/// An error whose exit status is not berth's usual 1 (runc: a failed `exec` exits 255). Printed
+/// like any other error: the whole chain of `error`, once.
+#[derive(Debug)]
+pub struct ExitWith {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl std::error::Error for ExitWith {}
+
+/// The exit status for a failed command: [`ExitWith`]'s code, else 1.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    e.downcast_ref::<ExitWith>().map_or(1, |x| x.code)
+}
 
 /// Runs the command; returns the process exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let store = Store::new(&cli.global.root);
     let g = &cli.global;
+    if g.rootless == Some(Rootless::True) {
+        bail!("--rootless=true (ignore cgroup permission errors) is not supported by berth; berth runs as root and reports every cgroup error");
+    }
     match cli.command {
         Command::Create(args) => create::run(&store, g, &args).map(|_| 0),
         Command::Start { id } => start::run(&store, &id).map(|_| 0),
@@ -37,7 +65,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             create,
             detach,
             keep,
+            no_subreaper: _,
         } => run::run(&store, g, &create, detach, keep),
+        Command::Checkpoint { .. } | Command::Restore { .. } => {
+            bail!("checkpoint and restore (CRIU) are not supported by berth")
+        }
         Command::List { format, quiet } => list::run(&store, format, quiet).map(|_| 0),
         Command::Spec {
             bundle,
@@ -47,11 +79,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Exec(args) => exec::run(&store, &args),
         Command::Pause { id } => pause::run(&store, &id).map(|_| 0),
         Command::Resume { id } => resume::run(&store, &id).map(|_| 0),
-        Command::Ps {
-            format,
-            id,
-            ps_args,
-        } => ps::run(&store, &id, format, &ps_args).map(|_| 0),
+        Command::Ps { format, args } => ps::run(&store, format, &args).map(|_| 0),
         Command::Update(args) => update::run(&store, &args).map(|_| 0),
         Command::Events {
             stats,

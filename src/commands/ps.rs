@@ -10,7 +10,17 @@ use berth_runtime::state::{ContainerId, Store};
 
 use crate::cli::ListFormat;
 
-pub fn run(store: &Store, id: &str, format: ListFormat, ps_args: &[String]) -> anyhow::Result<()> {
+/// `args`: the container id, then the arguments for ps(1). runc passes everything after the id
+/// to ps, so `berth ps ID -ef` works as it does with runc; berth also drops one leading `--`
+/// (its older spelling, `berth ps ID -- -ef`), which runc would hand to ps.
+pub fn run(store: &Store, format: ListFormat, args: &[String]) -> anyhow::Result<()> {
+    let (id, mut ps_args) = match args {
+        [id, rest @ ..] => (id.as_str(), rest),
+        [] => bail!("ps needs a container id"),
+    };
+    if ps_args.first().is_some_and(|a| a == "--") {
+        ps_args = &ps_args[1..];
+    }
     let pids = container_pids(store, id).with_context(|| format!("ps of container {id:?}"))?;
     let mut out = std::io::stdout().lock();
     if format == ListFormat::Json {

@@ -10,7 +10,7 @@ use oci_spec::runtime::{LinuxPids, LinuxResources};
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
-    /// A linux.resources JSON file ("-" for stdin)
+    /// A linux.resources JSON file ("-" for stdin); flags given with it override its values
     #[arg(short, long)]
     pub resources: Option<String>,
     /// Memory limit (bytes, or with a k/m/g suffix; -1 = unlimited)
@@ -22,15 +22,21 @@ pub struct UpdateArgs {
     /// Memory soft limit
     #[arg(long, allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
-    /// CPU shares (relative weight)
-    #[arg(long)]
-    pub cpu_shares: Option<u64>,
+    /// CPU shares (relative weight); `--cpu-shares` is accepted too
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
+    pub cpu_share: Option<u64>,
     /// CPU CFS quota in µs per period (-1 = unlimited)
     #[arg(long, allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
-    /// CPU CFS period in µs
+    /// CPU CFS period in µs (0 = unchanged)
     #[arg(long)]
     pub cpu_period: Option<u64>,
+    /// CPU CFS burst in µs: CPU time a period may borrow from earlier idle ones (runc 1.2)
+    #[arg(long)]
+    pub cpu_burst: Option<u64>,
+    /// 1: the cgroup's tasks run as SCHED_IDLE; 0: normal scheduling (runc 1.2)
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_idle: Option<i64>,
     /// CPU real-time runtime in µs per period
     #[arg(long, allow_hyphen_values = true)]
     pub cpu_rt_runtime: Option<i64>,
@@ -43,22 +49,32 @@ pub struct UpdateArgs {
     /// Memory nodes the container may use
     #[arg(long)]
     pub cpuset_mems: Option<String>,
-    /// Maximum number of tasks (-1 = unlimited)
+    /// Maximum number of tasks (-1 = unlimited; 0 = unchanged)
     #[arg(long, allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
-    /// Block IO weight (10-1000)
+    /// Block IO weight (10-1000; 0 = unchanged)
     #[arg(long)]
     pub blkio_weight: Option<u16>,
+    /// Intel RDT/CAT L3 cache schema (not supported by berth: refused)
+    #[arg(long)]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT/MBA memory bandwidth schema (not supported by berth: refused)
+    #[arg(long)]
+    pub mem_bw_schema: Option<String>,
     /// Container id
     pub id: String,
 }
 
 pub fn run(store: &Store, args: &UpdateArgs) -> anyhow::Result<()> {
     let id = &args.id;
-    let resources = resources(args).with_context(|| format!("update container {id:?}"))?;
-    let unapplied = container::update(store, id, &resources)
+    let (resources, required) =
+        resources(args).with_context(|| format!("update container {id:?}"))?;
+    let unapplied = container::update_requiring(store, id, &resources, &required)
         .with_context(|| format!("update container {id:?}"))?;
     if !unapplied.is_empty() {
+        // Only settings from a -r file get here (a flag's setting that cannot be applied is an
+        // error): containerd sends whole linux.resources objects, devices included, which runc
+        // does not change on update either.
         berth_runtime::log_warn!(
             "update container {id:?}: not applied on this host: {}",
             unapplied.join(", ")
@@ -67,7 +83,38 @@ pub fn run(store: &Store, args: &UpdateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn resources(args: &UpdateArgs) -> anyhow::Result<LinuxResources> {
+/// The resources to write, and the spec names of those set by flags: those must take effect.
+fn resources(args: &UpdateArgs) -> anyhow::Result<(LinuxResources, Vec<String>)> {
+    // Intel RDT (resctrl) is not something berth manages at all: refuse rather than ignore.
+    for (flag, v) in [
+        ("--l3-cache-schema", &args.l3_cache_schema),
+        ("--mem-bw-schema", &args.mem_bw_schema),
+    ] {
+        if v.is_some() {
+            bail!("{flag}: Intel RDT is not supported by berth");
+        }
+    }
+    let mut required = Vec::new();
+    let mut require = |name: &str, given: bool| {
+        if given {
+            required.push(name.to_string());
+        }
+    };
+    require("memory.limit", args.memory.is_some());
+    require("memory.swap", args.memory_swap.is_some());
+    require("memory.reservation", args.memory_reservation.is_some());
+    require("cpu.shares", args.cpu_share.is_some());
+    require("cpu.quota", args.cpu_quota.is_some());
+    require("cpu.period", args.cpu_period.is_some());
+    require("cpu.burst", args.cpu_burst.is_some());
+    require("cpu.idle", args.cpu_idle.is_some());
+    require("cpu.realtimeRuntime", args.cpu_rt_runtime.is_some());
+    require("cpu.realtimePeriod", args.cpu_rt_period.is_some());
+    require("cpu.cpus", args.cpuset_cpus.is_some());
+    require("cpu.mems", args.cpuset_mems.is_some());
+    require("pids.limit", args.pids_limit.is_some());
+    require("blockIO.weight", args.blkio_weight.is_some());
+
     let mut r: LinuxResources = match &args.resources {
         Some(path) => {
             let mut text = String::new();
@@ -103,16 +150,18 @@ fn resources(args: &UpdateArgs) -> anyhow::Result<LinuxResources> {
         }
         r.set_memory(Some(m));
     }
-    let any_cpu = args.cpu_shares.is_some()
+    let any_cpu = args.cpu_share.is_some()
         || args.cpu_quota.is_some()
         || args.cpu_period.is_some()
+        || args.cpu_burst.is_some()
+        || args.cpu_idle.is_some()
         || args.cpu_rt_runtime.is_some()
         || args.cpu_rt_period.is_some()
         || args.cpuset_cpus.is_some()
         || args.cpuset_mems.is_some();
     if any_cpu {
         let mut c = r.cpu().clone().unwrap_or_default();
-        if let Some(v) = args.cpu_shares {
+        if let Some(v) = args.cpu_share {
             c.set_shares(Some(v));
         }
         if let Some(v) = args.cpu_quota {
@@ -120,6 +169,12 @@ fn resources(args: &UpdateArgs) -> anyhow::Result<LinuxResources> {
         }
         if let Some(v) = args.cpu_period {
             c.set_period(Some(v));
+        }
+        if let Some(v) = args.cpu_burst {
+            c.set_burst(Some(v));
+        }
+        if let Some(v) = args.cpu_idle {
+            c.set_idle(Some(v));
         }
         if let Some(v) = args.cpu_rt_runtime {
             c.set_realtime_runtime(Some(v));
@@ -140,12 +195,13 @@ fn resources(args: &UpdateArgs) -> anyhow::Result<LinuxResources> {
         p.set_limit(limit);
         r.set_pids(Some(p));
     }
-    if let Some(w) = args.blkio_weight {
+    // runc's default for --blkio-weight is 0, meaning "leave it": not a weight of 0.
+    if let Some(w) = args.blkio_weight.filter(|&w| w != 0) {
         let mut b = r.block_io().clone().unwrap_or_default();
         b.set_weight(Some(w));
         r.set_block_io(Some(b));
     }
-    Ok(r)
+    Ok((r, required))
 }
 
 /// runc's (docker units) RAMInBytes: a number with an optional b/k/m/g/t/p suffix (binary

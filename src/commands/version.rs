@@ -1,9 +1,5 @@
-//! `berth --version`: berth's version, the commit it was built from, and the runtime-spec
-//! version it implements.
-
-pub fn short() -> &'static str {
-    env!("CARGO_PKG_VERSION")
-}
+//! `berth --version` (`-v`, as runc): berth's version, the commit it was built from, and the
+//! runtime-spec version it implements.
 
 pub fn long() -> &'static str {
     concat!(

@@ -51,7 +51,7 @@ const STANDARD_SIGNALS: &[(&str, i32)] = &[
 /// Why a signal could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignalError {
-    /// Not a signal name nor a number in 1..=SIGRTMAX.
+    /// Not a signal name nor a number in 0..=SIGRTMAX.
     #[error("unknown signal {0:?}")]
     Unknown(String),
 }
@@ -67,14 +67,15 @@ fn sigrtmax() -> i32 {
 }
 
 /// Parse a signal as `berth kill` and the OCI `kill` operation accept it (see the module doc).
-/// Returns the signal number; unknown names and numbers outside `1..=SIGRTMAX` are
-/// `unknown signal "FOO"`.
+/// Returns the signal number; unknown names and numbers outside `0..=SIGRTMAX` are
+/// `unknown signal "FOO"`. 0 is accepted as runc accepts it: kill(2) with signal 0 delivers
+/// nothing and only checks that the process exists (a liveness probe).
 pub fn parse_signal(s: &str) -> Result<i32, SignalError> {
     let unknown = || SignalError::Unknown(s.to_owned());
-    // runc takes any decimal number; we at least refuse ones kill(2) would reject (and 0, which
-    // only probes for existence and is not a signal to deliver).
+    // runc takes any decimal number; we at least refuse ones kill(2) would reject. 0 stays:
+    // runc passes it on, and clients use `kill ID 0` to ask whether the init still lives.
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=sigrtmax()).contains(&n) {
+        return if (0..=sigrtmax()).contains(&n) {
             Ok(n)
         } else {
             Err(unknown())
@@ -157,12 +158,16 @@ mod tests {
     }
 
     #[test]
+    fn zero_is_the_existence_probe() {
+        assert_eq!(parse_signal("0"), Ok(0));
+    }
+
+    #[test]
     fn unknown_signals() {
         for s in [
             "FOO",
             "",
             "SIG",
-            "0",
             "-9",
             "65",
             "RTMIN+100",

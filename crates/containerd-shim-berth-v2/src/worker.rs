@@ -234,6 +234,7 @@ fn serve(sock: OwnedFd) -> ! {
                     ignore_paused: false,
                     apparmor: None,
                     process_label: None,
+                    sub_cgroups: Default::default(),
                 };
                 match container::exec(&store, &id, &opts) {
                     Ok(done) => Reply::Created { pid: done.pid },

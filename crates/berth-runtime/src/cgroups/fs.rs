@@ -311,9 +311,14 @@ impl CgroupPlan {
     }
 
     pub(super) fn signal_all_with(&self, fs: &dyn CgroupFs, sig: i32) -> Result<(), CgroupError> {
-        let signal =
-            Signal::try_from(sig).map_err(|_| CgroupError::InvalidSignal { signal: sig })?;
-        if signal == Signal::SIGKILL {
+        // 0 (no signal: kill(2) only checks each process exists) is `None` for nix.
+        let signal = match sig {
+            0 => None,
+            _ => Some(
+                Signal::try_from(sig).map_err(|_| CgroupError::InvalidSignal { signal: sig })?,
+            ),
+        };
+        if signal == Some(Signal::SIGKILL) {
             if let Some(h) = self.hierarchies.iter().find(|h| h.is_v2()) {
                 let kill_file = self.dir(h).join("cgroup.kill");
                 if fs.exists(&kill_file) {

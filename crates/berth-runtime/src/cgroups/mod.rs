@@ -13,6 +13,7 @@
 //! - `bpf.rs`: the cgroup v2 device filter (eBPF emitted in Rust, loaded and attached).
 //! - `freeze.rs`: pause/resume through the v1 freezer or `cgroup.freeze`.
 //! - `stats.rs`: usage in runc's stats shape, and the OOM watch behind `berth events`.
+//! - `sub.rs`: `exec --cgroup`, the sub-cgroups an exec'd process joins.
 //!
 //! See docs/cgroups.md for the v1/v2 mapping of every setting.
 //!
@@ -27,6 +28,7 @@ mod fs;
 mod plan;
 mod resources;
 mod stats;
+mod sub;
 mod v1;
 mod v2;
 
@@ -41,6 +43,7 @@ pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryData, MemoryStats, OomWatch,
     PidsStats, Stats, Throttling,
 };
+pub use sub::SubCgroups;
 pub use v2::{blkio_weight_to_io_weight, shares_to_weight};
 
 /// One mounted cgroup hierarchy of the host, as read from mountinfo.
@@ -218,6 +221,12 @@ pub enum CgroupError {
     },
     #[error("invalid linux.resources.{name}: {reason}")]
     InvalidResource { name: String, reason: String },
+    #[error("linux.resources.{} cannot be applied on this host (nothing was changed)", names.join(", linux.resources."))]
+    NotApplicable { names: Vec<String> },
+    #[error("--cgroup {arg:?}: {reason}")]
+    InvalidSubCgroup { arg: String, reason: String },
+    #[error("--cgroup: sub-cgroup {path} does not exist (create it first)")]
+    SubCgroupMissing { path: PathBuf },
 }
 
 #[cfg(test)]

@@ -121,13 +121,43 @@ impl CgroupPlan {
         self.apply_resources_with(&HostFs, r, ApplyMode::Update)
     }
 
+    /// [`Self::update_resources`], but a setting named in `required` (spec names, e.g.
+    /// `cpu.idle`) that has no effect here is an error, raised before anything is written:
+    /// `berth update --cpu-idle 1` must not succeed doing nothing.
+    pub fn update_resources_requiring(
+        &self,
+        r: &LinuxResources,
+        required: &[String],
+    ) -> Result<Vec<String>, CgroupError> {
+        self.apply_resources_requiring(&HostFs, r, ApplyMode::Update, required)
+    }
+
     pub(super) fn apply_resources_with(
         &self,
         fs: &dyn CgroupFs,
         r: &LinuxResources,
         mode: ApplyMode,
     ) -> Result<Vec<String>, CgroupError> {
+        self.apply_resources_requiring(fs, r, mode, &[])
+    }
+
+    pub(super) fn apply_resources_requiring(
+        &self,
+        fs: &dyn CgroupFs,
+        r: &LinuxResources,
+        mode: ApplyMode,
+        required: &[String],
+    ) -> Result<Vec<String>, CgroupError> {
         let plan = self.resource_plan(fs, r, mode)?;
+        let refused: Vec<String> = plan
+            .unapplied
+            .iter()
+            .filter(|name| required.contains(name))
+            .cloned()
+            .collect();
+        if !refused.is_empty() {
+            return Err(CgroupError::NotApplicable { names: refused });
+        }
         for w in &plan.writes {
             write_file(fs, &w.path, &w.value)?;
         }

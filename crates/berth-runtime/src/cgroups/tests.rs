@@ -596,6 +596,65 @@ fn join_self_writes_tasks_in_v1_and_cgroup_procs_in_v2() {
 }
 
 #[test]
+fn exec_sub_cgroups_split_the_hierarchies_by_path() {
+    use super::SubCgroups;
+    let f = hybrid_fixture();
+    let fs = FakeFs::default();
+    let p = plan(&f, None, "c1");
+    p.create_with(&fs).unwrap();
+    let args = |a: &[&str]| SubCgroups::parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    // No --cgroup: the container's own plan.
+    assert_eq!(
+        p.for_exec_with(&fs, &args(&[]).unwrap()).unwrap(),
+        vec![p.clone()]
+    );
+    // pids:sub: the pids hierarchy at berth/c1/sub, every other one at berth/c1.
+    let pids = p
+        .hierarchies
+        .iter()
+        .find(|h| h.has_v1_controller("pids"))
+        .unwrap();
+    let sub_dir = p.dir(pids).join("sub");
+    let err = p
+        .for_exec_with(&fs, &args(&["pids:sub"]).unwrap())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "--cgroup: sub-cgroup {} does not exist (create it first)",
+            sub_dir.display()
+        )
+    );
+    fs.mkdir(&sub_dir).unwrap();
+    let plans = p.for_exec_with(&fs, &args(&["pids:sub"]).unwrap()).unwrap();
+    assert_eq!(plans.len(), 2, "{plans:?}");
+    assert_eq!(plans[0].relative_path, p.relative_path);
+    assert_eq!(plans[0].hierarchies.len(), p.hierarchies.len() - 1);
+    assert_eq!(plans[1].relative_path, p.relative_path.join("sub"));
+    assert_eq!(plans[1].hierarchies, vec![pids.clone()]);
+    // A bare path needs the sub-cgroup in every hierarchy, the cgroup2 one included.
+    let err = p.for_exec_with(&fs, &args(&["sub"]).unwrap()).unwrap_err();
+    assert!(matches!(err, CgroupError::SubCgroupMissing { .. }), "{err}");
+    for h in &p.hierarchies {
+        if !p.dir(h).join("sub").exists() {
+            fs.mkdir(&p.dir(h).join("sub")).unwrap();
+        }
+    }
+    let plans = p.for_exec_with(&fs, &args(&["/sub"]).unwrap()).unwrap();
+    assert_eq!(plans.len(), 1);
+    assert_eq!(plans[0].relative_path, p.relative_path.join("sub"));
+    assert_eq!(plans[0].hierarchies, p.hierarchies);
+    // A controller the container has no v1 hierarchy for.
+    let err = p
+        .for_exec_with(&fs, &args(&["rdma:sub"]).unwrap())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--cgroup \"rdma:sub\": the container has no cgroup v1 hierarchy for controller rdma"
+    );
+}
+
+#[test]
 fn pids_reads_the_v2_hierarchy_including_child_cgroups() {
     let f = hybrid_fixture();
     let fs = FakeFs::default();

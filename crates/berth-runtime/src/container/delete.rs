@@ -14,9 +14,15 @@ use crate::state::{ContainerId, ContainerState, StateError, Store};
 /// How long `delete --force` waits for the killed processes to exit.
 const KILL_WAIT_SECS: u64 = 10;
 
-/// Deletes a container. Without `force`, only a stopped container may be deleted (runtime.md:
-/// deleting a container that is not stopped MUST fail); with `force`, a missing container is
-/// not an error, so cleanup after a crash is idempotent.
+/// Deletes a container. Without `force`, a stopped or a created container may be deleted; with
+/// `force`, also a running or paused one, and a missing container is not an error, so cleanup
+/// after a crash is idempotent.
+///
+/// A created container is killed and deleted without `force`, as runc 1.1.5 does, although
+/// runtime.md says deleting a container that is not stopped MUST fail: containerd's runc shim
+/// removes a created-but-never-started task with a plain `delete ID` (no `--force`;
+/// pkg/process `Init.delete`) and would otherwise keep failing. Its program never ran, so
+/// nothing of the user's is lost (docs/lifecycle.md).
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError> {
     let id = ContainerId::new(id)?;
     let container = match store.lock(&id) {
@@ -37,6 +43,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
         Status::Stopped => {}
         // A "creating" container whose lock we hold was left by a berth that died mid-create.
         Status::Creating if force => {}
+        Status::Created => kill_and_wait(&state)?,
         other if !force => {
             return Err(ContainerError::WrongState {
                 op: "delete",

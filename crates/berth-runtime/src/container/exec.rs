@@ -15,6 +15,7 @@ use nix::sys::stat::Mode;
 
 use super::{status, ContainerError, Status};
 use crate::bundle::{BundleError, ProcessPlan};
+use crate::cgroups::SubCgroups;
 use crate::lsm::{HostLsms, LsmPlan};
 use crate::process::{self, liveness, ExecRequest, JoinNs};
 use crate::state::{ContainerId, ContainerState, Store};
@@ -56,6 +57,8 @@ pub struct ExecOptions {
     pub ignore_paused: bool,
     pub apparmor: Option<String>,
     pub process_label: Option<String>,
+    /// `--cgroup`: sub-cgroups of the container's cgroup to run the process in.
+    pub sub_cgroups: SubCgroups,
 }
 
 /// The process `exec` started: a child of the caller (it may wait for it), and the pty master
@@ -150,6 +153,13 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
         (None, _) => None,
     };
     let lsm = lsm_plan(opts, &state)?;
+    // Checked before anything is forked: a bad --cgroup leaves nothing behind.
+    let cgroups = match super::own_cgroup(&state) {
+        Some(cgroup) => cgroup.for_exec(&opts.sub_cgroups)?,
+        // A container without a cgroup: the process joins only the namespaces.
+        None if opts.sub_cgroups.is_empty() => Vec::new(),
+        None => return Err(ContainerError::NoCgroup { id: state.id }),
+    };
     let pid = state.pid.ok_or(ExecError::InitGone)?;
     let namespaces = open_namespaces(pid, state.pid_start_time.unwrap_or(0))?;
     // The container's filter, from the config saved at create (not the bundle, which may have
@@ -182,8 +192,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
     let spawned = process::spawn_exec(&ExecRequest {
         process: &plan,
         namespaces,
-        // None for a container without a cgroup: the process joins only the namespaces.
-        cgroup: super::own_cgroup(&state),
+        cgroups: &cgroups,
         preserve_fds: opts.preserve_fds,
         lsm: &lsm,
         seccomp: seccomp.as_ref(),
@@ -214,11 +223,13 @@ fn process_plan(state: &ContainerState, opts: &ExecOptions) -> Result<ProcessPla
                 path: path.clone(),
                 source,
             })?;
-            let p: oci_spec::runtime::Process =
-                serde_json::from_slice(&text).map_err(|source| ExecError::ParseProcess {
-                    path: path.clone(),
-                    source,
-                })?;
+            let parse_err = |source| ExecError::ParseProcess {
+                path: path.clone(),
+                source,
+            };
+            let mut value: serde_json::Value = serde_json::from_slice(&text).map_err(parse_err)?;
+            complete_process_file(&mut value, state);
+            let p: oci_spec::runtime::Process = serde_json::from_value(value).map_err(parse_err)?;
             return Ok(ProcessPlan::from_process(&p)?);
         }
         ExecProcess::Args(o) => o,
@@ -271,6 +282,30 @@ fn process_plan(state: &ContainerState, opts: &ExecOptions) -> Result<ProcessPla
     }
     p.no_new_privileges |= o.no_new_privs;
     Ok(p)
+}
+
+/// Fills what runc fills in a `--process` file: no `user` is uid 0, gid 0 (runc decodes the
+/// file into a Go struct whose zero value that is), and no `capabilities` are the container's
+/// own (runc's exec falls back to the container's config). Everything else is the file's:
+/// without `rlimits` the process keeps berth's limits, as it keeps runc's.
+fn complete_process_file(process: &mut serde_json::Value, state: &ContainerState) {
+    let Some(p) = process.as_object_mut() else {
+        return; // not an object: the typed parse names the problem
+    };
+    if p.get("user").is_none_or(|u| u.is_null()) {
+        p.insert("user".into(), serde_json::json!({"uid": 0, "gid": 0}));
+    }
+    if p.get("capabilities").is_none_or(|c| c.is_null()) {
+        let saved = state
+            .config
+            .as_ref()
+            .and_then(|c| c.get("process"))
+            .and_then(|p| p.get("capabilities"))
+            .filter(|c| !c.is_null());
+        if let Some(caps) = saved {
+            p.insert("capabilities".into(), caps.clone());
+        }
+    }
 }
 
 fn parse_user(s: &str) -> Result<(u32, Option<u32>), ExecError> {
@@ -393,6 +428,7 @@ mod tests {
             ignore_paused: false,
             apparmor: None,
             process_label: None,
+            sub_cgroups: SubCgroups::default(),
         }
     }
 
@@ -440,6 +476,42 @@ mod tests {
                     assert!(list.contains(&caps::Capability::CAP_CHOWN));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn process_file_without_user_runs_as_root_with_the_containers_capabilities() {
+        let st = state_with_process(serde_json::json!({
+            "user": {"uid": 5, "gid": 5}, "args": ["sh"], "cwd": "/",
+            "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"],
+                             "permitted": ["CAP_KILL"]}}));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("process.json");
+        std::fs::write(&file, r#"{"args": ["/bin/id"], "cwd": "/"}"#).unwrap();
+        let mut o = opts(ExecOverrides::default());
+        o.process = ExecProcess::Json(file.clone());
+        let p = process_plan(&st, &o).unwrap();
+        assert_eq!((p.uid, p.gid), (0, 0));
+        for (set, list) in &p.capabilities {
+            let expected = !matches!(set, caps::CapSet::Inheritable | caps::CapSet::Ambient);
+            assert_eq!(
+                list.contains(&caps::Capability::CAP_KILL),
+                expected,
+                "{set:?}"
+            );
+            assert!(list.len() <= 1, "{set:?}: {list:?}");
+        }
+        // The file's own capabilities and user win.
+        std::fs::write(
+            &file,
+            r#"{"args": ["/bin/id"], "cwd": "/", "user": {"uid": 7},
+                "capabilities": {"bounding": ["CAP_CHOWN"]}}"#,
+        )
+        .unwrap();
+        let p = process_plan(&st, &o).unwrap();
+        assert_eq!((p.uid, p.gid), (7, 0));
+        for (set, list) in &p.capabilities {
+            assert!(!list.contains(&caps::Capability::CAP_KILL), "{set:?}");
         }
     }
 

@@ -1,5 +1,10 @@
 //! `kill`: send a signal to the container's init, or with `all` to every process in its cgroup
 //! (runtime.md "kill"); a container without a cgroup falls back to its own pid namespace.
+//!
+//! `kill --all` of a stopped container is not an error (runc 1.1.5 `Signal(all)`): its cgroup
+//! may still hold processes the init left behind (no pid namespace of its own), and
+//! containerd's runc shim sends exactly `kill --all ID 9` after the init exited to reap them,
+//! retrying while it fails. Those processes get the signal; with none, it is a no-op.
 
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -9,19 +14,30 @@ use super::{lock_for, own_cgroup, ContainerError, Locked, Status};
 use crate::process::{liveness, sys};
 use crate::state::{ContainerState, Store};
 
-/// Signals a created or running container.
+/// Signals a created, running or paused container; with `all`, also a stopped one (the
+/// processes left in its cgroup). Signal 0 delivers nothing: it checks that the init (or, with
+/// `all`, each process) exists.
 pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<(), ContainerError> {
+    let live = [Status::Created, Status::Running, Status::Paused];
+    let with_stopped = [
+        Status::Created,
+        Status::Running,
+        Status::Paused,
+        Status::Stopped,
+    ];
     let Locked {
         container: _lock,
         state,
         status: current,
-    } = lock_for(
-        store,
-        id,
-        "kill",
-        &[Status::Created, Status::Running, Status::Paused],
-    )?;
+    } = lock_for(store, id, "kill", if all { &with_stopped } else { &live })?;
     let cgroup = own_cgroup(&state);
+    if all && current == Status::Stopped {
+        // Without a cgroup nothing names the leftovers (and the init is gone), as runc: done.
+        if let Some(cgroup) = cgroup {
+            cgroup.signal_all(signal)?;
+        }
+        return Ok(());
+    }
     if all {
         let Some(cgroup) = cgroup else {
             return signal_all_without_cgroup(&state, signal);

@@ -27,7 +27,7 @@ pub use kill::kill;
 pub use pause::{pause, resume};
 pub use start::start;
 pub use stats::{stats, StatsEvent};
-pub use update::update;
+pub use update::{update, update_requiring};
 
 use crate::cgroups::CgroupPlan;
 use crate::process::liveness;

@@ -14,11 +14,23 @@ pub fn update(
     id: &str,
     resources: &LinuxResources,
 ) -> Result<Vec<String>, ContainerError> {
+    update_requiring(store, id, resources, &[])
+}
+
+/// [`update`], except that the settings named in `required` (spec names such as `cpu.idle`;
+/// the ones a user asked for by flag) must take effect: if one has no equivalent here, the
+/// update fails before anything is written.
+pub fn update_requiring(
+    store: &Store,
+    id: &str,
+    resources: &LinuxResources,
+    required: &[String],
+) -> Result<Vec<String>, ContainerError> {
     let locked = lock(store, id)?;
     let cgroup = cgroup_of(&locked.state)?;
     locked.check_status(
         "update",
         &[Status::Created, Status::Running, Status::Paused],
     )?;
-    Ok(cgroup.update_resources(resources)?)
+    Ok(cgroup.update_resources_requiring(resources, required)?)
 }

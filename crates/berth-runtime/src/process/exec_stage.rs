@@ -49,7 +49,9 @@ pub struct ExecRequest<'a> {
     pub process: &'a ProcessPlan,
     /// In join order: user first, mount last.
     pub namespaces: Vec<JoinNs>,
-    pub cgroup: Option<&'a CgroupPlan>,
+    /// The cgroups to join: the container's, or with `exec --cgroup` one plan per sub-cgroup
+    /// path (cgroups/sub.rs); empty for a container without a cgroup.
+    pub cgroups: &'a [CgroupPlan],
     pub preserve_fds: u32,
     /// The AppArmor profile / SELinux label for the exec (applied like the init's).
     pub lsm: &'a crate::lsm::LsmPlan,
@@ -103,7 +105,7 @@ pub fn spawn_exec(req: &ExecRequest) -> Result<ExecSpawned, ProcessError> {
     let exe = super::guard::OwnExe::open().map_err(|e| ProcessError::Guard(Box::new(e)))?;
     let (chan, child_chan) = Channel::pair()?;
     let me = nix::unistd::getpid().as_raw();
-    let v2_dir = req.cgroup.and_then(|cg| cg.open_v2_dir());
+    let v2_dir = req.cgroups.iter().find_map(|cg| cg.open_v2_dir());
     let stage1 = match sys::fork_into_cgroup(v2_dir.as_ref().map(|fd| fd.as_fd()))
         .map_err(ProcessError::Fork)?
     {
@@ -181,7 +183,9 @@ fn stage1(
     // No state lock may travel into a cgroup that can be frozen (held_locks.rs).
     crate::state::close_lock_fds_in_child();
     // The cgroup first, so the process never runs outside the container's limits.
-    if let Some(cg) = req.cgroup {
+    // Only the plan holding the cgroup2 hierarchy can have been cloned into; join_self skips
+    // that hierarchy alone.
+    for cg in req.cgroups {
         cg.join_self(born_in_v2)?;
     }
     for ns in &req.namespaces {

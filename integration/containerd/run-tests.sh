@@ -1,12 +1,12 @@
 #!/bin/bash
 # berth with real containerd (Debian's 1.6.20): ctr, the runc shim with BinaryName=berth, and
-# CRI as kubelet calls it, through two handlers: `berth` (containerd-shim-berth-v2) and
-# `berth-runc` (containerd's runc shim with BinaryName = berth). Started by
-# `make test-containerd`; needs root.
+# CRI as kubelet calls it, through the handlers `berth` (containerd-shim-berth-v2), `berth-runc`
+# (containerd's runc shim with BinaryName = berth) and `runc` (runc shim + runc 1.1.5, the
+# reference). Started by `make test-containerd`; needs root.
 #
 #   run-tests.sh SHIM_BINARY BERTH_BINARY CRI_TEST_BINARY
 #
-# Environment: BERTH_CRI_HANDLERS (default "berth berth-runc"), BERTH_CRI_ONLY=1 (skip the ctr
+# Environment: BERTH_CRI_HANDLERS (default "berth berth-runc runc"), BERTH_CRI_ONLY=1 (skip the ctr
 # checks and measurements), BERTH_RUNC_TRACE=1 (log the runc shim's berth calls, see below),
 # KEEP_WORK=1 (keep $WORK, with containerd's log in $WORK/logs), MEASURE_RUNS=N.
 #
@@ -145,11 +145,30 @@ shim_pids() { # the berth shim daemons (they run with -socket)
 	done
 }
 
+runc_shim_pids() { # containerd-shim-runc-v2 daemons of NAMESPACE on our containerd
+	local p
+	for p in /proc/[0-9]*; do
+		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "containerd-shim-runc-v2 -namespace $1 .*-address $SOCK" && echo "${p#/proc/}"
+	done
+}
+
 cleanup() {
 	ctr tasks ls -q 2>/dev/null | while read -r t; do ctr tasks kill -s SIGKILL "$t" >/dev/null 2>&1; ctr tasks delete -f "$t" >/dev/null 2>&1; done
 	ctr containers ls -q 2>/dev/null | while read -r c; do ctr containers delete "$c" >/dev/null 2>&1; done
 	stop_containerd TERM
 	for p in $(shim_pids); do kill -9 "$p" 2>/dev/null; done
+	# What a failed run left under the runc shim (berth's or runc's containers whose bundle is
+	# ours): force-delete with whichever runtime owns the state, then stop those shims.
+	local ns c r
+	for ns in "$NS" k8s.io; do
+		for c in $(ls /run/containerd/runc/$ns 2>/dev/null); do
+			for r in "$BERTH" runc; do
+				"$r" --root /run/containerd/runc/$ns state "$c" 2>/dev/null | grep -q "\"bundle\": *\"$WORK/" &&
+					"$r" --root /run/containerd/runc/$ns delete --force "$c" 2>/dev/null
+			done
+		done
+		for p in $(runc_shim_pids "$ns"); do kill -9 "$p" 2>/dev/null; done
+	done
 	# Anything still mounted under the test directory (a failed test's rootfs) goes too.
 	grep -o " $WORK[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
 	[ -n "$host_network" ] || ip link del "$CNI_BRIDGE" 2>/dev/null
@@ -372,6 +391,36 @@ out=$(ctr run --rm --runtime io.containerd.runc.v2 --runc-binary "$BERTH" "$IMG"
 rc=$?
 expect "runc shim + berth binary: output" "via-runc-shim" "$out"
 expect "runc shim + berth binary: exit status" 5 $rc
+# The other task RPCs as the runc shim serves them: `berth ps`, `exec` (with and without a
+# console socket), `pause`/`resume`, `kill`, `kill --all`, and `create --console-socket`.
+RB="--runtime io.containerd.runc.v2 --runc-binary $RUNC_BINARY"
+ctr run -d $RB "$IMG" t-rb sh -c 'sleep 1000 & while :; do sleep 0.1; done' >/dev/null
+for _ in $(seq 50); do [ "$(ctr tasks ps t-rb 2>/dev/null | awk 'NR>1' | wc -l)" -ge 3 ] && break; sleep 0.1; done
+expect "runc shim + berth: ctr task ps lists the processes (berth ps)" 1 "$(ctr tasks ps t-rb | awk 'NR>1' | wc -l | awk '{print ($1>=3)}')"
+out=$(ctr tasks exec --exec-id e1 t-rb sh -c 'echo rb-out; echo rb-err >&2; exit 5' </dev/null 2>&1)
+expect "runc shim + berth: exec exit status 5" 5 $?
+contains "…its stdout" "rb-out" "$out"
+contains "…its stderr" "rb-err" "$out"
+out=$(tty_run "ctr -a $SOCK -n $NS tasks exec -t --exec-id e2 t-rb sh -c 'tty; exit 4'" 2>&1)
+expect "runc shim + berth: exec -t exit status 4" 4 $?
+contains "…with a pty" "/dev/pts/" "$out"
+ctr tasks pause t-rb
+expect "runc shim + berth: pause → PAUSED" PAUSED "$(ctr tasks ls | awk '$1=="t-rb"{print $3}')"
+ctr tasks resume t-rb
+expect "runc shim + berth: resume → RUNNING" RUNNING "$(ctr tasks ls | awk '$1=="t-rb"{print $3}')"
+mem=$(ctr tasks metrics t-rb 2>&1 | awk '$1=="memory.usage_in_bytes"{print $2}')
+[ "${mem:-0}" -gt 0 ] && ok "runc shim + berth: metrics, memory usage $mem bytes" || bad "runc shim + berth: no memory usage in metrics"
+ctr tasks kill --all -s SIGKILL t-rb
+for _ in $(seq 50); do st=$(ctr tasks ls | awk '$1=="t-rb"{print $3}'); [ "$st" == STOPPED ] && break; sleep 0.1; done
+expect "runc shim + berth: kill --all → STOPPED" STOPPED "$st"
+ctr tasks delete t-rb >/dev/null 2>&1
+expect "…TaskExit carries 137" 137 "$(exit_status t-rb)"
+ctr containers delete t-rb
+out=$(tty_run "ctr -a $SOCK -n $NS run --rm -t $RB $IMG t-rbtty sh -c 'tty; exit 6'" 2>&1)
+expect "runc shim + berth: run -t exit status 6" 6 $?
+contains "…the init's stdio is a pty" "/dev/pts/0" "$out"
+ctr containers delete t-rbtty >/dev/null 2>&1
+expect "runc shim + berth: no berth state left in /run/containerd/runc/$NS" "" "$(ls /run/containerd/runc/$NS 2>/dev/null)"
 
 # ---- measurements ----------------------------------------------------------------------------------
 rss() { awk '/VmRSS/{print $2}' /proc/$1/status; }
@@ -396,18 +445,14 @@ echo "MEASURE ctr run --rm hello, mean of $N paired runs: berth shim $((tb / N /
 fi # BERTH_CRI_ONLY
 
 # ---- CRI --------------------------------------------------------------------------------------------
-# The same scenarios (cri-client's Scenario::ALL) through each handler: berth's own shim, and
-# containerd's runc shim running berth as its BinaryName.
-runc_shim_pids() { # containerd-shim-runc-v2 daemons of NAMESPACE on our containerd
-	local p
-	for p in /proc/[0-9]*; do
-		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "containerd-shim-runc-v2 -namespace $1 .*-address $SOCK" && echo "${p#/proc/}"
-	done
-}
+# The same scenarios (cri-client's Scenario::ALL) through each handler: berth's own shim,
+# containerd's runc shim running berth as its BinaryName, and runc's shim with runc itself (the
+# reference: a scenario it fails is a wrong scenario, not a berth bug).
+CRI_HANDLERS=${BERTH_CRI_HANDLERS:-berth berth-runc runc}
 declare -A scenario_result
 scenarios=()
 if [ -n "$CRI_TEST" ] && [ -x "$CRI_TEST" ]; then
-	for handler in ${BERTH_CRI_HANDLERS:-berth berth-runc}; do
+	for handler in $CRI_HANDLERS; do
 		echo "---- CRI scenarios, handler $handler"
 		BERTH_CRI_HOST_NETWORK=$host_network timeout 900 "$CRI_TEST" "$SOCK" "$handler" "$IMG" "$WORK" | tee "$WORK/cri-$handler.out"
 		[ "${PIPESTATUS[0]}" == 0 ] || bad "CRI scenarios, handler $handler (see above)"
@@ -436,10 +481,10 @@ if [ -n "$CRI_TEST" ] && [ -x "$CRI_TEST" ]; then
 		fi
 	done
 	echo
-	printf '%-18s' scenario; for handler in ${BERTH_CRI_HANDLERS:-berth berth-runc}; do printf ' %-12s' "$handler"; done; echo
+	printf '%-18s' scenario; for handler in $CRI_HANDLERS; do printf ' %-12s' "$handler"; done; echo
 	for name in "${scenarios[@]}"; do
 		printf '%-18s' "$name"
-		for handler in ${BERTH_CRI_HANDLERS:-berth berth-runc}; do printf ' %-12s' "${scenario_result[$handler/$name]:-missing}"; done
+		for handler in $CRI_HANDLERS; do printf ' %-12s' "${scenario_result[$handler/$name]:-missing}"; done
 		echo
 	done
 	echo

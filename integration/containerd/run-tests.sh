@@ -420,6 +420,10 @@ out=$(tty_run "ctr -a $SOCK -n $NS run --rm -t $RB $IMG t-rbtty sh -c 'tty; exit
 expect "runc shim + berth: run -t exit status 6" 6 $?
 contains "…the init's stdio is a pty" "/dev/pts/0" "$out"
 ctr containers delete t-rbtty >/dev/null 2>&1
+err=$(ctr run --rm $RB "$IMG" t-rbbad /no/such/program 2>&1)
+expect "runc shim + berth: create of a missing program fails" 1 $?
+contains "…with berth's error (the shim reads it from log.json)" "/no/such/program" "$err"
+ctr containers delete t-rbbad >/dev/null 2>&1
 expect "runc shim + berth: no berth state left in /run/containerd/runc/$NS" "" "$(ls /run/containerd/runc/$NS 2>/dev/null)"
 
 # ---- measurements ----------------------------------------------------------------------------------

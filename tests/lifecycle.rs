@@ -342,7 +342,7 @@ fn kill_signal_0_checks_the_init_is_alive_and_delivers_nothing() {
     if !runtime_is_runc() {
         assert_eq!(
             out.stderr.trim(),
-            format!("berth: kill container {id:?}: the container is stopped")
+            format!("berth: kill container {id:?}: container not running (it is stopped)")
         );
     }
     rt.cmd(&["kill", "--all", &id, "0"]).ok();

@@ -290,3 +290,36 @@ fn state_owner_is_empty_and_list_names_it_as_in_runc() {
     rt.cmd(&["delete", "--force", &id]).ok();
     rt.assert_nothing_left(&id, &b);
 }
+
+/// containerd's runc shim reads the runtime's kill errors by their words (pkg/process/utils.go
+/// `checkKillError`): "container not running" and "does not exist" mean the process is already
+/// gone (NotFound); any other text is an Unknown error that fails CRI's StopContainer when the
+/// init exits just before the kill. So plain `kill` of a stopped container and `kill` of a
+/// deleted one must say what runc 1.1.5 says.
+#[test]
+fn kill_of_a_stopped_or_deleted_container_uses_runcs_words() {
+    if !require_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.args(&["true"]);
+    let rt = Runtime::new();
+    let id = unique_id();
+    rt.create(&b, &id).ok();
+    rt.cmd(&["start", &id]).ok();
+    rt.wait_status(&id, "stopped");
+    for sig in ["9", "KILL", "15", "0"] {
+        let out = rt.cmd(&["kill", &id, sig]);
+        assert_eq!(out.code, 1, "{out}");
+        assert!(
+            out.stderr.contains("container not running"),
+            "kill {sig}: {out}"
+        );
+    }
+    rt.cmd(&["kill", "--all", &id, "9"]).ok();
+    rt.cmd(&["delete", &id]).ok();
+    let out = rt.cmd(&["kill", &id, "9"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("does not exist"), "{out}");
+    rt.assert_nothing_left(&id, &b);
+}

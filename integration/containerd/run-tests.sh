@@ -1,14 +1,21 @@
 #!/bin/bash
 # berth with real containerd (Debian's 1.6.20): ctr, the runc shim with BinaryName=berth, and
-# CRI as kubelet calls it. Started by `make test-containerd`; needs root.
+# CRI as kubelet calls it, through the handlers `berth` (containerd-shim-berth-v2), `berth-runc`
+# (containerd's runc shim with BinaryName = berth) and `runc` (runc shim + runc 1.1.5, the
+# reference). Started by `make test-containerd`; needs root.
 #
 #   run-tests.sh SHIM_BINARY BERTH_BINARY CRI_TEST_BINARY
+#
+# Environment: BERTH_CRI_HANDLERS (default "berth berth-runc runc"), BERTH_CRI_ONLY=1 (skip the ctr
+# checks and measurements), BERTH_RUNC_TRACE=1 (log the runc shim's berth calls, see below),
+# KEEP_WORK=1 (keep $WORK, with containerd's log in $WORK/logs), MEASURE_RUNS=N.
 #
 # containerd runs on a private socket, root and state under $WORK (integration/.work/containerd
 # by default) and is stopped by its pid at the end. containerd itself still creates
 # /run/containerd/{s,fifo} (hard-coded shim socket and FIFO directories).
 #
-# Prints "ok"/"FAIL" per check, the measurements, and exits non-zero if any check failed.
+# Prints "ok"/"FAIL" per check, the measurements, the CRI scenario × handler table, and exits
+# non-zero if any check failed.
 # Skips LOUDLY (exit 0 with a SKIP banner) only when containerd cannot run here.
 set -uo pipefail
 
@@ -40,6 +47,28 @@ mkdir -p "$WORK"/{bin,root,state,opt,cni,cni-ipam,logs}
 WORK=$(readlink -f "$WORK")
 SOCK=$WORK/containerd.sock
 ln -s "$SHIM" "$WORK/bin/containerd-shim-berth-v2"
+# BinaryName of the berth-runc handler: berth itself, or with BERTH_RUNC_TRACE=1 a wrapper that
+# logs every call the runc shim makes (argv; exit status and stderr except for create, run and
+# exec, whose container inherits berth's stdio) to $WORK/logs/runc-calls.log.
+RUNC_BINARY=$BERTH
+if [ -n "${BERTH_RUNC_TRACE:-}" ]; then
+	RUNC_BINARY=$WORK/bin/berth-trace
+	cat >"$RUNC_BINARY" <<'EOF'
+#!/bin/bash
+log=@LOG@
+echo "$(date +%T.%N) $$ argv: $*" >>"$log"
+for a in "$@"; do case "$a" in create | run | exec) exec @BERTH@ "$@" ;; esac; done
+err=$(mktemp)
+@BERTH@ "$@" 2>"$err"
+rc=$?
+echo "$(date +%T.%N) $$ exit $rc stderr: $(tr '\n' ' ' <"$err")" >>"$log"
+cat "$err" >&2
+rm -f "$err"
+exit $rc
+EOF
+	sed -i "s|@LOG@|$WORK/logs/runc-calls.log|; s|@BERTH@|$BERTH|g" "$RUNC_BINARY"
+	chmod +x "$RUNC_BINARY"
+fi
 # Every client call is bounded: a hang is a failure, not a stuck test run.
 ctr() { timeout 60 ctr -a "$SOCK" -n "$NS" "$@"; }
 
@@ -76,6 +105,12 @@ state = "$WORK/state"
       runtime_type = "io.containerd.runc.v2"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth]
       runtime_type = "io.containerd.berth.v2"
+    # containerd's own runc shim with berth as its runtime binary (how youki and crun are
+    # deployed as drop-ins); containerd 1.6 decodes these options only for runc.v1/v2 types.
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth-runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth-runc.options]
+        BinaryName = "$RUNC_BINARY"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$WORK/cni"
@@ -110,11 +145,30 @@ shim_pids() { # the berth shim daemons (they run with -socket)
 	done
 }
 
+runc_shim_pids() { # containerd-shim-runc-v2 daemons of NAMESPACE on our containerd
+	local p
+	for p in /proc/[0-9]*; do
+		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "containerd-shim-runc-v2 -namespace $1 .*-address $SOCK" && echo "${p#/proc/}"
+	done
+}
+
 cleanup() {
 	ctr tasks ls -q 2>/dev/null | while read -r t; do ctr tasks kill -s SIGKILL "$t" >/dev/null 2>&1; ctr tasks delete -f "$t" >/dev/null 2>&1; done
 	ctr containers ls -q 2>/dev/null | while read -r c; do ctr containers delete "$c" >/dev/null 2>&1; done
 	stop_containerd TERM
 	for p in $(shim_pids); do kill -9 "$p" 2>/dev/null; done
+	# What a failed run left under the runc shim (berth's or runc's containers whose bundle is
+	# ours): force-delete with whichever runtime owns the state, then stop those shims.
+	local ns c r
+	for ns in "$NS" k8s.io; do
+		for c in $(ls /run/containerd/runc/$ns 2>/dev/null); do
+			for r in "$BERTH" runc; do
+				"$r" --root /run/containerd/runc/$ns state "$c" 2>/dev/null | grep -q "\"bundle\": *\"$WORK/" &&
+					"$r" --root /run/containerd/runc/$ns delete --force "$c" 2>/dev/null
+			done
+		done
+		for p in $(runc_shim_pids "$ns"); do kill -9 "$p" 2>/dev/null; done
+	done
 	# Anything still mounted under the test directory (a failed test's rootfs) goes too.
 	grep -o " $WORK[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
 	[ -n "$host_network" ] || ip link del "$CNI_BRIDGE" 2>/dev/null
@@ -161,6 +215,9 @@ for ns in k8s.io; do
 done
 
 RT="--runtime io.containerd.berth.v2"
+
+# BERTH_CRI_ONLY=1 skips the ctr checks and measurements below (a quicker loop on the CRI part).
+if [ -z "${BERTH_CRI_ONLY:-}" ]; then
 
 # ---- ctr run: output, exit codes, signals, stdin ----------------------------------------------
 out=$(ctr run --rm $RT "$IMG" t-hello echo hello-from-berth 2>&1)
@@ -334,6 +391,40 @@ out=$(ctr run --rm --runtime io.containerd.runc.v2 --runc-binary "$BERTH" "$IMG"
 rc=$?
 expect "runc shim + berth binary: output" "via-runc-shim" "$out"
 expect "runc shim + berth binary: exit status" 5 $rc
+# The other task RPCs as the runc shim serves them: `berth ps`, `exec` (with and without a
+# console socket), `pause`/`resume`, `kill`, `kill --all`, and `create --console-socket`.
+RB="--runtime io.containerd.runc.v2 --runc-binary $RUNC_BINARY"
+ctr run -d $RB "$IMG" t-rb sh -c 'sleep 1000 & while :; do sleep 0.1; done' >/dev/null
+for _ in $(seq 50); do [ "$(ctr tasks ps t-rb 2>/dev/null | awk 'NR>1' | wc -l)" -ge 3 ] && break; sleep 0.1; done
+expect "runc shim + berth: ctr task ps lists the processes (berth ps)" 1 "$(ctr tasks ps t-rb | awk 'NR>1' | wc -l | awk '{print ($1>=3)}')"
+out=$(ctr tasks exec --exec-id e1 t-rb sh -c 'echo rb-out; echo rb-err >&2; exit 5' </dev/null 2>&1)
+expect "runc shim + berth: exec exit status 5" 5 $?
+contains "…its stdout" "rb-out" "$out"
+contains "…its stderr" "rb-err" "$out"
+out=$(tty_run "ctr -a $SOCK -n $NS tasks exec -t --exec-id e2 t-rb sh -c 'tty; exit 4'" 2>&1)
+expect "runc shim + berth: exec -t exit status 4" 4 $?
+contains "…with a pty" "/dev/pts/" "$out"
+ctr tasks pause t-rb
+expect "runc shim + berth: pause → PAUSED" PAUSED "$(ctr tasks ls | awk '$1=="t-rb"{print $3}')"
+ctr tasks resume t-rb
+expect "runc shim + berth: resume → RUNNING" RUNNING "$(ctr tasks ls | awk '$1=="t-rb"{print $3}')"
+mem=$(ctr tasks metrics t-rb 2>&1 | awk '$1=="memory.usage_in_bytes"{print $2}')
+[ "${mem:-0}" -gt 0 ] && ok "runc shim + berth: metrics, memory usage $mem bytes" || bad "runc shim + berth: no memory usage in metrics"
+ctr tasks kill --all -s SIGKILL t-rb
+for _ in $(seq 50); do st=$(ctr tasks ls | awk '$1=="t-rb"{print $3}'); [ "$st" == STOPPED ] && break; sleep 0.1; done
+expect "runc shim + berth: kill --all → STOPPED" STOPPED "$st"
+ctr tasks delete t-rb >/dev/null 2>&1
+expect "…TaskExit carries 137" 137 "$(exit_status t-rb)"
+ctr containers delete t-rb
+out=$(tty_run "ctr -a $SOCK -n $NS run --rm -t $RB $IMG t-rbtty sh -c 'tty; exit 6'" 2>&1)
+expect "runc shim + berth: run -t exit status 6" 6 $?
+contains "…the init's stdio is a pty" "/dev/pts/0" "$out"
+ctr containers delete t-rbtty >/dev/null 2>&1
+err=$(ctr run --rm $RB "$IMG" t-rbbad /no/such/program 2>&1)
+expect "runc shim + berth: create of a missing program fails" 1 $?
+contains "…with berth's error (the shim reads it from log.json)" "/no/such/program" "$err"
+ctr containers delete t-rbbad >/dev/null 2>&1
+expect "runc shim + berth: no berth state left in /run/containerd/runc/$NS" "" "$(ls /run/containerd/runc/$NS 2>/dev/null)"
 
 # ---- measurements ----------------------------------------------------------------------------------
 rss() { awk '/VmRSS/{print $2}' /proc/$1/status; }
@@ -355,19 +446,52 @@ for i in $(seq "$N"); do
 done
 echo "MEASURE ctr run --rm hello, mean of $N paired runs: berth shim $((tb / N / 1000000)) ms, runc shim (runc 1.1.5) $((tr / N / 1000000)) ms"
 
+fi # BERTH_CRI_ONLY
+
 # ---- CRI --------------------------------------------------------------------------------------------
+# The same scenarios (cri-client's Scenario::ALL) through each handler: berth's own shim,
+# containerd's runc shim running berth as its BinaryName, and runc's shim with runc itself (the
+# reference: a scenario it fails is a wrong scenario, not a berth bug).
+CRI_HANDLERS=${BERTH_CRI_HANDLERS:-berth berth-runc runc}
+declare -A scenario_result
+scenarios=()
 if [ -n "$CRI_TEST" ] && [ -x "$CRI_TEST" ]; then
-	BERTH_CRI_HOST_NETWORK=$host_network "$CRI_TEST" "$SOCK" berth "$IMG" "$WORK" | tee "$WORK/cri.out"
-	[ "${PIPESTATUS[0]}" == 0 ] || bad "CRI scenario (see above)"
-	pod=$(awk '/^POD /{print $2}' "$WORK/cri.out")
-	sleep 0.5
-	left=$(for p in $(shim_pids); do tr '\0' ' ' </proc/$p/cmdline | grep -q -- "-namespace k8s.io" && echo $p; done)
-	expect "CRI: no shim process left after RemovePodSandbox" "" "$left"
-	expect "CRI: no berth state left" "" "$(ls /run/containerd/berth/k8s.io 2>/dev/null)"
-	if [ -n "$pod" ]; then
-		expect "CRI: no mount of the pod left" "" "$(grep -c "$pod" /proc/self/mounts | grep -v '^0$')"
-		expect "CRI: no cgroup of the pod left" "" "$(find /sys/fs/cgroup/*/ -maxdepth 3 -type d -name "*$pod*" 2>/dev/null)"
-	fi
+	for handler in $CRI_HANDLERS; do
+		echo "---- CRI scenarios, handler $handler"
+		BERTH_CRI_HOST_NETWORK=$host_network timeout 900 "$CRI_TEST" "$SOCK" "$handler" "$IMG" "$WORK" | tee "$WORK/cri-$handler.out"
+		[ "${PIPESTATUS[0]}" == 0 ] || bad "CRI scenarios, handler $handler (see above)"
+		while read -r _ name result _; do
+			[[ " ${scenarios[*]} " == *" $name "* ]] || scenarios+=("$name")
+			scenario_result[$handler/$name]=$result
+		done < <(grep '^SCENARIO ' "$WORK/cri-$handler.out")
+		pod=$(awk '/^POD /{print $2}' "$WORK/cri-$handler.out")
+		sleep 0.5
+		case $handler in
+		berth)
+			left=$(for p in $(shim_pids); do tr '\0' ' ' </proc/$p/cmdline | grep -q -- "-namespace k8s.io" && echo $p; done)
+			state=/run/containerd/berth/k8s.io ;;
+		*)
+			left=$(runc_shim_pids k8s.io)
+			state=/run/containerd/runc/k8s.io ;; # the runc shim's --root for its binary
+		esac
+		expect "CRI $handler: no shim process left after RemovePodSandbox" "" "$left"
+		expect "CRI $handler: no runtime state left in $state" "" "$(ls $state 2>/dev/null)"
+		expect "CRI $handler: no berth process left" "" "$(pgrep -f "^$BERTH " | tr '\n' ' ')"
+		if [ -n "$pod" ]; then
+			expect "CRI $handler: no mount of the pod left" "" "$(grep -c "$pod" /proc/self/mounts | grep -v '^0$')"
+			expect "CRI $handler: no cgroup of the pod left" "" "$(find /sys/fs/cgroup/*/ -maxdepth 3 -type d -name "*$pod*" 2>/dev/null)"
+		else
+			bad "CRI $handler: no pod was created"
+		fi
+	done
+	echo
+	printf '%-18s' scenario; for handler in $CRI_HANDLERS; do printf ' %-12s' "$handler"; done; echo
+	for name in "${scenarios[@]}"; do
+		printf '%-18s' "$name"
+		for handler in $CRI_HANDLERS; do printf ' %-12s' "${scenario_result[$handler/$name]:-missing}"; done
+		echo
+	done
+	echo
 else
 	bad "CRI test binary missing ($3)"
 fi

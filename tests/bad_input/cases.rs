@@ -653,7 +653,7 @@ pub fn cases() -> Vec<Case> {
         },
         Case {
             name: "kill_stopped_container",
-            expect: "berth: kill container \"{id}\": the container is stopped",
+            expect: "berth: kill container \"{id}\": container not running (it is stopped)",
             creates: true,
             run: |rt, b, id| {
                 b.args(&["true"]);

@@ -495,7 +495,10 @@ impl Service {
         match container::kill(&self.inner.store, &req.id, req.signal as i32, req.all) {
             Ok(()) => Ok(()),
             // Exited but not reaped yet: for containerd that is a finished process too.
-            Err(container::ContainerError::WrongState { .. }) => Err(finished()),
+            Err(
+                container::ContainerError::WrongState { .. }
+                | container::ContainerError::NotRunning { .. },
+            ) => Err(finished()),
             Err(e) => Err(Self::runtime_err("kill", &req.id, &e)),
         }
     }

@@ -373,7 +373,9 @@ pub fn fail_kind(e: &ContainerError) -> FailKind {
         ContainerError::Bundle(_) => FailKind::InvalidArgument,
         ContainerError::State(StateError::AlreadyExists { .. }) => FailKind::AlreadyExists,
         ContainerError::State(StateError::InvalidId { .. }) => FailKind::InvalidArgument,
-        ContainerError::State(StateError::NotFound { .. }) => FailKind::NotFound,
+        ContainerError::State(StateError::NotFound { .. }) | ContainerError::NotRunning { .. } => {
+            FailKind::NotFound
+        }
         ContainerError::WrongState { .. }
         | ContainerError::InitExited { .. }
         | ContainerError::NoCgroup { .. } => FailKind::FailedPrecondition,

@@ -5,6 +5,9 @@
 //! may still hold processes the init left behind (no pid namespace of its own), and
 //! containerd's runc shim sends exactly `kill --all ID 9` after the init exited to reap them,
 //! retrying while it fails. Those processes get the signal; with none, it is a no-op.
+//! Without `--all` a stopped container is refused as runc refuses it, "container not running"
+//! ([`ContainerError::NotRunning`]): the runc shim takes exactly those words for "already
+//! exited".
 
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -18,7 +21,6 @@ use crate::state::{ContainerState, Store};
 /// processes left in its cgroup). Signal 0 delivers nothing: it checks that the init (or, with
 /// `all`, each process) exists.
 pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<(), ContainerError> {
-    let live = [Status::Created, Status::Running, Status::Paused];
     let with_stopped = [
         Status::Created,
         Status::Running,
@@ -29,7 +31,10 @@ pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<(), Conta
         container: _lock,
         state,
         status: current,
-    } = lock_for(store, id, "kill", if all { &with_stopped } else { &live })?;
+    } = lock_for(store, id, "kill", &with_stopped)?;
+    if !all && current == Status::Stopped {
+        return Err(ContainerError::NotRunning { id: state.id });
+    }
     let cgroup = own_cgroup(&state);
     if all && current == Status::Stopped {
         // Without a cgroup nothing names the leftovers (and the init is gone), as runc: done.

@@ -75,6 +75,12 @@ pub enum ContainerError {
         status: Status,
         hint: &'static str,
     },
+    /// `kill` (without `--all`) of a stopped container. The words are runc's: containerd's runc
+    /// shim (pkg/process/utils.go `checkKillError`) turns a kill error containing "container
+    /// not running" into NotFound ("process already finished"), and any other text into an
+    /// Unknown error that fails CRI's StopContainer when the init exits just before the kill.
+    #[error("container not running (it is stopped)")]
+    NotRunning { id: String },
     #[error("create {path}")]
     Fifo {
         path: PathBuf,

@@ -520,3 +520,48 @@ fn update_lowers_period_and_quota_under_a_limited_parent() {
     assert_eq!((period_up.trim(), quota_up.trim()), ("100000", "50000"));
     rt.assert_nothing_left(&id, &b);
 }
+
+/// A new v1 cpu cgroup has no real-time budget, and a child may not get more than its parent
+/// has: berth's own `berth/` parent made every `cpu.realtimeRuntime` fail with EINVAL. berth
+/// now grants its own parents what the container asks for and tries to give it back at delete.
+/// The kernel may still count a removed cgroup until its tasks are reaped, so the next
+/// container may be granted its request on top, but never more.
+#[test]
+fn realtime_runtime_below_berths_own_parent_is_granted_again_after_delete() {
+    if !require_root() || !has_v1("cpu") {
+        return;
+    }
+    if !std::path::Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists() {
+        loud("SKIP realtime_runtime_below_berths_own_parent_is_granted_again_after_delete: no CONFIG_RT_GROUP_SCHED");
+        return;
+    }
+    let parent = PathBuf::from("/sys/fs/cgroup/cpu/berth/cpu.rt_runtime_us");
+    let budget = || -> i64 {
+        std::fs::read_to_string(&parent)
+            .map(|s| s.trim().parse().unwrap_or(0))
+            .unwrap_or(0)
+    };
+    let rt = Runtime::new();
+    let resources = json!({"cpu": {"realtimePeriod": 1000000, "realtimeRuntime": 10000}});
+    let (b, id) = started(&rt, resources.clone(), "sleep 1000");
+    assert_eq!(read("cpu", &id, "cpu.rt_runtime_us"), "10000");
+    assert!(budget() >= 10000, "berth/ has {}", budget());
+    rt.cmd(&["update", "--cpu-rt-runtime", "20000", &id]).ok();
+    assert_eq!(read("cpu", &id, "cpu.rt_runtime_us"), "20000");
+    let after_first = budget();
+    finish(&rt, &b, &id);
+    assert!(
+        budget() <= after_first,
+        "delete grew berth/ to {}",
+        budget()
+    );
+    // A second container gets its budget too, with at most its own request added.
+    let (b, id) = started(&rt, resources, "sleep 1000");
+    assert_eq!(read("cpu", &id, "cpu.rt_runtime_us"), "10000");
+    assert!(
+        budget() <= after_first + 10000,
+        "berth/ grew to {} (was {after_first})",
+        budget()
+    );
+    finish(&rt, &b, &id);
+}

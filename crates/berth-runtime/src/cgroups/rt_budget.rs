@@ -84,6 +84,19 @@ impl CgroupPlan {
                 write_file(fs, &parent.join(RUNTIME), &need.to_string())?;
             }
         }
+        // The kernel still counts a removed sibling until every task that was in it is reaped,
+        // which a listing cannot see. If the leaf cannot get its budget now, each parent gets
+        // the request on top of what it has (bounded by what is really held: the kernel refuses
+        // more than the grandparent has free).
+        let same_period = read_number(fs, &leaf.join(PERIOD))? == leaf_period as i64;
+        if same_period && write_file(fs, &leaf.join(RUNTIME), &runtime.to_string()).is_err() {
+            for parent in &parents {
+                let parent_period = read_number(fs, &parent.join(PERIOD))?.max(1) as u64;
+                let more = scale(runtime as u64, leaf_period, parent_period) as i64;
+                let current = read_number(fs, &parent.join(RUNTIME))?;
+                write_file(fs, &parent.join(RUNTIME), &(current + more).to_string())?;
+            }
+        }
         Ok(())
     }
 }
@@ -124,6 +137,11 @@ impl CgroupPlan {
                 }
             }
             if current > held as i64 {
+                // The kernel keeps counting a removed cgroup's budget until its task group is
+                // freed, which waits for every task that was in it to be reaped (an unreaped
+                // zombie keeps it): then this write fails (EINVAL) and the budget stays. It
+                // does not grow from there: a later grant writes only when its children need
+                // more than the parent already has.
                 let _ = write_file(fs, &parent.join(RUNTIME), &held.to_string());
             }
         }

@@ -184,9 +184,10 @@ fn wait_and_exec(
     crate::phase!("init: waited for start");
     hook_steps::start_container(plan, hook_state.as_deref(), &mut fifo)?; // startContainer, then tell `start` how it went
     drop(fifo);
-    // CVE-2019-5736: checked right before execve (not at create), so a script rewritten
-    // between create and start is still caught.
-    program.exec_checked(exe) // execveat of the checked fd: no re-resolution (CVE-2019-5736)
+    crate::phase!("init: execve");
+    // CVE-2019-5736: checked right before the exec (not at create), so a script rewritten
+    // between create and start is still caught; execveat of the checked fd, no re-resolution.
+    program.exec_checked(exe)
 }
 
 /// Creates `process.cwd` (mode 0755) when it does not exist, as runc does. Runs after

@@ -452,3 +452,41 @@ fn cve_2019_5736_exec_race_cannot_swap_the_checked_program() {
     );
     assert!(file_digest(rt.bin()) == before, "the host binary changed");
 }
+
+/// Issue #13, attack 5: the init waiting for `start` held an O_PATH handle on the host's
+/// /proc (to reopen exec.fifo), so a process in the container with CAP_SYS_PTRACE read host
+/// files through `/proc/1/fd/N/<host pid>/root/...`. The init now swaps it for a procfs of the
+/// container's own pid namespace before anything of the container can run.
+#[test]
+fn waiting_init_holds_no_handle_on_the_hosts_proc() {
+    if !require_root() {
+        return;
+    }
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    fs::write(secret.path(), "host-only secret\n").unwrap();
+    let mut b = Bundle::new();
+    b.args(&["sleep", "1000"]);
+    for set in ["bounding", "effective", "permitted"] {
+        b.config_mut()["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_PTRACE"));
+    }
+    let rt = Runtime::new();
+    let id = unique_id();
+    rt.create(&b, &id).ok(); // the init now waits for start, holding its handles
+                             // Through a host procfs, this test's own pid leads to the host's root.
+    let (path, me) = (secret.path().display().to_string(), std::process::id());
+    let script = format!(
+        "for fd in /proc/1/fd/*; do cat $fd/{me}/root{path} 2>/dev/null; done; \
+         ls -l /proc/1/fd/; true"
+    );
+    let out = rt.cmd(&["exec", &id, "sh", "-c", &script]);
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+    out.ok();
+    assert!(
+        !out.stdout.contains("host-only secret"),
+        "read a host file: {out}"
+    );
+}

@@ -88,7 +88,8 @@ pub enum InitError {
 
 /// Runs the init checklist and never returns: it execs the user's program or exits non-zero.
 pub(super) fn run(plan: &Plan, chan: &Channel, handles: InitHandles) -> ! {
-    let err = match setup(plan, chan, &handles.bind_sources) {
+    let mut handles = handles;
+    let err = match setup(plan, chan, &mut handles) {
         Ok((program, hook_state, exe)) => {
             match wait_and_exec(plan, &handles, program, hook_state, &exe) {
                 Err(e) => e,
@@ -112,7 +113,7 @@ pub(super) fn run(plan: &Plan, chan: &Channel, handles: InitHandles) -> ! {
 fn setup(
     plan: &Plan,
     chan: &Channel,
-    bind_sources: &crate::rootfs::BindSources,
+    handles: &mut InitHandles,
 ) -> Result<(exec::Program, Option<String>, guard::OwnExe), InitError> {
     // The parent-death signal does not survive fork: set it again until the create commits.
     sys::die_with_parent(0).map_err(InitError::ParentDeath)?;
@@ -120,7 +121,7 @@ fn setup(
     nix::unistd::setsid().map_err(InitError::Setsid)?;
     join_keyring(plan)?; // a fresh session keyring, so containers cannot read each other's keys
     crate::phase!("init: session, keyring");
-    crate::rootfs::prepare(&plan.rootfs, bind_sources)?; // mounts and /dev, in the new mount namespace
+    crate::rootfs::prepare(&plan.rootfs, &handles.bind_sources)?; // mounts and /dev, in the new mount namespace
     crate::phase!("init: mounts, /dev");
     crate::failpoint!("init:after-rootfs-prepare");
     let hook_state = hook_steps::before_pivot(plan, chan)?; // prestart, createRuntime (parent), createContainer: config.md puts them before pivot_root
@@ -129,6 +130,7 @@ fn setup(
     crate::phase!("init: hooks, own exe");
     crate::rootfs::enter(&plan.rootfs)?; // pivot_root: from here on "/" is the container's root
     create_cwd(&plan.process.cwd)?; // runc creates a missing cwd; after pivot_root (in-root), before the root may turn read-only
+    drop_host_proc(handles); // before anything of the container runs: no host /proc to reach through our fds
     crate::phase!("init: pivot_root");
     crate::failpoint!("init:after-pivot");
     console::setup(&plan.process, chan, true)?; // the pty from the container's own devpts (after setsid: TIOCSCTTY needs a session leader), also on /dev/console
@@ -188,6 +190,20 @@ fn wait_and_exec(
     // CVE-2019-5736: checked right before the exec (not at create), so a script rewritten
     // between create and start is still caught; execveat of the checked fd, no re-resolution.
     program.exec_checked(exe)
+}
+
+/// Replaces the handle on the host's /proc (taken before the namespaces existed, to reopen
+/// exec.fifo) with a procfs of the container's own pid namespace, mounted nowhere. While the
+/// init waits for `start`, a process in the container with CAP_SYS_PTRACE could otherwise
+/// walk `/proc/1/fd/N/<host pid>/root/...` into the host (issue #13, attack 5). Done after
+/// pivot_root and before the masked paths: in a user namespace the kernel lets a new procfs be
+/// made only while an unmasked one is visible (mount_too_revealing). If the kernel refuses
+/// (no new mount API, or a procfs it deems hidden), the host handle stays, as before.
+fn drop_host_proc(handles: &mut InitHandles) {
+    match crate::rootfs::sys::private_procfs() {
+        Ok(own) => handles.proc = own,
+        Err(e) => crate::log_debug!("init: no private procfs ({e}); keeping the host /proc handle"),
+    }
 }
 
 /// Creates `process.cwd` (mode 0755) when it does not exist, as runc does. Runs after

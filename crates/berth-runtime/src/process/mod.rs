@@ -125,6 +125,7 @@ pub fn spawn(
     {
         (0, born_in_v2) => {
             drop(chan);
+            drop(v2_dir); // a handle on the host's cgroupfs must not wait in the init
             stage1::run(plan, child_chan, me, handles, born_in_v2)
         }
         (pid, _) => pid,

@@ -124,3 +124,33 @@ pub fn move_mount_onto(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> nix::Res
     };
     Errno::result(r).map(drop)
 }
+
+/// A procfs instance of the caller's pid namespace, mounted nowhere: fsopen("proc"),
+/// FSCONFIG_CMD_CREATE, fsmount. The returned fd is its root directory (close-on-exec).
+pub fn private_procfs() -> nix::Result<OwnedFd> {
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    // SAFETY: a valid NUL-terminated filesystem name; returns a new fd or an error.
+    let fs = unsafe { libc::syscall(libc::SYS_fsopen, c"proc".as_ptr(), FSOPEN_CLOEXEC) };
+    let fs = Errno::result(fs)? as i32;
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    let fs = unsafe { OwnedFd::from_raw_fd(fs) };
+    // SAFETY: CMD_CREATE takes no key, value or aux: null pointers and 0.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    Errno::result(r)?;
+    // SAFETY: a valid filesystem context fd; returns a new mount fd or an error.
+    let mnt = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
+    let mnt = Errno::result(mnt)? as i32;
+    // SAFETY: as above, a new fd owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(mnt) })
+}

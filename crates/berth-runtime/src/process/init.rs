@@ -21,7 +21,8 @@ use crate::bundle::{NamespaceKind, Plan};
 pub struct InitHandles {
     /// O_PATH handle on the state directory's `exec.fifo`.
     pub exec_fifo: OwnedFd,
-    /// O_PATH handle on the host's /proc, used to reopen `exec.fifo` for writing.
+    /// O_PATH handle on the host's /proc until pivot_root, then a procfs of the container's own
+    /// pid namespace (`drop_host_proc`): used to reopen `exec.fifo` for writing.
     pub proc: OwnedFd,
     /// Bind sources opened on the host (a new user namespace only; rootfs::BindSources).
     pub bind_sources: crate::rootfs::BindSources,

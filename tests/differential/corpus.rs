@@ -52,49 +52,12 @@ fn cfg(b: &mut Bundle) -> &mut Value {
     b.config_mut()
 }
 
-const ALL_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
+/// Every capability this kernel ABI knows, in number order (the caps crate's list).
+fn all_caps() -> Vec<String> {
+    let mut caps: Vec<caps::Capability> = caps::all().into_iter().collect();
+    caps.sort_by_key(|c| c.index());
+    caps.iter().map(|c| c.to_string()).collect()
+}
 
 /// Docker's and containerd's default capability set.
 pub const DEFAULT_CAPS: &[&str] = &[
@@ -161,8 +124,8 @@ fn probe_cases() -> Vec<Case> {
         }),
         probe("caps-all", &[], |b| {
             cfg(b)["process"]["capabilities"] = json!({
-                "bounding": ALL_CAPS, "effective": ALL_CAPS, "permitted": ALL_CAPS,
-                "inheritable": ALL_CAPS, "ambient": ALL_CAPS
+                "bounding": all_caps(), "effective": all_caps(), "permitted": all_caps(),
+                "inheritable": all_caps(), "ambient": all_caps()
             })
         }),
         probe("caps-empty", &[], |b| {

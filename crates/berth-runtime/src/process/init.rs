@@ -123,6 +123,7 @@ fn setup(
     join_keyring(plan)?; // a fresh session keyring, so containers cannot read each other's keys
     crate::phase!("init: session, keyring");
     crate::rootfs::prepare(&plan.rootfs, &handles.bind_sources)?; // mounts and /dev, in the new mount namespace
+    handles.bind_sources = Default::default(); // attached: no host mount handle waits with the init
     crate::phase!("init: mounts, /dev");
     crate::failpoint!("init:after-rootfs-prepare");
     let hook_state = hook_steps::before_pivot(plan, chan)?; // prestart, createRuntime (parent), createContainer: config.md puts them before pivot_root

@@ -122,7 +122,7 @@ fn setup(
     nix::unistd::setsid().map_err(InitError::Setsid)?;
     join_keyring(plan)?; // a fresh session keyring, so containers cannot read each other's keys
     crate::phase!("init: session, keyring");
-    crate::rootfs::prepare(&plan.rootfs, &handles.bind_sources)?; // mounts and /dev, in the new mount namespace
+    let mounted = crate::rootfs::prepare(&plan.rootfs, &handles.bind_sources)?; // mounts and /dev, in the new mount namespace
     handles.bind_sources = Default::default(); // attached: no host mount handle waits with the init
     crate::phase!("init: mounts, /dev");
     crate::failpoint!("init:after-rootfs-prepare");
@@ -139,7 +139,7 @@ fn setup(
     set_names(plan)?; // hostname before the sysctls: kernel.hostname may override it on purpose
     write_sysctls(&plan.sysctls)?; // through the container's /proc, before finish() may make /proc/sys read-only
     crate::phase!("init: console, hostname, sysctls");
-    crate::rootfs::finish(&plan.rootfs)?; // masked and read-only paths, read-only root
+    crate::rootfs::finish(&plan.rootfs, mounted)?; // masked and read-only paths, read-only root (through the mounts' fds)
     crate::phase!("init: masked, read-only paths");
     let restrictions = final_steps::Restrictions {
         seccomp: plan.seccomp.as_ref(),

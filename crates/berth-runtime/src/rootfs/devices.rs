@@ -10,10 +10,9 @@ use nix::errno::Errno;
 use nix::sys::stat::{mknodat, umask, Mode, SFlag};
 use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 
-use super::mounts::raw_mount;
-use super::options::ms;
+use super::newmount::NewMount;
 use super::plan::{DevSetup, DeviceKind, DeviceNode};
-use super::resolve::{fd_path, Root};
+use super::resolve::Root;
 use super::RootfsError;
 
 /// Restores the process umask when dropped.
@@ -110,12 +109,7 @@ fn create_device(root: &Root, node: &DeviceNode, bind: bool) -> Result<(), Rootf
 
 /// Bind the host's node at the same path over an empty file in the rootfs.
 fn bind_device(root: &Root, node: &DeviceNode) -> Result<(), RootfsError> {
-    let target = root.create_file(&node.path)?;
-    raw_mount(Some(&node.path), &fd_path(&target), None, ms::BIND, None).map_err(|source| {
-        RootfsError::Mount {
-            source_desc: node.path.display().to_string(),
-            target: root.display(&node.path),
-            source,
-        }
-    })
+    let point = root.mount_point(&node.path, false)?;
+    let mount = NewMount::clone_path(&node.path, false, &root.display(&node.path))?;
+    mount.attach(&point.fd)
 }

@@ -85,6 +85,48 @@ pub enum RootfsError {
         #[source]
         source: nix::Error,
     },
+    #[error("mount on {destination} refused: a symlink on the way leads to {resolved} ({display}); a mount there would cover what the container's protections are addressed by")]
+    Redirected {
+        destination: PathBuf,
+        display: PathBuf,
+        resolved: PathBuf,
+    },
+    #[error("mount on {destination} refused: {display} is on a kernel filesystem (statfs type {fs_type:#x}) outside /proc and /sys")]
+    LandsInKernelTree {
+        destination: PathBuf,
+        display: PathBuf,
+        fs_type: u64,
+    },
+    #[error("statfs {path}")]
+    Statfs {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("{call} {what} for {target}{}", kernel_says(.kernel))]
+    FsContext {
+        call: &'static str,
+        what: String,
+        target: PathBuf,
+        /// The messages the kernel left on the filesystem context, if any.
+        kernel: String,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("open_tree {source_desc} for {target}")]
+    OpenTree {
+        source_desc: String,
+        target: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("move_mount {source_desc} onto {target}")]
+    Attach {
+        source_desc: String,
+        target: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
     #[error("mount {fstype} on {target}: the destination is a symlink")]
     SymlinkDestination { fstype: String, target: PathBuf },
     #[error("remount {target} with flags {flags:#x}")]
@@ -183,6 +225,14 @@ pub enum RootfsError {
     },
 }
 
+fn kernel_says(messages: &str) -> String {
+    if messages.is_empty() {
+        String::new()
+    } else {
+        format!(" (kernel: {messages})")
+    }
+}
+
 /// Security checks of the hardening steps (docs/security.md).
 #[derive(Debug, thiserror::Error)]
 pub enum HardeningError {
@@ -190,6 +240,14 @@ pub enum HardeningError {
     NotDevNull { path: PathBuf },
     #[error("open {path}: not on procfs (CVE-2025-52881)")]
     NotProcfs { path: PathBuf },
+    #[error("{kind} path {path}: resolves off the filesystem mounted at {mount} (statfs type {found:#x}, expected {expected:#x})")]
+    OffMount {
+        kind: &'static str,
+        path: PathBuf,
+        mount: PathBuf,
+        found: u64,
+        expected: u64,
+    },
     #[error("open {path} on procfs")]
     ProcOpen {
         path: PathBuf,
@@ -228,6 +286,10 @@ impl RootfsError {
             | Mkdir { source, .. }
             | CreateFile { source, .. }
             | Mount { source, .. }
+            | Statfs { source, .. }
+            | FsContext { source, .. }
+            | OpenTree { source, .. }
+            | Attach { source, .. }
             | Remount { source, .. }
             | Propagation { source, .. }
             | MountSetattr { source, .. }

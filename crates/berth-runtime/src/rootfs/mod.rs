@@ -6,15 +6,24 @@
 //! /dev, before pivot), [`enter`] (pivot_root or MS_MOVE+chroot), and, after writing hostname
 //! and sysctls, [`finish`] (masked and read-only paths, read-only root, root propagation).
 //!
+//! Mounts by fd, not by path: every container mount destination is resolved once, by
+//! `Root::mount_point` (the single entry point: a component-by-component walk that refuses
+//! symlinks into /proc or /sys and checks the filesystem it lands on); the mount is built
+//! detached and attached onto that fd, and every later step uses the new mount's fd
+//! (`newmount`). The masked and read-only paths are resolved from the mounts `prepare` made
+//! (`Mounted`). `grep -n raw_mount` lists the only path-based mount calls: host-side ones.
+//!
 //! Files: `options` (mount option table), `plan` (validated plan), `resolve` (in-root path
-//! resolution and mkdir with openat2), `mounts` (applying mounts), `devices` (/dev), `pivot`,
-//! `paths` (masked/readonly), `sys` (the only `unsafe`: openat2 and mount_setattr wrappers),
-//! `error`.
+//! resolution, the mount-point walk), `newmount` (detached mounts, attach, flags),
+//! `mounts` (applying mounts), `devices` (/dev), `pivot`, `paths` (masked/readonly),
+//! `hardening` (destination rules), `procfs` (verified procfs writes), `sys` (the only
+//! `unsafe`: syscall wrappers), `error`.
 
 mod devices;
 mod error;
 mod hardening;
 mod mounts;
+mod newmount;
 mod options;
 mod paths;
 mod pivot;
@@ -25,8 +34,11 @@ pub(crate) mod sys;
 #[cfg(test)]
 mod tests;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
 
 pub use error::{HardeningError, RootfsError};
 pub use options::{
@@ -59,8 +71,6 @@ pub struct RootfsContext<'a> {
     pub cgroup: Option<&'a crate::cgroups::CgroupPlan>,
 }
 
-/// Before pivot: mount propagation of "/", the rootfs bound onto itself, `mounts` in order, then
-/// /dev (devices and links) unless /dev is bind-mounted from the host.
 /// The bind-mount sources of a container with a new user namespace, opened by `berth create`
 /// on the host as detached mount trees (open_tree(OPEN_TREE_CLONE)), one per mount step (`None`
 /// for the other steps). The init runs as the namespace's root, which may not be allowed to
@@ -98,7 +108,19 @@ impl BindSources {
     }
 }
 
-pub fn prepare(plan: &RootfsPlan, sources: &BindSources) -> Result<(), RootfsError> {
+/// What [`prepare`] leaves for [`finish`]: the fd of every mount it made, in plan order, and of
+/// the rootfs mount. The masked and read-only paths are resolved from these handles, and
+/// `/dev` and `/` are made read-only through them. Dropped at the end of [`finish`], so no
+/// mount handle waits with the init.
+#[derive(Debug)]
+pub struct Mounted {
+    root: OwnedFd,
+    steps: Vec<OwnedFd>,
+}
+
+/// Before pivot: mount propagation of "/", the rootfs bound onto itself, `mounts` in order, then
+/// /dev (devices and links) unless /dev is bind-mounted from the host.
+pub fn prepare(plan: &RootfsPlan, sources: &BindSources) -> Result<Mounted, RootfsError> {
     // Nothing we mount may propagate back to the host: MS_SLAVE|MS_REC on the whole tree, always.
     // rootfsPropagation is applied to the container's "/" in finish(). runc applies it here
     // instead, and then makes the rootfs's parent private, so "slave" and "shared" end up
@@ -108,7 +130,8 @@ pub fn prepare(plan: &RootfsPlan, sources: &BindSources) -> Result<(), RootfsErr
     // pivot_root(2) and MS_MOVE refuse a shared parent mount.
     pivot::make_parent_private(&plan.rootfs)?;
     // The rootfs must be a mount point for pivot_root(2); binding it also gives us a mount whose
-    // flags and propagation are the container's own.
+    // flags and propagation are the container's own. (A host path from the caller: the one
+    // mount here that is not onto a resolved destination fd.)
     mounts::raw_mount(
         Some(&plan.rootfs),
         &plan.rootfs,
@@ -123,14 +146,23 @@ pub fn prepare(plan: &RootfsPlan, sources: &BindSources) -> Result<(), RootfsErr
     })?;
     // Opened after the bind so the handle is on the new mount.
     let root = Root::open(&plan.rootfs)?;
+    let mut steps = Vec::with_capacity(plan.mounts.len());
     for (i, step) in plan.mounts.iter().enumerate() {
-        mounts::apply(&root, step, plan.new_user_ns, sources.get(i))?;
+        steps.push(mounts::apply(
+            &root,
+            step,
+            plan.new_user_ns,
+            sources.get(i),
+        )?);
     }
     // After the mounts: /dev is usually one of them (a tmpfs).
     if let Some(dev) = &plan.dev {
         devices::setup(&root, dev)?;
     }
-    Ok(())
+    Ok(Mounted {
+        root: root.into_fd(),
+        steps,
+    })
 }
 
 /// Make the rootfs the process root: pivot_root (old root made rslave and detached) or, with
@@ -145,24 +177,119 @@ pub fn enter(plan: &RootfsPlan) -> Result<(), RootfsError> {
 
 /// After pivot (and after hostname/sysctls, which need a writable /proc/sys): readonlyPaths,
 /// maskedPaths, a read-only /dev if asked, root.readonly, and rootfsPropagation on "/".
-pub fn finish(plan: &RootfsPlan) -> Result<(), RootfsError> {
+pub fn finish(plan: &RootfsPlan, mounted: Mounted) -> Result<(), RootfsError> {
     let root = Root::open(Path::new("/"))?;
     // runc's order: read-only paths first, then masks, so a masked path below a read-only one
     // still gets its mask.
     for path in &plan.readonly_paths {
-        paths::readonly_path(&root, path, plan.new_user_ns)?;
+        if let Some(fd) = mounted.locate(plan, &root, path, "readonly")? {
+            paths::readonly_path(&fd, path)?;
+        }
     }
-    for path in &plan.masked_paths {
-        paths::mask_path(&root, path)?;
+    if !plan.masked_paths.is_empty() {
+        let null = mounted.locate(plan, &root, Path::new("/dev/null"), "mask source")?;
+        for path in &plan.masked_paths {
+            if let Some(fd) = mounted.locate(plan, &root, path, "masked")? {
+                paths::mask_path(&fd, path, null.as_ref())?;
+            }
+        }
     }
     if plan.dev_readonly {
-        paths::remount_ro(&root, Path::new("/dev"), plan.new_user_ns)?;
+        let dev = plan
+            .mounts
+            .iter()
+            .rposition(|m| m.destination == Path::new("/dev"));
+        if let Some(i) = dev {
+            paths::remount_ro(&mounted.steps[i], Path::new("/dev"))?;
+        }
     }
     if plan.readonly {
-        paths::remount_ro(&root, Path::new("/"), plan.new_user_ns)?;
+        paths::remount_ro(&mounted.root, Path::new("/"))?;
     }
     if let Some(flags) = plan.root_propagation {
         paths::root_propagation(flags)?;
     }
     Ok(())
+}
+
+impl Mounted {
+    /// Resolve a masked or read-only `path` (after pivot). Below a mount of the kernel's own
+    /// trees (proc, sysfs, or whatever the config put on /proc or /sys) the path is resolved
+    /// from that mount's fd with `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`, so no `..`, absolute
+    /// symlink or magic link leaves the filesystem berth mounted, and the file reached must be
+    /// on that same filesystem unless the config mounted something at exactly this path:
+    /// a mount over part of /proc (issue #13 attack 1) cannot redirect a mask. Elsewhere it is
+    /// resolved in the container's root (`RESOLVE_IN_ROOT`). `None` when it does not exist.
+    fn locate(
+        &self,
+        plan: &RootfsPlan,
+        root: &Root,
+        path: &Path,
+        kind: &'static str,
+    ) -> Result<Option<OwnedFd>, RootfsError> {
+        let resolve_err = |source| RootfsError::Resolve {
+            root: Path::new("/").to_path_buf(),
+            path: path.to_path_buf(),
+            source,
+        };
+        let covering = plan
+            .mounts
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| path.starts_with(&m.destination))
+            .max_by_key(|(i, m)| (m.destination.components().count(), *i));
+        let Some((i, step)) = covering.filter(|(_, m)| is_kernel_tree(m)) else {
+            return match root.try_resolve(path, OFlag::empty()) {
+                Ok(fd) => Ok(Some(fd)),
+                Err(Errno::ENOENT) => Ok(None),
+                Err(source) => Err(resolve_err(source)),
+            };
+        };
+        let mount = &self.steps[i];
+        let rel = path.strip_prefix(&step.destination).unwrap_or(path);
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        let fd = match sys::openat2(
+            mount.as_fd(),
+            rel,
+            OFlag::O_PATH.bits(),
+            libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(source) => return Err(resolve_err(source)),
+        };
+        let fs_type = |fd: &OwnedFd| {
+            nix::sys::statfs::fstatfs(fd.as_fd())
+                .map(|s| s.filesystem_type().0 as u64)
+                .map_err(|source| RootfsError::Statfs {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        };
+        let (expected, found) = (fs_type(mount)?, fs_type(&fd)?);
+        let asked_for = plan.mounts.iter().any(|m| m.destination == path);
+        if found != expected && !asked_for {
+            return Err(HardeningError::OffMount {
+                kind,
+                path: path.to_path_buf(),
+                mount: step.destination.clone(),
+                found,
+                expected,
+            }
+            .into());
+        }
+        Ok(Some(fd))
+    }
+}
+
+/// A mount of procfs or sysfs, or whatever the config mounted on /proc or /sys (a bind of a
+/// procfs, or of the host's /sys: hardening.rs allows only those there).
+fn is_kernel_tree(step: &MountStep) -> bool {
+    let fs =
+        matches!(&step.kind, MountKind::Fs { fstype, .. } if fstype == "proc" || fstype == "sysfs");
+    fs || step.destination == Path::new("/proc") || step.destination == Path::new("/sys")
 }

@@ -1,30 +1,24 @@
-//! Applying the spec's `mounts` inside the rootfs: bind/rbind with a second remount for flags,
-//! filesystem mounts (tmpfs, proc, sysfs, devpts, mqueue, ...), the `cgroup` mount, then each
-//! mount's propagation changes and recursive attributes (`mount_setattr(2)`).
+//! Applying the spec's `mounts` inside the rootfs: bind/rbind and their flags, filesystem
+//! mounts (tmpfs, proc, sysfs, devpts, mqueue, ...), the `cgroup` mount, then each mount's
+//! propagation changes and recursive attributes.
 //!
-//! Every target is resolved in the rootfs ([`Root`]) and mounted through `/proc/self/fd/<n>`.
-//! A mount covers the fd's dentry, so anything done to the *new* mount afterwards (remount,
-//! propagation, `mount_setattr`) first re-resolves the destination to reach its top.
+//! Each destination is resolved once, by [`Root::mount_point`]; the mount is built detached and
+//! attached onto that fd, and everything after uses the new mount's fd ([`NewMount`]). Nothing
+//! here takes a path string for a container destination: `raw_mount` is left for the host-side
+//! steps of `mod.rs` and `pivot.rs` (the rootfs bound onto itself, "/" and the old root).
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, OFlag};
+use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
-use nix::sys::stat::Mode;
-use nix::sys::statvfs::fstatvfs;
 
+use super::newmount::NewMount;
 use super::options::{ms, MountOptions};
 use super::plan::{CgroupMount, CgroupSubdir, MountKind, MountStep};
-use super::resolve::{fd_path, Root};
-use super::{sys, RootfsError};
-
-/// Flags a user namespace locks on a mount when its source had them (mount_namespaces(7)
-/// "MNT_LOCK_*"): clearing one on remount fails with EPERM.
-const LOCKABLE: u64 =
-    ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC | ms::NOATIME | ms::NODIRATIME | ms::RELATIME;
-const ATIME_FLAGS: u64 = ms::NOATIME | ms::RELATIME | ms::STRICTATIME;
+use super::resolve::Root;
+use super::RootfsError;
 /// runc's `defaultMountFlags` for the tmpfs holding split cgroup hierarchies.
 const CGROUP_TMPFS_FLAGS: u64 = ms::NOEXEC | ms::NOSUID | ms::NODEV;
 
@@ -46,186 +40,73 @@ pub(crate) fn raw_mount(
     )
 }
 
-/// Mount `fstype` from `source` on the resolved `target`.
-fn mount_fs(
-    target: &OwnedFd,
-    display: &Path,
-    source: &str,
-    fstype: &str,
-    flags: u64,
-    data: &str,
-) -> Result<(), RootfsError> {
-    raw_mount(
-        Some(Path::new(source)),
-        &fd_path(target),
-        Some(fstype),
-        flags,
-        Some(data),
-    )
-    .map_err(|e| RootfsError::Mount {
-        source_desc: fstype.to_string(),
-        target: display.to_path_buf(),
-        source: e,
-    })
-}
-
-/// Remount the mount `fd` is the top of (named `target` for mount(2), normally
-/// `/proc/self/fd/<fd>`) with `MS_REMOUNT|MS_BIND|flags`. The flags a user namespace locked on it
-/// are kept (read with statvfs), unless the caller explicitly cleared one, in which case the
-/// kernel's EPERM is reported.
-pub(crate) fn remount_bind(
-    fd: &OwnedFd,
-    target: &Path,
-    display: &Path,
-    flags: u64,
-    cleared: u64,
-    keep_locked: bool,
-) -> Result<(), RootfsError> {
-    let remount = |flags: u64| {
-        raw_mount(None, target, None, ms::REMOUNT | ms::BIND | flags, None).map_err(|source| {
-            RootfsError::Remount {
-                target: display.to_path_buf(),
-                flags,
-                source,
-            }
-        })
-    };
-    let with_locked = || -> Result<u64, RootfsError> {
-        let current = fstatvfs(fd.as_fd())
-            .map_err(|source| RootfsError::Statvfs {
-                path: display.to_path_buf(),
-                source,
-            })?
-            .flags()
-            .bits();
-        // ST_* and MS_* share these bit values.
-        let mut locked = current & LOCKABLE & !cleared;
-        if flags & ATIME_FLAGS != 0 {
-            locked &= !ATIME_FLAGS;
-        }
-        Ok(flags | locked)
-    };
-    if keep_locked {
-        return remount(with_locked()?);
-    }
-    match remount(flags) {
-        Err(RootfsError::Remount {
-            source: Errno::EPERM,
-            ..
-        }) => remount(with_locked()?),
-        other => other,
-    }
-}
-
-/// Bind `source` (a host path) on the resolved `target`, then remount for the flags.
-fn bind(
-    root: &Root,
-    destination: &Path,
-    target: &OwnedFd,
-    source: &Path,
-    options: &MountOptions,
-    new_user_ns: bool,
-) -> Result<(), RootfsError> {
-    bind_source(&root.display(destination), target, source, options)?;
-    remount_bound(root, destination, options, new_user_ns)
-}
-
-/// mount(2) MS_BIND [| MS_REC] of the host path `source` onto `target`.
-fn bind_source(
-    display: &Path,
-    target: &OwnedFd,
-    source: &Path,
-    options: &MountOptions,
-) -> Result<(), RootfsError> {
-    let src = openat(
-        nix::fcntl::AT_FDCWD,
-        source,
-        OFlag::O_PATH | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| RootfsError::Open {
-        path: source.to_path_buf(),
-        source: e,
-    })?;
-    let first = ms::BIND | (options.flags & ms::REC);
-    raw_mount(Some(&fd_path(&src)), &fd_path(target), None, first, None).map_err(|e| {
-        RootfsError::Mount {
-            source_desc: source.display().to_string(),
-            target: display.to_path_buf(),
-            source: e,
-        }
-    })
-}
-
-/// A bind ignores every flag but MS_BIND|MS_REC: ro, nosuid, ... need MS_REMOUNT|MS_BIND.
-fn remount_bound(
-    root: &Root,
-    destination: &Path,
-    options: &MountOptions,
-    new_user_ns: bool,
-) -> Result<(), RootfsError> {
-    let flags = options.remount_flags();
-    if flags != 0 {
-        let mounted = root.resolve(destination)?;
-        remount_bind(
-            &mounted,
-            &fd_path(&mounted),
-            &root.display(destination),
-            flags,
-            options.cleared,
-            new_user_ns,
-        )?;
-    }
-    Ok(())
-}
-
 /// Whether tmpfs data sets the root's mode.
 fn has_mode_option(data: &str) -> bool {
     data.split(',').any(|o| o.starts_with("mode="))
 }
 
-/// Apply one planned mount, then its propagation changes and recursive attributes.
+/// A bind of the host path `source` (or of the tree opened beforehand, `opened`) attached onto
+/// `point`, then given the per-mount flags of `options` (a bind ignores every flag but
+/// MS_BIND|MS_REC: ro, nosuid, ... are set on the new mount afterwards).
+fn bind(
+    source: &Path,
+    opened: Option<&OwnedFd>,
+    point: &OwnedFd,
+    display: &Path,
+    options: &MountOptions,
+    new_user_ns: bool,
+) -> Result<NewMount, RootfsError> {
+    let mount = match opened {
+        Some(tree) => NewMount::adopt(tree, source, display)?,
+        None => NewMount::clone_path(source, options.flags & ms::REC != 0, display)?,
+    };
+    mount.attach(point)?;
+    let flags = options.remount_flags();
+    if flags != 0 {
+        mount.set_bind_flags(flags, options.cleared, new_user_ns)?;
+    }
+    Ok(mount)
+}
+
+/// Apply one planned mount, then its propagation changes and recursive attributes. Returns the
+/// fd of the new mount (the top one, for the split cgroup layout's tmpfs).
 /// `opened`: the bind source as a detached tree opened on the host ([`super::BindSources`]).
 pub fn apply(
     root: &Root,
     step: &MountStep,
     new_user_ns: bool,
     opened: Option<&OwnedFd>,
-) -> Result<(), RootfsError> {
+) -> Result<OwnedFd, RootfsError> {
     let dest = &step.destination;
     let display = root.display(dest);
     let opts = &step.options;
-    match &step.kind {
+    let mount = match &step.kind {
         MountKind::Bind {
             source,
             source_is_dir,
         } => {
-            let target = root.mount_point(dest, *source_is_dir)?;
-            match opened {
-                Some(tree) => sys::move_mount_onto(tree.as_fd(), target.as_fd()).map_err(|e| {
-                    RootfsError::Mount {
-                        source_desc: source.display().to_string(),
-                        target: display.clone(),
-                        source: e,
-                    }
-                })?,
-                None => bind_source(&display, &target, source, opts)?,
-            }
-            remount_bound(root, dest, opts, new_user_ns)?;
+            let point = root.mount_point(dest, *source_is_dir)?;
+            bind(source, opened, &point.fd, &display, opts, new_user_ns)?
         }
         MountKind::Fs { fstype, source } => {
             if fstype == "proc" || fstype == "sysfs" {
                 refuse_symlink(root, dest, fstype)?;
             }
+            if opts.flags & ms::REMOUNT != 0 {
+                return Err(RootfsError::UnsupportedOption {
+                    option: "remount".to_string(),
+                    destination: dest.clone(),
+                });
+            }
+            let point = root.mount_point(dest, true)?;
             // runc gives a tmpfs without `mode=` the mode of the directory it covers (the
             // kernel default is 1777); a directory berth has to create stays 1777, as in runc.
-            let covered_mode = (fstype == "tmpfs" && !has_mode_option(&opts.data))
-                .then(|| root.resolve(dest).ok())
-                .flatten()
-                .and_then(|fd| nix::sys::stat::fstat(&fd).ok())
-                .filter(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
-                .map(|st| st.st_mode & 0o7777);
-            let target = root.mkdir_all(dest)?;
+            let covered_mode =
+                (fstype == "tmpfs" && !has_mode_option(&opts.data) && !point.created)
+                    .then(|| nix::sys::stat::fstat(point.fd.as_fd()).ok())
+                    .flatten()
+                    .filter(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+                    .map(|st| st.st_mode & 0o7777);
             // runc mounts tmpfs (and /dev) writable first so they can be populated and
             // chmod-ed; tmpfs is made read-only right after, /dev in `finish`.
             let delay_ro = fstype == "tmpfs" || dest == Path::new("/dev");
@@ -234,67 +115,44 @@ pub fn apply(
             } else {
                 opts.flags
             };
-            match mount_fs(&target, &display, source, fstype, flags, &opts.data) {
+            let mount = match NewMount::filesystem(fstype, source, &opts.data, flags, &display) {
                 // sysfs needs a network namespace owned by our user namespace, mqueue an IPC
                 // one: like runc, fall back to a recursive bind of the host's instance.
-                Err(RootfsError::Mount {
-                    source: Errno::EPERM,
-                    ..
-                }) if fallback_source(fstype, new_user_ns).is_some() => {
+                Err(e)
+                    if e.errno() == Some(libc::EPERM)
+                        && fallback_source(fstype, new_user_ns).is_some() =>
+                {
                     let host = fallback_source(fstype, new_user_ns).unwrap_or(Path::new("/"));
                     let bind_opts = MountOptions {
                         flags: opts.flags | ms::BIND | ms::REC,
                         data: String::new(),
                         ..opts.clone()
                     };
-                    bind(root, dest, &target, host, &bind_opts, new_user_ns)?;
+                    bind(host, None, &point.fd, &display, &bind_opts, new_user_ns)?
                 }
-                other => other?,
-            }
+                other => {
+                    let mount = other?;
+                    mount.attach(&point.fd)?;
+                    mount
+                }
+            };
             if let Some(mode) = covered_mode {
-                let mounted = root.resolve(dest)?;
-                nix::sys::stat::fchmodat(
-                    nix::fcntl::AT_FDCWD,
-                    &fd_path(&mounted),
-                    Mode::from_bits_truncate(mode),
-                    nix::sys::stat::FchmodatFlags::FollowSymlink,
-                )
-                .map_err(|source| RootfsError::Chmod {
-                    path: display.clone(),
-                    source,
-                })?;
+                mount.chmod_root(mode)?;
             }
             if delay_ro && opts.flags & ms::RDONLY != 0 && dest != Path::new("/dev") {
-                let mounted = root.resolve(dest)?;
-                remount_fs(&mounted, &display, opts.flags)?;
+                mount.make_readonly()?;
             }
+            mount
         }
         MountKind::Cgroup(cgroup) => apply_cgroup(root, dest, cgroup, opts, new_user_ns)?,
-    }
-    if opts.propagation.is_empty() && opts.recursive.is_none() {
-        return Ok(());
-    }
-    let mounted = root.resolve(dest)?;
+    };
     for &flags in &opts.propagation {
-        raw_mount(None, &fd_path(&mounted), None, flags, None).map_err(|source| {
-            RootfsError::Propagation {
-                target: display.clone(),
-                flags,
-                source,
-            }
-        })?;
+        mount.set_propagation(flags)?;
     }
     if let Some(rec) = opts.recursive {
-        sys::mount_setattr_recursive(mounted.as_fd(), rec.set, rec.clear).map_err(|source| {
-            RootfsError::MountSetattr {
-                target: display.clone(),
-                set: rec.set,
-                clear: rec.clear,
-                source,
-            }
-        })?;
+        mount.set_attrs(true, rec.set, rec.clear)?;
     }
-    Ok(())
+    Ok(mount.into_fd())
 }
 
 /// The host path to rbind when mounting `fstype` fails with EPERM (runc's fallbacks).
@@ -310,7 +168,7 @@ fn fallback_source(fstype: &str, new_user_ns: bool) -> Option<&'static Path> {
 /// image redirect the writes that follow, e.g. AppArmor labels, to a file it controls).
 fn refuse_symlink(root: &Root, dest: &Path, fstype: &str) -> Result<(), RootfsError> {
     let Ok(fd) = root.try_resolve(dest, OFlag::O_NOFOLLOW) else {
-        return Ok(()); // missing: mkdir_all creates a directory
+        return Ok(()); // missing: the mount point walk creates a directory
     };
     let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|source| RootfsError::Resolve {
         root: root.display(Path::new("/")),
@@ -326,25 +184,13 @@ fn refuse_symlink(root: &Root, dest: &Path, fstype: &str) -> Result<(), RootfsEr
     Ok(())
 }
 
-/// `MS_REMOUNT` of a filesystem mount (not a bind) with `flags`.
-fn remount_fs(fd: &OwnedFd, display: &Path, flags: u64) -> Result<(), RootfsError> {
-    let flags = flags & !(ms::BIND | ms::REC);
-    raw_mount(None, &fd_path(fd), None, ms::REMOUNT | flags, None).map_err(|source| {
-        RootfsError::Remount {
-            target: display.to_path_buf(),
-            flags,
-            source,
-        }
-    })
-}
-
 fn apply_cgroup(
     root: &Root,
     dest: &Path,
     cgroup: &CgroupMount,
     opts: &MountOptions,
     new_user_ns: bool,
-) -> Result<(), RootfsError> {
+) -> Result<NewMount, RootfsError> {
     let display = root.display(dest);
     // Only the per-mount flags matter: the spec's cgroup mount has no useful data.
     let flags = opts.flags & !(ms::BIND | ms::REC | ms::REMOUNT);
@@ -353,53 +199,34 @@ fn apply_cgroup(
         cleared: opts.cleared,
         ..MountOptions::default()
     };
+    let point = root.mount_point(dest, true)?;
+    let new_fs = |fstype: &str, flags: u64, data: &str| -> Result<NewMount, RootfsError> {
+        let mount = NewMount::filesystem(fstype, fstype, data, flags, &display)?;
+        mount.attach(&point.fd)?;
+        Ok(mount)
+    };
     match cgroup {
-        CgroupMount::Unified { mount_fs: true, .. } => {
-            let target = root.mkdir_all(dest)?;
-            mount_fs(&target, &display, "cgroup2", "cgroup2", flags, "")
-        }
+        CgroupMount::Unified { mount_fs: true, .. } => new_fs("cgroup2", flags, ""),
         CgroupMount::Unified {
             mount_fs: false,
             host_dir,
-        } => {
-            let target = root.mkdir_all(dest)?;
-            bind(
-                root,
-                dest,
-                &target,
-                host_dir,
-                &bind_opts(flags),
-                new_user_ns,
-            )
-        }
-        CgroupMount::Empty => {
-            let target = root.mkdir_all(dest)?;
-            mount_fs(
-                &target,
-                &display,
-                "tmpfs",
-                "tmpfs",
-                flags | CGROUP_TMPFS_FLAGS,
-                "mode=755",
-            )
-        }
+        } => bind(
+            host_dir,
+            None,
+            &point.fd,
+            &display,
+            &bind_opts(flags),
+            new_user_ns,
+        ),
+        CgroupMount::Empty => new_fs("tmpfs", flags | CGROUP_TMPFS_FLAGS, "mode=755"),
         CgroupMount::Split { subdirs, symlinks } => {
-            let target = root.mkdir_all(dest)?;
             let tmpfs_flags = (flags & !ms::RDONLY) | CGROUP_TMPFS_FLAGS;
-            mount_fs(&target, &display, "tmpfs", "tmpfs", tmpfs_flags, "mode=755")?;
+            let tmpfs = new_fs("tmpfs", tmpfs_flags, "mode=755")?;
             for sub in subdirs {
-                apply_cgroup_subdir(
-                    root,
-                    &dest.join(&sub.name),
-                    sub,
-                    flags,
-                    &bind_opts(flags),
-                    new_user_ns,
-                )?;
+                apply_cgroup_subdir(&tmpfs, &display, sub, flags, &bind_opts(flags), new_user_ns)?;
             }
-            let dir = root.resolve(dest)?;
             for (link, to) in symlinks {
-                match nix::unistd::symlinkat(to.as_str(), dir.as_fd(), link.as_str()) {
+                match nix::unistd::symlinkat(to.as_str(), tmpfs.fd(), link.as_str()) {
                     Ok(()) | Err(Errno::EEXIST) => {}
                     Err(source) => {
                         return Err(RootfsError::Symlink {
@@ -412,34 +239,38 @@ fn apply_cgroup(
             }
             // Read-only last: the subdirectories had to be created first.
             if flags & ms::RDONLY != 0 {
-                remount_fs(&dir, &display, tmpfs_flags | ms::RDONLY)?;
+                tmpfs.make_readonly()?;
             }
-            Ok(())
+            Ok(tmpfs)
         }
     }
 }
 
+/// One hierarchy of the split layout, on a directory created at the root of its tmpfs.
 fn apply_cgroup_subdir(
-    root: &Root,
-    dest: &Path,
+    tmpfs: &NewMount,
+    display: &Path,
     sub: &CgroupSubdir,
     flags: u64,
     bind_opts: &MountOptions,
     new_user_ns: bool,
 ) -> Result<(), RootfsError> {
-    let target = root.mkdir_all(dest)?;
+    let point = tmpfs.subdir(&sub.name)?;
+    let display = display.join(&sub.name);
     if sub.mount_fs {
         // A new cgroup namespace: the fs itself shows the namespace-rooted view. Mounting a v1
         // hierarchy again with the same data attaches to the existing one (no host change).
-        mount_fs(
-            &target,
-            &root.display(dest),
-            &sub.fstype,
-            &sub.fstype,
-            flags,
-            &sub.data,
-        )
+        let mount = NewMount::filesystem(&sub.fstype, &sub.fstype, &sub.data, flags, &display)?;
+        mount.attach(&point)
     } else {
-        bind(root, dest, &target, &sub.host_dir, bind_opts, new_user_ns)
+        bind(
+            &sub.host_dir,
+            None,
+            &point,
+            &display,
+            bind_opts,
+            new_user_ns,
+        )
+        .map(drop)
     }
 }

@@ -293,12 +293,85 @@ pub fn propagation_flag(value: &str) -> Option<u64> {
     }
 }
 
+/// `MOUNT_ATTR_*` bits for the per-mount `MS_*` bits of `flags`, access time resolved as
+/// mount(2) does: `noatime` wins, then `strictatime`, else `relatime` (the value 0).
+pub fn mount_attrs(flags: u64) -> u64 {
+    let pairs = [
+        (ms::RDONLY, attr::RDONLY),
+        (ms::NOSUID, attr::NOSUID),
+        (ms::NODEV, attr::NODEV),
+        (ms::NOEXEC, attr::NOEXEC),
+        (ms::NODIRATIME, attr::NODIRATIME),
+        (ms::NOSYMFOLLOW, attr::NOSYMFOLLOW),
+    ];
+    let mut out = pairs
+        .iter()
+        .filter(|(m, _)| flags & m != 0)
+        .fold(0, |acc, (_, a)| acc | a);
+    if flags & ms::NOATIME != 0 {
+        out |= attr::NOATIME;
+    } else if flags & ms::STRICTATIME != 0 {
+        out |= attr::STRICTATIME;
+    }
+    out
+}
+
+/// Whether `flags` say anything about access times (mount(2) keeps the old setting otherwise).
+pub fn has_atime(flags: u64) -> bool {
+    flags & (ms::NOATIME | ms::NODIRATIME | ms::RELATIME | ms::STRICTATIME) != 0
+}
+
+/// The superblock parameters `fsconfig(FSCONFIG_SET_FLAG)` takes for the superblock `MS_*` bits
+/// of `flags` (what mount(2) passes as `sb_flags`). `MS_SILENT` has no twin: with a filesystem
+/// context the kernel's messages go to the context, never to the kernel log, which is what
+/// `silent` asks for.
+pub fn superblock_params(flags: u64) -> Vec<&'static str> {
+    [
+        (ms::RDONLY, "ro"),
+        (ms::SYNCHRONOUS, "sync"),
+        (ms::DIRSYNC, "dirsync"),
+        (ms::MANDLOCK, "mand"),
+        (ms::LAZYTIME, "lazytime"),
+        (ms::POSIXACL, "acl"),
+        (ms::I_VERSION, "iversion"),
+    ]
+    .iter()
+    .filter(|(m, _)| flags & m != 0)
+    .map(|(_, name)| *name)
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn p(opts: &[&str]) -> MountOptions {
         parse(opts).unwrap()
+    }
+
+    #[test]
+    fn ms_flags_map_to_mount_attributes_and_superblock_params() {
+        let o = p(&[
+            "ro",
+            "nosuid",
+            "nodev",
+            "noexec",
+            "nodiratime",
+            "sync",
+            "dirsync",
+        ]);
+        assert_eq!(
+            mount_attrs(o.flags),
+            attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC | attr::NODIRATIME
+        );
+        assert_eq!(superblock_params(o.flags), vec!["ro", "sync", "dirsync"]);
+        assert_eq!(mount_attrs(p(&["strictatime"]).flags), attr::STRICTATIME);
+        assert_eq!(
+            mount_attrs(p(&["strictatime", "noatime"]).flags),
+            attr::NOATIME
+        );
+        assert_eq!(mount_attrs(p(&["relatime"]).flags), attr::RELATIME);
+        assert!(has_atime(p(&["relatime"]).flags) && !has_atime(p(&["ro"]).flags));
     }
 
     #[test]

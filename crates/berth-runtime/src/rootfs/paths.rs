@@ -1,163 +1,73 @@
 //! After pivot: `linux.readonlyPaths`, `linux.maskedPaths` (config-linux.md), a read-only `/dev`
 //! and `root.readonly`, and `linux.rootfsPropagation` on "/". Missing paths are skipped, like runc.
+//!
+//! Each path arrives resolved (see `Mounted::locate` in `mod.rs`); the mount that protects it
+//! is built detached and attached onto that fd, never addressed by a path string again.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::sys::stat::{fstat, SFlag};
+use nix::sys::stat::fstat;
 
-use super::mounts::{raw_mount, remount_bind};
-use super::options::ms;
-use super::resolve::{fd_path, Root};
+use super::mounts::raw_mount;
+use super::newmount::NewMount;
+use super::options::{attr, ms};
 use super::RootfsError;
 
-/// How to name a resolved path as a `mount(2)` argument: `/proc/self/fd/<n>` when the container
-/// has a /proc (it does whenever it has masked /proc paths), else the path itself — nothing else
-/// runs in the container yet, so there is no one to race.
-struct Targets {
-    proc_fd: bool,
+/// Bind the mount (tree) at `fd` onto itself and make the new top mount read-only; its other
+/// flags (nosuid, nodev, noexec, atime) are kept, as runc's bind + read-only remount keeps them.
+pub fn readonly_path(fd: &OwnedFd, path: &Path) -> Result<(), RootfsError> {
+    let what = path.display().to_string();
+    let mount = NewMount::clone_of(fd.as_fd(), true, &what, path)?;
+    mount.set_attrs(false, attr::RDONLY, 0)?;
+    mount.attach(fd)
 }
 
-impl Targets {
-    fn new() -> Targets {
-        Targets {
-            proc_fd: Path::new("/proc/self/fd").is_dir(),
-        }
-    }
-
-    fn of(&self, fd: &OwnedFd, path: &Path) -> PathBuf {
-        if self.proc_fd {
-            fd_path(fd)
-        } else {
-            path.to_path_buf()
-        }
-    }
-}
-
-/// Resolve `path`, `None` when it does not exist.
-fn resolve_existing(root: &Root, path: &Path) -> Result<Option<OwnedFd>, RootfsError> {
-    match root.try_resolve(path, OFlag::empty()) {
-        Ok(fd) => Ok(Some(fd)),
-        Err(Errno::ENOENT) => Ok(None),
-        Err(source) => Err(RootfsError::Resolve {
-            root: PathBuf::from("/"),
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
-}
-
-/// Bind `path` onto itself (recursively) and remount it read-only, keeping nosuid/nodev/noexec.
-pub fn readonly_path(root: &Root, path: &Path, keep_locked: bool) -> Result<(), RootfsError> {
-    let targets = Targets::new();
-    let Some(fd) = resolve_existing(root, path)? else {
-        return Ok(());
-    };
-    let target = targets.of(&fd, path);
-    raw_mount(Some(&target), &target, None, ms::BIND | ms::REC, None).map_err(|source| {
-        RootfsError::Mount {
-            source_desc: path.display().to_string(),
-            target: path.to_path_buf(),
-            source,
-        }
-    })?;
-    remount_readonly(root, &targets, path, keep_locked)
-}
-
-/// Remount the mount at `path` read-only. statvfs gives the flags to keep: a bind remount
-/// replaces all per-mount flags, so nosuid/nodev/noexec/atime are re-stated.
-fn remount_readonly(
-    root: &Root,
-    targets: &Targets,
-    path: &Path,
-    keep_locked: bool,
-) -> Result<(), RootfsError> {
-    let mounted = root.resolve(path)?;
-    let current = nix::sys::statvfs::fstatvfs(mounted.as_fd())
-        .map_err(|source| RootfsError::Statvfs {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .flags()
-        .bits();
-    let keep = current
-        & (ms::NOSUID | ms::NODEV | ms::NOEXEC | ms::NOATIME | ms::NODIRATIME | ms::RELATIME);
-    remount_bind(
-        &mounted,
-        &targets.of(&mounted, path),
-        path,
-        ms::RDONLY | keep,
-        0,
-        keep_locked,
-    )
-}
-
-/// Mask `path`: a file gets /dev/null bound over it, a directory an empty read-only tmpfs.
-pub fn mask_path(root: &Root, path: &Path) -> Result<(), RootfsError> {
-    let targets = Targets::new();
-    let Some(fd) = resolve_existing(root, path)? else {
-        return Ok(());
-    };
-    let target = targets.of(&fd, path);
+/// Mask the file or directory at `fd`: a file gets the container's null device (`null`, checked
+/// here) bound over it, a directory an empty read-only tmpfs.
+pub fn mask_path(fd: &OwnedFd, path: &Path, null: Option<&OwnedFd>) -> Result<(), RootfsError> {
     let is_dir = fstat(fd.as_fd())
-        .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
         .map_err(|source| RootfsError::Resolve {
             root: PathBuf::from("/"),
             path: path.to_path_buf(),
             source,
         })?;
-    if is_dir {
-        raw_mount(
-            Some(Path::new("tmpfs")),
-            &target,
-            Some("tmpfs"),
-            ms::RDONLY,
-            None,
-        )
-        .map_err(|source| RootfsError::Mount {
-            source_desc: "tmpfs".to_string(),
-            target: path.to_path_buf(),
-            source,
-        })
+    let mount = if is_dir {
+        NewMount::filesystem("tmpfs", "tmpfs", "", ms::RDONLY, path)?
     } else {
-        let null = root.resolve(Path::new("/dev/null"))?;
         // CVE-2025-31133: /dev/null is the container's; replaced by a symlink (to a procfs
         // file, say) or by another file, binding it would expose what it points at instead
         // of hiding the masked path. Only the null device 1:3, checked on the fd that is
         // then bound, is used.
-        verify_dev_null(&null, path)?;
-        let null_target = targets.of(&null, Path::new("/dev/null"));
-        raw_mount(Some(&null_target), &target, None, ms::BIND, None).map_err(|source| {
-            RootfsError::Mount {
-                source_desc: "/dev/null".to_string(),
-                target: path.to_path_buf(),
-                source,
+        let null = null.filter(|null| is_dev_null(null)).ok_or_else(|| {
+            super::HardeningError::NotDevNull {
+                path: path.to_path_buf(),
             }
-        })
-    }
+        })?;
+        NewMount::clone_of(null.as_fd(), false, "/dev/null", path)?
+    };
+    mount.attach(fd)
 }
 
-fn verify_dev_null(fd: &std::os::fd::OwnedFd, masked: &Path) -> Result<(), RootfsError> {
-    let ok = fstat(fd.as_fd()).is_ok_and(|st| {
+fn is_dev_null(fd: &OwnedFd) -> bool {
+    fstat(fd.as_fd()).is_ok_and(|st| {
         st.st_mode & libc::S_IFMT == libc::S_IFCHR
             && libc::major(st.st_rdev) == 1
             && libc::minor(st.st_rdev) == 3
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(super::HardeningError::NotDevNull {
-            path: masked.to_path_buf(),
-        }
-        .into())
-    }
+    })
 }
 
-/// Remount the mount at `path` (a mount point: "/" or "/dev") read-only.
-pub fn remount_ro(root: &Root, path: &Path, keep_locked: bool) -> Result<(), RootfsError> {
-    remount_readonly(root, &Targets::new(), path, keep_locked)
+/// Make the mount whose root `fd` is read-only ("/" or "/dev"); its other flags stay.
+pub fn remount_ro(fd: &OwnedFd, path: &Path) -> Result<(), RootfsError> {
+    super::sys::mount_setattr(fd.as_fd(), false, attr::RDONLY, 0, 0).map_err(|source| {
+        RootfsError::MountSetattr {
+            target: path.to_path_buf(),
+            set: attr::RDONLY,
+            clear: 0,
+            source,
+        }
+    })
 }
 
 /// Set the propagation of "/".

@@ -5,12 +5,13 @@
 //! `mkdirat` on the resolved parent fd, and callers mount onto `/proc/self/fd/<fd>` of the
 //! resolved target instead of re-resolving a path string (STYLE.md point 12).
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, OFlag};
-use nix::sys::stat::{mkdirat, Mode};
+use nix::fcntl::{openat, readlinkat, OFlag};
+use nix::sys::stat::{fstat, mkdirat, Mode};
 
 use super::sys;
 use super::RootfsError;
@@ -23,11 +24,6 @@ const MAX_SYMLINKS: u32 = 40;
 pub struct Root {
     fd: OwnedFd,
     path: PathBuf,
-}
-
-/// The `/proc/self/fd/<n>` path naming an open fd, for `mount(2)` targets.
-pub fn fd_path(fd: &impl AsRawFd) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 /// The path relative to the root, `.` for the root itself.
@@ -62,6 +58,11 @@ impl Root {
         })
     }
 
+    /// The `O_PATH` fd of the root.
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
     /// Host-side spelling of an in-root path, for messages: `/x/rootfs` + `/proc`.
     pub fn display(&self, inner: &Path) -> PathBuf {
         let rel = relative(inner);
@@ -82,167 +83,240 @@ impl Root {
         )
     }
 
-    /// Resolve an existing `inner` inside the root.
-    pub fn resolve(&self, inner: &Path) -> Result<OwnedFd, RootfsError> {
-        self.try_resolve(inner, OFlag::empty())
-            .map_err(|source| RootfsError::Resolve {
-                root: self.path.clone(),
-                path: inner.to_path_buf(),
-                source,
-            })
-    }
-
-    /// Resolve directory `inner`, creating every missing component (mode 0755) on the way.
-    ///
-    /// A dangling symlink on the way is followed inside the root, as runc's securejoin does:
-    /// its target is created in the rootfs (never on the host), and the mount lands there.
+    /// Resolve directory `inner`, creating every missing component (mode 0755) on the way
+    /// (see [`Root::walk`]).
     pub fn mkdir_all(&self, inner: &Path) -> Result<OwnedFd, RootfsError> {
-        self.mkdir_all_depth(inner, 0)
+        Ok(self.walk(inner, Some(true))?.fd)
     }
 
-    fn mkdir_all_depth(&self, inner: &Path, depth: u32) -> Result<OwnedFd, RootfsError> {
-        let mut current = self
-            .try_resolve(Path::new("."), OFlag::O_DIRECTORY)
-            .map_err(|source| RootfsError::Resolve {
-                root: self.path.clone(),
-                path: PathBuf::from("/"),
-                source,
-            })?;
-        let mut prefix = PathBuf::from("/");
-        let rel = relative(inner);
-        let components: Vec<Component> = rel.components().collect();
-        for (i, component) in components.iter().enumerate() {
-            let name = match component {
-                Component::Normal(name) => Some(*name),
-                _ => None,
-            };
-            let parent = prefix.clone();
-            prefix.push(component);
-            current = match self.try_resolve(&prefix, OFlag::O_DIRECTORY) {
-                Ok(fd) => fd,
-                Err(Errno::ENOENT) if name.is_some() => {
-                    let name = name.unwrap_or_default();
-                    if let Some(target) = self.dangling_target(&current, name, &parent, depth)? {
-                        let rest: PathBuf = components[i + 1..].iter().collect();
-                        return self.mkdir_all_depth(&target.join(rest), depth + 1);
-                    }
-                    match mkdirat(current.as_fd(), name, Mode::from_bits_truncate(0o755)) {
-                        // EEXIST: a racing creator; the re-resolution below decides.
-                        Ok(()) | Err(Errno::EEXIST) => {}
-                        Err(source) => {
-                            return Err(RootfsError::Mkdir {
-                                path: self.display(&prefix),
-                                source,
-                            })
-                        }
-                    }
-                    self.resolve_dir(&prefix)?
+    /// The one entry point for mount destinations: resolve `dest` once, creating it (a
+    /// directory, or with `is_dir == false` an empty file) and its parents if missing, and
+    /// check where it landed. Every later operation on the destination uses the returned fd.
+    pub fn mount_point(&self, dest: &Path, is_dir: bool) -> Result<MountPoint, RootfsError> {
+        let point = self.walk(dest, Some(is_dir))?;
+        check_landing(&point.fd, dest, &self.display(dest))?;
+        Ok(point)
+    }
+
+    /// Walk `dest` one component at a time from the root, each an `openat(O_PATH|O_NOFOLLOW)`
+    /// on the directory fd reached so far, so a component swapped meanwhile is seen for what
+    /// it is, never followed by the kernel. A symlink (dangling or not) is read from its own
+    /// fd and followed inside the root, as runc's securejoin does: an absolute target from the
+    /// root, a relative one from its directory, `..` clamped at the root; the walk restarts
+    /// from the root with the cleaned path, at most [`MAX_SYMLINKS`] times. A symlink that
+    /// leads into `/proc` or `/sys` is refused unless `dest` itself is there (issue #13 attack
+    /// 1: an image's `/data -> /proc/1/fd` must not put a volume over the init's fd table).
+    /// With `create`, a missing component is made: a directory (mode 0755), or for the last one
+    /// with `Some(false)` an empty file (`O_CREAT|O_EXCL|O_NOFOLLOW`, mode 0644).
+    fn walk(&self, dest: &Path, create: Option<bool>) -> Result<MountPoint, RootfsError> {
+        let mut path = clean(dest);
+        for _ in 0..=MAX_SYMLINKS {
+            match self.walk_once(&path, create)? {
+                Step::Reached(point) => return Ok(point),
+                Step::Symlink(next) => {
+                    refuse_special(dest, &next, &self.display(dest))?;
+                    path = next;
                 }
-                Err(source) => {
-                    return Err(RootfsError::Resolve {
-                        root: self.path.clone(),
-                        path: prefix,
-                        source,
-                    })
-                }
-            };
+            }
         }
-        Ok(current)
+        Err(RootfsError::Resolve {
+            root: self.path.clone(),
+            path: dest.to_path_buf(),
+            source: Errno::ELOOP,
+        })
     }
 
-    /// If `name` in `dir` (whose in-root path is `parent`) is a symlink, the in-root path it
-    /// points to: an absolute target is taken from the root, a relative one from `parent`;
-    /// `..` is left for openat2's RESOLVE_IN_ROOT to clamp at the root.
-    fn dangling_target(
+    fn walk_once(&self, path: &Path, create: Option<bool>) -> Result<Step, RootfsError> {
+        let names: Vec<&OsStr> = path
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n),
+                _ => None,
+            })
+            .collect();
+        let resolve_err = |at: &Path, source| RootfsError::Resolve {
+            root: self.path.clone(),
+            path: at.to_path_buf(),
+            source,
+        };
+        let mut cur = openat(
+            self.fd.as_fd(),
+            ".",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| resolve_err(Path::new("/"), e))?;
+        let mut at = PathBuf::from("/");
+        let mut created = false;
+        for (i, name) in names.iter().enumerate() {
+            let last = i + 1 == names.len();
+            let here = at.join(name);
+            let fd = match open_nofollow(&cur, name) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) if create.is_some() => {
+                    let as_file = last && create == Some(false);
+                    self.create(&cur, name, as_file, &here)?;
+                    created = last;
+                    open_nofollow(&cur, name).map_err(|e| resolve_err(&here, e))?
+                }
+                Err(e) => return Err(resolve_err(&here, e)),
+            };
+            let mode = fstat(fd.as_fd())
+                .map_err(|e| resolve_err(&here, e))?
+                .st_mode
+                & libc::S_IFMT;
+            if mode == libc::S_IFLNK {
+                let target = readlinkat(fd.as_fd(), "").map_err(|e| resolve_err(&here, e))?;
+                let target = Path::new(&target);
+                let mut next = if target.is_absolute() {
+                    target.to_path_buf()
+                } else {
+                    at.join(target)
+                };
+                next.extend(&names[i + 1..]);
+                return Ok(Step::Symlink(clean(&next)));
+            }
+            if !last && mode != libc::S_IFDIR {
+                return Err(resolve_err(&here, Errno::ENOTDIR));
+            }
+            cur = fd;
+            at = here;
+        }
+        Ok(Step::Reached(MountPoint { fd: cur, created }))
+    }
+
+    /// Create `name` in `dir`; EEXIST (a racing creator) is fine: the caller opens what is
+    /// there and looks at it.
+    fn create(
         &self,
         dir: &OwnedFd,
-        name: &std::ffi::OsStr,
-        parent: &Path,
-        depth: u32,
-    ) -> Result<Option<PathBuf>, RootfsError> {
-        let Ok(target) = nix::fcntl::readlinkat(dir.as_fd(), name) else {
-            return Ok(None);
-        };
-        if depth >= MAX_SYMLINKS {
-            return Err(RootfsError::Resolve {
-                root: self.path.clone(),
-                path: parent.join(name),
-                source: Errno::ELOOP,
-            });
-        }
-        let target = PathBuf::from(target);
-        Ok(Some(if target.is_absolute() {
-            target
+        name: &OsStr,
+        as_file: bool,
+        inner: &Path,
+    ) -> Result<(), RootfsError> {
+        let result = if as_file {
+            openat(
+                dir.as_fd(),
+                name,
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_WRONLY
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o644),
+            )
+            .map(drop)
         } else {
-            parent.join(target)
-        }))
-    }
-
-    fn resolve_dir(&self, inner: &Path) -> Result<OwnedFd, RootfsError> {
-        self.try_resolve(inner, OFlag::O_DIRECTORY)
-            .map_err(|source| RootfsError::Resolve {
-                root: self.path.clone(),
-                path: inner.to_path_buf(),
-                source,
-            })
-    }
-
-    /// Resolve `inner`, creating it as an empty regular file (mode 0644 before umask) if it is
-    /// missing; its parent directories are created as by [`Root::mkdir_all`].
-    pub fn create_file(&self, inner: &Path) -> Result<OwnedFd, RootfsError> {
-        self.create_file_depth(inner, 0)
-    }
-
-    fn create_file_depth(&self, inner: &Path, depth: u32) -> Result<OwnedFd, RootfsError> {
-        match self.try_resolve(inner, OFlag::empty()) {
-            Ok(fd) => return Ok(fd),
-            Err(Errno::ENOENT) => {}
-            Err(source) => {
-                return Err(RootfsError::Resolve {
-                    root: self.path.clone(),
-                    path: inner.to_path_buf(),
-                    source,
-                })
-            }
-        }
-        let parent_path = inner.parent().unwrap_or(Path::new("/"));
-        let parent = self.mkdir_all(parent_path)?;
-        let Some(name) = inner.file_name() else {
-            return Err(RootfsError::CreateFile {
+            mkdirat(dir.as_fd(), name, Mode::from_bits_truncate(0o755))
+        };
+        match result {
+            Ok(()) | Err(Errno::EEXIST) => Ok(()),
+            Err(source) if as_file => Err(RootfsError::CreateFile {
                 path: self.display(inner),
-                source: Errno::EISDIR,
-            });
-        };
-        // A dangling symlink is followed inside the root, like a directory's (see mkdir_all).
-        if let Some(target) = self.dangling_target(&parent, name, parent_path, depth)? {
-            return self.create_file_depth(&target, depth + 1);
+                source,
+            }),
+            Err(source) => Err(RootfsError::Mkdir {
+                path: self.display(inner),
+                source,
+            }),
         }
-        // O_NOFOLLOW|O_EXCL: never create through a symlink swapped in meanwhile.
-        match openat(
-            parent.as_fd(),
-            name,
-            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o644),
-        ) {
-            Ok(_) | Err(Errno::EEXIST) => {}
-            Err(source) => {
-                return Err(RootfsError::CreateFile {
-                    path: self.display(inner),
-                    source,
-                })
-            }
-        }
-        self.resolve(inner)
     }
+}
 
-    /// Resolve a mount point, creating it as a directory or an empty file as needed.
-    pub fn mount_point(&self, inner: &Path, is_dir: bool) -> Result<OwnedFd, RootfsError> {
-        if is_dir {
-            self.mkdir_all(inner)
-        } else {
-            self.create_file(inner)
+/// A mount destination resolved once by [`Root::mount_point`].
+#[derive(Debug)]
+pub struct MountPoint {
+    /// `O_PATH` fd of the destination: mounts are attached onto it with `move_mount`.
+    pub fd: OwnedFd,
+    /// The destination did not exist and was created by the walk.
+    pub created: bool,
+}
+
+enum Step {
+    Reached(MountPoint),
+    /// A symlink on the way: the cleaned in-root path to walk instead.
+    Symlink(PathBuf),
+}
+
+fn open_nofollow(dir: &OwnedFd, name: &OsStr) -> nix::Result<OwnedFd> {
+    openat(
+        dir.as_fd(),
+        name,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// Lexically clean an in-root path: absolute, no `.`, `..` applied and clamped at the root.
+pub fn clean(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
         }
     }
+    out
+}
+
+/// The kernel's own trees a mount destination may land in only when it is spelled there.
+const SPECIAL_TREES: &[&str] = &["/proc", "/sys"];
+
+/// Refuse following a symlink of `dest` into `/proc` or `/sys` when `dest` is not there.
+fn refuse_special(dest: &Path, next: &Path, display: &Path) -> Result<(), RootfsError> {
+    for tree in SPECIAL_TREES {
+        if next.starts_with(tree) && !dest.starts_with(tree) {
+            return Err(RootfsError::Redirected {
+                destination: dest.to_path_buf(),
+                display: display.to_path_buf(),
+                resolved: next.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Filesystems of the kernel's own trees (statfs `f_type`): procfs belongs under `/proc`,
+/// sysfs, cgroup and the other kernel interfaces under `/sys`.
+const PROC_FS: &[i64] = &[0x9fa0];
+const SYS_FS: &[i64] = &[
+    0x6265_6572, // sysfs
+    0x0027_e0eb, // cgroup
+    0x6367_7270, // cgroup2
+    0x7363_6673, // securityfs
+    0x6462_6720, // debugfs
+    0x7472_6163, // tracefs
+    0xcafe_4a11, // bpf
+    0x6265_6570, // configfs
+    0x6165_676c, // pstore
+    0xde5e_81e4, // efivarfs
+    0xf97c_ff8c, // selinuxfs
+];
+
+/// The destination fd must not be on procfs unless `dest` is under `/proc`, nor on sysfs (or
+/// another kernel interface) unless `dest` is under `/sys`: whatever path led there, a mount
+/// that lands in those trees would cover what the container's protections are addressed by.
+fn check_landing(fd: &OwnedFd, dest: &Path, display: &Path) -> Result<(), RootfsError> {
+    let fs = nix::sys::statfs::fstatfs(fd.as_fd())
+        .map_err(|source| RootfsError::Statfs {
+            path: display.to_path_buf(),
+            source,
+        })?
+        .filesystem_type()
+        .0 as i64;
+    let wrong = (PROC_FS.contains(&fs) && !dest.starts_with("/proc"))
+        || (SYS_FS.contains(&fs) && !dest.starts_with("/sys"));
+    if wrong {
+        return Err(RootfsError::LandsInKernelTree {
+            destination: dest.to_path_buf(),
+            display: display.to_path_buf(),
+            fs_type: fs as u64,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -294,20 +368,20 @@ mod tests {
         symlink(&outside, rootfs.join("evil")).unwrap();
         symlink("../../../../up/file", rootfs.join("evil2")).unwrap();
         let root = Root::open(&rootfs).unwrap();
-        root.create_file(Path::new("/evil")).unwrap();
+        root.mount_point(Path::new("/evil"), false).unwrap();
         assert!(!outside.exists(), "created on the host");
         assert!(rootfs.join(outside.strip_prefix("/").unwrap()).is_file());
-        root.create_file(Path::new("/evil2")).unwrap();
+        root.mount_point(Path::new("/evil2"), false).unwrap();
         assert!(rootfs.join("up/file").is_file());
         // A symlink loop ends in ELOOP, not a hang.
         symlink("/loop", rootfs.join("loop")).unwrap();
-        assert!(root.create_file(Path::new("/loop")).is_err());
+        assert!(root.mount_point(Path::new("/loop"), false).is_err());
 
-        root.create_file(Path::new("/etc/hosts")).unwrap();
+        root.mount_point(Path::new("/etc/hosts"), false).unwrap();
         assert!(rootfs.join("etc/hosts").is_file());
         // Existing files are reused, not truncated.
         std::fs::write(rootfs.join("etc/hosts"), b"x").unwrap();
-        root.create_file(Path::new("/etc/hosts")).unwrap();
+        root.mount_point(Path::new("/etc/hosts"), false).unwrap();
         assert_eq!(std::fs::read(rootfs.join("etc/hosts")).unwrap(), b"x");
     }
 
@@ -317,8 +391,65 @@ mod tests {
         symlink("/proc/self/root", dir.path().join("magic")).unwrap();
         let root = Root::open(dir.path()).unwrap();
         // In-root, /proc/self/root is just a missing path; the kernel never follows the magic link.
-        assert!(root.resolve(Path::new("/magic/etc")).is_err());
+        assert!(root
+            .try_resolve(Path::new("/magic/etc"), OFlag::empty())
+            .is_err());
         assert_eq!(root.display(Path::new("/a/./b")), dir.path().join("a/b"));
         assert_eq!(root.display(Path::new("/")), dir.path());
+    }
+
+    #[test]
+    fn symlinks_into_proc_or_sys_are_refused_unless_the_destination_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        symlink("/proc/1/fd", dir.path().join("data")).unwrap();
+        symlink("../sys/kernel", dir.path().join("k")).unwrap();
+        symlink("/proc/sys", dir.path().join("proc_link")).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let err = root.mount_point(Path::new("/data"), true).unwrap_err();
+        assert!(matches!(err, RootfsError::Redirected { .. }), "{err}");
+        assert!(err.to_string().contains("/proc/1/fd"), "{err}");
+        let err = root.mount_point(Path::new("/k/x"), true).unwrap_err();
+        assert!(matches!(err, RootfsError::Redirected { .. }), "{err}");
+        // Nothing was created on the way.
+        assert!(!dir.path().join("proc").exists() && !dir.path().join("sys").exists());
+        // Spelled under /proc, a symlink within /proc is followed.
+        std::fs::create_dir_all(dir.path().join("proc/real")).unwrap();
+        symlink("real", dir.path().join("proc/alias")).unwrap();
+        root.mount_point(Path::new("/proc/alias"), true).unwrap();
+    }
+
+    #[test]
+    fn a_destination_landing_on_procfs_outside_proc_is_refused() {
+        // A root whose directories are procfs: any destination not spelled under /proc lands
+        // on the kernel's tree, whatever led there.
+        let root = Root::open(Path::new("/proc")).unwrap();
+        let err = root.mount_point(Path::new("/1"), true).unwrap_err();
+        assert!(
+            matches!(err, RootfsError::LandsInKernelTree { .. }),
+            "{err}"
+        );
+        let root = Root::open(Path::new("/sys")).unwrap();
+        let err = root.mount_point(Path::new("/kernel"), true).unwrap_err();
+        assert!(
+            matches!(err, RootfsError::LandsInKernelTree { .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_component_that_is_not_a_directory_ends_the_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), b"").unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let err = root.mount_point(Path::new("/file/x"), true).unwrap_err();
+        assert_eq!(err.errno(), Some(libc::ENOTDIR), "{err}");
+        let point = root.mount_point(Path::new("/new/dir"), true).unwrap();
+        assert!(point.created && dir.path().join("new/dir").is_dir());
+        assert!(
+            !root
+                .mount_point(Path::new("/new/dir"), true)
+                .unwrap()
+                .created
+        );
     }
 }

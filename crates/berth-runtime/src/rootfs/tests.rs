@@ -248,9 +248,10 @@ fn full_rootfs_with_pivot() {
         {
             return vec![format!("mount tmpfs on {}: {e}", src_sub.display())];
         }
-        if let Err(e) = prepare(&plan, &BindSources::default()) {
-            return vec![format!("prepare: {}", chain(&e))];
-        }
+        let mounted = match prepare(&plan, &BindSources::default()) {
+            Ok(m) => m,
+            Err(e) => return vec![format!("prepare: {}", chain(&e))],
+        };
         // The symlinks to "/" and "../../.." stayed inside the rootfs.
         c.check(
             !Path::new("/esc_a").exists() && !Path::new("/esc_b").exists(),
@@ -268,7 +269,7 @@ fn full_rootfs_with_pivot() {
             std::env::current_dir().is_ok_and(|d| d == Path::new("/")),
             "cwd is not /",
         );
-        if let Err(e) = finish(&plan) {
+        if let Err(e) = finish(&plan, mounted) {
             c.0.push(format!("finish: {}", chain(&e)));
             return c.0;
         }
@@ -377,8 +378,8 @@ fn no_pivot_moves_and_chroots() {
     let failures = in_child(CloneFlags::empty(), move || {
         let mut c = Checks(Vec::new());
         if let Err(e) = prepare(&plan, &BindSources::default())
-            .and_then(|()| enter(&plan))
-            .and_then(|()| finish(&plan))
+            .and_then(|m| enter(&plan).map(|()| m))
+            .and_then(|m| finish(&plan, m))
         {
             return vec![chain(&e)];
         }
@@ -556,12 +557,12 @@ fn user_namespace_binds_devices_and_keeps_locked_flags() {
             }
         }
         if let Err(e) = prepare(&plan, &BindSources::default())
-            .and_then(|()| enter(&plan))
-            .and_then(|()| finish(&plan))
+            .and_then(|m| enter(&plan).map(|()| m))
+            .and_then(|m| finish(&plan, m))
         {
             return vec![chain(&e)];
         }
-        // No /proc in this container: finish() named its targets by path, and checks use statvfs.
+        // No /proc in this container: checks use statvfs.
         c.check(Path::new("/marker").exists(), "/marker missing after pivot");
         let null = std::fs::symlink_metadata("/dev/null");
         c.check(

@@ -490,3 +490,361 @@ fn waiting_init_holds_no_handle_on_the_hosts_proc() {
         "read a host file: {out}"
     );
 }
+
+/// A sysctl every kernel has, opened write-only (never written) to see whether /proc/sys is
+/// read-only in the container.
+const HOST_SYSCTL: &str = "/proc/sys/kernel/core_pattern";
+
+/// The probe run of issue #13's attacks 1 and 2: its report shows the mounts, the fd table and
+/// whether [`HOST_SYSCTL`] opens for writing.
+const PROTECTIONS_PROBE: &[&str] = &["/bin/berth-probe", "--open-wronly", HOST_SYSCTL];
+
+/// How many times each race test creates the attacked container.
+const RACE_TRIES: usize = 40;
+
+/// Attack 3's window (from the bind to the remount's second lookup) is narrower: on 5423704
+/// about 1 try in 12 left H writable (and almost half mounted H over the container's root
+/// instead), so it gets more tries.
+const READONLY_RACE_TRIES: usize = 100;
+
+/// A bind mount entry for `mounts`: the host path `source` at `destination`.
+fn bind_mount(destination: &str, source: &Path, options: &[&str]) -> serde_json::Value {
+    json!({"destination": destination, "type": "bind", "source": source, "options": options})
+}
+
+/// A host directory of symlinks `0`..`255` -> `/decoy`: laid over the init's fd table
+/// (`/proc/1/fd`), it turns every `/proc/self/fd/N` string the init resolves into `/decoy`.
+fn fd_table_decoy() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-it-fdtable-")
+        .tempdir()
+        .unwrap();
+    for n in 0..256 {
+        symlink("/decoy", dir.path().join(n.to_string())).unwrap();
+    }
+    dir
+}
+
+/// A host directory shared by the attacked container and the racer: `name` is a directory,
+/// `<name>-link` a symlink to `link_target`, for `berth-probe --exchange-loop`.
+fn exchange_volume(name: &str, link_target: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-it-shared-")
+        .tempdir()
+        .unwrap();
+    fs::create_dir(dir.path().join(name)).unwrap();
+    symlink(link_target, dir.path().join(format!("{name}-link"))).unwrap();
+    dir
+}
+
+/// A bundle whose process exchanges `/vol/<name>` and `/vol/<name>-link` forever, with `vol`
+/// (the host directory from [`exchange_volume`]) bound read-write at /vol.
+fn racer_bundle(vol: &Path, name: &str) -> Bundle {
+    let mut b = Bundle::new();
+    let (a, link) = (format!("/vol/{name}"), format!("/vol/{name}-link"));
+    b.args(&["/bin/berth-probe", "--exchange-loop", &a, &link]);
+    b.mount(bind_mount("/vol", vol, &["bind"]));
+    b
+}
+
+/// What the probe's report shows missing of what a volume over `/proc/1/fd` redirects:
+/// berth addressed the read-only paths, the masked paths and the read-only remount of `/` as
+/// `/proc/self/fd/N` after pivot_root, so with the decoy fd table they all landed on /decoy.
+/// The paths checked are the default config's (every bundle here has them) that this kernel
+/// has: the container's /proc and /sys show the same entries as the host's, and missing paths
+/// are skipped, as runc does. Empty when every protection holds.
+fn redirected_protections(r: &serde_json::Value) -> Vec<String> {
+    let mut missing = Vec::new();
+    let sysctl = &r["open_wronly"][HOST_SYSCTL];
+    if sysctl["error"] != "EROFS" {
+        missing.push(format!(
+            "readonlyPaths: {HOST_SYSCTL} opened for writing from the container ({sysctl})"
+        ));
+    }
+    let config = default_config();
+    let present = |list: &str| -> Vec<String> {
+        strings(&config["linux"][list])
+            .into_iter()
+            .filter(|p| Path::new(p).exists())
+            .collect()
+    };
+    for p in present("readonlyPaths") {
+        if !find_mount(r, &p).is_some_and(|m| has(&m["options"], "ro")) {
+            missing.push(format!("readonlyPaths: no read-only mount on {p}"));
+        }
+    }
+    for p in present("maskedPaths") {
+        if find_mount(r, &p).is_none() {
+            missing.push(format!("maskedPaths: nothing mounted over {p}"));
+        }
+    }
+    if !find_mount(r, "/").is_some_and(|m| has(&m["options"], "ro")) {
+        missing.push("root.readonly: / is writable".into());
+    }
+    if let Some(m) = find_mount(r, "/proc/1/fd") {
+        missing.push(format!(
+            "a mount covers the init's fd table /proc/1/fd: {m}"
+        ));
+    }
+    let decoys = r["fds"]
+        .as_object()
+        .map_or(0, |fds| fds.values().filter(|t| *t == "/decoy").count());
+    if decoys > 0 {
+        missing.push(format!(
+            "/proc/self/fd lists {decoys} links to /decoy: the volume, not the probe's fds"
+        ));
+    }
+    missing
+}
+
+/// How one attacked `create` (or `run`) ended.
+enum Outcome {
+    /// Refused, naming the mount destination: a safe outcome.
+    Refused,
+    /// The container was set up with every protection in place: a safe outcome.
+    Held,
+    /// The container was set up without them: what was missing.
+    Escaped(String),
+    /// Failed without naming the destination (say, a mount that landed elsewhere broke a
+    /// later step): the runtime's output.
+    Failed(String),
+}
+
+/// Judge a `run` of [`PROTECTIONS_PROBE`] under attack on the mount at `destination`.
+fn judge_protections(out: &Output, destination: &str) -> Outcome {
+    if !out.success() {
+        return if out.mentions(destination) {
+            Outcome::Refused
+        } else {
+            Outcome::Failed(out.to_string())
+        };
+    }
+    let missing = redirected_protections(&out.json());
+    if missing.is_empty() {
+        Outcome::Held
+    } else {
+        Outcome::Escaped(format!(
+            "{}\n  (stderr: {})",
+            missing.join("\n  "),
+            out.stderr.trim()
+        ))
+    }
+}
+
+/// The outcomes of a race test's tries: printed loudly, then asserted.
+#[derive(Default)]
+struct Tally {
+    refused: usize,
+    held: usize,
+    /// (try, what was missing)
+    escaped: Vec<(usize, String)>,
+    /// (try, runtime output)
+    failed: Vec<(usize, String)>,
+}
+
+impl Tally {
+    fn add(&mut self, attempt: usize, outcome: Outcome) {
+        match outcome {
+            Outcome::Refused => self.refused += 1,
+            Outcome::Held => self.held += 1,
+            Outcome::Escaped(what) => self.escaped.push((attempt, what)),
+            Outcome::Failed(out) => self.failed.push((attempt, out)),
+        }
+    }
+
+    /// Print the statistics, then fail on any escape, or any failure that names no destination.
+    #[track_caller]
+    fn assert_safe(&self, attack: &str, destination: &str, racer_ran: bool) {
+        let tries = self.refused + self.held + self.escaped.len() + self.failed.len();
+        loud(&format!(
+            "{attack}, {tries} tries: {} refused naming {destination}, {} set up with the \
+             protections, {} escaped, {} failed otherwise",
+            self.refused,
+            self.held,
+            self.escaped.len(),
+            self.failed.len()
+        ));
+        if let Some((attempt, what)) = self.escaped.first() {
+            panic!(
+                "{attack}: escaped in {} of {tries} tries (first: try {attempt}):\n  {what}",
+                self.escaped.len()
+            );
+        }
+        if let Some((attempt, out)) = self.failed.first() {
+            panic!(
+                "{attack}: create failed without naming {destination} in {} of {tries} tries \
+                 (a mount that landed elsewhere breaks a later step; first: try {attempt}): {out}",
+                self.failed.len()
+            );
+        }
+        assert!(racer_ran, "{attack}: the racing container stopped early");
+    }
+}
+
+/// Issue #13, attack 1 (no race; the CVE-2021-30465 / CVE-2025-52881 class): the image has
+/// `/data -> /proc/1/fd` and the config binds a host directory of symlinks `N -> /decoy` at
+/// `/data`. Mount-point creation followed the in-root symlink into /proc, so the volume covered
+/// the init's fd table; after pivot_root the read-only and masked paths, addressed as
+/// `/proc/self/fd/N`, all landed on /decoy and /proc/sys stayed writable — host sysctls
+/// writable from the container. Safe: `create` refuses naming `/data` (leaving nothing), or the
+/// container's read-only paths (/proc/sys) are read-only, its masked paths masked, `/`
+/// read-only and /proc/1/fd its own.
+#[test]
+fn hostile_image_symlink_cannot_redirect_a_volume_into_proc() {
+    if !require_root() {
+        return;
+    }
+    let fd_table = fd_table_decoy();
+    let mut b = Bundle::new();
+    symlink("/proc/1/fd", b.rootfs().join("data")).unwrap();
+    fs::create_dir(b.rootfs().join("decoy")).unwrap();
+    b.mount(bind_mount("/data", fd_table.path(), &["bind"]));
+    let rt = Runtime::new();
+    let id = unique_id();
+    let out = rt.run_args(&b, &id, PROTECTIONS_PROBE, &[]);
+    rt.assert_nothing_left(&id, &b);
+    match judge_protections(&out, "/data") {
+        Outcome::Refused => loud(&format!("attack 1 refused: {}", out.stderr.trim())),
+        Outcome::Held => {}
+        Outcome::Escaped(missing) => panic!(
+            "the image's /data -> /proc/1/fd put the volume over the init's fd table and \
+             redirected berth's protections:\n  {missing}"
+        ),
+        Outcome::Failed(out) => panic!("neither ran nor refused naming /data: {out}"),
+    }
+}
+
+/// Issue #13, attack 2 (CVE-2025-52881 class, raced): a racing container shares the host
+/// volume V at /vol and keeps exchanging `/vol/data` (a directory) with
+/// `/vol/data-link -> /proc/1/fd` (renameat2 RENAME_EXCHANGE); the attacked container binds V
+/// at /vol and the decoy fd table at /vol/data. Whenever berth's resolution of /vol/data met
+/// the symlink, the volume covered the init's fd table and the protections were redirected as
+/// in attack 1 (the first try won in the report). Each try must be refused naming /vol/data or
+/// run with the protections intact.
+#[test]
+fn racing_symlink_exchange_cannot_redirect_a_volume_into_proc() {
+    if !require_root() {
+        return;
+    }
+    let shared = exchange_volume("data", "/proc/1/fd");
+    let fd_table = fd_table_decoy();
+    let racer = racer_bundle(shared.path(), "data");
+    let mut b = Bundle::new();
+    fs::create_dir(b.rootfs().join("decoy")).unwrap();
+    b.mount(bind_mount("/vol", shared.path(), &["bind"]));
+    b.mount(bind_mount("/vol/data", fd_table.path(), &["bind"]));
+    let rt = Runtime::new();
+    let racing = rt.start_beside(&racer);
+    let mut tally = Tally::default();
+    for attempt in 1..=RACE_TRIES {
+        let id = unique_id();
+        let out = rt.run_args(&b, &id, PROTECTIONS_PROBE, &[]);
+        rt.assert_nothing_left(&id, &b);
+        tally.add(attempt, judge_protections(&out, "/vol/data"));
+    }
+    let racer_ran = racing.is_running();
+    racing.delete(&racer);
+    tally.assert_safe(
+        "attack 2 (exchange into /proc/1/fd)",
+        "/vol/data",
+        racer_ran,
+    );
+}
+
+/// What is wrong with the read-only bind of the host directory `dir` in the mount table of
+/// process `pid` (its `/proc/<pid>/mountinfo`): no mount of it at all, or one that is not
+/// `ro`. A mount of `dir` is recognised by its device and its mountinfo `root` (the
+/// directory's path in its filesystem), which ends with the unique tempdir name.
+fn readonly_bind_problems(pid: i64, dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = fs::metadata(dir).unwrap().dev();
+    let dev = format!("{}:{}", libc::major(dev), libc::minor(dev));
+    let name = format!("/{}", dir.file_name().unwrap().to_string_lossy());
+    let text = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let mounts: Vec<(String, &str)> = text
+        .lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .filter(|f| f.len() > 5 && f[2] == dev && unescape_mountinfo(f[3]).ends_with(&name))
+        .map(|f| (unescape_mountinfo(f[4]), f[5]))
+        .collect();
+    if mounts.is_empty() {
+        return vec![format!("{} is not mounted in the container", dir.display())];
+    }
+    mounts
+        .iter()
+        .filter(|(_, opts)| !opts.split(',').any(|o| o == "ro"))
+        .map(|(at, opts)| format!("{} is mounted {opts} at {at}", dir.display()))
+        .collect()
+}
+
+/// Remove everything in `dir` and return the names removed (sorted).
+fn take_entries(dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        names.push(e.file_name().to_string_lossy().into_owned());
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            fs::remove_dir_all(e.path()).unwrap();
+        } else {
+            fs::remove_file(e.path()).unwrap();
+        }
+    }
+    names.sort();
+    names
+}
+
+/// Issue #13, attack 3: V is bound read-write at /vol in the attacked container and in a
+/// racing one; a host directory H is bound READ-ONLY at /vol/a in the attacked container,
+/// which is a bind and then a read-only remount. The racer keeps exchanging `/vol/a` (a
+/// directory) with `/vol/a-link -> /`. berth resolved /vol/a again for the remount, so between
+/// the two it could meet the symlink and make the container's root read-only instead, leaving
+/// H writable (1–20 tries in the report). Each `create` must be refused naming /vol/a, or every
+/// mount of H in the init's mount table (read from the host in /proc/<init>/mountinfo: the
+/// container's view) is `ro`; and nothing is ever written into H.
+#[test]
+fn readonly_bind_under_a_shared_volume_cannot_be_remounted_elsewhere() {
+    if !require_root() {
+        return;
+    }
+    let shared = exchange_volume("a", "/");
+    let host_ro = tempfile::Builder::new()
+        .prefix("berth-it-ro-src-")
+        .tempdir()
+        .unwrap();
+    let racer = racer_bundle(shared.path(), "a");
+    let mut b = Bundle::new();
+    b.args(&["true"]); // never started: create makes the mounts
+    b.mount(bind_mount("/vol", shared.path(), &["bind"]));
+    b.mount(bind_mount("/vol/a", host_ro.path(), &["bind", "ro"]));
+    let rt = Runtime::new();
+    let racing = rt.start_beside(&racer);
+    let mut tally = Tally::default();
+    for attempt in 1..=READONLY_RACE_TRIES {
+        let id = unique_id();
+        let out = rt.create(&b, &id);
+        let mut problems = if out.success() {
+            readonly_bind_problems(rt.init_pid(&id), host_ro.path())
+        } else {
+            Vec::new()
+        };
+        rt.cmd(&["delete", "--force", &id]);
+        rt.assert_nothing_left(&id, &b);
+        let written = take_entries(host_ro.path());
+        if !written.is_empty() {
+            problems.push(format!("{written:?} written into H on the host"));
+        }
+        let outcome = match (out.success(), problems.is_empty()) {
+            (_, false) => Outcome::Escaped(problems.join("; ")),
+            (true, true) => Outcome::Held,
+            (false, true) if out.mentions("/vol/a") => Outcome::Refused,
+            (false, true) => Outcome::Failed(out.to_string()),
+        };
+        tally.add(attempt, outcome);
+    }
+    let racer_ran = racing.is_running();
+    racing.delete(&racer);
+    tally.assert_safe(
+        "attack 3 (read-only bind remounted elsewhere)",
+        "/vol/a",
+        racer_ran,
+    );
+}

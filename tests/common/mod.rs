@@ -553,6 +553,29 @@ impl Runtime {
         out.json()
     }
 
+    /// The host pid of container `id`'s init, from `state`.
+    #[track_caller]
+    pub fn init_pid(&self, id: &str) -> i64 {
+        let st = self.state(id);
+        st["pid"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("state of {id} has no pid: {st}"))
+    }
+
+    /// `create` and `start` a container that runs beside the one under test (a racing
+    /// attacker, say), force-deleted when the returned guard drops, also when the test panics.
+    #[track_caller]
+    pub fn start_beside(&self, bundle: &Bundle) -> Beside<'_> {
+        let id = unique_id();
+        let guard = Beside {
+            rt: self,
+            id: id.clone(),
+        };
+        self.create(bundle, &id).ok();
+        self.cmd(&["start", &id]).ok();
+        guard
+    }
+
     /// Poll `state` until `status` is reached (or panic after `CMD_TIMEOUT`).
     #[track_caller]
     pub fn wait_status(&self, id: &str, status: &str) -> Value {
@@ -656,6 +679,37 @@ impl Drop for Runtime {
                 }
             }
         }
+    }
+}
+
+/// A container started by [`Runtime::start_beside`]: `delete --force`d on drop.
+pub struct Beside<'a> {
+    rt: &'a Runtime,
+    id: String,
+}
+
+impl Beside<'_> {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// True while the container's state is `running` (its process has not exited).
+    pub fn is_running(&self) -> bool {
+        self.rt.state(&self.id)["status"] == "running"
+    }
+
+    /// Delete it now and assert that it left nothing behind.
+    #[track_caller]
+    pub fn delete(self, bundle: &Bundle) {
+        self.rt.cmd(&["delete", "--force", &self.id]).ok();
+        self.rt.assert_nothing_left(&self.id, bundle);
+    }
+}
+
+impl Drop for Beside<'_> {
+    fn drop(&mut self) {
+        // Idempotent after `delete` (the state is gone; the error is ignored).
+        let _ = self.rt.cmd(&["delete", "--force", &self.id]);
     }
 }
 

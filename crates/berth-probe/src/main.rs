@@ -3,14 +3,17 @@
 //! assert on the container's view rather than on the runtime's intentions (the pattern of crun's
 //! `tests/init.c` and youki's `runtimetest`).
 //!
-//! Usage: `berth-probe --exchange-loop A B` (swap two paths forever), or `berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--syscall NR[,ARG]...]...
-//! [--int80 NR[,ARG]...]... [--exit N]` (raw syscalls: see `syscalls.rs`)
+//! Usage: `berth-probe --exchange-loop A B` (swap two paths forever), or `berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--open-wronly PATH]...
+//! [--syscall NR[,ARG]...]... [--int80 NR[,ARG]...]... [--exit N]` (raw syscalls: see `syscalls.rs`)
 //!
 //! Output conventions (documented in docs/testing.md):
 //! - rlimits: `{"RLIMIT_NOFILE": {"soft": 1024, "hard": 4096}}`; `RLIM_INFINITY` is `null`.
 //! - capabilities: hex strings as in /proc/self/status plus sorted lists of `CAP_*` names.
 //! - namespaces: inode numbers (`null` when the namespace file is missing or unreadable).
-//! - errors of the `--write` / `--open` / `--sysctl` checks: `{"ok": false, "errno": 30,
+//! - `--open-wronly PATH` opens an existing file O_WRONLY and closes it without writing: whether
+//!   it could be written (EROFS on a read-only mount), without changing it — safe on a host
+//!   sysctl that a broken container setup left writable.
+//! - errors of the `--write` / `--open` / `--open-wronly` / `--sysctl` checks: `{"ok": false, "errno": 30,
 //!   "error": "EROFS"}`.
 //!
 //! The probe uses only libc and serde_json, and no NSS (no getpwnam), so that it works as a
@@ -111,6 +114,7 @@ struct Args {
     sysctls: Vec<String>,
     writes: Vec<String>,
     opens: Vec<String>,
+    open_wronly: Vec<String>,
     syscalls: Vec<String>,
     int80s: Vec<String>,
     exit: Option<i32>,
@@ -125,6 +129,7 @@ fn parse_args() -> Result<Args, String> {
             "--sysctl" => args.sysctls.push(value("--sysctl")?),
             "--write" => args.writes.push(value("--write")?),
             "--open" => args.opens.push(value("--open")?),
+            "--open-wronly" => args.open_wronly.push(value("--open-wronly")?),
             "--syscall" => args.syscalls.push(value("--syscall")?),
             "--int80" => args.int80s.push(value("--int80")?),
             "--exit" => {
@@ -133,7 +138,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--syscall NR[,ARG]...]... [--int80 NR[,ARG]...]... [--exit N]"
+                    "usage: berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--open-wronly PATH]... [--syscall NR[,ARG]...]... [--int80 NR[,ARG]...]... [--exit N]"
                 );
                 std::process::exit(0);
             }
@@ -485,6 +490,11 @@ fn try_open(path: &str) -> Value {
     io_result(fs::File::open(path).map(|_| ()))
 }
 
+/// Open `path` write-only — no O_CREAT, no O_TRUNC — and close it unwritten.
+fn try_open_wronly(path: &str) -> Value {
+    io_result(fs::OpenOptions::new().write(true).open(path).map(|_| ()))
+}
+
 fn sysctl(key: &str) -> Value {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
     match fs::read_to_string(&path) {
@@ -594,6 +604,11 @@ fn main() {
         .iter()
         .map(|p| (p.clone(), try_open(p)))
         .collect();
+    let opens_wronly: Map<String, Value> = args
+        .open_wronly
+        .iter()
+        .map(|p| (p.clone(), try_open_wronly(p)))
+        .collect();
     let sysctls: Map<String, Value> = args
         .sysctls
         .iter()
@@ -628,6 +643,7 @@ fn main() {
         "session_keyring": session_keyring(),
         "write": writes,
         "open": opens,
+        "open_wronly": opens_wronly,
         "syscall": raw_calls,
     });
     let mut out = std::io::stdout().lock();

@@ -85,7 +85,7 @@ pub enum RootfsError {
         #[source]
         source: nix::Error,
     },
-    #[error("mount on {destination} refused: a symlink on the way leads to {resolved} ({display}); a mount there would cover what the container's protections are addressed by")]
+    #[error("mount on {destination} refused: a symlink in {display} leads to {resolved} in the container; a mount there would cover what the container's protections are addressed by")]
     Redirected {
         destination: PathBuf,
         display: PathBuf,

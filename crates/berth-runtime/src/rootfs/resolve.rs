@@ -265,10 +265,13 @@ pub fn clean(path: &Path) -> PathBuf {
 /// The kernel's own trees a mount destination may land in only when it is spelled there.
 const SPECIAL_TREES: &[&str] = &["/proc", "/sys"];
 
-/// Refuse following a symlink of `dest` into `/proc` or `/sys` when `dest` is not there.
+/// Refuse following a symlink of `dest` into `/proc` or `/sys` when `dest` is not there, or to
+/// the container's root itself (a mount there would cover the whole rootfs; issue #13 attack 3
+/// swaps such a symlink in).
 fn refuse_special(dest: &Path, next: &Path, display: &Path) -> Result<(), RootfsError> {
+    let to_root = next == Path::new("/") && dest != Path::new("/");
     for tree in SPECIAL_TREES {
-        if next.starts_with(tree) && !dest.starts_with(tree) {
+        if to_root || (next.starts_with(tree) && !dest.starts_with(tree)) {
             return Err(RootfsError::Redirected {
                 destination: dest.to_path_buf(),
                 display: display.to_path_buf(),
@@ -409,6 +412,9 @@ mod tests {
         assert!(matches!(err, RootfsError::Redirected { .. }), "{err}");
         assert!(err.to_string().contains("/proc/1/fd"), "{err}");
         let err = root.mount_point(Path::new("/k/x"), true).unwrap_err();
+        assert!(matches!(err, RootfsError::Redirected { .. }), "{err}");
+        symlink("../..", dir.path().join("up")).unwrap();
+        let err = root.mount_point(Path::new("/up"), true).unwrap_err();
         assert!(matches!(err, RootfsError::Redirected { .. }), "{err}");
         // Nothing was created on the way.
         assert!(!dir.path().join("proc").exists() && !dir.path().join("sys").exists());

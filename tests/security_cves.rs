@@ -482,6 +482,15 @@ fn waiting_init_holds_no_handle_on_the_hosts_proc() {
          ls -l /proc/1/fd/; true"
     );
     let out = rt.cmd(&["exec", &id, "sh", "-c", &script]);
+    // Nor does the waiting init show berth's caller: `create`'s command line (the bundle
+    // path, the id) and environment (this test's, e.g. BERTH_PROBE) are zeroed after the fork.
+    let own = rt.cmd(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "cat /proc/1/cmdline; echo; cat /proc/1/environ",
+    ]);
     rt.cmd(&["delete", "--force", &id]).ok();
     rt.assert_nothing_left(&id, &b);
     out.ok();
@@ -489,6 +498,17 @@ fn waiting_init_holds_no_handle_on_the_hosts_proc() {
         !out.stdout.contains("host-only secret"),
         "read a host file: {out}"
     );
+    own.ok();
+    if !runtime_is_runc() {
+        assert!(
+            !own.stdout.contains(&id) && !own.stdout.contains(b.path_str()),
+            "the waiting init shows create's command line: {own}"
+        );
+        assert!(
+            !own.stdout.contains("PATH=") && own.stdout.starts_with("berth"),
+            "the waiting init shows create's environment: {own}"
+        );
+    }
 }
 
 /// A sysctl every kernel has, opened write-only (never written) to see whether /proc/sys is
@@ -846,5 +866,74 @@ fn readonly_bind_under_a_shared_volume_cannot_be_remounted_elsewhere() {
         "attack 3 (read-only bind remounted elsewhere)",
         "/vol/a",
         racer_ran,
+    );
+}
+
+/// Issue #13, deliverable 3: a fork of the berth CLI that enters the container (`exec`'s
+/// process until its execve) showed the caller's command line (`exec -e KEY=...`, paths) to every
+/// process of the container through `/proc/<pid>/cmdline`, and the caller's environment to one
+/// with CAP_SYS_PTRACE through `/proc/<pid>/environ`. Both blocks are zeroed right after the
+/// fork. A process in the container scans /proc while the host runs `berth exec` in a loop.
+#[test]
+fn exec_process_shows_no_caller_cmdline_or_environment_to_the_container() {
+    if !require_root() || runc_gap("runc's exec enters as `runc init`, a re-exec") {
+        return;
+    }
+    const MARKER: &str = "berth-caller-secret-4711";
+    let mut b = Bundle::new();
+    b.args(&["sleep", "1000"]);
+    for set in ["bounding", "effective", "permitted"] {
+        b.config_mut()["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_PTRACE"));
+    }
+    let rt = Runtime::new();
+    let id = unique_id();
+    rt.create(&b, &id).ok();
+    rt.cmd(&["start", &id]).ok();
+    // Both only in `berth exec`'s own blocks: a host path for its command line, a variable of
+    // its caller's environment (the exec'd process gets the config's environment).
+    let env_marker = format!("BERTH_TEST_CALLER={MARKER}");
+    let pid_dir = tempfile::tempdir().unwrap();
+    let pid_file = pid_dir.path().join(format!("{MARKER}.pid"));
+    let pid_file = pid_file.display().to_string();
+    let bin = rt.bin().display().to_string();
+    let (scan, execs) = std::thread::scope(|s| {
+        let scanner =
+            s.spawn(|| rt.cmd(&["exec", &id, "/bin/berth-probe", "--scan-proc", MARKER, "6"]));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut execs = 0;
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < until {
+            let args: Vec<String> = [
+                env_marker.as_str(),
+                bin.as_str(),
+                "--root",
+                rt.root_str(),
+                "exec",
+                "--pid-file",
+                pid_file.as_str(),
+                id.as_str(),
+                "true",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            run_command("env", &args, CMD_TIMEOUT).ok();
+            execs += 1;
+        }
+        (scanner.join().unwrap(), execs)
+    });
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+    let report = scan.ok().json();
+    let r = &report["scan_proc"];
+    loud(&format!("caller scrub: {execs} execs, scan {r}"));
+    assert_eq!(r["cmdline"], 0, "the caller's command line showed: {r}");
+    assert_eq!(r["environ"], 0, "the caller's environment showed: {r}");
+    assert!(
+        r["berth_seen"].as_u64().unwrap_or(0) > 0,
+        "the scan never saw an exec'd process before its execve: the test proves nothing ({r})"
     );
 }

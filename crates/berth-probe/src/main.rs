@@ -3,7 +3,8 @@
 //! assert on the container's view rather than on the runtime's intentions (the pattern of crun's
 //! `tests/init.c` and youki's `runtimetest`).
 //!
-//! Usage: `berth-probe --exchange-loop A B` (swap two paths forever), or `berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--open-wronly PATH]...
+//! Usage: `berth-probe --exchange-loop A B` (swap two paths forever), `berth-probe --scan-proc
+//! MARKER SECONDS` (count MARKER in other processes' cmdline and environ), or `berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--open-wronly PATH]...
 //! [--syscall NR[,ARG]...]... [--int80 NR[,ARG]...]... [--exit N]` (raw syscalls: see `syscalls.rs`)
 //!
 //! Output conventions (documented in docs/testing.md):
@@ -550,10 +551,56 @@ fn exchange_loop(a: &str, b: &str) -> ! {
     }
 }
 
+/// `berth-probe --scan-proc MARKER SECONDS`: for SECONDS, reads `/proc/<pid>/cmdline` and
+/// `/proc/<pid>/environ` of every other process over and over, and prints how often MARKER
+/// showed in each, how many passes it made and how many processes it saw whose `argv[0]` ends
+/// in `berth` (so a run that never overlapped berth's processes is visible).
+fn scan_proc(marker: &str, seconds: u64) {
+    let me = std::process::id().to_string();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let (mut passes, mut in_cmdline, mut in_environ, mut berth) = (0u64, 0u64, 0u64, 0u64);
+    let mut examples: Vec<String> = Vec::new();
+    while std::time::Instant::now() < end {
+        passes += 1;
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            break;
+        };
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == me || !name.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let cmdline = std::fs::read(format!("/proc/{name}/cmdline")).unwrap_or_default();
+            let environ = std::fs::read(format!("/proc/{name}/environ")).unwrap_or_default();
+            let text = |b: &[u8]| String::from_utf8_lossy(b).replace('\0', " ");
+            let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+            if argv0.ends_with(b"berth") {
+                berth += 1;
+            }
+            for (bytes, hits) in [(&cmdline, &mut in_cmdline), (&environ, &mut in_environ)] {
+                if text(bytes).contains(marker) {
+                    *hits += 1;
+                    if examples.len() < 3 {
+                        examples.push(text(bytes));
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "{}",
+        json!({"scan_proc": {"passes": passes, "cmdline": in_cmdline, "environ": in_environ,
+               "berth_seen": berth, "examples": examples}})
+    );
+}
+
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     if argv.len() == 4 && argv[1] == "--exchange-loop" {
         exchange_loop(&argv[2], &argv[3]);
+    }
+    if argv.len() == 4 && argv[1] == "--scan-proc" {
+        return scan_proc(&argv[2], argv[3].parse().unwrap_or(5));
     }
     if let Some(request) = bench::requested() {
         return request

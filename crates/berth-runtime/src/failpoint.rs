@@ -45,6 +45,11 @@ macro_rules! failpoint {
 #[cfg(feature = "failpoints")]
 static TOP_PID: std::sync::OnceLock<libc::pid_t> = std::sync::OnceLock::new();
 
+/// `BERTH_FAILPOINT`, read at the first failpoint (in the top-level process): the children
+/// that enter a container scrub their environment (process::sys::scrub_cmdline_and_environ).
+#[cfg(feature = "failpoints")]
+static WANTED: std::sync::OnceLock<Option<std::ffi::OsString>> = std::sync::OnceLock::new();
+
 /// The name (comm) a child takes when it reaches its failpoint: what the test waits for.
 pub const STOPPED_COMM: &str = "berth-fp-stop";
 
@@ -58,7 +63,8 @@ pub fn hit(name: &str) {
     // SAFETY: getpid cannot fail and has no preconditions.
     let me = unsafe { libc::getpid() };
     let top = *TOP_PID.get_or_init(|| me);
-    if std::env::var_os("BERTH_FAILPOINT").as_deref() != Some(std::ffi::OsStr::new(name)) {
+    let wanted = WANTED.get_or_init(|| std::env::var_os("BERTH_FAILPOINT"));
+    if wanted.as_deref() != Some(std::ffi::OsStr::new(name)) {
         return;
     }
     if me == top {

@@ -73,6 +73,8 @@ pub struct ExecSpawned {
 pub enum ExecStageError {
     #[error("set the parent-death signal")]
     ParentDeath(#[source] nix::Error),
+    #[error("scrub the command line and environment of the process entering the container")]
+    Scrub(#[source] std::io::Error),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("join the container's {name} namespace")]
@@ -180,6 +182,9 @@ fn stage1(
     born_in_v2: bool,
 ) -> Result<(), ExecStageError> {
     sys::die_with_parent(parent).map_err(ExecStageError::ParentDeath)?;
+    // Until its execve the exec'd process is in the container's pid namespace: its cmdline
+    // (readable by every process there) and environ must not show `berth exec`'s caller.
+    sys::scrub_cmdline_and_environ().map_err(ExecStageError::Scrub)?;
     // No state lock may travel into a cgroup that can be frozen (held_locks.rs).
     crate::state::close_lock_fds_in_child();
     // The cgroup first, so the process never runs outside the container's limits.

@@ -17,6 +17,8 @@ use crate::bundle::{NamespaceKind, Plan};
 pub enum Stage1Error {
     #[error("set the parent-death signal")]
     ParentDeath(#[source] nix::Error),
+    #[error("scrub the command line and environment of the process entering the container")]
+    Scrub(#[source] std::io::Error),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("join the {kind} namespace {path}")]
@@ -74,6 +76,9 @@ fn stage1(
 ) -> Result<(), Stage1Error> {
     // If `berth create` dies now, this process and everything it forks must die with it.
     sys::die_with_parent(parent).map_err(Stage1Error::ParentDeath)?;
+    // The init waits in the container's pid namespace: its /proc/1/cmdline and environ must
+    // not show berth's caller.
+    sys::scrub_cmdline_and_environ().map_err(Stage1Error::Scrub)?;
     // Else the waiting init keeps the state lock if `create` dies.
     crate::state::close_lock_fds_in_child();
     // Join the cgroup first (cgroup2: this process was cloned into it when possible): the init

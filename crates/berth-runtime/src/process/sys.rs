@@ -217,6 +217,48 @@ pub fn die_with_parent(expected_parent: libc::pid_t) -> nix::Result<()> {
     Ok(())
 }
 
+/// What `/proc/<pid>/cmdline` of a berth process that enters a container shows once
+/// [`scrub_cmdline_and_environ`] ran.
+pub const SCRUBBED_CMDLINE: &str = "berth";
+
+/// Overwrite this process's argument and environment blocks with zeros (the argument block
+/// starting with [`SCRUBBED_CMDLINE`]): they are what `/proc/<pid>/cmdline` (readable by every
+/// process of the pid namespace) and `/proc/<pid>/environ` show, and a fork of the berth CLI
+/// that enters a container would otherwise show the caller's command line (`exec -e KEY=...`,
+/// the bundle path) and environment to the container until its execve. Only for a forked
+/// child that no longer reads its own arguments or environment: `std::env` reads the blocks
+/// in place. The addresses come from `/proc/self/stat` (fields 48–51); PR_SET_MM would move
+/// them instead but needs CAP_SYS_RESOURCE.
+pub fn scrub_cmdline_and_environ() -> std::io::Result<()> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let bad = || std::io::Error::from(std::io::ErrorKind::InvalidData);
+    // Fields after the command name, which is in parentheses and may contain anything.
+    let rest = stat.rsplit_once(')').ok_or_else(bad)?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Field n (1-based, man 5 proc) is fields[n - 3].
+    let field = |n: usize| -> std::io::Result<usize> {
+        fields
+            .get(n - 3)
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(bad)
+    };
+    let (arg_start, arg_end) = (field(48)?, field(49)?);
+    let (env_start, env_end) = (field(50)?, field(51)?);
+    for (start, end) in [(arg_start, arg_end), (env_start, env_end)] {
+        if end > start {
+            // SAFETY: [start, end) is this process's own argument or environment block, mapped
+            // and writable (the initial stack); the caller guarantees nothing borrows it.
+            unsafe { std::ptr::write_bytes(start as *mut u8, 0, end - start) };
+        }
+    }
+    let name = SCRUBBED_CMDLINE.as_bytes();
+    if arg_end > arg_start + name.len() {
+        // SAFETY: as above; the name and its NUL fit in the block.
+        unsafe { std::ptr::copy_nonoverlapping(name.as_ptr(), arg_start as *mut u8, name.len()) };
+    }
+    Ok(())
+}
+
 /// Exits the child without running the parent's atexit handlers or flushing its buffers.
 pub fn exit_child(code: i32) -> ! {
     // SAFETY: _exit is always safe to call; it never returns.

@@ -932,6 +932,21 @@ fn exec_process_shows_no_caller_cmdline_or_environment_to_the_container() {
     loud(&format!("caller scrub: {execs} execs, scan {r}"));
     assert_eq!(r["cmdline"], 0, "the caller's command line showed: {r}");
     assert_eq!(r["environ"], 0, "the caller's environment showed: {r}");
+    // What the process holds while visible in here (CAP_SYS_PTRACE reads its fd table): the
+    // container's own files and namespaces, the protocol's pipe and socket, the caller's
+    // stdio (the test's deleted temp files) — never a handle on the host's cgroupfs or /proc.
+    let fds = strings(&r["berth_fds"]);
+    let host = fds
+        .iter()
+        .filter(|f| {
+            f.starts_with("/sys/fs/cgroup")
+                || f.starts_with("/proc/") && !f.starts_with("/proc/sys/kernel/cap_last_cap")
+        })
+        .collect::<Vec<_>>();
+    assert!(
+        host.is_empty(),
+        "berth's exec process holds host handles: {host:?} (all: {fds:?})"
+    );
     assert!(
         r["berth_seen"].as_u64().unwrap_or(0) > 0,
         "the scan never saw an exec'd process before its execve: the test proves nothing ({r})"

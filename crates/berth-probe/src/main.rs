@@ -554,12 +554,16 @@ fn exchange_loop(a: &str, b: &str) -> ! {
 /// `berth-probe --scan-proc MARKER SECONDS`: for SECONDS, reads `/proc/<pid>/cmdline` and
 /// `/proc/<pid>/environ` of every other process over and over, and prints how often MARKER
 /// showed in each, how many passes it made and how many processes it saw whose `argv[0]` ends
-/// in `berth` (so a run that never overlapped berth's processes is visible).
+/// in `berth` (so a run that never overlapped berth's processes is visible), with the kinds of
+/// file their fds point at (`berth_fds`, readable with CAP_SYS_PTRACE) and how often their
+/// `/proc/<pid>/exe` opened for reading (`berth_exe_opened`).
 fn scan_proc(marker: &str, seconds: u64) {
     let me = std::process::id().to_string();
     let end = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
     let (mut passes, mut in_cmdline, mut in_environ, mut berth) = (0u64, 0u64, 0u64, 0u64);
+    let mut exe_opened = 0u64;
     let mut examples: Vec<String> = Vec::new();
+    let mut fds: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     while std::time::Instant::now() < end {
         passes += 1;
         let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -576,6 +580,22 @@ fn scan_proc(marker: &str, seconds: u64) {
             let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
             if argv0.ends_with(b"berth") {
                 berth += 1;
+                if std::fs::File::open(format!("/proc/{name}/exe")).is_ok() {
+                    exe_opened += 1;
+                }
+                // What berth's process holds while it is visible in here.
+                for fd in std::fs::read_dir(format!("/proc/{name}/fd"))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Ok(target) = std::fs::read_link(fd.map(|f| f.path()).unwrap_or_default())
+                    {
+                        let t = target.to_string_lossy();
+                        // Kind of object, not its number: `socket:[123]` -> `socket:`.
+                        let kind = t.split('[').next().unwrap_or_default().to_string();
+                        fds.insert(kind);
+                    }
+                }
             }
             for (bytes, hits) in [(&cmdline, &mut in_cmdline), (&environ, &mut in_environ)] {
                 if text(bytes).contains(marker) {
@@ -590,7 +610,7 @@ fn scan_proc(marker: &str, seconds: u64) {
     println!(
         "{}",
         json!({"scan_proc": {"passes": passes, "cmdline": in_cmdline, "environ": in_environ,
-               "berth_seen": berth, "examples": examples}})
+               "berth_seen": berth, "berth_exe_opened": exe_opened, "berth_fds": fds, "examples": examples}})
     );
 }
 

@@ -108,9 +108,12 @@ pub fn spawn_exec(req: &ExecRequest) -> Result<ExecSpawned, ProcessError> {
     let (chan, child_chan) = Channel::pair()?;
     let me = nix::unistd::getpid().as_raw();
     let v2_dir = req.cgroups.iter().find_map(|cg| cg.open_v2_dir());
-    let stage1 = match sys::fork_into_cgroup(v2_dir.as_ref().map(|fd| fd.as_fd()))
-        .map_err(ProcessError::Fork)?
-    {
+    let forked = sys::fork_into_cgroup(v2_dir.as_ref().map(|fd| fd.as_fd()));
+    // Closed on both sides at once: in the child it is a handle on the host's cgroupfs, which
+    // the exec'd process would otherwise hold, visible in the container's pid namespace, until
+    // its execve (/proc/<pid>/fd/N/.. walks the host's cgroup tree).
+    drop(v2_dir);
+    let stage1 = match forked.map_err(ProcessError::Fork)? {
         (0, born_in_v2) => {
             drop(chan);
             match stage1(req, &exe, &child_chan, me, born_in_v2) {
@@ -123,7 +126,6 @@ pub fn spawn_exec(req: &ExecRequest) -> Result<ExecSpawned, ProcessError> {
         }
         (pid, _) => pid,
     };
-    drop(v2_dir);
     drop(child_chan);
     let mut pid = None;
     match drive(req, &chan, stage1, &mut pid) {

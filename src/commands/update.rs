@@ -117,13 +117,20 @@ fn resources(args: &UpdateArgs) -> anyhow::Result<(LinuxResources, Vec<String>)>
 
     let mut r: LinuxResources = match &args.resources {
         Some(path) => {
-            let mut text = String::new();
-            if path == "-" {
-                std::io::stdin().read_to_string(&mut text)?;
+            let limit = berth_runtime::bundle::MAX_INPUT_BYTES;
+            let text = if path == "-" {
+                let mut text = Vec::new();
+                std::io::stdin().take(limit + 1).read_to_end(&mut text)?;
+                anyhow::ensure!(
+                    text.len() as u64 <= limit,
+                    "read resources from stdin: larger than {limit} bytes"
+                );
+                text
             } else {
-                text = std::fs::read_to_string(path).with_context(|| format!("read {path}"))?;
-            }
-            serde_json::from_str(&text).with_context(|| format!("parse resources {path}"))?
+                berth_runtime::bundle::read_bounded(std::path::Path::new(path))
+                    .with_context(|| format!("read {path}"))?
+            };
+            serde_json::from_slice(&text).with_context(|| format!("parse resources {path}"))?
         }
         None => LinuxResources::default(),
     };

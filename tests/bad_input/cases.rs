@@ -754,6 +754,127 @@ pub fn cases() -> Vec<Case> {
                 rt.cmd(&["delete", id])
             },
         },
+        // ---- issue #21 item 3: unbounded input
+        Case {
+            name: "config_json_is_a_fifo",
+            expect: "berth: create container \"{id}\": read {bundle}/config.json: not a regular file (a FIFO)",
+            creates: false,
+            run: |rt, b, id| {
+                b.write();
+                let path = b.path().join("config.json");
+                std::fs::remove_file(&path).unwrap();
+                nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+                rt.cmd(&["create", "--bundle", b.path_str(), id])
+            },
+        },
+        Case {
+            name: "config_json_is_dev_zero",
+            expect: "berth: create container \"{id}\": read {bundle}/config.json: not a regular file (a character device)",
+            creates: false,
+            run: |rt, b, id| {
+                b.write();
+                let path = b.path().join("config.json");
+                std::fs::remove_file(&path).unwrap();
+                std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+                rt.cmd(&["create", "--bundle", b.path_str(), id])
+            },
+        },
+        Case {
+            name: "config_json_larger_than_16_mib",
+            expect: "berth: create container \"{id}\": read {bundle}/config.json: larger than 16777216 bytes",
+            creates: false,
+            run: |rt, b, id| {
+                b.write();
+                let f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(b.path().join("config.json"))
+                    .unwrap();
+                f.set_len(17 << 20).unwrap();
+                rt.cmd(&["create", "--bundle", b.path_str(), id])
+            },
+        },
+        // ---- issue #21 item 4: values the kernel would not take, or would take wrongly
+        Case {
+            name: "device_major_wraps_dev_t",
+            expect: "berth: create container \"{id}\": device /dev/wrap: major above 4095, the largest a device number holds",
+            creates: false,
+            run: |rt, b, id| {
+                b.config_mut()["linux"]["devices"] =
+                    json!([{"path": "/dev/wrap", "type": "c", "major": 4294967297u64, "minor": 3}]);
+                create(rt, b, id)
+            },
+        },
+        Case {
+            name: "device_minor_above_20_bits",
+            expect: "berth: create container \"{id}\": device /dev/big: minor above 1048575, the largest a device number holds",
+            creates: false,
+            run: |rt, b, id| {
+                b.config_mut()["linux"]["devices"] =
+                    json!([{"path": "/dev/big", "type": "c", "major": 1, "minor": 1048576}]);
+                create(rt, b, id)
+            },
+        },
+        Case {
+            name: "device_rule_major_wraps_dev_t",
+            expect: "berth: create container \"{id}\": invalid linux.resources.devices[1]: major 4294967297 is above 4095, the largest a device number holds",
+            creates: false,
+            run: |rt, b, id| {
+                b.config_mut()["linux"]["resources"]["devices"] = json!([
+                    {"allow": false, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 4294967297u64, "minor": 3, "access": "rwm"}]);
+                create(rt, b, id)
+            },
+        },
+        Case {
+            name: "cpu_period_zero",
+            expect: "berth: create container \"{id}\": invalid linux.resources.cpu.period: 0 is outside 1000..=1000000 µs",
+            creates: false,
+            run: |rt, b, id| {
+                b.config_mut()["linux"]["resources"]["cpu"] = json!({"period": 0});
+                create(rt, b, id)
+            },
+        },
+        Case {
+            name: "hooks_as_an_array",
+            expect: "berth: create container \"{id}\": parse {bundle}/config.json: hooks: invalid type: sequence, expected a map",
+            creates: false,
+            run: |rt, b, id| {
+                b.config_mut()["hooks"] = json!([]);
+                create(rt, b, id)
+            },
+        },
+        Case {
+            name: "mount_as_an_array",
+            expect: "berth: create container \"{id}\": parse {bundle}/config.json: mounts[0]: invalid type: sequence, expected a map",
+            creates: false,
+            run: |rt, b, id| {
+                b.config_mut()["mounts"] = json!([["/x", "tmpfs"]]);
+                create(rt, b, id)
+            },
+        },
+        Case {
+            name: "arg_longer_than_execve_takes",
+            expect: "berth: create container \"{id}\": config.json: process.args: [1] is 10485760 bytes, execve takes at most 131071 per string",
+            creates: false,
+            run: |rt, b, id| {
+                let long = "x".repeat(10 << 20);
+                b.config_mut()["process"]["args"] = json!(["true", long]);
+                create(rt, b, id)
+            },
+        },
+        Case {
+            name: "args_and_env_beyond_the_exec_budget",
+            expect: "berth: create container \"{id}\": config.json: process.args and process.env: 4040218 bytes together, more than the 2097152 execve accepts with a stack limit of 8388608 bytes",
+            creates: false,
+            run: |rt, b, id| {
+                let mut args = vec![json!("true")];
+                args.extend((0..4000).map(|_| json!("x".repeat(1000))));
+                b.config_mut()["process"]["args"] = json!(args);
+                b.config_mut()["process"]["rlimits"] =
+                    json!([{"type": "RLIMIT_STACK", "soft": 8388608u64, "hard": 8388608u64}]);
+                create(rt, b, id)
+            },
+        },
     ]
 }
 

@@ -118,7 +118,7 @@ impl containerd_shim::Shim for BerthShim {
 
 /// The id the shim is grouped by: the pod's sandbox id for CRI containers, else the task id.
 pub fn grouping_id(config: &Path, id: &str) -> String {
-    std::fs::read(config)
+    berth_runtime::bundle::read_bounded(config)
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|v| {

@@ -9,11 +9,73 @@ use super::BundleError;
 /// The newest runtime-spec version berth implements.
 pub const SUPPORTED_OCI_VERSION: &str = "1.3.0";
 
+/// The largest JSON input berth reads (`config.json`, `exec --process`, `update -r`): far above
+/// any real config (kubelet's are tens of kilobytes), far below what hurts the host.
+pub const MAX_INPUT_BYTES: u64 = 16 << 20;
+
+/// Reads a JSON input file with bounds: it must be a regular file (a FIFO without a writer
+/// would block forever, `/dev/zero` would never end; opened `O_NONBLOCK` so neither blocks the
+/// open) of at most [`MAX_INPUT_BYTES`] (checked on the size and again while reading, in case
+/// it grows).
+pub fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        let kind = if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_char_device() {
+            "a character device"
+        } else if ft.is_block_device() {
+            "a block device"
+        } else if ft.is_socket() {
+            "a socket"
+        } else if ft.is_dir() {
+            "a directory"
+        } else {
+            "not a file"
+        };
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("not a regular file ({kind})"),
+        ));
+    }
+    let too_big = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("larger than {MAX_INPUT_BYTES} bytes"),
+        )
+    };
+    if meta.len() > MAX_INPUT_BYTES {
+        return Err(too_big());
+    }
+    let mut text = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_INPUT_BYTES + 1).read_to_end(&mut text)?;
+    if text.len() as u64 > MAX_INPUT_BYTES {
+        return Err(too_big());
+    }
+    Ok(text)
+}
+
 /// Reads and parses `<bundle>/config.json`. Unknown fields and annotation keys are tolerated
 /// (config.md: "Runtimes MUST ignore unknown properties"); a major version other than 1 is not.
 pub fn load_config(bundle: &Path) -> Result<Spec, BundleError> {
+    load_config_with(bundle, |_| Ok(())).map(|(spec, ())| spec)
+}
+
+/// [`load_config`], with `before_typed` run on the raw document (the one read of the file)
+/// before the typed parse: checks that name a field better than oci-spec's serde error would.
+pub fn load_config_with<T>(
+    bundle: &Path,
+    before_typed: impl FnOnce(&serde_json::Value) -> Result<T, BundleError>,
+) -> Result<(Spec, T), BundleError> {
     let path = bundle.join("config.json");
-    let text = std::fs::read(&path).map_err(|source| BundleError::ReadConfig {
+    let text = read_bounded(&path).map_err(|source| BundleError::ReadConfig {
         path: path.clone(),
         source,
     })?;
@@ -40,12 +102,112 @@ pub fn load_config(bundle: &Path) -> Result<Spec, BundleError> {
             path: path.clone(),
             source,
         })?;
-    if normalize(&mut doc) {
-        return serde_path_to_error::deserialize(doc).map_err(field_error);
+    let early = before_typed(&doc)?;
+    if let Some((field, found)) = struct_as_array(&doc) {
+        return Err(BundleError::ParseField {
+            path: path.clone(),
+            field,
+            source: <serde_json::Error as serde::de::Error>::invalid_type(found, &"a map"),
+        });
     }
-    // Unchanged: parse the text itself, so errors keep their line and column.
-    let de = &mut serde_json::Deserializer::from_slice(&text);
-    serde_path_to_error::deserialize(de).map_err(field_error)
+    let spec = if normalize(&mut doc) {
+        serde_path_to_error::deserialize(doc).map_err(field_error)?
+    } else {
+        // Unchanged: parse the text itself, so errors keep their line and column.
+        let de = &mut serde_json::Deserializer::from_slice(&text);
+        serde_path_to_error::deserialize(de).map_err(field_error)?
+    };
+    Ok((spec, early))
+}
+
+/// The objects of config.md, by path (`*`: every element of an array). serde's derived
+/// structs also accept a JSON array, read field by field in declaration order, so `"hooks": []`
+/// would parse as "no hooks" and `"mounts": [["/x", "bind"]]` as a mount: a config that is not
+/// what its author meant, accepted silently. Each of these must be an object where present.
+const OBJECTS: &[&str] = &[
+    "process",
+    "process.user",
+    "process.consoleSize",
+    "process.capabilities",
+    "process.rlimits.*",
+    "process.scheduler",
+    "process.ioPriority",
+    "root",
+    "hooks",
+    "hooks.*.*",
+    "mounts.*",
+    "linux",
+    "linux.namespaces.*",
+    "linux.uidMappings.*",
+    "linux.gidMappings.*",
+    "linux.devices.*",
+    "linux.resources",
+    "linux.resources.devices.*",
+    "linux.resources.memory",
+    "linux.resources.cpu",
+    "linux.resources.pids",
+    "linux.resources.blockIO",
+    "linux.resources.blockIO.weightDevice.*",
+    "linux.resources.blockIO.throttleReadBpsDevice.*",
+    "linux.resources.blockIO.throttleWriteBpsDevice.*",
+    "linux.resources.blockIO.throttleReadIOPSDevice.*",
+    "linux.resources.blockIO.throttleWriteIOPSDevice.*",
+    "linux.resources.hugepageLimits.*",
+    "linux.resources.network",
+    "linux.resources.rdma",
+    "linux.seccomp",
+    "linux.seccomp.syscalls.*",
+    "linux.seccomp.syscalls.*.args.*",
+    "linux.intelRdt",
+    "linux.personality",
+    "linux.memoryPolicy",
+    "linux.netDevices",
+];
+
+/// The first field of [`OBJECTS`] that is present, not null and not an object, with what it is.
+fn struct_as_array(doc: &serde_json::Value) -> Option<(String, serde::de::Unexpected<'static>)> {
+    fn walk(
+        v: &serde_json::Value,
+        parts: &[&str],
+        at: String,
+    ) -> Option<(String, serde::de::Unexpected<'static>)> {
+        let Some((first, rest)) = parts.split_first() else {
+            return match v {
+                serde_json::Value::Object(_) | serde_json::Value::Null => None,
+                serde_json::Value::Array(_) => Some((at, serde::de::Unexpected::Seq)),
+                serde_json::Value::String(_) => Some((at, serde::de::Unexpected::Other("string"))),
+                serde_json::Value::Number(_) => Some((at, serde::de::Unexpected::Other("number"))),
+                serde_json::Value::Bool(b) => Some((at, serde::de::Unexpected::Bool(*b))),
+            };
+        };
+        let join = |k: &str| {
+            if at.is_empty() {
+                k.to_string()
+            } else if k.starts_with('[') {
+                format!("{at}{k}")
+            } else {
+                format!("{at}.{k}")
+            }
+        };
+        match (*first, v) {
+            ("*", serde_json::Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| walk(item, rest, join(&format!("[{i}]")))),
+            ("*", serde_json::Value::Object(map)) => {
+                map.iter().find_map(|(k, item)| walk(item, rest, join(k)))
+            }
+            ("*", _) => None,
+            (key, serde_json::Value::Object(map)) => {
+                map.get(key).and_then(|item| walk(item, rest, join(key)))
+            }
+            _ => None,
+        }
+    }
+    OBJECTS.iter().find_map(|pattern| {
+        let parts: Vec<&str> = pattern.split('.').collect();
+        walk(doc, &parts, String::new())
+    })
 }
 
 /// Where the runtime-spec's spelling and oci-spec's differ, or where runc tolerates what the
@@ -227,5 +389,54 @@ mod tests {
         .unwrap();
         let spec = load_config(dir.path()).unwrap();
         assert_eq!(spec.version(), "1.3.0");
+    }
+
+    #[test]
+    fn unbounded_inputs_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let e = read_bounded(&fifo).unwrap_err();
+        assert_eq!(e.to_string(), "not a regular file (a FIFO)");
+        let e = read_bounded(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(e.to_string(), "not a regular file (a character device)");
+        let big = dir.path().join("big");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(MAX_INPUT_BYTES + 1).unwrap();
+        let e = read_bounded(&big).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("larger than {MAX_INPUT_BYTES} bytes")
+        );
+        std::fs::write(dir.path().join("ok"), b"{}").unwrap();
+        assert_eq!(read_bounded(&dir.path().join("ok")).unwrap(), b"{}");
+    }
+
+    #[test]
+    fn a_struct_given_as_an_array_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        for (json, field) in [
+            (
+                r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"hooks":[]}"#,
+                "hooks",
+            ),
+            (
+                r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"mounts":[["/x","bind"]]}"#,
+                "mounts[0]",
+            ),
+            (
+                r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"hooks":{"prestart":[["/bin/true"]]}}"#,
+                "hooks.prestart[0]",
+            ),
+        ] {
+            std::fs::write(dir.path().join("config.json"), json).unwrap();
+            let err = load_config(dir.path()).unwrap_err();
+            let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+            assert!(
+                chain.ends_with(&format!("{field}: invalid type: sequence, expected a map")),
+                "{chain}"
+            );
+        }
     }
 }

@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
-pub use load::{load_config, SUPPORTED_OCI_VERSION};
+/// The largest major and minor a Linux device number holds (12 and 20 bits, `MINORBITS`).
+pub const MAX_MAJOR: u64 = (1 << 12) - 1;
+pub const MAX_MINOR: u64 = (1 << 20) - 1;
+
+pub use load::{load_config, read_bounded, MAX_INPUT_BYTES, SUPPORTED_OCI_VERSION};
 pub use namespaces::{NamespaceEntry, NamespaceKind, Namespaces};
 pub use process::{IdMap, ProcessPlan, Rlimit};
 
@@ -142,8 +146,9 @@ impl Plan {
             })?;
         // Seccomp first, from the raw JSON: oci-spec would reject an unknown action or
         // operator with a bare serde error; this names the field.
-        let seccomp = crate::seccomp::SeccompPlan::from_bundle(&bundle)?;
-        let spec = load_config(&bundle)?;
+        let (spec, seccomp) = load::load_config_with(&bundle, |raw| {
+            Ok(crate::seccomp::SeccompPlan::from_config(raw)?)
+        })?;
         // No `linux` section means no namespaces, masked paths or resources (as runc), not
         // oci-spec's Default for Linux (`runc spec`'s namespaces and masked paths).
         let linux = spec.linux().clone().unwrap_or_else(empty_linux);

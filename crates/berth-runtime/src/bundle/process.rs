@@ -83,6 +83,8 @@ impl ProcessPlan {
                 ));
             }
         }
+        let rlimits = rlimits(process.rlimits())?;
+        check_exec_size(&args, &env, &rlimits)?;
         let user = process.user();
         Ok(ProcessPlan {
             args,
@@ -93,7 +95,7 @@ impl ProcessPlan {
             additional_gids: user.additional_gids().clone().unwrap_or_default(),
             umask: user.umask(),
             capabilities: capabilities(process.capabilities())?,
-            rlimits: rlimits(process.rlimits())?,
+            rlimits,
             no_new_privileges: process.no_new_privileges().unwrap_or(false),
             oom_score_adj: process.oom_score_adj(),
             terminal: process.terminal().unwrap_or(false),
@@ -105,6 +107,57 @@ impl ProcessPlan {
             }),
         })
     }
+}
+
+/// execve(2)'s per-string limit, `MAX_ARG_STRLEN` (32 pages, the NUL included).
+const MAX_ARG_STRLEN: usize = 32 * 4096;
+
+/// What execve(2) will accept, checked at create rather than failing at start with E2BIG: no
+/// argument or variable longer than [`MAX_ARG_STRLEN`], and all of them (with their NULs and
+/// pointers) within the kernel's budget — a quarter of the stack limit the process will have
+/// (its `RLIMIT_STACK` if the config sets one, else berth's own, which the init inherits), at
+/// most 6 MiB and at least 128 KiB (fs/exec.c `bprm_stack_limits`). A little room is kept for
+/// the `HOME` berth may add.
+fn check_exec_size(args: &[String], env: &[String], rlimits: &[Rlimit]) -> Result<(), BundleError> {
+    for (field, list) in [("process.args", args), ("process.env", env)] {
+        if let Some((i, long)) = list
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.len() >= MAX_ARG_STRLEN)
+        {
+            return Err(BundleError::invalid(
+                field,
+                format!(
+                    "[{i}] is {} bytes, execve takes at most {} per string",
+                    long.len(),
+                    MAX_ARG_STRLEN - 1
+                ),
+            ));
+        }
+    }
+    let stack = rlimits
+        .iter()
+        .find(|r| r.resource == libc::RLIMIT_STACK)
+        .map(|r| r.soft)
+        .or_else(|| {
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_STACK)
+                .ok()
+                .map(|(soft, _)| soft)
+        })
+        .unwrap_or(8 << 20);
+    let budget = (stack / 4).min(6 << 20).max(128 << 10);
+    let pointers = (args.len() + env.len() + 2) as u64 * 8;
+    let strings: u64 = args.iter().chain(env).map(|s| s.len() as u64 + 1).sum();
+    let needed = strings + pointers + 4096;
+    if needed > budget {
+        return Err(BundleError::invalid(
+            "process.args and process.env",
+            format!(
+                "{needed} bytes together, more than the {budget} execve accepts with a stack limit of {stack} bytes"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn capabilities(

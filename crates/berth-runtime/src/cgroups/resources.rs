@@ -374,7 +374,9 @@ impl CgroupPlan {
                 format!("{quota} is below the kernel's minimum of 1000 µs"),
             ));
         }
-        if period != 0 && !(1000..=1_000_000).contains(&period) {
+        // An explicit 0 is not "unset" (runc reads it so): the kernel has no such period, and a
+        // client that sends it must not believe a period took effect.
+        if c.period().is_some() && !(1000..=1_000_000).contains(&period) {
             return Err(invalid(
                 "cpu.period",
                 format!("{period} is outside 1000..=1000000 µs"),

@@ -317,6 +317,17 @@ fn device_rule(index: usize, rule: &LinuxDeviceCgroup) -> Result<String, CgroupE
         Some(n) if n >= 0 => n.to_string(),
         _ => "*".to_string(),
     };
+    for (what, n, max) in [
+        ("major", rule.major(), crate::bundle::MAX_MAJOR),
+        ("minor", rule.minor(), crate::bundle::MAX_MINOR),
+    ] {
+        if n.is_some_and(|n| n > max as i64) {
+            return Err(invalid(format!(
+                "{what} {} is above {max}, the largest a device number holds",
+                n.unwrap_or_default()
+            )));
+        }
+    }
     // The spec leaves an absent access open; the kernel needs one, and "rwm" is what an
     // unqualified rule means to every runtime that fills it in.
     let access = match rule.access().as_deref() {

@@ -219,10 +219,11 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
 fn process_plan(state: &ContainerState, opts: &ExecOptions) -> Result<ProcessPlan, ExecError> {
     let o = match &opts.process {
         ExecProcess::Json(path) => {
-            let text = std::fs::read(path).map_err(|source| ExecError::ReadProcess {
-                path: path.clone(),
-                source,
-            })?;
+            let text =
+                crate::bundle::read_bounded(path).map_err(|source| ExecError::ReadProcess {
+                    path: path.clone(),
+                    source,
+                })?;
             let parse_err = |source| ExecError::ParseProcess {
                 path: path.clone(),
                 source,

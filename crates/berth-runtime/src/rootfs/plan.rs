@@ -380,6 +380,19 @@ fn plan_dev(
                 })
             }
         };
+        // makedev() would silently drop the high bits: 2^32+1 becomes major 1 (mem).
+        if major > crate::bundle::MAX_MAJOR {
+            return Err(RootfsError::InvalidDevice {
+                path,
+                reason: "major above 4095, the largest a device number holds",
+            });
+        }
+        if minor > crate::bundle::MAX_MINOR {
+            return Err(RootfsError::InvalidDevice {
+                path,
+                reason: "minor above 1048575, the largest a device number holds",
+            });
+        }
         devices.push(DeviceNode {
             path,
             kind,

@@ -20,7 +20,7 @@ mod table;
 mod tests;
 
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use compile::{syscall_number, BAD_ABI_ACTION};
 pub use default_profile::default_profile;
@@ -125,18 +125,6 @@ impl SeccompPlan {
         let profile = profile::parse(section)?;
         let program = compile::compile(&profile)?;
         Ok(Some(SeccompPlan { profile, program }))
-    }
-
-    /// Reads `<bundle>/config.json` for its seccomp section. An unreadable or unparsable file
-    /// is `Ok(None)`: the bundle loader reports those with the right message.
-    pub fn from_bundle(bundle: &Path) -> Result<Option<SeccompPlan>, SeccompError> {
-        let Ok(text) = std::fs::read(bundle.join("config.json")) else {
-            return Ok(None);
-        };
-        let Ok(config) = serde_json::from_slice::<serde_json::Value>(&text) else {
-            return Ok(None);
-        };
-        Self::from_config(&config)
     }
 
     /// The compiled program.

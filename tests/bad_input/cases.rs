@@ -117,7 +117,7 @@ pub fn cases() -> Vec<Case> {
         },
         Case {
             name: "unknown_mount_type",
-            expect: "berth: create container \"{id}\": mount nosuchfs on {bundle}/rootfs/data: ENODEV: No such device",
+            expect: "berth: create container \"{id}\": fsopen nosuchfs for {bundle}/rootfs/data: ENODEV: No such device",
             creates: false,
             run: |rt, b, id| {
                 b.mount(json!({"destination": "/data", "type": "nosuchfs", "source": "x"}));

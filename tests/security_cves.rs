@@ -466,12 +466,7 @@ fn waiting_init_holds_no_handle_on_the_hosts_proc() {
     fs::write(secret.path(), "host-only secret\n").unwrap();
     let mut b = Bundle::new();
     b.args(&["sleep", "1000"]);
-    for set in ["bounding", "effective", "permitted"] {
-        b.config_mut()["process"]["capabilities"][set]
-            .as_array_mut()
-            .unwrap()
-            .push(json!("CAP_SYS_PTRACE"));
-    }
+    grant_sys_ptrace(&mut b);
     let rt = Runtime::new();
     let id = unique_id();
     rt.create(&b, &id).ok(); // the init now waits for start, holding its handles
@@ -882,12 +877,7 @@ fn exec_process_shows_no_caller_cmdline_or_environment_to_the_container() {
     const MARKER: &str = "berth-caller-secret-4711";
     let mut b = Bundle::new();
     b.args(&["sleep", "1000"]);
-    for set in ["bounding", "effective", "permitted"] {
-        b.config_mut()["process"]["capabilities"][set]
-            .as_array_mut()
-            .unwrap()
-            .push(json!("CAP_SYS_PTRACE"));
-    }
+    grant_sys_ptrace(&mut b);
     let rt = Runtime::new();
     let id = unique_id();
     rt.create(&b, &id).ok();
@@ -951,4 +941,14 @@ fn exec_process_shows_no_caller_cmdline_or_environment_to_the_container() {
         r["berth_seen"].as_u64().unwrap_or(0) > 0,
         "the scan never saw an exec'd process before its execve: the test proves nothing ({r})"
     );
+}
+
+/// Adds CAP_SYS_PTRACE to the bounding, effective and permitted sets of the bundle's process.
+fn grant_sys_ptrace(b: &mut Bundle) {
+    for set in ["bounding", "effective", "permitted"] {
+        b.config_mut()["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_PTRACE"));
+    }
 }

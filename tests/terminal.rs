@@ -227,10 +227,11 @@ fn dev_console_is_the_containers_pty() {
     .ok();
     let (_name, mut master) = console.recv(T);
     rt.cmd(&["start", &id]).ok();
-    // Same device as stdin: "136:N" twice (stat prints major:minor in hex).
+    // Same device as stdin: "136:N" twice (stat prints major:minor in hex). The terminal
+    // echoes the typed line, so the marker is spelled so that only the output contains it.
     master
         .write_all(
-            b"echo C=$(stat -c %t:%T /dev/console) I=$(stat -L -c %t:%T /proc/self/fd/0) done\n",
+            b"echo C=$(stat -c %t:%T /dev/console) I=$(stat -L -c %t:%T /proc/self/fd/0) d''one\n",
         )
         .unwrap();
     let mut seen = String::new();

@@ -25,7 +25,12 @@ const KILL_WAIT_SECS: u64 = 10;
 /// nothing of the user's is lost (docs/lifecycle.md).
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError> {
     let id = ContainerId::new(id)?;
-    let container = match store.lock(&id) {
+    let locked = if force {
+        store.lock_forcibly(&id)
+    } else {
+        store.lock(&id)
+    };
+    let container = match locked {
         Err(StateError::NotFound { .. }) if force => return Ok(()),
         other => other?,
     };

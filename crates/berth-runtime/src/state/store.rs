@@ -60,7 +60,14 @@ impl Store {
             }
             Err(source) => return Err(StateError::CreateDir { path: dir, source }),
         }
-        let lock = match open_and_lock(&dir, id) {
+        // A blocking flock is never busy; were it ever, the id is not claimed either.
+        let lock = open_and_lock(&dir, id, FlockArg::LockExclusive).and_then(|lock| {
+            lock.ok_or_else(|| StateError::Lock {
+                path: dir.clone(),
+                source: nix::errno::Errno::EWOULDBLOCK,
+            })
+        });
+        let lock = match lock {
             Ok(lock) => lock,
             Err(e) => {
                 // Do not leave a claimed-but-unusable id behind; the dir is still empty.
@@ -77,24 +84,77 @@ impl Store {
     /// again), so after the lock is ours we check that the path still names the directory we
     /// locked: gone means [`StateError::NotFound`], a new directory means start over on it.
     pub fn lock(&self, id: &ContainerId) -> Result<LockedContainer, StateError> {
-        let dir = self.dir_of(id);
         loop {
-            let lock = open_and_lock(&dir, id)?;
-            let locked = lock.metadata().map_err(|source| StateError::StatDir {
-                path: dir.clone(),
-                source,
-            })?;
-            match fs::symlink_metadata(&dir) {
-                Ok(now) if now.dev() == locked.dev() && now.ino() == locked.ino() => {
-                    return Ok(LockedContainer::new(id.clone(), dir, lock))
+            if let Some(locked) = self.lock_with(id, FlockArg::LockExclusive)? {
+                return Ok(locked);
+            }
+        }
+    }
+
+    /// One attempt at [`Store::lock`]: `Ok(None)` when the lock was busy (only with a
+    /// non-blocking `how`) or the directory was replaced while we waited.
+    fn lock_with(
+        &self,
+        id: &ContainerId,
+        how: FlockArg,
+    ) -> Result<Option<LockedContainer>, StateError> {
+        let dir = self.dir_of(id);
+        let Some(lock) = open_and_lock(&dir, id, how)? else {
+            return Ok(None);
+        };
+        let locked = lock.metadata().map_err(|source| StateError::StatDir {
+            path: dir.clone(),
+            source,
+        })?;
+        match fs::symlink_metadata(&dir) {
+            Ok(now) if now.dev() == locked.dev() && now.ino() == locked.ino() => {
+                Ok(Some(LockedContainer::new(id.clone(), dir, lock)))
+            }
+            Ok(_) => Ok(None), // destroyed and re-created while we waited: lock the new one
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StateError::NotFound {
+                id: id.as_str().to_owned(),
+            }),
+            Err(source) => Err(StateError::StatDir { path: dir, source }),
+        }
+    }
+
+    /// [`Store::lock`] for `delete --force`, which must always finish: while the lock is busy,
+    /// a holder that is stopped (SIGSTOP, a debugger) is SIGKILLed at once, and any holder
+    /// still there after [`FORCE_LOCK_WAIT`] is SIGKILLed too — berth's own commands are the
+    /// only holders, and a forced delete overrides a create, start or update of the same
+    /// container. Each kill is logged as a warning. The holders come from `/proc/locks`.
+    pub fn lock_forcibly(&self, id: &ContainerId) -> Result<LockedContainer, StateError> {
+        let dir = self.dir_of(id);
+        let started = std::time::Instant::now();
+        loop {
+            match self.lock_with(id, FlockArg::LockExclusiveNonblock)? {
+                Some(locked) => return Ok(locked),
+                None => {
+                    let waited = started.elapsed();
+                    if waited >= FORCE_LOCK_WAIT + std::time::Duration::from_secs(5) {
+                        // The holders were killed and the lock is still busy: an fd of it
+                        // lives on in a process /proc/locks does not name. Give up, loudly.
+                        return Err(StateError::Lock {
+                            path: dir,
+                            source: nix::errno::Errno::EWOULDBLOCK,
+                        });
+                    }
+                    let overdue = waited >= FORCE_LOCK_WAIT;
+                    for holder in lock_holders(&dir) {
+                        if overdue || is_stopped(holder) {
+                            crate::log_warn!(
+                                "delete --force {}: killing pid {holder}, which holds the container's lock ({})",
+                                id.as_str(),
+                                if overdue { "still busy after 10 s" } else { "stopped" }
+                            );
+                            let _ = nix::sys::signal::kill(
+                                nix::unistd::Pid::from_raw(holder),
+                                nix::sys::signal::Signal::SIGKILL,
+                            );
+                        }
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
                 }
-                Ok(_) => continue, // destroyed and re-created while we waited: lock the new one
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(StateError::NotFound {
-                        id: id.as_str().to_owned(),
-                    })
-                }
-                Err(source) => return Err(StateError::StatDir { path: dir, source }),
             }
         }
     }
@@ -158,9 +218,14 @@ impl Store {
 /// whole (or vanish) before calling it corrupt: far longer than create's or delete's window.
 const TRANSIENT_WAITS: u32 = 200;
 
-/// Open `dir` and take an exclusive `flock(2)` on the directory fd itself (blocking). Locking
-/// the directory rather than a lock file means there is nothing extra to create or clean up.
-fn open_and_lock(dir: &Path, id: &ContainerId) -> Result<Flock<File>, StateError> {
+/// Open `dir` and take an exclusive `flock(2)` on the directory fd itself, waiting or not as
+/// `how` says (`None`: busy). Locking the directory rather than a lock file means there is
+/// nothing extra to create or clean up.
+fn open_and_lock(
+    dir: &Path,
+    id: &ContainerId,
+    how: FlockArg,
+) -> Result<Option<Flock<File>>, StateError> {
     let file = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECTORY)
@@ -179,10 +244,52 @@ fn open_and_lock(dir: &Path, id: &ContainerId) -> Result<Flock<File>, StateError
             })
         }
     };
-    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, source)| StateError::Lock {
-        path: dir.to_owned(),
-        source,
-    })
+    match Flock::lock(file, how) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, source)) => Err(StateError::Lock {
+            path: dir.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// How long `delete --force` waits for a running holder of the container's lock.
+pub const FORCE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The pids holding a flock on `dir`, from `/proc/locks` (`N: FLOCK ADVISORY WRITE <pid>
+/// <major>:<minor>:<inode> 0 EOF`, device numbers in hex; waiters' `->` lines skipped).
+fn lock_holders(dir: &Path) -> Vec<i32> {
+    let Ok(meta) = fs::metadata(dir) else {
+        return Vec::new();
+    };
+    let want = format!(
+        "{:02x}:{:02x}:{}",
+        libc::major(meta.dev()),
+        libc::minor(meta.dev()),
+        meta.ino()
+    );
+    let text = fs::read_to_string("/proc/locks").unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.contains("->"))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(1) == Some(&"FLOCK") && f.get(5) == Some(&want.as_str()))
+                .then(|| f.get(4)?.parse().ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// Whether `pid` is stopped (`T`, or `t` under a tracer) per `/proc/<pid>/stat`.
+fn is_stopped(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next().map(str::to_string))
+        })
+        .is_some_and(|state| state == "T" || state == "t")
 }
 
 fn read_state(path: &Path) -> Result<ContainerState, StateError> {
@@ -454,6 +561,52 @@ mod tests {
         drop(held);
         rx.recv_timeout(Duration::from_secs(10)).unwrap();
         assert_eq!(waiter.join().unwrap().id, "c");
+    }
+
+    #[test]
+    fn lock_forcibly_kills_a_stopped_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let id = ContainerId::new("held").unwrap();
+        drop(store.create(&id).unwrap());
+        let cdir = store.dir_of(&id);
+        // A separate process takes the lock and stops itself.
+        let path = std::ffi::CString::new(cdir.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: the child only makes raw syscalls (open, flock, kill, pause) and never
+        // returns into the test harness.
+        let holder = match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => unsafe {
+                let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+                libc::flock(fd, libc::LOCK_EX);
+                libc::kill(libc::getpid(), libc::SIGSTOP);
+                loop {
+                    libc::pause();
+                }
+            },
+            nix::unistd::ForkResult::Parent { child } => child,
+        };
+        let start = std::time::Instant::now();
+        while lock_holders(&cdir).is_empty() && start.elapsed().as_secs() < 5 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(
+            !lock_holders(&cdir).is_empty(),
+            "no holder seen in /proc/locks"
+        );
+        let locked = store.lock_forcibly(&id).unwrap();
+        assert!(
+            start.elapsed() < FORCE_LOCK_WAIT,
+            "waited for the stopped holder"
+        );
+        drop(locked);
+        let status = nix::sys::wait::waitpid(holder, None).unwrap();
+        assert!(
+            matches!(
+                status,
+                nix::sys::wait::WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _)
+            ),
+            "{status:?}"
+        );
     }
 
     #[test]

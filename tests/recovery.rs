@@ -34,7 +34,10 @@ fn create_stuck_in_a_hook(
         .expect("spawn berth create");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !marker.exists() {
-        assert!(Instant::now() < deadline, "the createRuntime hook never ran");
+        assert!(
+            Instant::now() < deadline,
+            "the createRuntime hook never ran"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     create
@@ -101,7 +104,8 @@ fn delete_force_finishes_while_a_create_hangs_in_a_hook() {
     let out = rt.cmd(&["delete", "--force", &id]);
     out.ok();
     assert!(
-        out.stderr.contains("which holds the container's lock (still busy after 10 s)"),
+        out.stderr
+            .contains("which holds the container's lock (still busy after 10 s)"),
         "{}",
         out.stderr
     );

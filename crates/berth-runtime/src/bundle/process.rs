@@ -145,7 +145,7 @@ fn check_exec_size(args: &[String], env: &[String], rlimits: &[Rlimit]) -> Resul
                 .map(|(soft, _)| soft)
         })
         .unwrap_or(8 << 20);
-    let budget = (stack / 4).min(6 << 20).max(128 << 10);
+    let budget = (stack / 4).clamp(128 << 10, 6 << 20);
     let pointers = (args.len() + env.len() + 2) as u64 * 8;
     let strings: u64 = args.iter().chain(env).map(|s| s.len() as u64 + 1).sum();
     let needed = strings + pointers + 4096;

@@ -47,7 +47,7 @@ pub enum InitError {
         key: String,
         value: String,
         #[source]
-        source: crate::rootfs::HardeningError,
+        source: Box<crate::rootfs::HardeningError>,
     },
     #[error(transparent)]
     Creds(#[from] creds::CredsError),
@@ -264,7 +264,7 @@ fn write_sysctls(sysctls: &[(String, String)]) -> Result<(), InitError> {
             |source| InitError::Sysctl {
                 key: key.clone(),
                 value: value.clone(),
-                source,
+                source: Box::new(source),
             },
         )?;
     }

@@ -575,6 +575,7 @@ mod tests {
         // SAFETY: the child only makes raw syscalls (open, flock, kill, pause) and never
         // returns into the test harness.
         let holder = match unsafe { nix::unistd::fork() }.unwrap() {
+            // SAFETY: as above; `path` is a valid NUL-terminated string made before the fork.
             nix::unistd::ForkResult::Child => unsafe {
                 let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
                 libc::flock(fd, libc::LOCK_EX);

@@ -325,3 +325,30 @@ fn caps_has_sys_resource() -> bool {
         .unwrap_or(0);
     eff & (1 << 24) != 0
 }
+
+/// The program starts with no signal ignored, as under runc (measured: runc 1.1.5 gives
+/// `SigIgn: 0` even when its caller ignored HUP, INT, TERM, PIPE and USR1). berth itself
+/// ignores SIGPIPE (Rust's runtime does) and execve keeps SIG_IGN, so without the reset every
+/// container would start with SIGPIPE ignored, and `yes | head` would behave differently.
+#[test]
+fn program_starts_with_no_signal_ignored_whatever_the_caller_ignored() {
+    if !require_root() {
+        return;
+    }
+    let b = Bundle::new();
+    let mut cfg = b.config().clone();
+    cfg["process"]["args"] = json!(["grep", "SigIgn", "/proc/self/status"]);
+    b.write_config(&cfg);
+    let rt = Runtime::new();
+    let id = unique_id();
+    let script = format!(
+        "trap '' HUP INT TERM PIPE USR1; exec {} --root {} run --bundle {} {id}",
+        rt.bin().display(),
+        rt.root_str(),
+        b.path_str()
+    );
+    let out = run_command("/bin/sh", &["-c".into(), script], CMD_TIMEOUT);
+    assert!(out.success(), "{out}");
+    assert_eq!(out.stdout.trim(), "SigIgn:\t0000000000000000", "{out}");
+    rt.assert_nothing_left(&id, &b);
+}

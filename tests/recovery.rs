@@ -125,3 +125,153 @@ fn delete_force_finishes_while_a_create_hangs_in_a_hook() {
     settle(&b);
     rt.assert_nothing_left(&id, &b);
 }
+
+/// The syscalls `berth start ID` makes, in order, from an strace of one real start.
+fn syscalls_of_start(rt: &Runtime, b: &Bundle) -> Vec<String> {
+    let id = unique_id();
+    rt.create(b, &id).ok();
+    let trace = b.path().join("start.trace");
+    let out = run_command(
+        "strace",
+        &[
+            "-qq".into(),
+            "-o".into(),
+            trace.to_string_lossy().into_owned(),
+            rt.bin().to_string_lossy().into_owned(),
+            "--root".into(),
+            rt.root_str().into(),
+            "start".into(),
+            id.clone(),
+        ],
+        CMD_TIMEOUT,
+    );
+    assert!(out.success(), "{out}");
+    rt.cmd(&["delete", "--force", &id]).ok();
+    let text = std::fs::read_to_string(&trace).unwrap();
+    std::fs::remove_file(&trace).unwrap();
+    text.lines()
+        .filter_map(|l| {
+            let name = l.split('(').next()?;
+            name.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_')
+                .then(|| name.to_string())
+        })
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// `berth start` SIGKILLed on entry to each of its syscalls in turn (strace's fault injector;
+/// a kill at entry to syscall k+1 is a kill after syscall k). After each kill, `state` answers
+/// (bounded) and tells the truth, and the container can be carried on with: when it says
+/// `created`, the program has not run and a second `start` runs it; when it says `running`,
+/// the program runs and a second `start` is refused. Never `stopped`: a killed `start` must not
+/// lose the container. Then `delete --force` leaves nothing.
+#[test]
+fn start_killed_at_each_syscall_leaves_a_truthful_usable_container() {
+    if !require_root() {
+        return;
+    }
+    if run_command("strace", &["-V".into()], CMD_TIMEOUT).code != 0 {
+        loud("strace not installed: skipping the kill-at-each-syscall test of start");
+        return;
+    }
+    let rt = Runtime::new();
+    let out = tempfile::tempdir().unwrap();
+    let mut b = Bundle::new();
+    b.mount(json!({"destination": "/out", "type": "bind", "source": out.path(), "options": ["rbind", "rw"]}));
+    b.args(&["sh", "-c", "echo $$ > /out/ran; exec sleep 1000"]);
+    b.write();
+    let calls = syscalls_of_start(&rt, &b);
+    assert!(calls.len() > 20, "trace too short: {calls:?}");
+    let marker = out.path().join("ran");
+    let (mut created, mut running) = (0, 0);
+    let mut failures = Vec::new();
+    for k in 0..=calls.len() {
+        let _ = std::fs::remove_file(&marker);
+        let id = unique_id();
+        rt.create(&b, &id).ok();
+        // Kill at entry to syscall k (k = len: the start runs to its end untouched).
+        let (name, nth) = match calls.get(k) {
+            Some(name) => (
+                name.as_str(),
+                calls[..=k].iter().filter(|c| *c == name).count(),
+            ),
+            None => ("exit_group", 2),
+        };
+        let inject = format!("inject={name}:signal=KILL:when={nth}");
+        run_command(
+            "strace",
+            &[
+                "-qq".into(),
+                "-o".into(),
+                "/dev/null".into(),
+                "-e".into(),
+                inject.clone(),
+                rt.bin().to_string_lossy().into_owned(),
+                "--root".into(),
+                rt.root_str().into(),
+                "start".into(),
+                id.clone(),
+            ],
+            CMD_TIMEOUT,
+        );
+        let status = rt.state(&id)["status"].as_str().unwrap_or("?").to_string();
+        let outcome = match status.as_str() {
+            "created" => {
+                created += 1;
+                if marker.exists() {
+                    Err("says created, but the program already ran".to_string())
+                } else {
+                    let again = rt.cmd(&["start", &id]);
+                    if !again.success() {
+                        Err(format!("a second start failed: {again}"))
+                    } else if !wait_for(&marker) {
+                        Err("a second start succeeded, but the program never ran".into())
+                    } else {
+                        Ok(())
+                    }
+                }
+            }
+            "running" => {
+                running += 1;
+                let again = rt.cmd(&["start", &id]);
+                if !wait_for(&marker) {
+                    Err("says running, but the program never ran".into())
+                } else if again.success() || !again.mentions("running") {
+                    Err(format!(
+                        "a second start was not refused as running: {again}"
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            other => Err(format!("says {other}")),
+        };
+        if let Err(e) = outcome {
+            failures.push(format!("kill at syscall {k} ({inject}): {e}"));
+        }
+        rt.cmd(&["delete", "--force", &id]).ok();
+        let left = rt.leftovers(&id, &b);
+        if !left.is_empty() {
+            failures.push(format!("kill at syscall {k} ({inject}): left {left:?}"));
+        }
+    }
+    eprintln!(
+        "start killed at each of {} syscalls: {created} left created, {running} running, {} failures",
+        calls.len() + 1,
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Waits up to 10 s for `path` to appear.
+fn wait_for(path: &Path) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !path.exists() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}

@@ -222,11 +222,35 @@ fn status_in(proc_root: &Path, state: &ContainerState) -> Status {
     };
     match (state.phase, alive) {
         (Phase::Creating, _) => Status::Creating,
-        (Phase::Created | Phase::Started, true) if frozen() => Status::Paused,
+        (Phase::Created | Phase::Starting | Phase::Started, true) if frozen() => Status::Paused,
         (Phase::Created, true) => Status::Created,
+        // A `start` in progress, or one that died: the program has not been exec'd while the
+        // init still holds exec.fifo (its handle is close-on-exec).
+        (Phase::Starting, true) => match state.pid {
+            Some(pid) if init_holds_exec_fifo(proc_root, pid, &state.id) => Status::Created,
+            _ => Status::Running,
+        },
         (Phase::Started, true) => Status::Running,
         (_, false) => Status::Stopped,
     }
+}
+
+/// Whether the (verified) init `pid` still has an fd on its container's `exec.fifo`: the
+/// O_PATH handle it is given at create and loses at execve. The fd's link names the host path
+/// `<root>/<id>/exec.fifo` (it was opened before the init's mount namespace existed).
+pub(crate) fn init_holds_exec_fifo(proc_root: &Path, pid: i32, id: &str) -> bool {
+    let suffix = format!("/{id}/{}", create::EXEC_FIFO);
+    let Ok(fds) = std::fs::read_dir(proc_root.join(pid.to_string()).join("fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| {
+            target
+                .as_os_str()
+                .as_encoded_bytes()
+                .ends_with(suffix.as_bytes())
+        })
+    })
 }
 
 /// runtime.md "State": the JSON `berth state` prints, with runc's extra fields (rootfs,
@@ -317,6 +341,32 @@ mod tests {
             status_in(p, &state(Phase::Creating, None, None)),
             Status::Creating
         );
+    }
+
+    /// A `start` that died mid-way: created while the init (here: this process) still holds
+    /// the container's exec.fifo, running once that handle is gone (the init's execve).
+    #[test]
+    fn starting_reads_whether_the_init_still_holds_exec_fifo() {
+        let me = std::process::id() as i32;
+        let start = liveness::proc_stat(Path::new("/proc"), me)
+            .unwrap()
+            .start_time;
+        let p = Path::new("/proc");
+        let s = state(Phase::Starting, Some(me), Some(start));
+        assert_eq!(status_in(p, &s), Status::Running);
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("c")).unwrap();
+        let fifo = root.path().join("c").join(create::EXEC_FIFO);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let handle = nix::fcntl::open(
+            &fifo,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .unwrap();
+        assert_eq!(status_in(p, &s), Status::Created);
+        drop(handle);
+        assert_eq!(status_in(p, &s), Status::Running);
     }
 
     #[test]

@@ -12,6 +12,10 @@ use crate::hooks::HookKind;
 use crate::process::{liveness, sys};
 use crate::state::{Phase, Store};
 
+/// How often `start` checks, while it waits for the init's reply, whether the init exec'd
+/// without one (it was released by a `start` that died).
+const RECHECK_MS: u16 = 100;
+
 /// Starts a created container: its init execs the user's program.
 pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
     let Locked {
@@ -39,8 +43,12 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
     ) {
         return Err(ContainerError::InitExited { id: state.id });
     }
-    // Non-blocking, so that a dead init cannot hang `start`: we wait below for either the
-    // init's byte on the FIFO or the init's exit, whichever comes first.
+    // From here on the init may be released: a `start` that dies before it records
+    // `Started` leaves `Starting`, from which `status` reads the truth off the init.
+    state.phase = Phase::Starting;
+    container.save(&state)?;
+    // Non-blocking, so that a dead init cannot hang `start`: we wait below for the init's
+    // reply on the FIFO, the init's exit, or its execve without a reply.
     let fifo = open(
         &fifo_path,
         OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
@@ -51,21 +59,27 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
         id: state.id.clone(),
         source,
     };
+    let proc_root = std::path::Path::new("/proc");
     loop {
         let mut fds = [
             PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
             PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
         ];
-        match poll(&mut fds, PollTimeout::NONE) {
+        // The init replies at once unless startContainer hooks run first; the timeout only
+        // paces the check below.
+        match poll(&mut fds, PollTimeout::from(RECHECK_MS)) {
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(wait_err(e)),
             Ok(_) => {}
         }
-        let fifo_ready = fds[0]
-            .revents()
-            .is_some_and(|r| r.intersects(PollFlags::POLLIN));
+        let fifo_events = fds[0].revents().unwrap_or(PollFlags::empty());
+        if fifo_events == PollFlags::POLLHUP {
+            // The init closed its end without a reply and is on its way to execve: poll
+            // would report the hang-up at once again, so pace the check below here.
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
-        if fifo_ready {
+        if fifo_events.intersects(PollFlags::POLLIN) {
             // `0`, or `1` and the startContainer hook's error (process/hook_steps.rs).
             let mut reply = [0u8; libc::PIPE_BUF];
             match nix::unistd::read(&fifo, &mut reply) {
@@ -80,11 +94,20 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
                     });
                 }
                 Err(nix::Error::EAGAIN) => continue,
-                _ => return Err(ContainerError::InitExited { id: state.id }),
+                _ => {}
             }
         }
         if init_gone {
             return Err(ContainerError::InitExited { id: state.id });
+        }
+        // No reply (yet): a previous `start` that died after opening the FIFO released the
+        // init, whose reply went nowhere and which exec'd the program. Once the init no
+        // longer holds exec.fifo, its execve is done: the container is running.
+        if !super::init_holds_exec_fifo(proc_root, pid, &state.id) {
+            if !liveness::is_alive(proc_root, pid, state.pid_start_time.unwrap_or(0)) {
+                return Err(ContainerError::InitExited { id: state.id });
+            }
+            break;
         }
     }
     crate::phase!("start: init released");

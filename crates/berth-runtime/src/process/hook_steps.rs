@@ -7,6 +7,7 @@ use std::io::Write;
 
 use super::channel::{Channel, Msg};
 use super::init::InitError;
+use super::sys;
 use crate::bundle::Plan;
 use crate::hooks::{self, HookKind};
 
@@ -64,6 +65,12 @@ pub(super) fn start_container(
             msg
         }
     };
-    fifo.write_all(&reply).map_err(InitError::FifoReply)?;
+    match sys::with_sigpipe_ignored(|| fifo.write_all(&reply)) {
+        // EPIPE: the `start` that released the init died before reading the reply. Its
+        // request stands: the program runs, and `state` reads that off the init's execve
+        // (container::status, Phase::Starting).
+        Err(e) if e.raw_os_error() == Some(libc::EPIPE) && result.is_ok() => {}
+        other => other.map_err(InitError::FifoReply)?,
+    }
     Ok(result?)
 }

@@ -197,8 +197,10 @@ fn cloexec_by_listing(first: u32) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reset every signal disposition and the mask, so the container starts with defaults rather
-/// than whatever berth blocked for its own signal handling.
+/// Empty the signal mask and turn every ignored signal back to its default, so the container
+/// starts with defaults rather than what berth blocked, what Rust's runtime ignores (SIGPIPE)
+/// or what berth's caller ignored (nohup's SIGHUP): execve resets handlers but keeps SIG_IGN.
+/// runc's containers start with nothing ignored, whatever its caller ignored.
 pub fn reset_signals() {
     let empty = nix::sys::signal::SigSet::empty();
     let _ = nix::sys::signal::sigprocmask(
@@ -206,6 +208,75 @@ pub fn reset_signals() {
         Some(&empty),
         None,
     );
+    // Every signal the kernel has (_NSIG = 64).
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        set_default_if_ignored(sig);
+    }
+}
+
+/// The kernel's `struct sigaction` for rt_sigaction(2) on x86_64 (not glibc's,
+/// whose wrapper also refuses signals 32 and 33, which glibc keeps for itself).
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// SIG_DFL for `sig` when it is SIG_IGN; anything else is left (execve resets handlers).
+/// Raw rt_sigaction, so that 32 and 33 are reset too (an ignored 32 reaches runc's programs).
+fn set_default_if_ignored(sig: libc::c_int) {
+    let mut old = KernelSigaction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    let size = std::mem::size_of::<u64>();
+    // SAFETY: a query (null new action) into a valid out-parameter of the kernel's layout.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            std::ptr::null::<KernelSigaction>(),
+            &mut old as *mut KernelSigaction,
+            size,
+        )
+    };
+    if r != 0 || old.handler != libc::SIG_IGN {
+        return;
+    }
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: SIG_DFL installs no handler code (so no restorer is needed).
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            &default as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            size,
+        )
+    };
+}
+
+/// Runs `f` with SIGPIPE ignored, then restores the default (which [`reset_signals`] set for
+/// the program): for the init's one write that may meet a vanished reader.
+pub fn with_sigpipe_ignored<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: SIG_IGN and SIG_DFL install no handler code.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let out = f();
+    // SAFETY: as above.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    out
 }
 
 /// Sets the parent-death signal, then checks the parent did not die before it took effect.

@@ -19,6 +19,10 @@ pub enum Phase {
     Creating,
     /// `create` finished: init waits for `start`.
     Created,
+    /// `start` is releasing the init, or died while doing so. Whether the program was exec'd
+    /// is read from the init itself: until its execve it holds a handle on `exec.fifo`
+    /// (`container::status`).
+    Starting,
     /// `start` told init to exec the user process.
     Started,
 }

@@ -26,8 +26,9 @@ DEMO_DIR     := $(CURDIR)/integration/.work/demo
 DEMO_RUNTIME ?= $(BERTH)
 CLIPPY_FLAGS ?=
 # Debian packages the tests need: busybox-static for bundles; util-linux (unshare) and
-# iproute2 are in the base system; runc for side-by-side runs (make test-runc).
-DEB_PKGS     := busybox-static runc util-linux
+# iproute2 are in the base system; runc for side-by-side runs (make test-runc); strace as
+# the fault injector of tests/recovery.rs (a kill at each syscall of start).
+DEB_PKGS     := busybox-static runc util-linux strace
 
 .PHONY: all build probe deps test unit integration test-runc demo fmt-check clippy clean-demo
 

@@ -19,6 +19,8 @@ pub struct IdMap {
 /// One `process.rlimits` entry as setrlimit(2) takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rlimit {
+    /// The config's spelling (`RLIMIT_NOFILE`), for errors.
+    pub name: &'static str,
     pub resource: libc::__rlimit_resource_t,
     pub soft: u64,
     pub hard: u64,
@@ -200,7 +202,7 @@ fn rlimits(
 ) -> Result<Vec<Rlimit>, BundleError> {
     let mut out: Vec<Rlimit> = Vec::new();
     for limit in limits.iter().flatten() {
-        let resource = rlimit_resource(limit.typ());
+        let (resource, name) = rlimit_resource(limit.typ());
         if out.iter().any(|r| r.resource == resource) {
             // config.md "POSIX process": "runtime MUST generate an error for duplicated entries".
             return Err(BundleError::invalid(
@@ -220,6 +222,7 @@ fn rlimits(
             ));
         }
         out.push(Rlimit {
+            name,
             resource,
             soft: limit.soft(),
             hard: limit.hard(),
@@ -228,24 +231,25 @@ fn rlimits(
     Ok(out)
 }
 
-fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+/// The kernel's resource number and the config's spelling of it.
+fn rlimit_resource(t: PosixRlimitType) -> (libc::__rlimit_resource_t, &'static str) {
     match t {
-        PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
-        PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
-        PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
-        PosixRlimitType::RlimitStack => libc::RLIMIT_STACK,
-        PosixRlimitType::RlimitCore => libc::RLIMIT_CORE,
-        PosixRlimitType::RlimitRss => libc::RLIMIT_RSS,
-        PosixRlimitType::RlimitNproc => libc::RLIMIT_NPROC,
-        PosixRlimitType::RlimitNofile => libc::RLIMIT_NOFILE,
-        PosixRlimitType::RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        PosixRlimitType::RlimitAs => libc::RLIMIT_AS,
-        PosixRlimitType::RlimitLocks => libc::RLIMIT_LOCKS,
-        PosixRlimitType::RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        PosixRlimitType::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
-        PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
-        PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
+        PosixRlimitType::RlimitCpu => (libc::RLIMIT_CPU, "RLIMIT_CPU"),
+        PosixRlimitType::RlimitFsize => (libc::RLIMIT_FSIZE, "RLIMIT_FSIZE"),
+        PosixRlimitType::RlimitData => (libc::RLIMIT_DATA, "RLIMIT_DATA"),
+        PosixRlimitType::RlimitStack => (libc::RLIMIT_STACK, "RLIMIT_STACK"),
+        PosixRlimitType::RlimitCore => (libc::RLIMIT_CORE, "RLIMIT_CORE"),
+        PosixRlimitType::RlimitRss => (libc::RLIMIT_RSS, "RLIMIT_RSS"),
+        PosixRlimitType::RlimitNproc => (libc::RLIMIT_NPROC, "RLIMIT_NPROC"),
+        PosixRlimitType::RlimitNofile => (libc::RLIMIT_NOFILE, "RLIMIT_NOFILE"),
+        PosixRlimitType::RlimitMemlock => (libc::RLIMIT_MEMLOCK, "RLIMIT_MEMLOCK"),
+        PosixRlimitType::RlimitAs => (libc::RLIMIT_AS, "RLIMIT_AS"),
+        PosixRlimitType::RlimitLocks => (libc::RLIMIT_LOCKS, "RLIMIT_LOCKS"),
+        PosixRlimitType::RlimitSigpending => (libc::RLIMIT_SIGPENDING, "RLIMIT_SIGPENDING"),
+        PosixRlimitType::RlimitMsgqueue => (libc::RLIMIT_MSGQUEUE, "RLIMIT_MSGQUEUE"),
+        PosixRlimitType::RlimitNice => (libc::RLIMIT_NICE, "RLIMIT_NICE"),
+        PosixRlimitType::RlimitRtprio => (libc::RLIMIT_RTPRIO, "RLIMIT_RTPRIO"),
+        PosixRlimitType::RlimitRttime => (libc::RLIMIT_RTTIME, "RLIMIT_RTTIME"),
     }
 }
 
@@ -303,6 +307,7 @@ mod tests {
         assert_eq!(
             p.rlimits,
             [Rlimit {
+                name: "RLIMIT_NOFILE",
                 resource: libc::RLIMIT_NOFILE,
                 soft: 10,
                 hard: 20

@@ -28,8 +28,7 @@ pub struct CreateOptions {
     pub keep_console: bool,
 }
 
-/// The name of the FIFO the init blocks on until `start` (as in runc).
-pub const EXEC_FIFO: &str = "exec.fifo";
+pub use crate::state::EXEC_FIFO;
 
 /// Creates the container and returns its init's pid. On any error nothing is left behind: no
 /// state directory, cgroup or process.

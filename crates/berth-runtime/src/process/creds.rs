@@ -10,9 +10,9 @@ use crate::bundle::{ProcessPlan, Rlimit};
 /// A credential or limit that could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum CredsError {
-    #[error("set rlimit {resource} to soft {soft} hard {hard}")]
+    #[error("set {name} to soft {soft} hard {hard}")]
     Rlimit {
-        resource: u32,
+        name: &'static str,
         soft: u64,
         hard: u64,
         #[source]
@@ -67,7 +67,7 @@ pub enum CredsError {
 pub fn apply_rlimits(rlimits: &[Rlimit]) -> Result<(), CredsError> {
     for r in rlimits {
         sys::setrlimit(r.resource, r.soft, r.hard).map_err(|source| CredsError::Rlimit {
-            resource: r.resource,
+            name: r.name,
             soft: r.soft,
             hard: r.hard,
             source,

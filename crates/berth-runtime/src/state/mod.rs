@@ -29,7 +29,7 @@ use std::path::PathBuf;
 pub use held_locks::close_in_child as close_lock_fds_in_child;
 pub use id::ContainerId;
 pub use model::{current_owner, process_start_time, ContainerState, Phase};
-pub use store::{LockedContainer, Store, STATE_FILE};
+pub use store::{LockedContainer, Store, EXEC_FIFO, STATE_FILE};
 pub use time::{format_rfc3339, now_rfc3339};
 
 /// Every way the state store can fail. Each variant names the operation and the object; the

@@ -13,6 +13,8 @@ use super::{ContainerId, ContainerState, StateError};
 pub const STATE_FILE: &str = "state.json";
 /// Scratch name `save` writes before renaming over [`STATE_FILE`].
 const STATE_TMP_FILE: &str = "state.json.tmp";
+/// The name of the FIFO the init blocks on until `start` (as in runc), made by `create`.
+pub const EXEC_FIFO: &str = "exec.fifo";
 
 /// The runtime root (`--root`, `/run/berth` by default in the CLI) holding one directory per
 /// container. Constructing it touches nothing on disk.
@@ -382,6 +384,17 @@ impl LockedContainer {
         match fs::remove_dir_all(&self.dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            // remove_dir_all opens each directory; out of fds (a create failing for that very
+            // reason), remove what berth puts there by name, which needs no fd.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
+                for name in [STATE_FILE, STATE_TMP_FILE, EXEC_FIFO] {
+                    let _ = fs::remove_file(self.dir.join(name));
+                }
+                fs::remove_dir(&self.dir).map_err(|source| StateError::Remove {
+                    path: self.dir.clone(),
+                    source,
+                })
+            }
             Err(source) => Err(StateError::Remove {
                 path: self.dir.clone(),
                 source,

@@ -126,38 +126,72 @@ fn delete_force_finishes_while_a_create_hangs_in_a_hook() {
     rt.assert_nothing_left(&id, &b);
 }
 
-/// The syscalls `berth start ID` makes, in order, from an strace of one real start.
-fn syscalls_of_start(rt: &Runtime, b: &Bundle) -> Vec<String> {
-    let id = unique_id();
-    rt.create(b, &id).ok();
-    let trace = b.path().join("start.trace");
-    let out = run_command(
-        "strace",
-        &[
-            "-qq".into(),
-            "-o".into(),
-            trace.to_string_lossy().into_owned(),
-            rt.bin().to_string_lossy().into_owned(),
-            "--root".into(),
-            rt.root_str().into(),
-            "start".into(),
-            id.clone(),
-        ],
-        CMD_TIMEOUT,
-    );
+/// `strace ARGS berth --root R VERB...` with the strace options `opts`.
+fn strace_berth(rt: &Runtime, opts: &[&str], verb: &[&str]) -> Output {
+    let mut args: Vec<String> = vec!["-qq".into()];
+    args.extend(opts.iter().map(|s| s.to_string()));
+    args.push(rt.bin().to_string_lossy().into_owned());
+    args.extend(["--root".into(), rt.root_str().into()]);
+    args.extend(verb.iter().map(|s| s.to_string()));
+    run_command("strace", &args, CMD_TIMEOUT)
+}
+
+/// The syscalls berth makes for `verb`, in order, from an strace of one real run of it.
+fn syscalls_of(rt: &Runtime, scratch: &Path, verb: &[&str]) -> Vec<String> {
+    let trace = scratch.join("verb.trace");
+    let out = strace_berth(rt, &["-o", &trace.to_string_lossy()], verb);
     assert!(out.success(), "{out}");
-    rt.cmd(&["delete", "--force", &id]).ok();
     let text = std::fs::read_to_string(&trace).unwrap();
     std::fs::remove_file(&trace).unwrap();
-    text.lines()
+    let calls: Vec<String> = text
+        .lines()
         .filter_map(|l| {
             let name = l.split('(').next()?;
-            name.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'_')
+            (!name.is_empty() && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_'))
                 .then(|| name.to_string())
         })
-        .filter(|n| !n.is_empty())
-        .collect()
+        .collect();
+    assert!(calls.len() > 20, "trace too short: {calls:?}");
+    calls
+}
+
+/// strace's injector counts per syscall name: the k-th call overall is the `nth` call of its
+/// name. `k == calls.len()` names the final exit_group (berth runs to its very end).
+fn injection_at(calls: &[String], k: usize) -> String {
+    let (name, nth) = match calls.get(k) {
+        Some(name) => (
+            name.as_str(),
+            calls[..=k].iter().filter(|c| *c == name).count(),
+        ),
+        None => ("exit_group", 1),
+    };
+    format!("inject={name}:signal=KILL:when={nth}")
+}
+
+/// Runs `verb` SIGKILLed on entry to its k-th syscall (a kill at entry to syscall k+1 is a
+/// kill after syscall k); returns the injection used and whether the kill happened (a run
+/// that takes another path, say one poll fewer, may never reach that call).
+fn kill_at(rt: &Runtime, calls: &[String], k: usize, verb: &[&str]) -> (String, bool) {
+    let inject = injection_at(calls, k);
+    let out = strace_berth(rt, &["-o", "/dev/null", "-e", &inject], verb);
+    // strace ends the way its tracee did: killed by SIGKILL.
+    (inject, out.code == 128 + libc::SIGKILL)
+}
+
+/// Most of the kills must have happened, or the sweep tested nothing.
+fn assert_mostly_killed(verb: &str, killed: usize, points: usize) {
+    assert!(
+        killed * 10 >= points * 9,
+        "{verb}: only {killed} of {points} injected kills happened"
+    );
+}
+
+fn have_strace() -> bool {
+    if run_command("strace", &["-V".into()], CMD_TIMEOUT).code == 0 {
+        return true;
+    }
+    loud("strace not installed: skipping a kill-at-each-syscall test");
+    false
 }
 
 /// `berth start` SIGKILLed on entry to each of its syscalls in turn (strace's fault injector;
@@ -171,8 +205,7 @@ fn start_killed_at_each_syscall_leaves_a_truthful_usable_container() {
     if !require_root() {
         return;
     }
-    if run_command("strace", &["-V".into()], CMD_TIMEOUT).code != 0 {
-        loud("strace not installed: skipping the kill-at-each-syscall test of start");
+    if !have_strace() {
         return;
     }
     let rt = Runtime::new();
@@ -181,40 +214,19 @@ fn start_killed_at_each_syscall_leaves_a_truthful_usable_container() {
     b.mount(json!({"destination": "/out", "type": "bind", "source": out.path(), "options": ["rbind", "rw"]}));
     b.args(&["sh", "-c", "echo $$ > /out/ran; exec sleep 1000"]);
     b.write();
-    let calls = syscalls_of_start(&rt, &b);
-    assert!(calls.len() > 20, "trace too short: {calls:?}");
+    let traced = unique_id();
+    rt.create(&b, &traced).ok();
+    let calls = syscalls_of(&rt, b.path(), &["start", &traced]);
+    rt.cmd(&["delete", "--force", &traced]).ok();
     let marker = out.path().join("ran");
-    let (mut created, mut running) = (0, 0);
+    let (mut created, mut running, mut killed) = (0, 0, 0);
     let mut failures = Vec::new();
     for k in 0..=calls.len() {
         let _ = std::fs::remove_file(&marker);
         let id = unique_id();
         rt.create(&b, &id).ok();
-        // Kill at entry to syscall k (k = len: the start runs to its end untouched).
-        let (name, nth) = match calls.get(k) {
-            Some(name) => (
-                name.as_str(),
-                calls[..=k].iter().filter(|c| *c == name).count(),
-            ),
-            None => ("exit_group", 2),
-        };
-        let inject = format!("inject={name}:signal=KILL:when={nth}");
-        run_command(
-            "strace",
-            &[
-                "-qq".into(),
-                "-o".into(),
-                "/dev/null".into(),
-                "-e".into(),
-                inject.clone(),
-                rt.bin().to_string_lossy().into_owned(),
-                "--root".into(),
-                rt.root_str().into(),
-                "start".into(),
-                id.clone(),
-            ],
-            CMD_TIMEOUT,
-        );
+        let (inject, was_killed) = kill_at(&rt, &calls, k, &["start", &id]);
+        killed += usize::from(was_killed);
         let status = rt.state(&id)["status"].as_str().unwrap_or("?").to_string();
         let outcome = match status.as_str() {
             "created" => {
@@ -257,10 +269,11 @@ fn start_killed_at_each_syscall_leaves_a_truthful_usable_container() {
         }
     }
     eprintln!(
-        "start killed at each of {} syscalls: {created} left created, {running} running, {} failures",
+        "start killed at each of {} syscalls ({killed} kills happened): {created} left created, {running} running, {} failures",
         calls.len() + 1,
         failures.len()
     );
+    assert_mostly_killed("start", killed, calls.len() + 1);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -326,4 +339,192 @@ fn create_under_a_low_fd_limit_fails_in_one_line_and_leaves_nothing() {
     eprintln!("ulimit -n 4..=40: {failed} creates failed, {created} succeeded");
     assert!(created > 0, "no create succeeded even with 40 fds");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A started `sleep 1000` container for the sweeps below.
+fn running_sleeper(rt: &Runtime) -> (Bundle, String) {
+    let mut b = Bundle::new();
+    b.args(&["sleep", "1000"]);
+    let id = unique_id();
+    rt.create(&b, &id).ok();
+    rt.cmd(&["start", &id]).ok();
+    (b, id)
+}
+
+/// The container is running and usable: `state` says so and an `exec` prints from inside.
+fn usable(rt: &Runtime, id: &str) -> Result<(), String> {
+    let status = rt.state(id)["status"].as_str().unwrap_or("?").to_string();
+    if status != "running" {
+        return Err(format!("status {status}, not running"));
+    }
+    let out = rt.cmd(&["exec", id, "echo", "alive"]);
+    if !out.success() || out.stdout.trim() != "alive" {
+        return Err(format!("a fresh exec failed: {out}"));
+    }
+    Ok(())
+}
+
+/// Waits (10 s at most) until the init is the container's only process: what a killed
+/// `exec` started must not linger.
+fn settles_to_init_only(rt: &Runtime, id: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = rt.cmd(&["ps", "--format", "json", id]);
+        let pids = out.json();
+        if pids.as_array().is_some_and(|p| p.len() == 1) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("processes remain in the container: {pids}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Kills `verb` at entry to each of its syscalls against one running container; after each
+/// kill `recover` brings the container back (or reports what is wrong), then it must be
+/// usable. At the end `delete --force` leaves nothing. Returns the number of kills.
+fn sweep(
+    rt: &Runtime,
+    b: &Bundle,
+    id: &str,
+    verb: &[&str],
+    before_each: impl Fn(),
+    recover: impl Fn(usize) -> Result<(), String>,
+) -> usize {
+    before_each();
+    let calls = syscalls_of(rt, b.path(), verb);
+    recover(usize::MAX).unwrap_or_else(|e| panic!("after the traced run: {e}"));
+    let mut failures = Vec::new();
+    let mut killed = 0;
+    for k in 0..=calls.len() {
+        before_each();
+        let (inject, was_killed) = kill_at(rt, &calls, k, verb);
+        killed += usize::from(was_killed);
+        if let Err(e) = recover(k).and_then(|()| usable(rt, id)) {
+            failures.push(format!("kill at syscall {k} ({inject}): {e}"));
+        }
+    }
+    rt.cmd(&["delete", "--force", id]).ok();
+    let left = rt.leftovers(id, b);
+    assert!(left.is_empty(), "left after the sweep: {left:?}");
+    eprintln!(
+        "{} killed at each of {} syscalls ({killed} kills happened): {} failures",
+        verb[0],
+        calls.len() + 1,
+        failures.len()
+    );
+    assert_mostly_killed(verb[0], killed, calls.len() + 1);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    calls.len() + 1
+}
+
+/// `berth exec` killed at each of its syscalls: the container stays running and usable, and
+/// nothing the killed exec started lingers in it.
+#[test]
+fn exec_killed_at_each_syscall_leaves_the_container_usable() {
+    if !require_root() || !have_strace() {
+        return;
+    }
+    let rt = Runtime::new();
+    let (b, id) = running_sleeper(&rt);
+    sweep(
+        &rt,
+        &b,
+        &id,
+        &["exec", &id, "sh", "-c", "echo hi"],
+        || {},
+        |_| settles_to_init_only(&rt, &id),
+    );
+}
+
+/// Whether `state` says paused or running, a paused one resumed (the killed command's work
+/// either done or not: both are states a user can carry on from; anything else is not).
+fn paused_or_running_then_resume(rt: &Runtime, id: &str) -> Result<(), String> {
+    match rt.state(id)["status"].as_str().unwrap_or("?") {
+        "running" => Ok(()),
+        "paused" => {
+            let out = rt.cmd(&["resume", id]);
+            if out.success() {
+                Ok(())
+            } else {
+                Err(format!("resume after the kill failed: {out}"))
+            }
+        }
+        other => Err(format!("status {other}")),
+    }
+}
+
+/// `berth pause` killed at each of its syscalls: the container is paused or running, a
+/// `resume` of a paused one works, and then it is usable.
+#[test]
+fn pause_killed_at_each_syscall_leaves_a_resumable_container() {
+    if !require_root() || !have_strace() {
+        return;
+    }
+    let rt = Runtime::new();
+    let (b, id) = running_sleeper(&rt);
+    sweep(
+        &rt,
+        &b,
+        &id,
+        &["pause", &id],
+        || {},
+        |_| paused_or_running_then_resume(&rt, &id),
+    );
+}
+
+/// `berth resume` killed at each of its syscalls (the container paused before each): it is
+/// paused or running, a second `resume` works, and then it is usable.
+#[test]
+fn resume_killed_at_each_syscall_leaves_a_resumable_container() {
+    if !require_root() || !have_strace() {
+        return;
+    }
+    let rt = Runtime::new();
+    let (b, id) = running_sleeper(&rt);
+    sweep(
+        &rt,
+        &b,
+        &id,
+        &["resume", &id],
+        || {
+            rt.cmd(&["pause", &id]).ok();
+        },
+        |_| paused_or_running_then_resume(&rt, &id),
+    );
+}
+
+/// `berth update --pids-limit` killed at each of its syscalls: a second update works and its
+/// value is what the container's cgroup holds.
+#[test]
+fn update_killed_at_each_syscall_leaves_an_updatable_container() {
+    if !require_root() || !have_strace() {
+        return;
+    }
+    let rt = Runtime::new();
+    let (b, id) = running_sleeper(&rt);
+    sweep(
+        &rt,
+        &b,
+        &id,
+        &["update", "--pids-limit", "777", &id],
+        || {},
+        |k| {
+            let want = format!("{}", 1000 + k.min(100_000));
+            let out = rt.cmd(&["update", "--pids-limit", &want, &id]);
+            if !out.success() {
+                return Err(format!("a second update failed: {out}"));
+            }
+            let have: Vec<String> = cgroups_named(&id)
+                .iter()
+                .filter_map(|d| std::fs::read_to_string(d.join("pids.max")).ok())
+                .map(|v| v.trim().to_string())
+                .collect();
+            if have.is_empty() || have.iter().any(|v| *v != want) {
+                return Err(format!("pids.max is {have:?}, not {want}"));
+            }
+            Ok(())
+        },
+    );
 }

@@ -133,8 +133,9 @@ pub enum ContainerError {
     TerminalWithoutConsole,
     #[error("--console-socket is only used with a terminal (process.terminal or exec --tty)")]
     ConsoleWithoutTerminal,
-    #[error("{reason}")]
-    StartFailed { id: String, reason: String },
+    /// The init's startContainer hooks failed: its reply on exec.fifo.
+    #[error(transparent)]
+    StartFailed(crate::process::channel::ChannelError),
     #[error(transparent)]
     Exec(#[from] exec::ExecError),
 }

@@ -9,6 +9,7 @@ use nix::sys::stat::Mode;
 use super::create::EXEC_FIFO;
 use super::{lifecycle_hooks, lock_for, ContainerError, Locked, Status};
 use crate::hooks::HookKind;
+use crate::process::channel::{self, Step};
 use crate::process::{liveness, sys};
 use crate::state::{Phase, Store};
 
@@ -80,18 +81,21 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
         }
         let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
         if fifo_events.intersects(PollFlags::POLLIN) {
-            // `0`, or `1` and the startContainer hook's error (process/hook_steps.rs).
+            // `Started`, or `Error` from the startContainer hooks (process/hook_steps.rs), in
+            // one atomic write.
             let mut reply = [0u8; libc::PIPE_BUF];
             match nix::unistd::read(&fifo, &mut reply) {
-                Ok(n) if n >= 1 && reply[0] == b'0' => break,
-                Ok(n) if n > 1 && reply[0] == b'1' => {
-                    let _ = std::fs::remove_file(&fifo_path);
-                    state.phase = Phase::Started; // the init exits: the container is stopped
-                    container.save(&state)?;
-                    return Err(ContainerError::StartFailed {
-                        id: state.id,
-                        reason: String::from_utf8_lossy(&reply[1..n]).into_owned(),
-                    });
+                Ok(n) if n > 0 => {
+                    let msg = channel::decode(&reply[..n], "container init");
+                    match msg.and_then(|m| channel::in_order(m, Step::Started, "container init")) {
+                        Ok(_) => break,
+                        Err(e) => {
+                            let _ = std::fs::remove_file(&fifo_path);
+                            state.phase = Phase::Started; // the init exits: it is stopped
+                            container.save(&state)?;
+                            return Err(ContainerError::StartFailed(e));
+                        }
+                    }
                 }
                 Err(nix::Error::EAGAIN) => continue,
                 _ => {}

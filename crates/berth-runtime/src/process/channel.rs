@@ -1,6 +1,8 @@
-//! The parent ↔ child channel: one SOCK_SEQPACKET socketpair and one typed message enum.
+//! The parent ↔ child channel: one SOCK_SEQPACKET socketpair, one typed message enum, and a
+//! receive method per protocol step that checks the step arrived in order.
 //!
-//! The protocol, in order (docs/architecture.md draws it with the process model):
+//! The protocol, in order (docs/architecture.md draws the same sequence; a test checks that
+//! every [`Step`] appears in both):
 //!
 //! ```text
 //!  parent (berth create)                 stage-1 child                    init (stage-2)
@@ -12,13 +14,28 @@
 //!      IdsMapped ──────────────────────▶ unshare(other namespaces)
 //!                                        clone(CLONE_PARENT) ───────────▶ (starts)
 //!      ◀──────────────── InitPid{pid}    exit(0)
-//!                                                                         mounts, pivot_root, …
+//!                                                                         mounts (before pivot_root)
+//!      ◀──────────────────────────────────────────────────────────────── RunHooks
+//!  prestart, createRuntime hooks                                          (only with hooks)
+//!      HooksDone{state} ──────────────────────────────────────────────▶ createContainer hooks
+//!                                                                         pivot_root, …, pty
+//!      ◀──────────────────────────────────────────────────────────────── Console{name} + fd
+//!                                                                         (only with a terminal)
 //!      ◀──────────────────────────────────────────────────────────────── Ready
 //!  save state, write pid file
 //!      Commit ────────────────────────────────────────────────────────▶ clear parent-death signal
 //!      ◀──────────────────────────────────────────────────────────────── Committed
-//!  exit: `create` is done                                                wait on exec.fifo for `start`
+//!  exit: `create` is done                                                wait on exec.fifo
+//!
+//!  berth start                                                            (exec.fifo, same encoding)
+//!  open exec.fifo ─────────────────────────────────────────────────────▶ startContainer hooks
+//!      ◀──────────────────────────────────────────────────────────────── Started | Error
+//!                                                                         execve
 //! ```
+//!
+//! `berth exec` uses the first part: stage 1 joins the container and sends InitPid (the
+//! process's pid), the process sends Console when it has a terminal, then the channel's EOF
+//! at its execve (close-on-exec) is the success.
 //!
 //! Any child may send `Error` instead of its next message; the parent then reports the error
 //! (errno and the whole message chain, style point 7) and undoes the create.
@@ -58,6 +75,65 @@ pub enum Msg {
     /// container process → parent: the pty master, passed as SCM_RIGHTS with this message;
     /// the string is the pty's name in the container (`/dev/pts/N`).
     Console(String),
+    /// init → `berth start`, on exec.fifo: the startContainer hooks ran; the init execs now.
+    Started,
+}
+
+/// A protocol step: what a message is, without its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    MapIds,
+    IdsMapped,
+    InitPid,
+    RunHooks,
+    HooksDone,
+    Console,
+    Ready,
+    Commit,
+    Committed,
+    Started,
+    Error,
+}
+
+impl Step {
+    /// Every step, for the test that the protocol is documented.
+    pub const ALL: [Step; 11] = [
+        Step::MapIds,
+        Step::IdsMapped,
+        Step::InitPid,
+        Step::RunHooks,
+        Step::HooksDone,
+        Step::Console,
+        Step::Ready,
+        Step::Commit,
+        Step::Committed,
+        Step::Started,
+        Step::Error,
+    ];
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+impl Msg {
+    pub fn step(&self) -> Step {
+        match self {
+            Msg::MapIds => Step::MapIds,
+            Msg::IdsMapped => Step::IdsMapped,
+            Msg::InitPid(_) => Step::InitPid,
+            Msg::RunHooks => Step::RunHooks,
+            Msg::HooksDone(_) => Step::HooksDone,
+            Msg::Console(_) => Step::Console,
+            Msg::Ready => Step::Ready,
+            Msg::Commit => Step::Commit,
+            Msg::Committed => Step::Committed,
+            Msg::Started => Step::Started,
+            Msg::Error { .. } => Step::Error,
+        }
+    }
 }
 
 /// Why the channel failed.
@@ -67,7 +143,7 @@ pub enum ChannelError {
     Socketpair(#[source] nix::Error),
     #[error("send {msg} to the {peer}")]
     Send {
-        msg: &'static str,
+        msg: Step,
         peer: &'static str,
         #[source]
         source: nix::Error,
@@ -79,16 +155,15 @@ pub enum ChannelError {
         source: nix::Error,
     },
     #[error("the {peer} exited before sending {expected}")]
-    Closed {
-        peer: &'static str,
-        expected: &'static str,
-    },
-    #[error("protocol error: expected {expected} from the {peer}, got {got:?}")]
+    Closed { peer: &'static str, expected: Step },
+    #[error("protocol error: expected {expected} from the {peer}, got {got}")]
     Unexpected {
         peer: &'static str,
-        expected: &'static str,
-        got: Msg,
+        expected: Step,
+        got: Step,
     },
+    #[error("protocol error: the {peer} sent {got} where its execve was expected")]
+    NotExeced { peer: &'static str, got: Step },
     #[error("{}", chain.join(": "))]
     Child { errno: i32, chain: Vec<String> },
     #[error("decode a message from the {peer}")]
@@ -147,8 +222,8 @@ impl Channel {
     }
 
     pub fn send(&self, msg: &Msg) -> Result<(), ChannelError> {
-        let bytes = serde_json::to_vec(msg).expect("messages always serialize");
-        let name = msg_name(msg);
+        let bytes = encode(msg);
+        let name = msg.step();
         sendmsg::<()>(
             self.fd.as_raw_fd(),
             &[IoSlice::new(&bytes)],
@@ -183,35 +258,91 @@ impl Channel {
         if n == 0 {
             return Ok(None);
         }
-        serde_json::from_slice(&buf[..n])
-            .map(Some)
-            .map_err(|source| ChannelError::Decode {
-                peer: self.peer,
-                source,
-            })
+        decode(&buf[..n], self.peer).map(Some)
     }
 
     /// Receives the message the protocol expects next; an `Error` from the child becomes
-    /// [`ChannelError::Child`], anything else out of order is a protocol error.
-    pub fn expect(&self, expected: &'static str) -> Result<Msg, ChannelError> {
+    /// [`ChannelError::Child`], any other step out of order is a protocol error naming both.
+    fn expect(&self, expected: Step) -> Result<Msg, ChannelError> {
         match self.recv()? {
             None => Err(ChannelError::Closed {
                 peer: self.peer,
                 expected,
             }),
+            Some(m) => in_order(m, expected, self.peer),
+        }
+    }
+
+    /// stage 1 → parent: a new user namespace waits for its id maps.
+    pub fn recv_map_ids(&self) -> Result<(), ChannelError> {
+        self.expect(Step::MapIds).map(drop)
+    }
+
+    /// parent → stage 1: the id maps are written.
+    pub fn recv_ids_mapped(&self) -> Result<(), ChannelError> {
+        self.expect(Step::IdsMapped).map(drop)
+    }
+
+    /// stage 1 → parent: the init's (or exec'd process's) pid in the parent's pid namespace.
+    pub fn recv_init_pid(&self) -> Result<i32, ChannelError> {
+        match self.expect(Step::InitPid)? {
+            Msg::InitPid(pid) => Ok(pid),
+            got => Err(self.unexpected(Step::InitPid, &got)),
+        }
+    }
+
+    /// init → parent: run the prestart and createRuntime hooks.
+    pub fn recv_run_hooks(&self) -> Result<(), ChannelError> {
+        self.expect(Step::RunHooks).map(drop)
+    }
+
+    /// parent → init: the runtime hooks ran; the state JSON for the container's own hooks.
+    pub fn recv_hooks_done(&self) -> Result<String, ChannelError> {
+        match self.expect(Step::HooksDone)? {
+            Msg::HooksDone(state) => Ok(state),
+            got => Err(self.unexpected(Step::HooksDone, &got)),
+        }
+    }
+
+    /// init → parent: set up; waiting for `start`.
+    pub fn recv_ready(&self) -> Result<(), ChannelError> {
+        self.expect(Step::Ready).map(drop)
+    }
+
+    /// parent → init: the state is saved.
+    pub fn recv_commit(&self) -> Result<(), ChannelError> {
+        self.expect(Step::Commit).map(drop)
+    }
+
+    /// init → parent: the commit is acknowledged.
+    pub fn recv_committed(&self) -> Result<(), ChannelError> {
+        self.expect(Step::Committed).map(drop)
+    }
+
+    /// The channel's EOF: the peer's end was closed by its execve (it is close-on-exec). A
+    /// message instead is its error, or a protocol error.
+    pub fn recv_execve(&self) -> Result<(), ChannelError> {
+        match self.recv()? {
+            None => Ok(()),
             Some(Msg::Error { errno, chain }) => Err(ChannelError::Child { errno, chain }),
-            Some(m) if msg_name(&m) == expected => Ok(m),
-            Some(got) => Err(ChannelError::Unexpected {
+            Some(got) => Err(ChannelError::NotExeced {
                 peer: self.peer,
-                expected,
-                got,
+                got: got.step(),
             }),
+        }
+    }
+
+    fn unexpected(&self, expected: Step, got: &Msg) -> ChannelError {
+        ChannelError::Unexpected {
+            peer: self.peer,
+            expected,
+            got: got.step(),
         }
     }
 
     /// Sends `msg` with `fd` attached (SCM_RIGHTS): how the pty master leaves the container.
     pub fn send_with_fd(&self, msg: &Msg, fd: RawFd) -> Result<(), ChannelError> {
-        let bytes = serde_json::to_vec(msg).expect("messages always serialize");
+        let bytes = encode(msg);
         let fds = [fd];
         let cmsg = [ControlMessage::ScmRights(&fds)];
         sendmsg::<()>(
@@ -222,15 +353,16 @@ impl Channel {
             None,
         )
         .map_err(|source| ChannelError::Send {
-            msg: msg_name(msg),
+            msg: msg.step(),
             peer: self.peer,
             source,
         })?;
         Ok(())
     }
 
-    /// Receives the message the protocol expects next together with the fd attached to it.
-    pub fn expect_with_fd(&self, expected: &'static str) -> Result<(Msg, OwnedFd), ChannelError> {
+    /// container process → parent: the pty's name in the container and its master, attached.
+    pub fn recv_console(&self) -> Result<(String, OwnedFd), ChannelError> {
+        let expected = Step::Console;
         let mut buf = vec![0u8; MAX_MSG];
         let mut space = nix::cmsg_space!([RawFd; 1]);
         let (n, fd) = loop {
@@ -270,19 +402,12 @@ impl Channel {
                 expected,
             });
         }
-        let msg: Msg =
-            serde_json::from_slice(&buf[..n]).map_err(|source| ChannelError::Decode {
-                peer: self.peer,
-                source,
-            })?;
-        match (msg, fd) {
-            (Msg::Error { errno, chain }, _) => Err(ChannelError::Child { errno, chain }),
-            (m, Some(fd)) if msg_name(&m) == expected => Ok((m, fd)),
-            (got, _) => Err(ChannelError::Unexpected {
-                peer: self.peer,
-                expected,
-                got,
-            }),
+        match (
+            in_order(decode(&buf[..n], self.peer)?, expected, self.peer)?,
+            fd,
+        ) {
+            (Msg::Console(name), Some(fd)) => Ok((name, fd)),
+            (got, _) => Err(self.unexpected(expected, &got)),
         }
     }
 
@@ -317,18 +442,55 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> (i32, Vec<String>
     (errno, chain)
 }
 
-fn msg_name(msg: &Msg) -> &'static str {
+/// The one encoding of a message, on the socket and on exec.fifo.
+pub fn encode(msg: &Msg) -> Vec<u8> {
+    serde_json::to_vec(msg).expect("messages always serialize")
+}
+
+/// [`encode`], shortened to at most `limit` bytes by cutting an error chain's messages (one
+/// write of at most PIPE_BUF bytes to a FIFO is atomic, so its reader gets it whole).
+pub fn encode_within(msg: &Msg, limit: usize) -> Vec<u8> {
+    let Msg::Error { errno, chain } = msg else {
+        return encode(msg);
+    };
+    let mut chain = chain.clone();
+    loop {
+        let bytes = encode(&Msg::Error {
+            errno: *errno,
+            chain: chain.clone(),
+        });
+        let over = bytes.len().saturating_sub(limit);
+        let Some(longest) = chain.iter_mut().max_by_key(|c| c.len()) else {
+            return bytes;
+        };
+        if over == 0 || longest.len() <= 3 {
+            return bytes;
+        }
+        // Each round cuts the longest message by what is over, so this ends.
+        let mut cut = longest.len().saturating_sub(over + 3);
+        while !longest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        longest.truncate(cut);
+        longest.push_str("...");
+    }
+}
+
+/// Decodes one message from `peer`.
+pub fn decode(bytes: &[u8], peer: &'static str) -> Result<Msg, ChannelError> {
+    serde_json::from_slice(bytes).map_err(|source| ChannelError::Decode { peer, source })
+}
+
+/// `msg` when it is the `expected` step; the child's error, or a protocol error otherwise.
+pub fn in_order(msg: Msg, expected: Step, peer: &'static str) -> Result<Msg, ChannelError> {
     match msg {
-        Msg::MapIds => "MapIds",
-        Msg::IdsMapped => "IdsMapped",
-        Msg::InitPid(_) => "InitPid",
-        Msg::Ready => "Ready",
-        Msg::Commit => "Commit",
-        Msg::Committed => "Committed",
-        Msg::Error { .. } => "Error",
-        Msg::RunHooks => "RunHooks",
-        Msg::HooksDone(_) => "HooksDone",
-        Msg::Console(_) => "Console",
+        Msg::Error { errno, chain } => Err(ChannelError::Child { errno, chain }),
+        m if m.step() == expected => Ok(m),
+        got => Err(ChannelError::Unexpected {
+            peer,
+            expected,
+            got: got.step(),
+        }),
     }
 }
 
@@ -341,15 +503,15 @@ mod tests {
         let (parent, child) = Channel::pair().unwrap();
         child.send(&Msg::InitPid(42)).unwrap();
         child.send(&Msg::Ready).unwrap();
-        assert_eq!(parent.expect("InitPid").unwrap(), Msg::InitPid(42));
-        assert_eq!(parent.expect("Ready").unwrap(), Msg::Ready);
+        assert_eq!(parent.recv_init_pid().unwrap(), 42);
+        parent.recv_ready().unwrap();
     }
 
     #[test]
     fn out_of_order_message_is_a_protocol_error() {
         let (parent, child) = Channel::pair().unwrap();
         child.send(&Msg::Ready).unwrap();
-        let err = parent.expect("InitPid").unwrap_err();
+        let err = parent.recv_init_pid().unwrap_err();
         assert_eq!(
             err.to_string(),
             "protocol error: expected InitPid from the container process, got Ready"
@@ -363,7 +525,7 @@ mod tests {
         struct MountErr(#[source] nix::Error);
         let (parent, child) = Channel::pair().unwrap();
         child.send_error(&MountErr(nix::Error::EPERM));
-        let err = parent.expect("Ready").unwrap_err();
+        let err = parent.recv_ready().unwrap_err();
         assert_eq!(err.child_errno(), Some(libc::EPERM));
         assert_eq!(
             err.to_string(),
@@ -379,8 +541,8 @@ mod tests {
             .send_with_fd(&Msg::Console("/dev/pts/0".into()), w.as_raw_fd())
             .unwrap();
         drop(w);
-        let (msg, fd) = parent.expect_with_fd("Console").unwrap();
-        assert_eq!(msg, Msg::Console("/dev/pts/0".into()));
+        let (name, fd) = parent.recv_console().unwrap();
+        assert_eq!(name, "/dev/pts/0");
         nix::unistd::write(&fd, b"x").unwrap();
         let mut b = [0u8; 1];
         assert_eq!(nix::unistd::read(&r, &mut b).unwrap(), 1);
@@ -390,10 +552,47 @@ mod tests {
     fn closed_peer_is_reported_with_the_expected_step() {
         let (parent, child) = Channel::pair().unwrap();
         drop(child);
-        let err = parent.expect("Ready").unwrap_err();
+        let err = parent.recv_ready().unwrap_err();
         assert_eq!(
             err.to_string(),
             "the container process exited before sending Ready"
         );
+    }
+
+    #[test]
+    fn an_error_reply_fits_a_fifo_write_and_keeps_errno_and_chain_heads() {
+        let long = "x".repeat(3 * libc::PIPE_BUF);
+        let msg = Msg::Error {
+            errno: libc::ENOENT,
+            chain: vec!["startContainer hook /bin/h failed".into(), long],
+        };
+        let bytes = encode_within(&msg, libc::PIPE_BUF);
+        assert!(bytes.len() <= libc::PIPE_BUF, "{}", bytes.len());
+        match decode(&bytes, "init").unwrap() {
+            Msg::Error { errno, chain } => {
+                assert_eq!(errno, libc::ENOENT);
+                assert_eq!(chain[0], "startContainer hook /bin/h failed");
+                assert!(chain[1].ends_with("..."), "{}", chain[1]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_step_is_in_the_protocol_drawings() {
+        let here = include_str!("channel.rs");
+        let drawing = &here[..here.find("use std::io").unwrap()];
+        let arch = include_str!("../../../../docs/architecture.md");
+        for step in Step::ALL {
+            let name = step.to_string();
+            assert!(
+                drawing.contains(&name),
+                "{name} missing from channel.rs' drawing"
+            );
+            assert!(
+                arch.contains(&name),
+                "{name} missing from docs/architecture.md"
+            );
+        }
     }
 }

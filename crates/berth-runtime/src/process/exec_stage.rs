@@ -149,9 +149,7 @@ fn drive(
     stage1: i32,
     pid_out: &mut Option<i32>,
 ) -> Result<Option<OwnedFd>, ProcessError> {
-    let Msg::InitPid(pid) = chan.expect("InitPid")? else {
-        unreachable!("expect checks the message kind")
-    };
+    let pid = chan.recv_init_pid()?;
     *pid_out = Some(pid);
     match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(stage1), None)
         .map_err(ProcessError::Wait)?
@@ -160,20 +158,12 @@ fn drive(
         other => return Err(ProcessError::Stage1Exit(other)),
     }
     let console = match req.process.terminal {
-        true => Some(chan.expect_with_fd("Console")?.1),
+        true => Some(chan.recv_console()?.1),
         false => None,
     };
     // The process's end of the channel is close-on-exec: EOF means execve succeeded.
-    match chan.recv()? {
-        None => Ok(console),
-        Some(Msg::Error { errno, chain }) => Err(ChannelError::Child { errno, chain }.into()),
-        Some(got) => Err(ChannelError::Unexpected {
-            peer: "container process",
-            expected: "exec",
-            got,
-        }
-        .into()),
-    }
+    chan.recv_execve()?;
+    Ok(console)
 }
 
 fn stage1(

@@ -19,9 +19,7 @@ pub(super) fn before_pivot(plan: &Plan, chan: &Channel) -> Result<Option<String>
         return Ok(None);
     }
     chan.send(&Msg::RunHooks)?;
-    let Msg::HooksDone(state) = chan.expect("HooksDone")? else {
-        unreachable!("expect checks the message kind")
-    };
+    let state = chan.recv_hooks_done()?;
     // config.md: in the container namespace, after the mounts, before pivot_root; the path
     // therefore still resolves in the runtime's view of the filesystem.
     let creating = hooks::state_with_status(&state, "creating");
@@ -35,8 +33,8 @@ pub(super) fn before_pivot(plan: &Plan, chan: &Channel) -> Result<Option<String>
 }
 
 /// After `start` opened exec.fifo: runs startContainer (status "created": the program has not
-/// run yet) and writes the outcome on the FIFO for `start` to report: `0` for success, else
-/// `1` followed by the error chain.
+/// run yet) and writes the outcome on the FIFO for `start` to report, in the channel's
+/// encoding: `Started`, or `Error` with the errno and the chain.
 pub(super) fn start_container(
     plan: &Plan,
     state: Option<&str>,
@@ -56,15 +54,14 @@ pub(super) fn start_container(
         _ => Ok(()),
     };
     let reply = match &result {
-        Ok(()) => b"0".to_vec(),
+        Ok(()) => Msg::Started,
         Err(e) => {
-            let (_, chain) = super::channel::error_chain(e);
-            // One write of at most PIPE_BUF bytes is atomic: `start` reads it whole.
-            let mut msg = format!("1{}", chain.join(": ")).into_bytes();
-            msg.truncate(libc::PIPE_BUF);
-            msg
+            let (errno, chain) = super::channel::error_chain(e);
+            Msg::Error { errno, chain }
         }
     };
+    // One write of at most PIPE_BUF bytes is atomic: `start` reads it whole.
+    let reply = super::channel::encode_within(&reply, libc::PIPE_BUF);
     match sys::with_sigpipe_ignored(|| fifo.write_all(&reply)) {
         // EPIPE: the `start` that released the init died before reading the reply. Its
         // request stands: the program runs, and `state` reads that off the init's execve

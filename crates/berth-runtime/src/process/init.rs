@@ -161,7 +161,7 @@ fn setup(
 /// Ready → Commit → Committed: after this the init no longer dies with `berth create`.
 fn handshake(chan: &Channel) -> Result<(), InitError> {
     chan.send(&Msg::Ready)?;
-    chan.expect("Commit")?;
+    chan.recv_commit()?;
     nix::sys::prctl::set_pdeathsig(None).map_err(InitError::ParentDeath)?;
     chan.send(&Msg::Committed)?;
     Ok(())

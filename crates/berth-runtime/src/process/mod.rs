@@ -86,7 +86,7 @@ impl Spawned {
     /// Tells the init that the state is saved: it stops dying with this process.
     pub fn commit(&self) -> Result<(), ProcessError> {
         self.chan.send(&Msg::Commit)?;
-        self.chan.expect("Committed")?;
+        self.chan.recv_committed()?;
         Ok(())
     }
 
@@ -165,13 +165,11 @@ fn drive(
     runtime_hooks: RuntimeHooks,
 ) -> Result<(u64, Option<OwnedFd>), ProcessError> {
     if plan.namespaces.creates(NamespaceKind::User) {
-        chan.expect("MapIds")?;
+        chan.recv_map_ids()?;
         write_id_maps(stage1, &plan.namespaces.uid_map, &plan.namespaces.gid_map)?;
         chan.send(&Msg::IdsMapped)?;
     }
-    let Msg::InitPid(pid) = chan.expect("InitPid")? else {
-        unreachable!("expect checks the message kind")
-    };
+    let pid = chan.recv_init_pid()?;
     *init_pid = Some(pid);
     crate::phase!("create: init pid received");
     match waitpid(Pid::from_raw(stage1), None).map_err(ProcessError::Wait)? {
@@ -179,15 +177,15 @@ fn drive(
         other => return Err(ProcessError::Stage1Exit(other)),
     }
     if plan.hooks.init_needs_sync() {
-        chan.expect("RunHooks")?;
+        chan.recv_run_hooks()?;
         let state = runtime_hooks(pid)?;
         chan.send(&Msg::HooksDone(state))?;
     }
     let console = match plan.process.terminal {
-        true => Some(chan.expect_with_fd("Console")?.1),
+        true => Some(chan.recv_console()?.1),
         false => None,
     };
-    chan.expect("Ready")?;
+    chan.recv_ready()?;
     crate::phase!("create: init ready");
     let start_time = liveness::proc_stat(Path::new("/proc"), pid)
         .map(|s| s.start_time)

@@ -113,7 +113,7 @@ fn stage1(
             source,
         })?;
         chan.send(&Msg::MapIds)?;
-        chan.expect("IdsMapped")?;
+        chan.recv_ids_mapped()?;
         become_root()?;
     }
 

@@ -5,7 +5,7 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use super::channel::{Channel, Msg};
+use super::channel::{Channel, ChannelError, Msg};
 use crate::bundle::ProcessPlan;
 use crate::terminal;
 
@@ -13,12 +13,21 @@ use crate::terminal;
 /// default mounts use `newinstance`), never the host's.
 const PTMX: &str = "/dev/pts/ptmx";
 
+/// The pty could not be set up or handed over.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error(transparent)]
+    Terminal(#[from] terminal::TerminalError),
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+}
+
 /// Runs after pivot_root (or setns into the mount namespace) and after setsid.
 pub(super) fn setup(
     process: &ProcessPlan,
     chan: &Channel,
     bind_console: bool,
-) -> Result<(), super::InitError> {
+) -> Result<(), ConsoleError> {
     if !process.terminal {
         return Ok(());
     }

@@ -26,6 +26,9 @@ pub enum ExecError {
         #[source]
         source: nix::Error,
     },
+    /// The CVE-2019-5736 check of the program and its interpreters.
+    #[error(transparent)]
+    Check(#[from] Box<super::guard::GuardError>),
 }
 
 /// A program ready to exec: resolved path, argv and envp.
@@ -76,11 +79,8 @@ impl Program {
     /// with the argv binfmt_script would have built. No path is resolved between the check
     /// and the exec, so a process already in the container cannot swap the program in between.
     /// Returns only on failure.
-    pub fn exec_checked(
-        self,
-        exe: &super::guard::OwnExe,
-    ) -> Result<Infallible, super::init::InitError> {
-        let checked = exe.open_program(&self.path, &self.argv)?;
+    pub fn exec_checked(self, exe: &super::guard::OwnExe) -> Result<Infallible, ExecError> {
+        let checked = exe.open_program(&self.path, &self.argv).map_err(Box::new)?;
         let Err(source) = nix::unistd::execveat(
             &checked.fd,
             c"",
@@ -91,8 +91,7 @@ impl Program {
         Err(ExecError::Exec {
             path: checked.path,
             source,
-        }
-        .into())
+        })
     }
 }
 

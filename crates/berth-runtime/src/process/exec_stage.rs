@@ -29,7 +29,6 @@ use nix::unistd::{setresgid, setresuid, Gid, Uid};
 
 use super::channel::{Channel, ChannelError, Msg};
 use super::guard::OwnExe;
-use super::init::InitError;
 use super::{console, final_steps, sys, ProcessError};
 use crate::bundle::ProcessPlan;
 use crate::cgroups::CgroupPlan;
@@ -90,7 +89,11 @@ pub enum ExecStageError {
     #[error("start a new session")]
     Setsid(#[source] nix::Error),
     #[error(transparent)]
-    Init(#[from] InitError),
+    FinalSteps(#[from] final_steps::FinalStepsError),
+    #[error(transparent)]
+    Console(#[from] console::ConsoleError),
+    #[error(transparent)]
+    Exec(#[from] super::exec::ExecError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]

@@ -3,11 +3,35 @@
 
 use std::path::Path;
 
-use super::init::InitError;
 use super::{creds, exec, guard, sys};
 use crate::bundle::ProcessPlan;
 use crate::lsm::LsmPlan;
 use crate::seccomp::{Listener, SeccompPlan};
+
+/// A final step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FinalStepsError {
+    #[error(transparent)]
+    Creds(#[from] creds::CredsError),
+    #[error(transparent)]
+    Guard(#[from] guard::GuardError),
+    #[error(transparent)]
+    Lsm(#[from] crate::lsm::LsmError),
+    #[error(transparent)]
+    CloseFds(#[from] sys::CloexecError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error("set the parent-death signal")]
+    ParentDeath(#[source] nix::Error),
+    #[error("change to the working directory {path}")]
+    Chdir {
+        path: std::path::PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error(transparent)]
+    Exec(#[from] exec::ExecError),
+}
 
 /// What confines the process beyond its credentials.
 pub(super) struct Restrictions<'a> {
@@ -32,7 +56,7 @@ pub(super) fn run(
     rearm_parent_death: bool,
     keep_fds: u32,
     r: Restrictions,
-) -> Result<exec::Program, InitError> {
+) -> Result<exec::Program, FinalStepsError> {
     creds::apply_rlimits(&process.rlimits)?; // as root: raising a limit may need privileges
     creds::apply_oom_score_adj(process.oom_score_adj)?;
     let cwd_done = nix::unistd::chdir(&process.cwd).is_ok(); // as root, in case the user cannot reach it yet
@@ -57,7 +81,7 @@ pub(super) fn run(
     }
     creds::switch_user(process)?; // bounding set, groups, uid, capability sets
     if rearm_parent_death {
-        sys::die_with_parent(0).map_err(InitError::ParentDeath)?; // the uid change cleared it
+        sys::die_with_parent(0).map_err(FinalStepsError::ParentDeath)?; // the uid change cleared it
     }
     if !cwd_done {
         chdir(&process.cwd)?; // the cwd may be reachable only by the user (root_squash-like mounts)
@@ -79,8 +103,8 @@ pub(super) fn run(
     Ok(program)
 }
 
-fn chdir(path: &Path) -> Result<(), InitError> {
-    nix::unistd::chdir(path).map_err(|source| InitError::Chdir {
+fn chdir(path: &Path) -> Result<(), FinalStepsError> {
+    nix::unistd::chdir(path).map_err(|source| FinalStepsError::Chdir {
         path: path.to_path_buf(),
         source,
     })

@@ -5,16 +5,26 @@
 use std::fs::File;
 use std::io::Write;
 
-use super::channel::{Channel, Msg};
-use super::init::InitError;
+use super::channel::{Channel, ChannelError, Msg};
 use super::sys;
 use crate::bundle::Plan;
 use crate::hooks::{self, HookKind};
 
+/// A hook step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HookStepsError {
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Hook(#[from] hooks::HookError),
+    #[error("write the startContainer hooks' result to exec.fifo")]
+    FifoReply(#[source] std::io::Error),
+}
+
 /// RunHooks → (parent: prestart, createRuntime) → HooksDone(state) → createContainer.
 /// Returns the state JSON for startContainer; `None` when the config has none of these hooks
 /// (the protocol step is then skipped on both sides).
-pub(super) fn before_pivot(plan: &Plan, chan: &Channel) -> Result<Option<String>, InitError> {
+pub(super) fn before_pivot(plan: &Plan, chan: &Channel) -> Result<Option<String>, HookStepsError> {
     if !plan.hooks.init_needs_sync() {
         return Ok(None);
     }
@@ -39,7 +49,7 @@ pub(super) fn start_container(
     plan: &Plan,
     state: Option<&str>,
     fifo: &mut File,
-) -> Result<(), InitError> {
+) -> Result<(), HookStepsError> {
     let result = match state {
         // As runc: in the process's cwd (the init is already there), with its environment.
         Some(s) if plan.hooks.has(HookKind::StartContainer) => hooks::run_all(
@@ -67,7 +77,7 @@ pub(super) fn start_container(
         // request stands: the program runs, and `state` reads that off the init's execve
         // (container::status, Phase::Starting).
         Err(e) if e.raw_os_error() == Some(libc::EPIPE) && result.is_ok() => {}
-        other => other.map_err(InitError::FifoReply)?,
+        other => other.map_err(HookStepsError::FifoReply)?,
     }
     Ok(result?)
 }

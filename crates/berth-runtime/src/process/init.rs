@@ -12,7 +12,7 @@ use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::Mode;
 
 use super::channel::{Channel, ChannelError, Msg};
-use super::{console, creds, exec, final_steps, guard, hook_steps, sys};
+use super::{console, exec, final_steps, guard, hook_steps, sys};
 use crate::bundle::{NamespaceKind, Plan};
 
 /// Handles the init needs after pivot_root, opened by the parent before the fork so that no
@@ -50,13 +50,11 @@ pub enum InitError {
         source: Box<crate::rootfs::HardeningError>,
     },
     #[error(transparent)]
-    Creds(#[from] creds::CredsError),
-    #[error("change to the working directory {path}")]
-    Chdir {
-        path: PathBuf,
-        #[source]
-        source: nix::Error,
-    },
+    FinalSteps(#[from] final_steps::FinalStepsError),
+    #[error(transparent)]
+    HookSteps(#[from] hook_steps::HookStepsError),
+    #[error(transparent)]
+    Console(#[from] console::ConsoleError),
     #[error(transparent)]
     Exec(#[from] exec::ExecError),
     #[error("create the working directory {path}")]
@@ -67,24 +65,14 @@ pub enum InitError {
     },
     #[error("open exec.fifo for writing (wait for start)")]
     WaitStart(#[source] nix::Error),
-    #[error("write the startContainer hooks' result to exec.fifo")]
-    FifoReply(#[source] std::io::Error),
-    #[error(transparent)]
-    CloseFds(#[from] sys::CloexecError),
     #[error("set the parent-death signal")]
     ParentDeath(#[source] nix::Error),
     #[error(transparent)]
     Channel(#[from] ChannelError),
     #[error(transparent)]
-    Hook(#[from] crate::hooks::HookError),
-    #[error(transparent)]
-    Terminal(#[from] crate::terminal::TerminalError),
-    #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Guard(#[from] super::guard::GuardError),
-    #[error(transparent)]
-    Lsm(#[from] crate::lsm::LsmError),
 }
 
 /// Runs the init checklist and never returns: it execs the user's program or exits non-zero.
@@ -191,7 +179,7 @@ fn wait_and_exec(
     crate::phase!("init: execve");
     // CVE-2019-5736: checked right before the exec (not at create), so a script rewritten
     // between create and start is still caught; execveat of the checked fd, no re-resolution.
-    program.exec_checked(exe)
+    Ok(program.exec_checked(exe)?)
 }
 
 /// Replaces the handle on the host's /proc (taken before the namespaces existed, to reopen

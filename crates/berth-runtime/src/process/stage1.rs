@@ -46,6 +46,10 @@ pub enum Stage1Error {
     LoopbackUp(#[source] nix::Error),
     #[error("fork the container init")]
     Fork(#[source] nix::Error),
+    #[error("create the pipe that holds the init until its pid is sent (pipe2)")]
+    HoldPipe(#[source] nix::Error),
+    #[error("release the init once its pid is sent (write to the hold pipe)")]
+    Release(#[source] nix::Error),
     #[error(transparent)]
     Channel(#[from] ChannelError),
 }
@@ -138,7 +142,7 @@ fn stage1(
     // channel. Not waiting for stage 1's exit (the pipe's EOF) saves ~3 ms of `create`
     // (docs/benchmarks.md); an EOF without the byte means stage 1 failed, and the init exits.
     let (hold_r, hold_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Stage1Error::Fork)?;
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Stage1Error::HoldPipe)?;
     match sys::fork_sibling().map_err(Stage1Error::Fork)? {
         0 => {
             drop(hold_w);
@@ -153,7 +157,7 @@ fn stage1(
             crate::failpoint!("stage1:after-fork-init");
             chan.send(&Msg::InitPid(pid))?;
             // Only now may the init talk: the parent reads InitPid first.
-            nix::unistd::write(&hold_w, b"1").map_err(Stage1Error::Fork)?;
+            nix::unistd::write(&hold_w, b"1").map_err(Stage1Error::Release)?;
             crate::phase!("stage1: fork init");
             Ok(())
         }

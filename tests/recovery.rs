@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -527,4 +527,285 @@ fn update_killed_at_each_syscall_leaves_an_updatable_container() {
             Ok(())
         },
     );
+}
+
+// ---- issue #21 item 5: a damaged state of a live container must not leak it ----
+
+/// How a test damages a live container's state.
+#[derive(Clone, Copy, Debug)]
+enum Damage {
+    /// `rm -rf <root>/<id>`.
+    DirRemoved,
+    /// state.json cut to 0 bytes.
+    Truncated,
+    /// state.json replaced by bytes that are not JSON.
+    Garbage,
+    /// state.json renamed to state.json.tmp (a save that died between write and rename, then
+    /// lost the old file).
+    TmpLeftover,
+}
+
+impl Damage {
+    fn apply(self, rt: &Runtime, id: &str) {
+        let dir = rt.root().join(id);
+        let state = dir.join("state.json");
+        match self {
+            Damage::DirRemoved => std::fs::remove_dir_all(&dir).unwrap(),
+            Damage::Truncated => std::fs::write(&state, b"").unwrap(),
+            Damage::Garbage => std::fs::write(&state, b"\x00garbage{{not json").unwrap(),
+            Damage::TmpLeftover => std::fs::rename(&state, dir.join("state.json.tmp")).unwrap(),
+        }
+    }
+}
+
+/// The pids in the container's cgroup (its v2 directory, else the first one found), and
+/// that directory.
+fn cgroup_pids(id: &str) -> (Vec<i32>, PathBuf) {
+    let dirs = cgroups_named(id);
+    let dir = dirs
+        .iter()
+        .find(|d| d.starts_with("/sys/fs/cgroup/unified"))
+        .or(dirs.first())
+        .unwrap_or_else(|| panic!("no cgroup named after {id}"))
+        .clone();
+    let pids = std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    (pids, dir)
+}
+
+/// `/proc/<pid>/stat` field 22 and the state letter, or `None` for no such process.
+fn start_time_and_state(pid: i32) -> Option<(u64, String)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some((rest.get(19)?.parse().ok()?, rest.first()?.to_string()))
+}
+
+/// Whether the process `pid` that had `start` is still alive (a zombie is dead).
+fn still_alive(pid: i32, start: u64) -> bool {
+    start_time_and_state(pid).is_some_and(|(s, state)| s == start && state != "Z")
+}
+
+/// Creates (and for `running`, starts) a container whose init forks a second process, damages
+/// its state with `damage`, runs `delete --force`, and checks that it exits 0 with a warning
+/// naming the damage, that every process of the container is gone (by pid and by its cgroup),
+/// and that nothing is left. What leaked is cleaned up here before the test fails, so a run
+/// against a berth without the fix does not leave the host dirty.
+fn delete_force_after(damage: Damage, running: bool, cgroups_path: Option<&str>) {
+    if !require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    let id = unique_id();
+    b.args(&["sh", "-c", "sleep 1000 & exec sleep 1001"]);
+    if let Some(path) = cgroups_path {
+        b.config_mut()["linux"]["cgroupsPath"] = json!(path.replace("{id}", &id));
+    }
+    rt.create(&b, &id).ok();
+    if running {
+        rt.cmd(&["start", &id]).ok();
+    }
+    // The init and, once started, its child (which the init forks as its first act).
+    let want = if running { 2 } else { 1 };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut pids, mut cg_dir) = cgroup_pids(&id);
+    while pids.len() < want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        (pids, cg_dir) = cgroup_pids(&id);
+    }
+    assert_eq!(pids.len(), want, "processes in {}", cg_dir.display());
+    let procs: Vec<(i32, u64)> = pids
+        .iter()
+        .map(|&p| (p, start_time_and_state(p).unwrap().0))
+        .collect();
+    damage.apply(&rt, &id);
+
+    let out = rt.cmd(&["delete", "--force", &id]);
+    let alive: Vec<i32> = procs
+        .iter()
+        .filter(|&&(p, s)| still_alive(p, s))
+        .map(|&(p, _)| p)
+        .collect();
+    let cgroups = cgroups_named(&id);
+    let mut left = rt.leftovers(&id, &b);
+    loud(&format!(
+        "DAMAGE {damage:?} ({}): delete --force exit {}, {} of {} processes alive, {} cgroup dirs left, leftovers: {left:?}",
+        if running { "running" } else { "created" },
+        out.code,
+        alive.len(),
+        procs.len(),
+        cgroups.len(),
+    ));
+    // Clean up what leaked before asserting.
+    for &pid in &alive {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    if !cgroups.is_empty() {
+        std::thread::sleep(Duration::from_millis(200));
+        for dir in &cgroups {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    let _ = std::fs::remove_dir_all(rt.identity_record(&id));
+    left.retain(|l| !l.starts_with("cgroup "));
+    assert!(out.success(), "delete --force failed: {out}");
+    assert!(
+        alive.is_empty(),
+        "processes {alive:?} of the container survived"
+    );
+    assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+    assert!(!cg_dir.exists(), "{} left", cg_dir.display());
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let what = match damage {
+        Damage::DirRemoved => format!("state directory {}/{id} is missing", rt.root_str()),
+        _ => format!(
+            "state file {}/{id}/state.json is missing or corrupt",
+            rt.root_str()
+        ),
+    };
+    assert!(
+        out.stderr.contains("warning") && out.stderr.contains(&what),
+        "no warning naming {what:?}: {out}"
+    );
+    assert!(rt.cmd(&["state", &id]).mentions("does not exist"));
+}
+
+#[test]
+fn delete_force_kills_a_created_container_whose_state_dir_was_removed() {
+    delete_force_after(Damage::DirRemoved, false, None);
+}
+
+#[test]
+fn delete_force_kills_a_created_container_whose_state_file_was_truncated() {
+    delete_force_after(Damage::Truncated, false, None);
+}
+
+#[test]
+fn delete_force_kills_a_created_container_whose_state_file_is_garbage() {
+    delete_force_after(Damage::Garbage, false, None);
+}
+
+#[test]
+fn delete_force_kills_a_created_container_with_only_a_tmp_state_file() {
+    delete_force_after(Damage::TmpLeftover, false, None);
+}
+
+#[test]
+fn delete_force_kills_a_running_container_whose_state_dir_was_removed() {
+    delete_force_after(Damage::DirRemoved, true, None);
+}
+
+#[test]
+fn delete_force_kills_a_running_container_whose_state_file_was_truncated() {
+    delete_force_after(Damage::Truncated, true, None);
+}
+
+#[test]
+fn delete_force_kills_a_running_container_whose_state_file_is_garbage() {
+    delete_force_after(Damage::Garbage, true, None);
+}
+
+#[test]
+fn delete_force_kills_a_running_container_with_only_a_tmp_state_file() {
+    delete_force_after(Damage::TmpLeftover, true, None);
+}
+
+/// A custom absolute cgroupsPath is not derivable from the id: only the identity record
+/// names it.
+#[test]
+fn delete_force_kills_a_running_container_with_a_custom_cgroups_path_whose_state_dir_was_removed(
+) {
+    delete_force_after(Damage::DirRemoved, true, Some("/berth-recovery-{id}"));
+}
+
+#[test]
+fn delete_force_kills_a_created_container_with_a_custom_cgroups_path_whose_state_file_is_garbage(
+) {
+    delete_force_after(Damage::Garbage, false, Some("/berth-recovery-{id}"));
+}
+
+/// `state`, `start`, `kill` and a plain `delete` of a live container whose state is damaged
+/// fail naming the container and the damage; `delete --force` then cleans up.
+#[test]
+fn damaged_state_is_reported_by_name_until_delete_force() {
+    if !require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    let (b, id) = running_sleeper(&rt);
+    let root = rt.root_str().to_string();
+    Damage::Garbage.apply(&rt, &id);
+    let corrupt = format!("state file {root}/{id}/state.json is missing or corrupt");
+    for (verb, args) in [
+        ("state of container", vec!["state", &id]),
+        ("start container", vec!["start", &id]),
+        ("kill container", vec!["kill", &id, "KILL"]),
+        ("delete container", vec!["delete", &id]),
+    ] {
+        rt.cmd(&args)
+            .fails_with(&format!("berth: {verb} \"{id}\": {corrupt}"));
+    }
+    std::fs::remove_dir_all(rt.root().join(&id)).unwrap();
+    let missing = format!(
+        "container \"{id}\" has lost its state directory {root}/{id}, but its identity record {root}/@identity/{id} remains: it may still be alive (delete --force kills it and cleans up)"
+    );
+    for (verb, args) in [
+        ("state of container", vec!["state", &id]),
+        ("start container", vec!["start", &id]),
+        ("kill container", vec!["kill", &id, "KILL"]),
+        ("delete container", vec!["delete", &id]),
+    ] {
+        rt.cmd(&args)
+            .fails_with(&format!("berth: {verb} \"{id}\": {missing}"));
+    }
+    // The id stays claimed: a new container of the same name must not adopt the old cgroup.
+    rt.create(&b, &id).fails_with(&format!(
+        "berth: create container \"{id}\": container \"{id}\" already exists: {missing}"
+    ));
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &b);
+}
+
+/// The identity record's start time guards against a recycled pid: a record naming a live
+/// process with another start time does not get it killed, while one with its start time
+/// does. The processes are `sleep`s started here; the records are written by hand.
+#[test]
+fn delete_force_never_kills_a_recycled_pid() {
+    if !require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new();
+    for (matching, id) in [(false, unique_id()), (true, unique_id())] {
+        let mut sleeper = Command::new("sleep").arg("1000").spawn().unwrap();
+        let pid = sleeper.id() as i32;
+        let (start, _) = start_time_and_state(pid).unwrap();
+        let recorded = if matching { start } else { start + 1 };
+        let record = rt.identity_record(&id);
+        std::fs::create_dir_all(&record).unwrap();
+        std::fs::write(
+            record.join("record.json"),
+            json!({
+                "id": id,
+                "cgroup": {"relative_path": "", "hierarchies": [], "owned_parent_depth": 0, "disabled": true},
+                "pid": pid,
+                "pidStartTime": recorded,
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let out = rt.cmd(&["delete", "--force", &id]);
+        let alive = sleeper.try_wait().unwrap().is_none();
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+        out.ok();
+        assert_eq!(alive, !matching, "matching start time {matching}: {out}");
+        rt.assert_nothing_left(&id, &b);
+    }
 }

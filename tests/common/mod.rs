@@ -503,6 +503,11 @@ impl Runtime {
         self.root.path().to_str().expect("utf-8 root")
     }
 
+    /// Where berth keeps container `id`'s identity record (state/identity.rs).
+    pub fn identity_record(&self, id: &str) -> PathBuf {
+        self.root().join("@identity").join(id)
+    }
+
     /// Run `<runtime> --root <root> ARGS...` and wait (at most [`CMD_TIMEOUT`]).
     #[track_caller]
     pub fn cmd(&self, args: &[&str]) -> Output {
@@ -629,8 +634,9 @@ impl Runtime {
         Ok(out.json())
     }
 
-    /// Assert that container `id` left nothing behind: no state dir under the root, no mount
-    /// under the bundle (host namespace), no cgroup directory named after the id under
+    /// Assert that container `id` left nothing behind: no state dir under the root, no identity
+    /// record (`<root>/@identity/<id>`, what `delete --force` finds a container by when its
+    /// state is lost), no mount under the bundle (host namespace), no cgroup directory named after the id under
     /// /sys/fs/cgroup/*/, no process whose cmdline or cwd references the bundle.
     #[track_caller]
     pub fn assert_nothing_left(&self, id: &str, bundle: &Bundle) {
@@ -648,6 +654,10 @@ impl Runtime {
         let state = self.root().join(id);
         if state.exists() {
             problems.push(format!("state dir {} exists", state.display()));
+        }
+        let record = self.identity_record(id);
+        if record.exists() {
+            problems.push(format!("identity record {} exists", record.display()));
         }
         for m in mounts_under(bundle.path()) {
             problems.push(format!("mount {} remains", m.display()));
@@ -670,12 +680,16 @@ impl Default for Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        // Force-delete whatever a failed test left in our private root.
-        if let Ok(rd) = fs::read_dir(self.root.path()) {
-            for e in rd.flatten() {
-                if e.path().is_dir() {
+        // Force-delete whatever a failed test left in our private root, also containers
+        // known only by their identity record.
+        let records = self.root.path().join("@identity");
+        for dir in [self.root.path(), records.as_path()] {
+            if let Ok(rd) = fs::read_dir(dir) {
+                for e in rd.flatten() {
                     let name = e.file_name().to_string_lossy().into_owned();
-                    let _ = self.cmd(&["delete", "--force", &name]);
+                    if e.path().is_dir() && name != "@identity" {
+                        let _ = self.cmd(&["delete", "--force", &name]);
+                    }
                 }
             }
         }

@@ -13,7 +13,7 @@ use crate::bundle::{Plan, PlanOptions};
 use crate::cgroups::{CgroupManager, HostCgroups};
 use crate::hooks::{self, HookKind};
 use crate::process::{self, Spawned};
-use crate::state::{ContainerId, ContainerState, LockedContainer, Phase, Store};
+use crate::state::{ContainerId, ContainerState, Identity, LockedContainer, Phase, Store};
 use crate::terminal::ConsoleSocket;
 
 /// What `berth create` was asked besides the id and bundle.
@@ -112,6 +112,15 @@ impl Undo<'_> {
         crate::phase!("create: state dir");
         container.save(&state)?; // "creating", so `list` shows it and `delete --force` can clean up
         crate::failpoint!("create:after-state-creating");
+        // The identity record names the cgroup before it exists: with state.json lost, it is
+        // what `delete --force` finds the container by (state/identity.rs).
+        let mut identity = Identity {
+            id: plan.id.clone(),
+            cgroup: Some(plan.cgroup.clone()),
+            pid: None,
+            pid_start_time: None,
+        };
+        container.save_identity(&identity)?;
 
         self.cgroup = !plan.cgroup.disabled; // before creating: a half-made cgroup is undone too
         setup_cgroup(plan)?;
@@ -152,7 +161,12 @@ impl Undo<'_> {
         state.pid = Some(pid);
         state.pid_start_time = Some(spawned.start_time);
         state.phase = Phase::Created;
+        identity.pid = state.pid;
+        identity.pid_start_time = state.pid_start_time;
         self.init = Some(spawned);
+        // Before the commit: until then the init dies with this process, so no init outlives
+        // `create` without its pid on record.
+        container.save_identity(&identity)?;
         container.save(&state)?;
         crate::failpoint!("create:after-state-created");
         if let Some(path) = &opts.pid_file {

@@ -12,11 +12,13 @@ use crate::process::{liveness, sys};
 use crate::state::{ContainerId, ContainerState, StateError, Store};
 
 /// How long `delete --force` waits for the killed processes to exit.
-const KILL_WAIT_SECS: u64 = 10;
+pub(super) const KILL_WAIT_SECS: u64 = 10;
 
 /// Deletes a container. Without `force`, a stopped or a created container may be deleted; with
 /// `force`, also a running or paused one, and a missing container is not an error, so cleanup
-/// after a crash is idempotent.
+/// after a crash is idempotent. With `force`, a container whose state directory or state file
+/// is damaged is found by its identity record, killed and removed, with a warning
+/// (damaged.rs).
 ///
 /// A created container is killed and deleted without `force`, as runc 1.1.5 does, although
 /// runtime.md says deleting a container that is not stopped MUST fail: containerd's runc shim
@@ -32,16 +34,17 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
     };
     let container = match locked {
         Err(StateError::NotFound { .. }) if force => return Ok(()),
+        // The state directory is gone, the identity record is not: the container may live.
+        Err(e @ StateError::StateDirMissing { .. }) if force => {
+            return super::damaged::delete(store, &id, None, &e)
+        }
         other => other?,
     };
     let state = match container.load() {
         Ok(s) => s,
-        // A state file we cannot read (for instance a truncated one after a crash) is still
-        // removed with --force: there is nothing in it to act on.
-        Err(_) if force => {
-            container.destroy()?;
-            return Ok(());
-        }
+        // A state file we cannot read (for instance a truncated one after a crash): the
+        // identity record still says what to kill and remove.
+        Err(e) if force => return super::damaged::delete(store, &id, Some(container), &e),
         Err(e) => return Err(e.into()),
     };
     match status(&state) {

@@ -4,6 +4,7 @@
 //! the recorded init is still the same live process (pid and start time).
 
 mod create;
+mod damaged;
 mod delete;
 mod exec;
 mod kill;

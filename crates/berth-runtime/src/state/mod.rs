@@ -6,6 +6,8 @@
 //! <root>/                 mode 0711, created on first use
 //! <root>/<id>/            mode 0700, one per container, flock(2)ed by whoever mutates it
 //! <root>/<id>/state.json  mode 0600, replaced atomically by rename(2)
+//! <root>/@identity/<id>/record.json   the identity record (identity.rs), outside <id>/ so
+//!                         that `delete --force` finds a container whose state is lost
 //! ```
 //!
 //! Writers ([`LockedContainer`]) hold an exclusive `flock` on the container directory fd, so two
@@ -19,6 +21,7 @@
 
 mod held_locks;
 mod id;
+mod identity;
 mod model;
 mod store;
 mod time;
@@ -28,6 +31,7 @@ use std::path::PathBuf;
 
 pub use held_locks::close_in_child as close_lock_fds_in_child;
 pub use id::ContainerId;
+pub use identity::{Identity, IDENTITY_DIR};
 pub use model::{current_owner, process_start_time, ContainerState, Phase};
 pub use store::{LockedContainer, Store, EXEC_FIFO, STATE_FILE};
 pub use time::{format_rfc3339, now_rfc3339};
@@ -47,6 +51,23 @@ pub enum StateError {
     /// There is no container with this id (or it was deleted while we waited for its lock).
     #[error("container {id:?} does not exist")]
     NotFound { id: String },
+
+    /// The state directory is gone but the identity record is not: the container may live.
+    #[error("container {id:?} has lost its state directory {dir}, but its identity record {record} remains: it may still be alive (delete --force kills it and cleans up)")]
+    StateDirMissing {
+        id: String,
+        dir: PathBuf,
+        record: PathBuf,
+    },
+
+    /// `create` of an id whose state directory is gone but whose identity record remains: a
+    /// new container must not adopt the old one's cgroup and processes.
+    #[error("container {id:?} already exists: container {id:?} has lost its state directory {dir}, but its identity record {record} remains: it may still be alive (delete --force kills it and cleans up)")]
+    IdentityExists {
+        id: String,
+        dir: PathBuf,
+        record: PathBuf,
+    },
 
     #[error("create state root {path}")]
     CreateRoot {

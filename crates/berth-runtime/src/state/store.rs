@@ -69,6 +69,9 @@ impl Store {
                 source: nix::errno::Errno::EWOULDBLOCK,
             })
         });
+        // The identity record's directory is claimed too: if it is left from a container whose
+        // state directory was removed, that container may live on in its cgroup.
+        let lock = lock.and_then(|lock| self.claim_identity(id).map(|()| lock));
         let lock = match lock {
             Ok(lock) => lock,
             Err(e) => {
@@ -101,8 +104,11 @@ impl Store {
         how: FlockArg,
     ) -> Result<Option<LockedContainer>, StateError> {
         let dir = self.dir_of(id);
-        let Some(lock) = open_and_lock(&dir, id, how)? else {
-            return Ok(None);
+        let lock = match open_and_lock(&dir, id, how) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => return Ok(None),
+            Err(StateError::NotFound { .. }) => return Err(self.missing(id)),
+            Err(e) => return Err(e),
         };
         let locked = lock.metadata().map_err(|source| StateError::StatDir {
             path: dir.clone(),
@@ -113,9 +119,7 @@ impl Store {
                 Ok(Some(LockedContainer::new(id.clone(), dir, lock)))
             }
             Ok(_) => Ok(None), // destroyed and re-created while we waited: lock the new one
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StateError::NotFound {
-                id: id.as_str().to_owned(),
-            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(self.missing(id)),
             Err(source) => Err(StateError::StatDir { path: dir, source }),
         }
     }
@@ -175,9 +179,7 @@ impl Store {
                 Err(StateError::Corrupt { source, .. })
                     if source.kind() == io::ErrorKind::NotFound && !dir.exists() =>
                 {
-                    return Err(StateError::NotFound {
-                        id: id.as_str().to_owned(),
-                    })
+                    return Err(self.missing(id))
                 }
                 Err(StateError::Corrupt { ref source, .. })
                     if source.kind() == io::ErrorKind::NotFound && waits < TRANSIENT_WAITS =>
@@ -187,6 +189,21 @@ impl Store {
                 }
                 other => return other,
             }
+        }
+    }
+
+    /// Why there is no state directory for `id`: [`StateError::NotFound`], or
+    /// [`StateError::StateDirMissing`] when its identity record remains.
+    fn missing(&self, id: &ContainerId) -> StateError {
+        if self.has_identity(id) {
+            return StateError::StateDirMissing {
+                id: id.as_str().to_owned(),
+                dir: self.dir_of(id),
+                record: self.identity_dir(id),
+            };
+        }
+        StateError::NotFound {
+            id: id.as_str().to_owned(),
         }
     }
 
@@ -316,6 +333,29 @@ fn read_state(path: &Path) -> Result<ContainerState, StateError> {
     })
 }
 
+/// Writes `bytes` to `tmp` (0600, no symlink followed) and renames it over `dest`.
+pub(super) fn write_atomically(tmp: &Path, dest: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let write = |path: &Path| -> io::Result<()> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)?
+            .write_all(bytes)
+    };
+    write(tmp).map_err(|source| StateError::Write {
+        path: tmp.to_owned(),
+        source,
+    })?;
+    fs::rename(tmp, dest).map_err(|source| StateError::Rename {
+        from: tmp.to_owned(),
+        to: dest.to_owned(),
+        source,
+    })
+}
+
 /// A container directory with the exclusive lock held; the lock is released on drop.
 #[derive(Debug)]
 pub struct LockedContainer {
@@ -350,27 +390,11 @@ impl LockedContainer {
             id: self.id.as_str().to_owned(),
             source,
         })?;
-        let tmp = self.dir.join(STATE_TMP_FILE);
-        let write = |path: &Path| -> io::Result<()> {
-            OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(path)?
-                .write_all(&json)
-        };
-        write(&tmp).map_err(|source| StateError::Write {
-            path: tmp.clone(),
-            source,
-        })?;
-        let dest = self.dir.join(STATE_FILE);
-        fs::rename(&tmp, &dest).map_err(|source| StateError::Rename {
-            from: tmp,
-            to: dest,
-            source,
-        })
+        write_atomically(
+            &self.dir.join(STATE_TMP_FILE),
+            &self.dir.join(STATE_FILE),
+            &json,
+        )
     }
 
     /// Read `state.json`; missing, truncated or invalid is [`StateError::Corrupt`].
@@ -378,9 +402,17 @@ impl LockedContainer {
         read_state(&self.dir.join(STATE_FILE))
     }
 
-    /// Remove the container directory and everything in it. The lock is released only after the
-    /// directory is gone, so a waiter in [`Store::lock`] then sees [`StateError::NotFound`].
+    /// Remove the container directory and everything in it, then the identity record (the
+    /// last trace of the container: were berth to die in between, `delete --force` still
+    /// finds the id). The lock is released only after both are gone, so a waiter in
+    /// [`Store::lock`] then sees [`StateError::NotFound`].
     pub fn destroy(self) -> Result<(), StateError> {
+        self.remove_dir()?;
+        let root = self.dir.parent().unwrap_or(Path::new("/"));
+        Store::new(root).remove_identity(&self.id)
+    }
+
+    fn remove_dir(&self) -> Result<(), StateError> {
         match fs::remove_dir_all(&self.dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

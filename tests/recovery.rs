@@ -632,12 +632,13 @@ fn delete_force_after(damage: Damage, running: bool, cgroups_path: Option<&str>)
     let cgroups = cgroups_named(&id);
     let mut left = rt.leftovers(&id, &b);
     loud(&format!(
-        "DAMAGE {damage:?} ({}): delete --force exit {}, {} of {} processes alive, {} cgroup dirs left, leftovers: {left:?}",
+        "DAMAGE {damage:?} ({}): delete --force exit {}, {} of {} processes alive, {} cgroup dirs left, leftovers: {left:?}; stderr: {}",
         if running { "running" } else { "created" },
         out.code,
         alive.len(),
         procs.len(),
         cgroups.len(),
+        out.stderr.trim(),
     ));
     // Clean up what leaked before asserting.
     for &pid in &alive {

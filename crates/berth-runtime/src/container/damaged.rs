@@ -68,7 +68,7 @@ pub(super) fn delete(
         None => "no cgroup".to_string(),
     };
     crate::log_warn!(
-        "delete --force {}: the container's state is damaged ({}); found it by {found_by}: killed {killed} process(es), removed {cgroup_text}; its poststop hooks were lost with the state and did not run",
+        "delete --force {}: the container's state is damaged ({}); found it by {found_by}: killed {killed} process(es), removed {cgroup_text}; poststop hooks, if it had any, were lost with the state and did not run",
         id.as_str(),
         damage_text(damage)
     );

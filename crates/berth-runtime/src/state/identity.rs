@@ -150,3 +150,111 @@ fn identity_dir_of(state_dir: &Path, id: &ContainerId) -> PathBuf {
     let root = state_dir.parent().unwrap_or(Path::new("/"));
     root.join(IDENTITY_DIR).join(id.as_str())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn id(s: &str) -> ContainerId {
+        ContainerId::new(s).unwrap()
+    }
+
+    fn identity(pid: Option<i32>) -> Identity {
+        Identity {
+            id: "c".into(),
+            cgroup: Some(CgroupPlan::none()),
+            pid,
+            pid_start_time: pid.map(|_| 99),
+        }
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn create_claims_the_record_and_destroy_removes_it_with_its_parent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let c = store.create(&id("c")).unwrap();
+        assert_eq!(entries(tmp.path()), ["@identity", "c"]);
+        assert_eq!(store.read_identity(&id("c")).unwrap(), None);
+        c.save_identity(&identity(None)).unwrap();
+        c.save_identity(&identity(Some(7))).unwrap();
+        let dir = store.identity_dir(&id("c"));
+        assert_eq!(dir, tmp.path().join("@identity/c"));
+        assert_eq!(entries(&dir), [RECORD_FILE]);
+        let mode = fs::metadata(dir.join(RECORD_FILE)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o600);
+        assert_eq!(
+            store.read_identity(&id("c")).unwrap(),
+            Some(identity(Some(7)))
+        );
+        // `list` shows containers only: `@identity` is no valid id.
+        let ids = store.list().unwrap();
+        assert_eq!(ids, [id("c")]);
+        c.destroy().unwrap();
+        assert!(entries(tmp.path()).is_empty());
+    }
+
+    #[test]
+    fn a_record_without_its_state_dir_is_named_and_keeps_the_id_claimed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let c = store.create(&id("c")).unwrap();
+        c.save_identity(&identity(Some(7))).unwrap();
+        fs::remove_dir_all(c.dir()).unwrap();
+        drop(c);
+        let root = tmp.path().display();
+        let lost = format!(
+            "container \"c\" has lost its state directory {root}/c, but its identity record \
+             {root}/@identity/c remains: it may still be alive (delete --force kills it and \
+             cleans up)"
+        );
+        for err in [
+            store.lock(&id("c")).unwrap_err(),
+            store.read(&id("c")).unwrap_err(),
+        ] {
+            assert!(matches!(err, StateError::StateDirMissing { .. }), "{err:?}");
+            assert_eq!(err.to_string(), lost);
+        }
+        let err = store.create(&id("c")).unwrap_err();
+        assert!(matches!(err, StateError::IdentityExists { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("container \"c\" already exists: {lost}")
+        );
+        // The refused create removed the state directory it made, and kept the record.
+        assert_eq!(entries(tmp.path()), ["@identity"]);
+        assert!(store.read_identity(&id("c")).unwrap().is_some());
+
+        store.remove_identity(&id("c")).unwrap();
+        assert!(entries(tmp.path()).is_empty());
+        assert!(matches!(
+            store.read(&id("c")).unwrap_err(),
+            StateError::NotFound { .. }
+        ));
+        store.create(&id("c")).unwrap().destroy().unwrap();
+    }
+
+    #[test]
+    fn a_garbage_record_is_corrupt_and_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let c = store.create(&id("c")).unwrap();
+        let path = store.identity_dir(&id("c")).join(RECORD_FILE);
+        fs::write(&path, "{nope").unwrap();
+        let err = store.read_identity(&id("c")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("state file {} is missing or corrupt", path.display())
+        );
+        c.destroy().unwrap();
+    }
+}

@@ -679,6 +679,7 @@ mod tests {
         // Destroy while holding the lock on the old dir, then create anew and save.
         let dir = held.dir().to_owned();
         fs::remove_dir_all(&dir).unwrap();
+        store.remove_identity(&id("c")).unwrap();
         let fresh = store.create(&id("c")).unwrap();
         fresh.save(&state("c")).unwrap();
         drop(held);

@@ -402,14 +402,16 @@ impl LockedContainer {
         read_state(&self.dir.join(STATE_FILE))
     }
 
-    /// Remove the container directory and everything in it, then the identity record (the
-    /// last trace of the container: were berth to die in between, `delete --force` still
-    /// finds the id). The lock is released only after both are gone, so a waiter in
+    /// Remove the identity record, then the container directory and everything in it. In
+    /// this order a lock-free reader never sees a record without its state directory, which
+    /// would mean a damaged container; and a berth that dies in between leaves an intact
+    /// state directory, which `delete --force` handles as usual (its processes and cgroup are
+    /// gone before `destroy`). The lock is released only after both are gone, so a waiter in
     /// [`Store::lock`] then sees [`StateError::NotFound`].
     pub fn destroy(self) -> Result<(), StateError> {
-        self.remove_dir()?;
         let root = self.dir.parent().unwrap_or(Path::new("/"));
-        Store::new(root).remove_identity(&self.id)
+        Store::new(root).remove_identity(&self.id)?;
+        self.remove_dir()
     }
 
     fn remove_dir(&self) -> Result<(), StateError> {

@@ -720,14 +720,12 @@ fn delete_force_kills_a_running_container_with_only_a_tmp_state_file() {
 /// A custom absolute cgroupsPath is not derivable from the id: only the identity record
 /// names it.
 #[test]
-fn delete_force_kills_a_running_container_with_a_custom_cgroups_path_whose_state_dir_was_removed(
-) {
+fn delete_force_kills_a_running_container_with_a_custom_cgroups_path_whose_state_dir_was_removed() {
     delete_force_after(Damage::DirRemoved, true, Some("/berth-recovery-{id}"));
 }
 
 #[test]
-fn delete_force_kills_a_created_container_with_a_custom_cgroups_path_whose_state_file_is_garbage(
-) {
+fn delete_force_kills_a_created_container_with_a_custom_cgroups_path_whose_state_file_is_garbage() {
     delete_force_after(Damage::Garbage, false, Some("/berth-recovery-{id}"));
 }
 

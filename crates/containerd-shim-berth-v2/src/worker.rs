@@ -371,9 +371,9 @@ fn child_stdio(stdio: [bool; 3], fds: Vec<OwnedFd>) -> Result<(), Reply> {
 pub fn fail_kind(e: &ContainerError) -> FailKind {
     match e {
         ContainerError::Bundle(_) => FailKind::InvalidArgument,
-        ContainerError::State(StateError::AlreadyExists { .. } | StateError::IdentityExists { .. }) => {
-            FailKind::AlreadyExists
-        }
+        ContainerError::State(
+            StateError::AlreadyExists { .. } | StateError::IdentityExists { .. },
+        ) => FailKind::AlreadyExists,
         ContainerError::State(StateError::InvalidId { .. }) => FailKind::InvalidArgument,
         ContainerError::State(StateError::NotFound { .. }) | ContainerError::NotRunning { .. } => {
             FailKind::NotFound

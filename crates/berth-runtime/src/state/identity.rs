@@ -190,7 +190,10 @@ mod tests {
         let dir = store.identity_dir(&id("c"));
         assert_eq!(dir, tmp.path().join("@identity/c"));
         assert_eq!(entries(&dir), [RECORD_FILE]);
-        let mode = fs::metadata(dir.join(RECORD_FILE)).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.join(RECORD_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o7777, 0o600);
         assert_eq!(
             store.read_identity(&id("c")).unwrap(),

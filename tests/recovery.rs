@@ -543,6 +543,9 @@ enum Damage {
     /// state.json renamed to state.json.tmp (a save that died between write and rename, then
     /// lost the old file).
     TmpLeftover,
+    /// state.json garbage and the identity record removed too (a container made by a berth
+    /// without records): only the default cgroup path, derived from the id, is left to go by.
+    GarbageAndNoRecord,
 }
 
 impl Damage {
@@ -554,6 +557,10 @@ impl Damage {
             Damage::Truncated => std::fs::write(&state, b"").unwrap(),
             Damage::Garbage => std::fs::write(&state, b"\x00garbage{{not json").unwrap(),
             Damage::TmpLeftover => std::fs::rename(&state, dir.join("state.json.tmp")).unwrap(),
+            Damage::GarbageAndNoRecord => {
+                std::fs::write(&state, b"garbage").unwrap();
+                let _ = std::fs::remove_dir_all(rt.identity_record(id));
+            }
         }
     }
 }
@@ -715,6 +722,11 @@ fn delete_force_kills_a_running_container_whose_state_file_is_garbage() {
 #[test]
 fn delete_force_kills_a_running_container_with_only_a_tmp_state_file() {
     delete_force_after(Damage::TmpLeftover, true, None);
+}
+
+#[test]
+fn delete_force_kills_a_running_container_without_a_record_at_its_default_cgroup_path() {
+    delete_force_after(Damage::GarbageAndNoRecord, true, None);
 }
 
 /// A custom absolute cgroupsPath is not derivable from the id: only the identity record

@@ -47,6 +47,9 @@ pub(super) fn delete(
             (guess, None, format!("the default cgroup path ({why})"))
         }
     };
+    let existed = cgroup
+        .as_ref()
+        .is_some_and(|c| c.hierarchies.iter().any(|h| c.dir(h).exists()));
     let killed = kill_all(id, cgroup.as_ref(), init)?;
     if let Some(cgroup) = &cgroup {
         match cgroup.remove() {
@@ -64,11 +67,12 @@ pub(super) fn delete(
         None => store.remove_identity(id)?,
     }
     let cgroup_text = match &cgroup {
-        Some(c) => format!("cgroup {}", c.relative_path.display()),
-        None => "no cgroup".to_string(),
+        Some(c) if existed => format!("removed cgroup {}", c.relative_path.display()),
+        Some(c) => format!("found no cgroup at {}", c.relative_path.display()),
+        None => "it has no cgroup".to_string(),
     };
     crate::log_warn!(
-        "delete --force {}: the container's state is damaged ({}); found it by {found_by}: killed {killed} process(es), removed {cgroup_text}; poststop hooks, if it had any, were lost with the state and did not run",
+        "delete --force {}: the container's state is damaged ({}); found it by {found_by}: killed {killed} process(es), {cgroup_text}; poststop hooks, if it had any, were lost with the state and did not run",
         id.as_str(),
         damage_text(damage)
     );
@@ -85,15 +89,9 @@ fn damage_text(damage: &StateError) -> String {
     }
 }
 
-/// An error and its sources, `: `-joined.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    text
+/// An error and its sources, `: `-joined (as the CLI prints a chain).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::process::channel::error_chain(e).1.join(": ")
 }
 
 /// SIGKILLs every process in `cgroup` and the recorded init (only if it is still the process

@@ -39,7 +39,7 @@ fn soak_lifecycles_and_runs_leak_nothing() {
     rt.cmd(&["delete", "--force", &probe_id]).ok();
     loud(&format!("soak: one live container {live}"));
     assert!(
-        live.cgroups > 0 && live.state_dirs == 1,
+        live.cgroups > 0 && live.state_dirs == 1 && live.records == 2,
         "census blind: {live}"
     );
 

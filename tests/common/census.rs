@@ -15,8 +15,11 @@ pub struct Census {
     pub mounts: usize,
     /// Cgroup directories, in any hierarchy, whose name contains the id prefix.
     pub cgroups: usize,
-    /// Entries in the state root.
+    /// Entries in the state root other than `@identity` (container state directories).
     pub state_dirs: usize,
+    /// Identity records: entries of `<root>/@identity`, plus that directory itself (an empty one
+    /// left behind counts too).
+    pub records: usize,
     /// Open fds of the test process.
     pub fds: usize,
     /// Zombie children of the test process.
@@ -32,9 +35,17 @@ impl PartialEq for Census {
             self.mounts,
             self.cgroups,
             self.state_dirs,
+            self.records,
             self.fds,
             self.zombies,
-        ) == (o.mounts, o.cgroups, o.state_dirs, o.fds, o.zombies)
+        ) == (
+            o.mounts,
+            o.cgroups,
+            o.state_dirs,
+            o.records,
+            o.fds,
+            o.zombies,
+        )
     }
 }
 
@@ -42,10 +53,11 @@ impl std::fmt::Display for Census {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "mounts {} cgroups {} state-dirs {} fds {} zombies {} (machine: mounts {} zombies {})",
+            "mounts {} cgroups {} state-dirs {} records {} fds {} zombies {} (machine: mounts {} zombies {})",
             self.mounts,
             self.cgroups,
             self.state_dirs,
+            self.records,
             self.fds,
             self.zombies,
             self.all_mounts,
@@ -86,7 +98,16 @@ pub fn take(bundle: &Path, state_root: &Path, id_prefix: &str) -> Census {
             .filter(|m| m.starts_with(bundle) || m.starts_with(state_root))
             .count(),
         cgroups: cgroups_containing(id_prefix),
-        state_dirs: fs::read_dir(state_root).map(|rd| rd.count()).unwrap_or(0),
+        state_dirs: fs::read_dir(state_root)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_name() != "@identity")
+                    .count()
+            })
+            .unwrap_or(0),
+        records: fs::read_dir(state_root.join("@identity"))
+            .map(|rd| rd.count() + 1)
+            .unwrap_or(0),
         fds: fs::read_dir("/proc/self/fd")
             .map(|rd| rd.count())
             .unwrap_or(0),

@@ -600,7 +600,7 @@ fn still_alive(pid: i32, start: u64) -> bool {
 /// naming the damage, that every process of the container is gone (by pid and by its cgroup),
 /// and that nothing is left. What leaked is cleaned up here before the test fails, so a run
 /// against a berth without the fix does not leave the host dirty.
-fn delete_force_after(damage: Damage, running: bool, cgroups_path: Option<&str>) {
+fn delete_force_after(damage: Damage, status: &str, cgroups_path: Option<&str>) {
     if !require_root() {
         return;
     }
@@ -612,6 +612,7 @@ fn delete_force_after(damage: Damage, running: bool, cgroups_path: Option<&str>)
         b.config_mut()["linux"]["cgroupsPath"] = json!(path.replace("{id}", &id));
     }
     rt.create(&b, &id).ok();
+    let running = status != "created";
     if running {
         rt.cmd(&["start", &id]).ok();
     }
@@ -628,6 +629,11 @@ fn delete_force_after(damage: Damage, running: bool, cgroups_path: Option<&str>)
         .iter()
         .map(|&p| (p, start_time_and_state(p).unwrap().0))
         .collect();
+    if status == "paused" {
+        // Frozen processes die of SIGKILL only once thawed.
+        rt.cmd(&["pause", &id]).ok();
+        rt.wait_status(&id, "paused");
+    }
     damage.apply(&rt, &id);
 
     let out = rt.cmd(&["delete", "--force", &id]);
@@ -639,15 +645,18 @@ fn delete_force_after(damage: Damage, running: bool, cgroups_path: Option<&str>)
     let cgroups = cgroups_named(&id);
     let mut left = rt.leftovers(&id, &b);
     loud(&format!(
-        "DAMAGE {damage:?} ({}): delete --force exit {}, {} of {} processes alive, {} cgroup dirs left, leftovers: {left:?}; stderr: {}",
-        if running { "running" } else { "created" },
+        "DAMAGE {damage:?} ({status}): delete --force exit {}, {} of {} processes alive, {} cgroup dirs left, leftovers: {left:?}; stderr: {}",
         out.code,
         alive.len(),
         procs.len(),
         cgroups.len(),
         out.stderr.trim(),
     ));
-    // Clean up what leaked before asserting.
+    // Clean up what leaked before asserting (a paused container's processes thawed first).
+    for dir in &cgroups {
+        let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+        let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+    }
     for &pid in &alive {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
@@ -686,59 +695,69 @@ fn delete_force_after(damage: Damage, running: bool, cgroups_path: Option<&str>)
 
 #[test]
 fn delete_force_kills_a_created_container_whose_state_dir_was_removed() {
-    delete_force_after(Damage::DirRemoved, false, None);
+    delete_force_after(Damage::DirRemoved, "created", None);
 }
 
 #[test]
 fn delete_force_kills_a_created_container_whose_state_file_was_truncated() {
-    delete_force_after(Damage::Truncated, false, None);
+    delete_force_after(Damage::Truncated, "created", None);
 }
 
 #[test]
 fn delete_force_kills_a_created_container_whose_state_file_is_garbage() {
-    delete_force_after(Damage::Garbage, false, None);
+    delete_force_after(Damage::Garbage, "created", None);
 }
 
 #[test]
 fn delete_force_kills_a_created_container_with_only_a_tmp_state_file() {
-    delete_force_after(Damage::TmpLeftover, false, None);
+    delete_force_after(Damage::TmpLeftover, "created", None);
 }
 
 #[test]
 fn delete_force_kills_a_running_container_whose_state_dir_was_removed() {
-    delete_force_after(Damage::DirRemoved, true, None);
+    delete_force_after(Damage::DirRemoved, "running", None);
 }
 
 #[test]
 fn delete_force_kills_a_running_container_whose_state_file_was_truncated() {
-    delete_force_after(Damage::Truncated, true, None);
+    delete_force_after(Damage::Truncated, "running", None);
 }
 
 #[test]
 fn delete_force_kills_a_running_container_whose_state_file_is_garbage() {
-    delete_force_after(Damage::Garbage, true, None);
+    delete_force_after(Damage::Garbage, "running", None);
 }
 
 #[test]
 fn delete_force_kills_a_running_container_with_only_a_tmp_state_file() {
-    delete_force_after(Damage::TmpLeftover, true, None);
+    delete_force_after(Damage::TmpLeftover, "running", None);
+}
+
+#[test]
+fn delete_force_kills_a_paused_container_whose_state_dir_was_removed() {
+    delete_force_after(Damage::DirRemoved, "paused", None);
+}
+
+#[test]
+fn delete_force_kills_a_paused_container_whose_state_file_is_garbage() {
+    delete_force_after(Damage::Garbage, "paused", None);
 }
 
 #[test]
 fn delete_force_kills_a_running_container_without_a_record_at_its_default_cgroup_path() {
-    delete_force_after(Damage::GarbageAndNoRecord, true, None);
+    delete_force_after(Damage::GarbageAndNoRecord, "running", None);
 }
 
 /// A custom absolute cgroupsPath is not derivable from the id: only the identity record
 /// names it.
 #[test]
 fn delete_force_kills_a_running_container_with_a_custom_cgroups_path_whose_state_dir_was_removed() {
-    delete_force_after(Damage::DirRemoved, true, Some("/berth-recovery-{id}"));
+    delete_force_after(Damage::DirRemoved, "running", Some("/berth-recovery-{id}"));
 }
 
 #[test]
 fn delete_force_kills_a_created_container_with_a_custom_cgroups_path_whose_state_file_is_garbage() {
-    delete_force_after(Damage::Garbage, false, Some("/berth-recovery-{id}"));
+    delete_force_after(Damage::Garbage, "created", Some("/berth-recovery-{id}"));
 }
 
 /// `state`, `start`, `kill` and a plain `delete` of a live container whose state is damaged

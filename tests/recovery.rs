@@ -760,6 +760,26 @@ fn delete_force_kills_a_created_container_with_a_custom_cgroups_path_whose_state
     delete_force_after(Damage::Garbage, "created", Some("/berth-recovery-{id}"));
 }
 
+/// Kills and removes whatever cgroups named after the id are left when a test ends, also when
+/// it fails before its `delete --force` (which cannot find a container whose state is lost).
+struct Reaper(String);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let dirs = cgroups_named(&self.0);
+        for dir in &dirs {
+            let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+            let _ = std::fs::write(dir.join("cgroup.kill"), "1");
+        }
+        if !dirs.is_empty() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        for dir in &dirs {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
 /// `state`, `start`, `kill` and a plain `delete` of a live container whose state is damaged
 /// fail naming the container and the damage; `delete --force` then cleans up.
 #[test]
@@ -769,6 +789,7 @@ fn damaged_state_is_reported_by_name_until_delete_force() {
     }
     let rt = Runtime::new();
     let (b, id) = running_sleeper(&rt);
+    let _reaper = Reaper(id.clone());
     let root = rt.root_str().to_string();
     Damage::Garbage.apply(&rt, &id);
     let corrupt = format!("state file {root}/{id}/state.json is missing or corrupt");

@@ -135,13 +135,12 @@ stop_containerd() { # SIGNAL
 }
 
 shim_pids() { # the berth shim daemons (they run with -socket)
-	local p cmd ppid
+	local p cmd
 	for p in /proc/[0-9]*; do
 		cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")
 		[[ "$cmd" == *"containerd-shim-berth-v2 "*"-address $SOCK -socket"* ]] || continue
-		# Skip the runtime worker: a child of the daemon with the same command line.
-		ppid=$(awk '{print $4}' "$p/stat" 2>/dev/null)
-		[ "$(tr '\0' ' ' 2>/dev/null <"/proc/$ppid/cmdline")" == "$cmd" ] && continue
+		# Skip the runtime worker: the daemon's binary in its `runtime-worker` mode.
+		[[ "$cmd" == *"containerd-shim-berth-v2 runtime-worker "* ]] && continue
 		echo "${p#/proc/}"
 	done
 }
@@ -221,7 +220,7 @@ RT="--runtime io.containerd.berth.v2"
 shim_workers() { # DAEMON_PID: its runtime worker (a child running the shim's binary)
 	local c
 	for c in $(pgrep -P "$1"); do
-		[[ "$(tr '\0' ' ' 2>/dev/null </proc/$c/cmdline)" == *"containerd-shim-berth-v2 "* ]] && echo "$c"
+		[[ "$(tr '\0' ' ' 2>/dev/null </proc/$c/cmdline)" == *"containerd-shim-berth-v2 runtime-worker "* ]] && echo "$c"
 	done
 }
 shim_procs_of() { # ID: every shim process (daemon or worker) started for task ID on our containerd
@@ -505,7 +504,7 @@ ctr run -d --runtime io.containerd.runc.v2 "$IMG" m-runc sleep 1000 >/dev/null
 sleep 1
 bshim=$(for p in $(shim_pids); do tr '\0' ' ' </proc/$p/cmdline | grep -q -- "-id m-berth " && echo $p; done)
 rshim=$(pgrep -f -- "containerd-shim-runc-v2 -namespace $NS -id m-runc" | head -1)
-wshim=$(pgrep -P "$bshim" | while read -r c; do [ "$(tr '\0' ' ' </proc/$c/cmdline)" == "$(tr '\0' ' ' </proc/$bshim/cmdline)" ] && echo $c; done | head -1)
+wshim=$(shim_workers "$bshim" | head -1)
 echo "MEASURE idle shim RSS (kB): berth shim daemon $(rss $bshim) + runtime worker $(rss $wshim 2>/dev/null || echo ?); containerd-shim-runc-v2 $(rss $rshim)"
 for t in m-berth m-runc; do ctr tasks kill -s SIGKILL $t; done; sleep 0.5
 for t in m-berth m-runc; do ctr tasks delete $t >/dev/null 2>&1; ctr containers delete $t; done

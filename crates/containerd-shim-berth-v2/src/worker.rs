@@ -340,7 +340,10 @@ impl Worker {
                 .as_ref()
                 .filter(|l| self.exit_code(l.pid, Duration::ZERO).is_some())
             {
-                containerd_shim::warn!("the runtime worker {} had exited; starting a new one", dead.pid);
+                containerd_shim::warn!(
+                    "the runtime worker {} had exited; starting a new one",
+                    dead.pid
+                );
                 *current = None;
             }
             let live = match current.take() {
@@ -367,7 +370,10 @@ impl Worker {
                 }
                 // Not delivered either: the next request starts a new worker.
                 Err(source @ (nix::Error::EPIPE | nix::Error::ECONNRESET)) => {
-                    return Err(WorkerError::Send { pid: live.pid, source })
+                    return Err(WorkerError::Send {
+                        pid: live.pid,
+                        source,
+                    })
                 }
                 Err(source) => {
                     let pid = live.pid;
@@ -399,6 +405,10 @@ impl Worker {
 
 #[path = "worker_serve.rs"]
 mod serve;
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;
 
 /// The ttrpc code a library error deserves.
 pub fn fail_kind(e: &ContainerError) -> FailKind {

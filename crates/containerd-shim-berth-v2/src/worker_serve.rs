@@ -244,4 +244,3 @@ fn child_stdio(stdio: [bool; 3], fds: Vec<OwnedFd>) -> Result<(), Reply> {
     drop(null);
     Ok(())
 }
-

@@ -295,16 +295,17 @@ impl Worker {
     }
 
     /// Called by the service for every child the reaper reaped: true if `pid` is a worker (its
-    /// exit is then recorded here and is nobody's task exit).
+    /// exit is then recorded here and is nobody's task exit). Only a worker not reaped yet
+    /// matches: once reaped, its pid may be reused by a container's process.
     pub fn claim_exit(&self, pid: i32, code: i32) -> bool {
         let mut pids = self.lock_pids();
         match pids.get_mut(&pid) {
-            Some(slot) => {
+            Some(slot @ None) => {
                 *slot = Some(code);
                 self.reaped.notify_all();
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 

@@ -109,6 +109,12 @@ fn a_worker_reaped_while_idle_is_replaced_for_the_next_request_again_and_again()
         !w.claim_exit(FAKE_PID - 1, 0),
         "a container's exit is not the worker's"
     );
+    fake.kill(3);
+    assert!(w.claim_exit(FAKE_PID + 3, 128 + 9));
+    assert!(
+        !w.claim_exit(FAKE_PID + 3, 0),
+        "a reaped worker's pid, reused by a container process, is the container's"
+    );
 }
 
 #[test]

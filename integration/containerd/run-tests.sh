@@ -135,12 +135,14 @@ stop_containerd() { # SIGNAL
 }
 
 shim_pids() { # the berth shim daemons (they run with -socket)
-	local p cmd
+	local p cmd ppid
 	for p in /proc/[0-9]*; do
 		cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")
 		[[ "$cmd" == *"containerd-shim-berth-v2 "*"-address $SOCK -socket"* ]] || continue
-		# Skip the runtime worker: the daemon's binary in its `runtime-worker` mode.
-		[[ "$cmd" == *"containerd-shim-berth-v2 runtime-worker "* ]] && continue
+		# Skip the runtime worker: a child of the daemon running the shim's binary (in its
+		# `runtime-worker` mode).
+		ppid=$(awk '{print $4}' "$p/stat" 2>/dev/null)
+		[[ "$(tr '\0' ' ' 2>/dev/null <"/proc/$ppid/cmdline")" == *"containerd-shim-berth-v2 "* ]] && continue
 		echo "${p#/proc/}"
 	done
 }
@@ -218,9 +220,10 @@ RT="--runtime io.containerd.berth.v2"
 
 # ---- the runtime worker, SIGKILLed, is replaced (issue #21 item 7) -----------------------------
 shim_workers() { # DAEMON_PID: its runtime worker (a child running the shim's binary)
+	[ -n "$1" ] || return 0
 	local c
 	for c in $(pgrep -P "$1"); do
-		[[ "$(tr '\0' ' ' 2>/dev/null </proc/$c/cmdline)" == *"containerd-shim-berth-v2 runtime-worker "* ]] && echo "$c"
+		[[ "$(tr '\0' ' ' 2>/dev/null </proc/$c/cmdline)" == *"containerd-shim-berth-v2 "* ]] && echo "$c"
 	done
 }
 shim_procs_of() { # ID: every shim process (daemon or worker) started for task ID on our containerd
@@ -240,7 +243,7 @@ kill_worker() { # DAEMON_PID: SIGKILLs its worker, waits until the shim reaped i
 	echo "$w"
 }
 test_worker_replaced() {
-	local daemon w1 w2 w3 w4 out rc st
+	local daemon w1 w2 w3 w4 out rc st execpid
 	ctr run -d $RT "$IMG" t-worker sh -c 'while :; do sleep 0.1; done' >/dev/null
 	daemon=$(for p in $(shim_pids); do tr '\0' ' ' </proc/$p/cmdline | grep -q -- "-id t-worker " && echo $p; done)
 	w1=$(shim_workers "$daemon")
@@ -265,6 +268,21 @@ test_worker_replaced() {
 	expect "third idle worker kill in a row: exec prints its output" "after-third-kill" "$out"
 	w4=$(shim_workers "$daemon")
 	[ -n "$w4" ] && [ "$w4" != "$w3" ] && ok "…served by a fresh worker ($w1 → $w2 → $w3 → $w4)" || bad "worker not replaced after the third kill ([$w3] → [$w4])"
+	# Killed with a request in hand (stopped first, so the exec's request waits in its socket):
+	# not repeated, and the error names the operation, the task and how the worker died.
+	w4=$(shim_workers "$daemon")
+	kill -STOP $w4
+	ctr tasks exec --exec-id wk4 t-worker echo never-printed </dev/null >"$WORK/wk4.out" 2>&1 &
+	execpid=$!
+	for _ in $(seq 100); do [ "$(ss -xpn 2>/dev/null | grep "pid=$w4," | awk '$3 > 0' | wc -l)" -gt 0 ] && break; sleep 0.05; done
+	kill -9 $w4
+	wait $execpid
+	expect "worker killed holding an exec request: the exec fails" 1 $?
+	out=$(cat "$WORK/wk4.out")
+	contains "…naming the operation, the task and the worker's death" "exec in task \"t-worker\": the runtime worker (pid $w4) died (signal 9, SIGKILL) before replying" "$out"
+	[[ "$out" == *never-printed* ]] && bad "…the request was repeated: $out" || ok "…and the request was not repeated"
+	out=$(ctr tasks exec --exec-id wk5 t-worker echo after-in-flight-kill </dev/null 2>&1)
+	expect "…the next exec is served by a new worker" "after-in-flight-kill" "$out"
 	ctr tasks kill -s SIGKILL t-worker
 	expect "…ctr task kill works" 0 $?
 	for _ in $(seq 50); do st=$(ctr tasks ls | awk '$1=="t-worker"{print $3}'); [ "$st" == STOPPED ] && break; sleep 0.1; done

@@ -243,7 +243,7 @@ kill_worker() { # DAEMON_PID: SIGKILLs its worker, waits until the shim reaped i
 	echo "$w"
 }
 test_worker_replaced() {
-	local daemon w1 w2 w3 w4 out rc st execpid
+	local daemon w1 w2 w3 w4 w5 out rc st execpid
 	ctr run -d $RT "$IMG" t-worker sh -c 'while :; do sleep 0.1; done' >/dev/null
 	daemon=$(for p in $(shim_pids); do tr '\0' ' ' </proc/$p/cmdline | grep -q -- "-id t-worker " && echo $p; done)
 	w1=$(shim_workers "$daemon")
@@ -283,6 +283,23 @@ test_worker_replaced() {
 	[[ "$out" == *never-printed* ]] && bad "…the request was repeated: $out" || ok "…and the request was not repeated"
 	out=$(ctr tasks exec --exec-id wk5 t-worker echo after-in-flight-kill </dev/null 2>&1)
 	expect "…the next exec is served by a new worker" "after-in-flight-kill" "$out"
+	# The same with a Create: a second container joins this shim (as a pod's containers do,
+	# by the sandbox-id annotation); its create fails clearly and leaves nothing behind.
+	w5=$(shim_workers "$daemon")
+	kill -STOP $w5
+	ctr run -d --annotation io.kubernetes.cri.sandbox-id=t-worker $RT "$IMG" t-worker2 sleep 1000 >"$WORK/wk-create.out" 2>&1 &
+	execpid=$!
+	for _ in $(seq 100); do [ "$(ss -xpn 2>/dev/null | grep "pid=$w5," | awk '$3 > 0' | wc -l)" -gt 0 ] && break; sleep 0.05; done
+	kill -9 $w5
+	wait $execpid
+	expect "worker killed holding a create request: ctr run fails" 1 $?
+	contains "…naming the operation, the task and the worker's death" "create task \"t-worker2\": the runtime worker (pid $w5) died (signal 9, SIGKILL) before replying" "$(cat "$WORK/wk-create.out")"
+	expect "…no task t-worker2" "" "$(ctr tasks ls | awk '$1=="t-worker2"')"
+	[ ! -e /run/containerd/berth/$NS/t-worker2 ] && ok "…no berth state of t-worker2" || bad "state of t-worker2 left behind"
+	grep -q "/t-worker2/rootfs" /proc/self/mounts && bad "rootfs of t-worker2 still mounted" || ok "…its rootfs is unmounted"
+	ctr containers delete t-worker2 >/dev/null 2>&1
+	out=$(ctr tasks exec --exec-id wk6 t-worker echo after-create-kill </dev/null 2>&1)
+	expect "…and the shim's next exec works" "after-create-kill" "$out"
 	ctr tasks kill -s SIGKILL t-worker
 	expect "…ctr task kill works" 0 $?
 	for _ in $(seq 50); do st=$(ctr tasks ls | awk '$1=="t-worker"{print $3}'); [ "$st" == STOPPED ] && break; sleep 0.1; done

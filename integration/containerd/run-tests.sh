@@ -7,7 +7,8 @@
 #   run-tests.sh SHIM_BINARY BERTH_BINARY CRI_TEST_BINARY
 #
 # Environment: BERTH_CRI_HANDLERS (default "berth berth-runc runc"), BERTH_CRI_ONLY=1 (skip the ctr
-# checks and measurements), BERTH_RUNC_TRACE=1 (log the runc shim's berth calls, see below),
+# checks and measurements), BERTH_WORKER_ONLY=1 (only the runtime-worker replacement case, then
+# exit), BERTH_RUNC_TRACE=1 (log the runc shim's berth calls, see below),
 # KEEP_WORK=1 (keep $WORK, with containerd's log in $WORK/logs), MEASURE_RUNS=N.
 #
 # containerd runs on a private socket, root and state under $WORK (integration/.work/containerd
@@ -138,9 +139,10 @@ shim_pids() { # the berth shim daemons (they run with -socket)
 	for p in /proc/[0-9]*; do
 		cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")
 		[[ "$cmd" == *"containerd-shim-berth-v2 "*"-address $SOCK -socket"* ]] || continue
-		# Skip the runtime worker: a child of the daemon with the same command line.
+		# Skip the runtime worker: a child of the daemon running the shim's binary (in its
+		# `runtime-worker` mode).
 		ppid=$(awk '{print $4}' "$p/stat" 2>/dev/null)
-		[ "$(tr '\0' ' ' 2>/dev/null <"/proc/$ppid/cmdline")" == "$cmd" ] && continue
+		[[ "$(tr '\0' ' ' 2>/dev/null <"/proc/$ppid/cmdline")" == *"containerd-shim-berth-v2 "* ]] && continue
 		echo "${p#/proc/}"
 	done
 }
@@ -215,6 +217,108 @@ for ns in k8s.io; do
 done
 
 RT="--runtime io.containerd.berth.v2"
+
+# ---- the runtime worker, SIGKILLed, is replaced (issue #21 item 7) -----------------------------
+shim_workers() { # DAEMON_PID: its runtime worker (a child running the shim's binary)
+	[ -n "$1" ] || return 0
+	local c
+	for c in $(pgrep -P "$1"); do
+		[[ "$(tr '\0' ' ' 2>/dev/null </proc/$c/cmdline)" == *"containerd-shim-berth-v2 "* ]] && echo "$c"
+	done
+}
+shim_procs_of() { # ID: every shim process (daemon or worker) started for task ID on our containerd
+	local p cmd
+	for p in /proc/[0-9]*; do
+		cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")
+		[[ "$cmd" == *"containerd-shim-berth-v2 "*"-id $1 "*"-address $SOCK "* ]] && echo "${p#/proc/}"
+	done
+}
+kill_worker() { # DAEMON_PID: SIGKILLs its worker, waits until the shim reaped it; prints its pid
+	local w
+	w=$(shim_workers "$1")
+	[ -n "$w" ] || return 1
+	kill -9 $w
+	for _ in $(seq 50); do [ -e /proc/$w ] || break; sleep 0.1; done
+	[ -e /proc/$w ] && return 1
+	echo "$w"
+}
+test_worker_replaced() {
+	local daemon w1 w2 w3 w4 w5 out rc st execpid
+	ctr run -d $RT "$IMG" t-worker sh -c 'while :; do sleep 0.1; done' >/dev/null
+	daemon=$(for p in $(shim_pids); do tr '\0' ' ' </proc/$p/cmdline | grep -q -- "-id t-worker " && echo $p; done)
+	w1=$(shim_workers "$daemon")
+	expect "runtime worker: one per shim daemon" 1 "$(echo $w1 | wc -w)"
+	w1=$(kill_worker "$daemon") && ok "runtime worker $w1 SIGKILLed and reaped" || bad "runtime worker of $daemon could not be killed"
+	st=$(ctr tasks ls | awk '$1=="t-worker"{print $3}')
+	expect "…the task is still RUNNING" RUNNING "$st"
+	expect "…and the worker's exit is not the task's (no TaskExit)" none "$(exit_status t-worker)"
+	out=$(ctr tasks exec --exec-id wk1 t-worker sh -c 'echo exec-after-worker-kill; cat /proc/1/cmdline | tr "\0" " "' </dev/null 2>&1)
+	rc=$?
+	expect "…ctr task exec still works (exit status 0)" 0 $rc
+	contains "…prints the process's output" "exec-after-worker-kill" "$out"
+	contains "…from inside the container (its PID 1)" "while :" "$out"
+	w2=$(shim_workers "$daemon")
+	[ -n "$w2" ] && [ "$w2" != "$w1" ] && ok "…a new worker ($w2) replaced $w1" || bad "no new runtime worker (before: $w1, now: [$w2])"
+	# Killed while idle, twice in a row: each replacement serves the next exec.
+	w2=$(kill_worker "$daemon") || bad "second worker could not be killed"
+	out=$(ctr tasks exec --exec-id wk2 t-worker echo after-second-kill </dev/null 2>&1)
+	expect "second idle worker kill: exec prints its output" "after-second-kill" "$out"
+	w3=$(kill_worker "$daemon") || bad "third worker could not be killed"
+	out=$(ctr tasks exec --exec-id wk3 t-worker echo after-third-kill </dev/null 2>&1)
+	expect "third idle worker kill in a row: exec prints its output" "after-third-kill" "$out"
+	w4=$(shim_workers "$daemon")
+	[ -n "$w4" ] && [ "$w4" != "$w3" ] && ok "…served by a fresh worker ($w1 → $w2 → $w3 → $w4)" || bad "worker not replaced after the third kill ([$w3] → [$w4])"
+	# Killed with a request in hand (stopped first, so the exec's request waits in its socket):
+	# not repeated, and the error names the operation, the task and how the worker died.
+	w4=$(shim_workers "$daemon")
+	kill -STOP $w4
+	ctr tasks exec --exec-id wk4 t-worker echo never-printed </dev/null >"$WORK/wk4.out" 2>&1 &
+	execpid=$!
+	for _ in $(seq 100); do [ "$(ss -xpn 2>/dev/null | grep "pid=$w4," | awk '$3 > 0' | wc -l)" -gt 0 ] && break; sleep 0.05; done
+	kill -9 $w4
+	wait $execpid
+	expect "worker killed holding an exec request: the exec fails" 1 $?
+	out=$(cat "$WORK/wk4.out")
+	contains "…naming the operation, the task and the worker's death" "exec in task \"t-worker\": the runtime worker (pid $w4) died (signal 9, SIGKILL) before replying" "$out"
+	[[ "$out" == *never-printed* ]] && bad "…the request was repeated: $out" || ok "…and the request was not repeated"
+	out=$(ctr tasks exec --exec-id wk5 t-worker echo after-in-flight-kill </dev/null 2>&1)
+	expect "…the next exec is served by a new worker" "after-in-flight-kill" "$out"
+	# The same with a Create: a second container joins this shim (as a pod's containers do,
+	# by the sandbox-id annotation); its create fails clearly and leaves nothing behind.
+	w5=$(shim_workers "$daemon")
+	kill -STOP $w5
+	ctr run -d --annotation io.kubernetes.cri.sandbox-id=t-worker $RT "$IMG" t-worker2 sleep 1000 >"$WORK/wk-create.out" 2>&1 &
+	execpid=$!
+	for _ in $(seq 100); do [ "$(ss -xpn 2>/dev/null | grep "pid=$w5," | awk '$3 > 0' | wc -l)" -gt 0 ] && break; sleep 0.05; done
+	kill -9 $w5
+	wait $execpid
+	expect "worker killed holding a create request: ctr run fails" 1 $?
+	contains "…naming the operation, the task and the worker's death" "create task \"t-worker2\": the runtime worker (pid $w5) died (signal 9, SIGKILL) before replying" "$(cat "$WORK/wk-create.out")"
+	expect "…no task t-worker2" "" "$(ctr tasks ls | awk '$1=="t-worker2"')"
+	[ ! -e /run/containerd/berth/$NS/t-worker2 ] && ok "…no berth state of t-worker2" || bad "state of t-worker2 left behind"
+	grep -q "/t-worker2/rootfs" /proc/self/mounts && bad "rootfs of t-worker2 still mounted" || ok "…its rootfs is unmounted"
+	ctr containers delete t-worker2 >/dev/null 2>&1
+	out=$(ctr tasks exec --exec-id wk6 t-worker echo after-create-kill </dev/null 2>&1)
+	expect "…and the shim's next exec works" "after-create-kill" "$out"
+	ctr tasks kill -s SIGKILL t-worker
+	expect "…ctr task kill works" 0 $?
+	for _ in $(seq 50); do st=$(ctr tasks ls | awk '$1=="t-worker"{print $3}'); [ "$st" == STOPPED ] && break; sleep 0.1; done
+	expect "…the task is STOPPED" STOPPED "$st"
+	ctr tasks delete t-worker >/dev/null 2>&1
+	expect "…ctr task delete works" 0 $?
+	expect "…TaskExit carries the init's SIGKILL status" 137 "$(exit_status t-worker)"
+	ctr containers delete t-worker
+	expect "…ctr container delete works" 0 $?
+	for _ in $(seq 50); do [ -z "$(shim_procs_of t-worker)" ] && break; sleep 0.1; done
+	expect "…no shim process (daemon or worker) of t-worker is left" "" "$(shim_procs_of t-worker | tr '\n' ' ')"
+	[ ! -e /run/containerd/berth/$NS/t-worker ] && ok "…and no berth state" || bad "state of t-worker left behind"
+}
+if [ -n "${BERTH_WORKER_ONLY:-}" ]; then
+	test_worker_replaced
+	echo
+	if [ $failures -eq 0 ]; then echo "containerd tests (worker case only): PASS"; else echo "containerd tests (worker case only): $failures FAILED"; exit 1; fi
+	exit 0
+fi
 
 # BERTH_CRI_ONLY=1 skips the ctr checks and measurements below (a quicker loop on the CRI part).
 if [ -z "${BERTH_CRI_ONLY:-}" ]; then
@@ -386,6 +490,8 @@ ctr tasks delete t-lost >/dev/null 2>&1; ctr containers delete t-lost >/dev/null
 [ ! -e /run/containerd/berth/$NS/t-lost ] && ok "…its berth state is removed" || bad "state of t-lost left behind"
 grep -q "/t-lost/rootfs" /proc/self/mounts && bad "rootfs of t-lost still mounted" || ok "…its rootfs is unmounted"
 
+test_worker_replaced
+
 # ---- berth as BinaryName under containerd's runc shim ----------------------------------------------
 out=$(ctr run --rm --runtime io.containerd.runc.v2 --runc-binary "$BERTH" "$IMG" t-runcshim sh -c 'echo via-runc-shim; exit 5' </dev/null 2>&1)
 rc=$?
@@ -433,7 +539,7 @@ ctr run -d --runtime io.containerd.runc.v2 "$IMG" m-runc sleep 1000 >/dev/null
 sleep 1
 bshim=$(for p in $(shim_pids); do tr '\0' ' ' </proc/$p/cmdline | grep -q -- "-id m-berth " && echo $p; done)
 rshim=$(pgrep -f -- "containerd-shim-runc-v2 -namespace $NS -id m-runc" | head -1)
-wshim=$(pgrep -P "$bshim" | while read -r c; do [ "$(tr '\0' ' ' </proc/$c/cmdline)" == "$(tr '\0' ' ' </proc/$bshim/cmdline)" ] && echo $c; done | head -1)
+wshim=$(shim_workers "$bshim" | head -1)
 echo "MEASURE idle shim RSS (kB): berth shim daemon $(rss $bshim) + runtime worker $(rss $wshim 2>/dev/null || echo ?); containerd-shim-runc-v2 $(rss $rshim)"
 for t in m-berth m-runc; do ctr tasks kill -s SIGKILL $t; done; sleep 0.5
 for t in m-berth m-runc; do ctr tasks delete $t >/dev/null 2>&1; ctr containers delete $t; done

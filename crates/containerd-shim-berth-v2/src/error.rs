@@ -82,8 +82,9 @@ pub enum ShimError {
     },
     #[error("task {id:?}: {uri:?} is not a stdio address this shim understands")]
     StdioUri { id: String, uri: String },
-    #[error("task {id:?}: the runtime worker")]
+    #[error("{op} task {id:?}")]
     Worker {
+        op: &'static str,
         id: String,
         #[source]
         source: WorkerError,

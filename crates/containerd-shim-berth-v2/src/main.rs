@@ -7,8 +7,9 @@
 //! - `containerd-shim-berth-v2 start`: groups by pod (the `io.kubernetes.cri.sandbox-id`
 //!   annotation), reuses a running shim of the pod or spawns the daemon, prints the socket
 //!   address and exits.
-//! - the daemon: first, while still single-threaded, `main` forks the **runtime worker**
-//!   (`worker.rs`), which performs the library operations that fork (create, exec). Then the
+//! - the daemon: first `main` starts the **runtime worker** (`worker.rs`: the shim's own
+//!   binary re-executed in the hidden `runtime-worker` mode, on one end of a socketpair), which
+//!   performs the library operations that fork (create, exec), and is replaced if it dies. Then the
 //!   containerd-shim crate sets PR_SET_CHILD_SUBREAPER, starts its SIGCHLD reaper and the ttrpc
 //!   server, and the task service (`service.rs`) answers containerd. Container inits end up as
 //!   the daemon's children (they are orphaned when the worker's short-lived create child
@@ -35,6 +36,10 @@ const RUNTIME_ID: &str = "io.containerd.berth.v2";
 
 fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The runtime worker the daemon started (never containerd: its flags come first).
+    if args.get(1).is_some_and(|a| a == worker::WORKER_ARG) {
+        worker::serve_inherited();
+    }
     let flags = containerd_shim::parse(&args[1..]).unwrap_or_default();
     if flags.version {
         println!(
@@ -43,10 +48,11 @@ fn main() {
         );
         return;
     }
-    // Only the daemon needs the worker; it must be forked before any thread exists.
+    // Only the daemon needs the worker. It is started here, not at the first Create, so that
+    // the Create does not wait for the exec.
     if flags.action.is_empty() && !flags.socket.is_empty() {
         sys::one_malloc_arena();
-        match worker::Worker::spawn() {
+        match worker::Worker::start(Box::new(worker::ExecSelf::new())) {
             Ok(w) => {
                 let _ = shim::WORKER.set(w);
             }

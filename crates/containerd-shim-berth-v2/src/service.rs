@@ -31,7 +31,7 @@ use crate::error::ShimError;
 use crate::events::Events;
 use crate::rootfs::{self, RootMount};
 use crate::stdio::{self, Stdio};
-use crate::worker::{Reply, Request, Worker};
+use crate::worker::{Reply, Request, Worker, WorkerError};
 
 /// Unclaimed exits kept for inits whose Create has not returned yet; older ones are dropped.
 const MAX_UNCLAIMED: usize = 1024;
@@ -189,10 +189,12 @@ impl Service {
 
     /// Records the exit of a reaped child: a task's init, or (kept for a while) an unknown pid.
     pub fn on_exit(&self, pid: i32, code: i32) {
-        let exit = Exit::now(code);
-        if self.inner.worker.is_some_and(|w| w.pid == pid) {
-            containerd_shim::error!("the runtime worker {pid} exited with {code}");
+        // A runtime worker's exit belongs to the worker handle, which replaces it.
+        if self.inner.worker.is_some_and(|w| w.claim_exit(pid, code)) {
+            containerd_shim::warn!("the runtime worker {pid} exited with {code}");
+            return;
         }
+        let exit = Exit::now(code);
         let task = {
             let mut table = self.table();
             if let Some((id, exec_id)) = table.exec_pids.remove(&pid) {
@@ -352,7 +354,18 @@ impl Service {
                     message,
                 }))
             }
-            Err(source) => return Err(undo_mount(ShimError::Worker { id, source })),
+            Err(source) => {
+                if matches!(source, WorkerError::Died { .. }) {
+                    // The create child died with the worker, perhaps after creating the
+                    // container: remove what it left (the forced delete waits for its lock).
+                    let _ = container::delete(&self.inner.store, &id, true);
+                }
+                return Err(undo_mount(ShimError::Worker {
+                    op: "create",
+                    id,
+                    source,
+                }));
+            }
         };
         let console = match &listener {
             Some(l) => match exec::attach_console(&id, l, &mut io) {

@@ -229,11 +229,17 @@ impl Service {
                     message,
                 });
             }
+            // A worker that died mid-exec took its exec child with it; what the exec may
+            // have started in the container goes with the container.
             Err(source) => {
+                if let Some(path) = io.stdin_path.take() {
+                    stdio::unblock_stdin(&path);
+                }
                 return Err(ShimError::Worker {
+                    op: "exec in",
                     id: id.to_string(),
                     source,
-                })
+                });
             }
         };
         // Registered before anything else can fail, so the process is always reaped into

@@ -370,3 +370,34 @@ fn resize_without_terminal_and_pause_of_stopped_task_are_refused() {
         "exec in an exited task"
     );
 }
+
+#[test]
+fn a_runtime_worker_exit_is_not_taken_for_a_task_exit() {
+    struct Idle;
+    impl crate::worker::Spawn for Idle {
+        fn spawn(&self, sock: std::os::fd::OwnedFd) -> Result<i32, crate::worker::WorkerError> {
+            std::mem::forget(sock); // a worker that lives on, idle
+            Ok(PID + 20)
+        }
+    }
+    let worker: &'static Worker = Box::leak(Box::new(Worker::start(Box::new(Idle)).unwrap()));
+    let dir = tempfile::tempdir().unwrap();
+    let s = Service::new(
+        ServiceConfig {
+            namespace: "test".into(),
+            root: dir.path().join("state"),
+            debug: false,
+            socket: String::new(),
+        },
+        Some(worker),
+        Events::recording(),
+        Arc::new(ExitSignal::default()),
+    );
+    s.register(task("c20", PID + 21, true));
+    s.on_exit(PID + 20, 128 + 9); // the reaper reaped the SIGKILLed worker
+    assert!(topics(&s).is_empty(), "no TaskExit for the worker's exit");
+    assert!(s.table().unclaimed.is_empty(), "not kept for a future init");
+    assert!(s.task("c20").unwrap().lock().exit.is_none());
+    s.on_exit(PID + 21, 128 + 9);
+    assert_eq!(topics(&s), vec!["/tasks/exit"]);
+}

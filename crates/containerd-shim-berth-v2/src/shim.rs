@@ -25,7 +25,7 @@ pub const STATE_BASE: &str = "/run/containerd/berth";
 /// The annotation containerd's CRI puts on every container of a pod.
 pub const SANDBOX_ID_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
 
-/// The runtime worker forked in `main` before the shim's threads exist.
+/// The handle on the runtime worker, started in `main`.
 pub static WORKER: OnceLock<Worker> = OnceLock::new();
 
 pub struct BerthShim {

@@ -5,13 +5,58 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 /// fork(2). Returns 0 in the child.
 ///
-/// Callers must be single-threaded: the shim forks the runtime worker in `main` before any
-/// thread exists, and the worker forks a short-lived child per `create` (it never starts
-/// threads).
+/// Callers must be single-threaded: the runtime worker forks a short-lived child per create
+/// or exec (it never starts threads). The multi-threaded daemon uses [`fork_exec_with_fd`].
 pub fn fork() -> nix::Result<libc::pid_t> {
     // SAFETY: fork has no memory-safety preconditions for a single-threaded caller; the child
     // only continues the caller's own code and every lock it sees is consistent.
     let pid = unsafe { libc::fork() };
+    nix::errno::Errno::result(pid)
+}
+
+/// fork(2) + execv(2) of `path` with `argv` (and this process's environment), the child
+/// seeing `fd` as fd `target`, not close-on-exec, and no fd above `target` (close_range(2); a
+/// kernel without it leaves only close-on-exec fds, which the exec closes). Returns the
+/// child's pid; a child whose setup or exec fails `_exit`s with 127, which the caller sees as
+/// a worker that ended at once.
+///
+/// Safe from a multi-threaded process: `argv` is converted before the fork, and between fork
+/// and exec the child makes only async-signal-safe syscalls (dup2, fcntl, close_range, execv,
+/// _exit), allocating nothing and taking no lock. The child is not waited for here: the
+/// daemon's reaper reaps every child.
+pub fn fork_exec_with_fd(
+    path: &std::ffi::CStr,
+    argv: &[std::ffi::CString],
+    fd: RawFd,
+    target: RawFd,
+) -> nix::Result<libc::pid_t> {
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: the child runs only the async-signal-safe calls below before execv or _exit;
+    // `path` and `ptrs` (NUL-terminated, pointing into `argv`) stay valid in the child's copy
+    // of memory.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: see above; every call takes plain integers or the prepared pointers.
+        unsafe {
+            let ok = if fd == target {
+                libc::fcntl(fd, libc::F_SETFD, 0) == 0
+            } else {
+                libc::dup2(fd, target) == target
+            };
+            if !ok {
+                libc::_exit(127);
+            }
+            libc::syscall(
+                libc::SYS_close_range,
+                (target + 1) as libc::c_uint,
+                libc::c_uint::MAX,
+                0 as libc::c_uint,
+            );
+            libc::execv(path.as_ptr(), ptrs.as_ptr());
+            libc::_exit(127);
+        }
+    }
     nix::errno::Errno::result(pid)
 }
 

@@ -1,5 +1,7 @@
-//! The runtime worker: a single-threaded process forked from the shim's `main` before any
-//! thread exists, which runs the library operations that fork.
+//! The runtime worker: a single-threaded process, started by the shim daemon from its own
+//! binary, which runs the library operations that fork. This file is the protocol and the
+//! shim's handle on the worker (start, requests, replacement); the worker process itself is
+//! `worker_serve.rs`.
 //!
 //! Why: `berth_runtime::container::create` forks (stage 1, then the init with CLONE_PARENT)
 //! and runs Rust code in the children. The shim daemon is multi-threaded (ttrpc server,
@@ -7,13 +9,22 @@
 //! mutex, stdio, the allocator), and the child can deadlock. The worker never starts a thread,
 //! so its forks are safe.
 //!
+//! Starting a worker ([`ExecSelf`]): fork + exec of `/proc/self/exe` as
+//! `<argv0> runtime-worker <the daemon's arguments>`, a hidden mode `main` checks first, with
+//! the worker's end of a fresh socketpair on fd 3 ([`WORKER_FD`]; every other fd above 2 is
+//! closed). Between fork and exec the child only makes async-signal-safe syscalls, so this is
+//! safe from any thread of the daemon. `main` starts the first worker this way (before the
+//! daemon's threads exist, though that no longer matters), and the same code starts each
+//! replacement.
+//!
 //! Protocol (one `SOCK_SEQPACKET` socketpair, one JSON [`Request`] per message, the stdio fds
-//! attached with SCM_RIGHTS, one JSON [`Reply`] back):
+//! attached with SCM_RIGHTS, one JSON [`Reply`] back; one request at a time):
 //!
 //! ```text
 //! shim (threads)                 worker                       create child (fork)
-//! Create{id, bundle, stdio} ───▶ fork ──────────────────────▶ dup2 stdio fds onto 0/1/2
-//!   + fds [stdin?, stdout?, stderr?]                          container::create(...)
+//! Create{id, bundle, stdio} ───▶ fork ──────────────────────▶ PDEATHSIG=SIGKILL (dies with
+//!   + fds [stdin?, stdout?, stderr?]                           the worker); dup2 stdio → 0/1/2
+//!                                                              container::create(...)
 //!                                                              (stage 1 → init, CLONE_PARENT:
 //!                                                               the init is this child's child)
 //!                                 waitpid(child) ◀──────────── result on a pipe, _exit
@@ -29,26 +40,50 @@
 //! nearest subreaper: the shim (PR_SET_CHILD_SUBREAPER is set there, not in the worker, and is
 //! not inherited across fork). The shim therefore reaps the init and learns its exact exit
 //! status. Operations that do not fork (start, kill, delete, state) run in the shim itself.
+//!
+//! A worker that dies (SIGKILL, a crash) is replaced ([`Worker::call`]):
+//!
+//! - The shim notices it by the reaper reporting the worker's pid ([`Worker::claim_exit`]:
+//!   that exit is recorded here and never taken for a container's), or by EPIPE/ECONNRESET on
+//!   the send, or by EOF/ECONNRESET while waiting for the reply. The shim keeps no copy of the
+//!   worker's end of the socketpair, so the worker's death always ends that wait.
+//! - A request the worker never received (the reaper had reported it dead, or the send
+//!   failed) goes to a new worker, once.
+//! - A request the worker received, or may have received, is never repeated: the call fails
+//!   with [`WorkerError::Died`] ("the runtime worker (pid N) died (signal 9, SIGKILL) before
+//!   replying", with how it ended if the reaper reports it within [`REAP_WAIT`]). Its create
+//!   or exec child dies with the worker (PR_SET_PDEATHSIG), and the service cleans up as for
+//!   a failed create or exec: a create's container is force-deleted (which waits for the
+//!   dying child's state lock) and its rootfs unmounted. The next request starts a new worker.
+//! - The worker exits when the shim's end closes (EOF on `recv`, EPIPE on a reply's `send`),
+//!   which is how it ends with the shim, even a SIGKILLed one.
 
-use std::io::{IoSlice, IoSliceMut, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
-use berth_runtime::container::{
-    self, ContainerError, CreateOptions, ExecError, ExecOptions, ExecProcess,
-};
-use berth_runtime::state::{StateError, Store};
-use nix::fcntl::OFlag;
+use berth_runtime::container::{ContainerError, ExecError};
+use berth_runtime::state::StateError;
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
+    sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
-use nix::sys::wait::waitpid;
-use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use crate::sys;
+
+pub use serve::serve_inherited;
+
+/// The hidden first argument that makes the shim's binary a runtime worker.
+pub const WORKER_ARG: &str = "runtime-worker";
+/// The fd on which a worker finds its end of the socketpair.
+pub const WORKER_FD: RawFd = 3;
+/// How long a caller whose worker died waits for the reaper's report of how it ended.
+pub const REAP_WAIT: Duration = Duration::from_secs(2);
 
 /// Largest message either side sends (error chains included).
 const MAX_MSG: usize = 64 * 1024;
@@ -102,27 +137,149 @@ pub enum Reply {
 pub enum WorkerError {
     #[error("create the runtime worker's socketpair")]
     Socketpair(#[source] nix::Error),
-    #[error("fork the runtime worker")]
-    Fork(#[source] nix::Error),
-    #[error("send a request to the runtime worker")]
-    Send(#[source] nix::Error),
-    #[error("receive the runtime worker's reply")]
-    Recv(#[source] nix::Error),
-    #[error("the runtime worker exited")]
-    Gone,
+    #[error("start the runtime worker ({exe} {WORKER_ARG})")]
+    Spawn {
+        exe: String,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("send a request to the runtime worker (pid {pid})")]
+    Send {
+        pid: i32,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("receive the runtime worker's reply (pid {pid})")]
+    Recv {
+        pid: i32,
+        #[source]
+        source: nix::Error,
+    },
+    /// The worker had the request (or may have had it) and ended without answering. Never
+    /// retried: the operation may be half done.
+    #[error("the runtime worker (pid {pid}) {end} before replying")]
+    Died { pid: i32, end: WorkerEnd },
     #[error("decode the runtime worker's reply")]
     Decode(#[source] serde_json::Error),
 }
 
-/// The shim's handle on the worker. Requests are serialized: one at a time on the socket.
+/// How a worker ended, as the reaper reported it (`128 + N` for signal N; the worker itself
+/// only ever exits with 0, 1 or 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerEnd(pub Option<i32>);
+
+impl std::fmt::Display for WorkerEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(code) if code > 128 => {
+                let sig = code - 128;
+                match nix::sys::signal::Signal::try_from(sig) {
+                    Ok(s) => write!(f, "died (signal {sig}, {s})"),
+                    Err(_) => write!(f, "died (signal {sig})"),
+                }
+            }
+            Some(code) => write!(f, "exited (status {code})"),
+            None => write!(f, "died"),
+        }
+    }
+}
+
+/// How a worker process is started on its end of a fresh socketpair. The shim execs its own
+/// binary ([`ExecSelf`]); the unit tests serve the socket from a thread.
+pub trait Spawn: Send + Sync {
+    /// Starts a worker that serves `sock` and returns its pid. `sock` must not stay open in
+    /// the shim once this returns: the shim learns of the worker's death by EOF only if the
+    /// worker holds the last copy of its end.
+    fn spawn(&self, sock: OwnedFd) -> Result<i32, WorkerError>;
+}
+
+/// fork + exec of the shim's own binary (`/proc/self/exe`, so an upgrade of the file on disk
+/// does not mix versions) as `<argv0> runtime-worker <the daemon's arguments>`, with the
+/// socket on fd [`WORKER_FD`]. Between fork and exec the child makes only async-signal-safe
+/// syscalls (`sys::fork_exec_with_fd`), so this is safe from the multi-threaded daemon; the
+/// arguments are built once, up front.
+pub struct ExecSelf {
+    exe: CString,
+    argv: Vec<CString>,
+}
+
+impl ExecSelf {
+    /// The worker command line for this daemon (its own arguments follow `runtime-worker`, so
+    /// `ps` shows which task's shim a worker belongs to).
+    pub fn new() -> ExecSelf {
+        let mut args = std::env::args_os();
+        let argv0 = args
+            .next()
+            .unwrap_or_else(|| "containerd-shim-berth-v2".into());
+        let argv = std::iter::once(argv0)
+            .chain(std::iter::once(WORKER_ARG.into()))
+            .chain(args)
+            .filter_map(|a| CString::new(a.into_vec()).ok())
+            .collect();
+        ExecSelf {
+            exe: CString::new("/proc/self/exe").expect("no NUL"),
+            argv,
+        }
+    }
+}
+
+impl Spawn for ExecSelf {
+    fn spawn(&self, sock: OwnedFd) -> Result<i32, WorkerError> {
+        // `sock` is close-on-exec here and is dropped on return: the worker has the only copy.
+        sys::fork_exec_with_fd(&self.exe, &self.argv, sock.as_raw_fd(), WORKER_FD).map_err(
+            |source| WorkerError::Spawn {
+                exe: "/proc/self/exe".into(),
+                source,
+            },
+        )
+    }
+}
+
+/// The live worker: our end of its socketpair and its pid.
+struct Live {
+    sock: OwnedFd,
+    pid: i32,
+}
+
+/// The shim's handle on the worker. Requests are serialized: one at a time on the socket. A
+/// worker that died is replaced by a new one for the next request.
 pub struct Worker {
-    sock: Mutex<OwnedFd>,
-    pub pid: i32,
+    spawner: Box<dyn Spawn>,
+    /// The current worker (None until the first one starts, or after one died). The lock also
+    /// serializes requests.
+    current: Mutex<Option<Live>>,
+    /// Every worker not yet known to be reaped (None) and the exit codes of those the reaper
+    /// reported (Some); entries of reaped workers go at the next spawn.
+    pids: Mutex<HashMap<i32, Option<i32>>>,
+    reaped: Condvar,
 }
 
 impl Worker {
-    /// Forks the worker. Must be called while the process is single-threaded.
-    pub fn spawn() -> Result<Worker, WorkerError> {
+    /// A handle that starts workers with `spawner`, and the first worker right away.
+    pub fn start(spawner: Box<dyn Spawn>) -> Result<Worker, WorkerError> {
+        let worker = Worker {
+            spawner,
+            current: Mutex::new(None),
+            pids: Mutex::new(HashMap::new()),
+            reaped: Condvar::new(),
+        };
+        let first = worker.spawn_live()?;
+        *worker.lock_current() = Some(first);
+        Ok(worker)
+    }
+
+    fn lock_current(&self) -> MutexGuard<'_, Option<Live>> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_pids(&self) -> MutexGuard<'_, HashMap<i32, Option<i32>>> {
+        self.pids.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a worker. Its pid is registered under the `pids` lock taken before the fork, so
+    /// the reaper (which takes that lock in [`Worker::claim_exit`]) cannot see the worker exit
+    /// before it is known to be one.
+    fn spawn_live(&self) -> Result<Live, WorkerError> {
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -130,42 +287,116 @@ impl Worker {
             SockFlag::SOCK_CLOEXEC,
         )
         .map_err(WorkerError::Socketpair)?;
-        match sys::fork().map_err(WorkerError::Fork)? {
-            0 => {
-                drop(ours);
-                serve(theirs)
+        let mut pids = self.lock_pids();
+        pids.retain(|_, code| code.is_none());
+        let pid = self.spawner.spawn(theirs)?;
+        pids.insert(pid, None);
+        Ok(Live { sock: ours, pid })
+    }
+
+    /// Called by the service for every child the reaper reaped: true if `pid` is a worker (its
+    /// exit is then recorded here and is nobody's task exit). Only a worker not reaped yet
+    /// matches: once reaped, its pid may be reused by a container's process.
+    pub fn claim_exit(&self, pid: i32, code: i32) -> bool {
+        let mut pids = self.lock_pids();
+        match pids.get_mut(&pid) {
+            Some(slot @ None) => {
+                *slot = Some(code);
+                self.reaped.notify_all();
+                true
             }
-            pid => {
-                drop(theirs);
-                Ok(Worker {
-                    sock: Mutex::new(ours),
-                    pid,
-                })
-            }
+            _ => false,
         }
     }
 
+    /// The worker's exit code once the reaper has it, waiting at most `limit`.
+    fn exit_code(&self, pid: i32, limit: Duration) -> Option<i32> {
+        let pids = self.lock_pids();
+        let (pids, _) = self
+            .reaped
+            .wait_timeout_while(pids, limit, |p| matches!(p.get(&pid), Some(None)))
+            .unwrap_or_else(|e| e.into_inner());
+        pids.get(&pid).copied().flatten()
+    }
+
     /// Sends one request with its fds and waits for the reply.
+    ///
+    /// A worker the reaper saw exit, or whose socket refuses the send (EPIPE, ECONNRESET:
+    /// nobody received the request), is replaced and the request sent once more to the new
+    /// one. A worker that ends after the send is not: the request may be half done, and the
+    /// caller gets [`WorkerError::Died`] to clean up after it.
+    ///
+    /// The wait for the reply ends: the shim holds no copy of the worker's end (see
+    /// [`Spawn::spawn`]), so the worker's death is EOF here.
     pub fn call(&self, req: &Request, fds: &[BorrowedFd<'_>]) -> Result<Reply, WorkerError> {
-        let sock = self.sock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut current = self.lock_current();
         let body = serde_json::to_vec(req).expect("requests always serialize");
         let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
         let cmsg = [ControlMessage::ScmRights(&raw)];
         let cmsgs: &[ControlMessage] = if raw.is_empty() { &[] } else { &cmsg };
-        sendmsg::<()>(
-            sock.as_raw_fd(),
-            &[IoSlice::new(&body)],
-            cmsgs,
-            MsgFlags::empty(),
-            None,
-        )
-        .map_err(WorkerError::Send)?;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            if let Some(dead) = current
+                .as_ref()
+                .filter(|l| self.exit_code(l.pid, Duration::ZERO).is_some())
+            {
+                containerd_shim::warn!(
+                    "the runtime worker {} had exited; starting a new one",
+                    dead.pid
+                );
+                *current = None;
+            }
+            let live = match current.take() {
+                Some(live) => live,
+                None => self.spawn_live()?,
+            };
+            let sent = sendmsg::<()>(
+                live.sock.as_raw_fd(),
+                &[IoSlice::new(&body)],
+                cmsgs,
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            );
+            match sent {
+                Ok(_) => {
+                    *current = Some(live);
+                    break;
+                }
+                Err(nix::Error::EPIPE | nix::Error::ECONNRESET) if attempts == 1 => {
+                    containerd_shim::warn!(
+                        "the runtime worker {} is gone; starting a new one for the request",
+                        live.pid
+                    );
+                }
+                // Not delivered either: the next request starts a new worker.
+                Err(source @ (nix::Error::EPIPE | nix::Error::ECONNRESET)) => {
+                    return Err(WorkerError::Send {
+                        pid: live.pid,
+                        source,
+                    })
+                }
+                Err(source) => {
+                    let pid = live.pid;
+                    *current = Some(live);
+                    return Err(WorkerError::Send { pid, source });
+                }
+            }
+        }
+        let (pid, sock) = match current.as_ref() {
+            Some(live) => (live.pid, live.sock.as_raw_fd()),
+            None => unreachable!("the loop above leaves the worker it sent to in `current`"),
+        };
         let mut buf = vec![0u8; MAX_MSG];
         let n = loop {
-            match nix::sys::socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+            match nix::sys::socket::recv(sock, &mut buf, MsgFlags::empty()) {
                 Err(nix::Error::EINTR) => continue,
-                Err(e) => return Err(WorkerError::Recv(e)),
-                Ok(0) => return Err(WorkerError::Gone),
+                Ok(0) | Err(nix::Error::ECONNRESET) => {
+                    *current = None;
+                    let end = WorkerEnd(self.exit_code(pid, REAP_WAIT));
+                    return Err(WorkerError::Died { pid, end });
+                }
+                Err(source) => return Err(WorkerError::Recv { pid, source }),
                 Ok(n) => break n,
             }
         };
@@ -173,199 +404,12 @@ impl Worker {
     }
 }
 
-/// The worker's loop: one request at a time until the shim closes its end.
-fn serve(sock: OwnedFd) -> ! {
-    // The worker must not outlive the shim, and must not hold the shim's stdout: containerd's
-    // `start` reads that pipe until every writer is gone.
-    let _ = nix::sys::prctl::set_pdeathsig(Some(nix::sys::signal::Signal::SIGKILL));
-    if let Ok(null) = nix::fcntl::open("/dev/null", OFlag::O_RDWR, nix::sys::stat::Mode::empty()) {
-        for fd in 0..3 {
-            let _ = sys::dup2_raw(null.as_raw_fd(), fd);
-        }
-    }
-    let mut buf = vec![0u8; MAX_MSG];
-    loop {
-        let (n, fds) = match recv_with_fds(sock.as_fd(), &mut buf) {
-            Ok((0, _)) => sys::exit_child(0),
-            Ok(r) => r,
-            Err(nix::Error::EINTR) => continue,
-            Err(_) => sys::exit_child(1),
-        };
-        let reply = match serde_json::from_slice::<Request>(&buf[..n]) {
-            Ok(Request::Create {
-                root,
-                id,
-                bundle,
-                log,
-                debug,
-                stdio,
-                console_socket,
-            }) => fork_child(&sock, &log, debug, stdio, fds, || {
-                let store = Store::new(&root);
-                let opts = CreateOptions {
-                    console_socket,
-                    ..Default::default()
-                };
-                match container::create(&store, &id, &bundle, &opts) {
-                    Ok(pid) => Reply::Created { pid },
-                    Err(e) => Reply::Failed {
-                        kind: fail_kind(&e),
-                        message: format!("create container {id:?}: {}", crate::error::chain(&e)),
-                    },
-                }
-            }),
-            Ok(Request::Exec {
-                root,
-                id,
-                process,
-                log,
-                debug,
-                stdio,
-                console_socket,
-            }) => fork_child(&sock, &log, debug, stdio, fds, || {
-                let store = Store::new(&root);
-                let opts = ExecOptions {
-                    process: ExecProcess::Json(process),
-                    tty: false,
-                    console_socket,
-                    detach: true,
-                    pid_file: None,
-                    preserve_fds: 0,
-                    ignore_paused: false,
-                    apparmor: None,
-                    process_label: None,
-                    sub_cgroups: Default::default(),
-                };
-                match container::exec(&store, &id, &opts) {
-                    Ok(done) => Reply::Created { pid: done.pid },
-                    Err(e) => Reply::Failed {
-                        kind: fail_kind(&e),
-                        message: format!("exec in container {id:?}: {}", crate::error::chain(&e)),
-                    },
-                }
-            }),
-            Err(e) => Reply::Failed {
-                kind: FailKind::Internal,
-                message: format!("decode request: {e}"),
-            },
-        };
-        let body = serde_json::to_vec(&reply).expect("replies always serialize");
-        if nix::sys::socket::send(sock.as_raw_fd(), &body, MsgFlags::empty()).is_err() {
-            sys::exit_child(1);
-        }
-    }
-}
+#[path = "worker_serve.rs"]
+mod serve;
 
-fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<(usize, Vec<OwnedFd>)> {
-    let mut cmsg = nix::cmsg_space!([RawFd; 3]);
-    let mut iov = [IoSliceMut::new(buf)];
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )?;
-    let mut fds = Vec::new();
-    for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(raw) = c {
-            fds.extend(raw.into_iter().map(sys::own_fd));
-        }
-    }
-    Ok((msg.bytes, fds))
-}
-
-/// Forks the create (or exec) child, which sets up stdio and logging and runs `op`; waits for
-/// it and returns what it reported.
-fn fork_child(
-    sock: &OwnedFd,
-    log: &std::path::Path,
-    debug: bool,
-    stdio: [bool; 3],
-    fds: Vec<OwnedFd>,
-    op: impl FnOnce() -> Reply,
-) -> Reply {
-    let internal = |what: &str, e: nix::Error| Reply::Failed {
-        kind: FailKind::Internal,
-        message: format!("{what}: {e}"),
-    };
-    let (rd, wr) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
-        Ok(p) => p,
-        Err(e) => return internal("create a result pipe", e),
-    };
-    let child = match sys::fork() {
-        Ok(0) => {
-            // Not inherited by the container: the init must not keep the worker's socket.
-            let _ = nix::unistd::close(sock.as_raw_fd());
-            drop(rd);
-            let reply = match child_stdio(stdio, fds) {
-                Ok(()) => {
-                    let _ = berth_runtime::log::init(
-                        Some(log),
-                        berth_runtime::log::LogFormat::Json,
-                        debug,
-                    );
-                    op()
-                }
-                Err(failed) => failed,
-            };
-            let body = serde_json::to_vec(&reply).unwrap_or_default();
-            // The pipe buffer (64 KiB) holds the whole reply: this never blocks.
-            let _ = std::fs::File::from(wr).write_all(&body);
-            sys::exit_child(0)
-        }
-        Ok(pid) => pid,
-        Err(e) => return internal("fork the create process", e),
-    };
-    drop(wr);
-    let status = loop {
-        match waitpid(Pid::from_raw(child), None) {
-            Err(nix::Error::EINTR) => continue,
-            other => break other,
-        }
-    };
-    // The init (a grandchild) may still hold the write end until it execs: read what is
-    // there without waiting for EOF.
-    let _ = nix::fcntl::fcntl(&rd, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
-    let mut body = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let mut file = std::fs::File::from(rd);
-    while let Ok(n) = file.read(&mut chunk) {
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    serde_json::from_slice(&body).unwrap_or_else(|_| Reply::Failed {
-        kind: FailKind::Internal,
-        message: format!("the create process ended without a result ({status:?})"),
-    })
-}
-
-/// In the create/exec child: the process's stdio becomes this process's 0/1/2.
-fn child_stdio(stdio: [bool; 3], fds: Vec<OwnedFd>) -> Result<(), Reply> {
-    // The container's stdio is this process's 0/1/2 (inherited by stage 1 and the init);
-    // slots without an fd get /dev/null, as runc does for a missing stream.
-    let null = nix::fcntl::open("/dev/null", OFlag::O_RDWR, nix::sys::stat::Mode::empty());
-    let mut given = fds.iter();
-    for (slot, present) in stdio.iter().enumerate() {
-        let fd = if *present {
-            given.next().map(|f| f.as_raw_fd())
-        } else {
-            null.as_ref().ok().map(|f| f.as_raw_fd())
-        };
-        if let Some(fd) = fd {
-            if let Err(e) = sys::dup2_raw(fd, slot as RawFd) {
-                return Err(Reply::Failed {
-                    kind: FailKind::Internal,
-                    message: format!("set up stdio fd {slot}: {e}"),
-                });
-            }
-        }
-    }
-    drop(fds);
-    drop(null);
-    Ok(())
-}
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;
 
 /// The ttrpc code a library error deserves.
 pub fn fail_kind(e: &ContainerError) -> FailKind {

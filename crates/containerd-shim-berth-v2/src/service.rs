@@ -73,6 +73,11 @@ impl Exit {
 #[derive(Debug, Default)]
 struct TaskState {
     started: bool,
+    /// A Start is in the library, without this mutex held (see `do_start`).
+    starting: bool,
+    /// The init's exit seen while `starting`: recorded once the Start has sent TaskStart, so
+    /// that containerd never sees a task exit before it started.
+    exit_during_start: Option<Exit>,
     exit: Option<Exit>,
     deleted: bool,
     io: Stdio,
@@ -219,9 +224,34 @@ impl Service {
         }
     }
 
-    fn record_exit(&self, task: &TaskEntry, exit: Exit) {
-        let mut st = task.lock();
+    /// Records a task's exit. Called by the thread that records every exit, which must never
+    /// wait behind one task's request: when the task's mutex is held (a Delete running poststop
+    /// hooks, a Pause or Update waiting for the container's lock), a thread of its own records
+    /// this exit once the holder is done.
+    fn record_exit(&self, task: &Arc<TaskEntry>, exit: Exit) {
+        let st = match task.state.try_lock() {
+            Ok(st) => st,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                let (service, entry) = (self.clone(), task.clone());
+                let later = std::thread::Builder::new()
+                    .name("exit".into())
+                    .spawn(move || service.record_exit_locked(&entry, entry.lock(), exit));
+                if later.is_err() {
+                    self.record_exit_locked(task, task.lock(), exit);
+                }
+                return;
+            }
+        };
+        self.record_exit_locked(task, st, exit);
+    }
+
+    fn record_exit_locked(&self, task: &TaskEntry, mut st: MutexGuard<'_, TaskState>, exit: Exit) {
         if st.exit.is_some() {
+            return;
+        }
+        if st.starting {
+            st.exit_during_start.get_or_insert(exit);
             return;
         }
         st.exit = Some(exit);
@@ -440,26 +470,48 @@ impl Service {
             return self.start_exec(&req.id, &req.exec_id);
         }
         let task = self.task(&req.id)?;
-        let mut st = task.lock();
         let refuse = |reason: &str| ShimError::Precondition {
             op: "start",
             id: req.id.clone(),
             reason: reason.to_string(),
         };
-        if st.exit.is_some() {
-            return Err(refuse("the task has exited"));
+        {
+            let mut st = task.lock();
+            if st.exit.is_some() {
+                return Err(refuse("the task has exited"));
+            }
+            if st.started {
+                return Err(refuse("the task is already started"));
+            }
+            if st.starting {
+                return Err(refuse("the task is being started"));
+            }
+            st.starting = true;
         }
-        if st.started {
-            return Err(refuse("the task is already started"));
+        // Without the task's mutex: the init's startContainer hooks may run without a
+        // timeout, and State, Kill and the task's exit must not wait behind them
+        // (docs/waits-and-locks.md). An exit meanwhile is recorded after TaskStart.
+        let started = container::release(&self.inner.store, &req.id);
+        let mut st = task.lock();
+        st.starting = false;
+        if started.is_ok() {
+            st.started = true;
+            self.inner.events.send(TaskStart {
+                container_id: req.id.clone(),
+                pid: task.pid as u32,
+                ..Default::default()
+            });
         }
-        container::start(&self.inner.store, &req.id)
-            .map_err(|e| Self::runtime_err("start", &req.id, &e))?;
-        st.started = true;
-        self.inner.events.send(TaskStart {
-            container_id: req.id.clone(),
-            pid: task.pid as u32,
-            ..Default::default()
-        });
+        let early = st.exit_during_start.take();
+        drop(st);
+        if let Some(exit) = early {
+            self.record_exit(&task, exit);
+        }
+        // The poststart hooks run once the task is reported started: an exit during them (a
+        // Kill of a task whose hook hangs) is reported as it happens.
+        started
+            .map_err(|e| Self::runtime_err("start", &req.id, &e))?
+            .run_poststart();
         Ok(api::StartResponse {
             pid: task.pid as u32,
             ..Default::default()
@@ -522,6 +574,13 @@ impl Service {
         }
         let task = self.task(&req.id)?;
         let mut st = task.lock();
+        if st.starting {
+            return Err(ShimError::Precondition {
+                op: "delete",
+                id: req.id.clone(),
+                reason: "the task is being started; kill it first".into(),
+            });
+        }
         if st.exit.is_none() && st.started {
             return Err(ShimError::Precondition {
                 op: "delete",

@@ -116,13 +116,27 @@ fn kill_and_wait(state: &ContainerState) -> Result<(), ContainerError> {
         // A paused container's processes die only once thawed (v1 freezer).
         super::pause::thaw_after_kill(cgroup, Status::Paused, libc::SIGKILL)?;
     }
-    let timeout = PollTimeout::try_from((KILL_WAIT_SECS * 1000) as i32).unwrap_or(PollTimeout::MAX);
-    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-    match poll(&mut fds, timeout) {
-        Ok(0) => Err(ContainerError::KillTimeout {
-            id: state.id.clone(),
-            secs: KILL_WAIT_SECS,
-        }),
-        _ => Ok(()),
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(KILL_WAIT_SECS);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let timeout = PollTimeout::try_from(left.as_millis() as i32).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            // A signal is not the init's exit: wait out the rest of the bound.
+            Err(nix::Error::EINTR) if !left.is_zero() => continue,
+            Ok(0) | Err(nix::Error::EINTR) => {
+                return Err(ContainerError::KillTimeout {
+                    id: state.id.clone(),
+                    secs: KILL_WAIT_SECS,
+                })
+            }
+            Ok(_) => return Ok(()),
+            Err(source) => {
+                return Err(ContainerError::WaitExit {
+                    id: state.id.clone(),
+                    source,
+                })
+            }
+        }
     }
 }

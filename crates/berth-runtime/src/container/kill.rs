@@ -13,7 +13,7 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use super::pid_ns::OwnPidNs;
-use super::{lock_for, own_cgroup, ContainerError, Locked, Status};
+use super::{own_cgroup, ContainerError, Status};
 use crate::process::{liveness, sys};
 use crate::state::{ContainerState, Store};
 
@@ -27,11 +27,20 @@ pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<(), Conta
         Status::Paused,
         Status::Stopped,
     ];
-    let Locked {
-        container: _lock,
-        state,
-        status: current,
-    } = lock_for(store, id, "kill", &with_stopped)?;
+    let cid = crate::state::ContainerId::new(id)?;
+    // Never wait for the lock: a signal is what ends a create, start or delete stuck in a hook
+    // without a timeout or in a stopped process (docs/waits-and-locks.md). When another
+    // command holds it, the state is read without it; the init is still reached only through
+    // a pidfd checked against its recorded start time, so a reused pid never gets the signal.
+    let (_lock, state) = match store.try_lock(&cid)? {
+        Some(container) => {
+            let state = container.load()?;
+            (Some(container), state)
+        }
+        None => (None, store.read(&cid)?),
+    };
+    let current = super::status(&state);
+    super::require_status("kill", &state.id, current, &with_stopped)?;
     if !all && current == Status::Stopped {
         return Err(ContainerError::NotRunning { id: state.id });
     }

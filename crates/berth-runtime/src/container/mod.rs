@@ -26,7 +26,7 @@ pub use delete::delete;
 pub use exec::{exec, ExecError, ExecOptions, ExecOverrides, ExecProcess, Executed};
 pub use kill::kill;
 pub use pause::{pause, resume};
-pub use start::start;
+pub use start::{release, start, Released};
 pub use stats::{stats, StatsEvent};
 pub use update::{update, update_requiring};
 
@@ -126,6 +126,12 @@ pub enum ContainerError {
     },
     #[error("container {id:?} has no cgroup (created with --cgroup-manager=disabled)")]
     NoCgroup { id: String },
+    #[error("wait for the container process to exit after SIGKILL: poll its pidfd")]
+    WaitExit {
+        id: String,
+        #[source]
+        source: nix::Error,
+    },
     #[error("its processes did not exit within {secs} s of SIGKILL")]
     KillTimeout { id: String, secs: u64 },
     #[error(transparent)]
@@ -181,16 +187,26 @@ impl Locked {
         op: &'static str,
         allowed: &[Status],
     ) -> Result<(), ContainerError> {
-        if allowed.contains(&self.status) {
-            return Ok(());
-        }
-        Err(ContainerError::WrongState {
-            op,
-            id: self.state.id.clone(),
-            status: self.status,
-            hint: "",
-        })
+        require_status(op, &self.state.id, self.status, allowed)
     }
+}
+
+/// Fails naming the container's status unless it is one of `allowed`.
+fn require_status(
+    op: &'static str,
+    id: &str,
+    status: Status,
+    allowed: &[Status],
+) -> Result<(), ContainerError> {
+    if allowed.contains(&status) {
+        return Ok(());
+    }
+    Err(ContainerError::WrongState {
+        op,
+        id: id.to_owned(),
+        status,
+        hint: "",
+    })
 }
 
 /// The container's cgroup, for the operations that cannot work without one (pause, resume,

@@ -17,8 +17,38 @@ use crate::state::{Phase, Store};
 /// without one (it was released by a `start` that died).
 const RECHECK_MS: u16 = 100;
 
-/// Starts a created container: its init execs the user's program.
+/// Starts a created container: its init execs the user's program, then the poststart hooks
+/// run.
 pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
+    release(store, id)?.run_poststart();
+    Ok(())
+}
+
+/// A container whose init has been released to exec the program, its poststart hooks not yet
+/// run (runtime.md "start" steps 8 and 9).
+#[must_use = "the poststart hooks must run"]
+pub struct Released {
+    state: crate::state::ContainerState,
+    pid: i32,
+}
+
+impl Released {
+    /// Runs the poststart hooks in the runtime namespace; their failures are warnings.
+    pub fn run_poststart(self) {
+        lifecycle_hooks::run_warning_only(
+            &self.state,
+            HookKind::Poststart,
+            self.pid,
+            Status::Running,
+        );
+    }
+}
+
+/// The first half of [`start`]: releases the init and records the container as started,
+/// holding the container's lock; the lock is released on return, so that poststart hooks
+/// without a timeout do not keep `kill`, `pause` or `delete` waiting behind them. The shim
+/// reports the task started between the two halves.
+pub fn release(store: &Store, id: &str) -> Result<Released, ContainerError> {
     let Locked {
         container,
         mut state,
@@ -118,7 +148,5 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
     let _ = std::fs::remove_file(&fifo_path);
     state.phase = Phase::Started;
     container.save(&state)?;
-    // runtime.md step 9: poststart in the runtime namespace; failures are warnings.
-    lifecycle_hooks::run_warning_only(&state, HookKind::Poststart, pid, Status::Running);
-    Ok(())
+    Ok(Released { state, pid })
 }

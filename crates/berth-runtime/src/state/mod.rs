@@ -33,7 +33,7 @@ pub use held_locks::close_in_child as close_lock_fds_in_child;
 pub use id::ContainerId;
 pub use identity::{Identity, IDENTITY_DIR};
 pub use model::{current_owner, process_start_time, ContainerState, Phase};
-pub use store::{LockedContainer, Store, EXEC_FIFO, STATE_FILE};
+pub use store::{LockHolders, LockedContainer, Store, EXEC_FIFO, LOCK_WAIT, STATE_FILE};
 pub use time::{format_rfc3339, now_rfc3339};
 
 /// Every way the state store can fail. Each variant names the operation and the object; the
@@ -88,6 +88,16 @@ pub enum StateError {
         path: PathBuf,
         #[source]
         source: io::Error,
+    },
+
+    /// Another command holds the container's lock: every holder is stopped, or it held the
+    /// lock past [`store::LOCK_WAIT`].
+    #[error("{}", busy_message(id, holders, *stopped, *waited_secs))]
+    Busy {
+        id: String,
+        holders: store::LockHolders,
+        stopped: bool,
+        waited_secs: u64,
     },
 
     #[error("lock container directory {path}")]
@@ -162,4 +172,12 @@ pub enum StateError {
         #[source]
         source: io::Error,
     },
+}
+
+fn busy_message(id: &str, holders: &store::LockHolders, stopped: bool, waited_secs: u64) -> String {
+    if stopped {
+        format!("container {id:?} is locked by a stopped process, {holders}: continue it (SIGCONT), or remove the container with delete --force")
+    } else {
+        format!("container {id:?} is still locked after {waited_secs} s by {holders}: let it finish, or remove the container with delete --force")
+    }
 }

@@ -83,16 +83,57 @@ impl Store {
         Ok(LockedContainer::new(id.clone(), dir, lock))
     }
 
-    /// Lock an existing container directory exclusively, waiting for any other holder.
+    /// Lock an existing container directory exclusively, waiting for another holder at most
+    /// [`LOCK_WAIT`], and not at all when every holder is stopped: either way the answer is
+    /// [`StateError::Busy`], naming the holders, rather than a wait that may never end (a
+    /// holder stopped by SIGSTOP or a debugger, or running a hook without a timeout).
     ///
     /// While we wait, the holder may `destroy` the container (and someone may even `create` it
     /// again), so after the lock is ours we check that the path still names the directory we
     /// locked: gone means [`StateError::NotFound`], a new directory means start over on it.
     pub fn lock(&self, id: &ContainerId) -> Result<LockedContainer, StateError> {
+        self.lock_within(id, LOCK_WAIT)
+    }
+
+    /// [`Store::lock`] without waiting: `Ok(None)` when another command holds the lock.
+    pub fn try_lock(&self, id: &ContainerId) -> Result<Option<LockedContainer>, StateError> {
+        // `None` is also a directory replaced while we looked: try the new one, a few times.
+        for _ in 0..3 {
+            if let Some(locked) = self.lock_with(id, FlockArg::LockExclusiveNonblock)? {
+                return Ok(Some(locked));
+            }
+        }
+        Ok(None)
+    }
+
+    /// [`Store::lock`] with the wait bounded by `limit`. The lock is polled rather than waited
+    /// for in `flock(2)`, which cannot time out; the poll interval grows from 1 ms to
+    /// [`LOCK_POLL_MAX`], so a lock released at once is taken at once.
+    fn lock_within(
+        &self,
+        id: &ContainerId,
+        limit: std::time::Duration,
+    ) -> Result<LockedContainer, StateError> {
+        let dir = self.dir_of(id);
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(1);
         loop {
-            if let Some(locked) = self.lock_with(id, FlockArg::LockExclusive)? {
+            if let Some(locked) = self.lock_with(id, FlockArg::LockExclusiveNonblock)? {
                 return Ok(locked);
             }
+            let holders = lock_holders(&dir);
+            let all_stopped = !holders.is_empty() && holders.iter().all(|&pid| is_stopped(pid));
+            let waited = started.elapsed();
+            if all_stopped || waited >= limit {
+                return Err(StateError::Busy {
+                    id: id.as_str().to_owned(),
+                    holders: LockHolders::of(&holders),
+                    stopped: all_stopped,
+                    waited_secs: waited.as_secs(),
+                });
+            }
+            std::thread::sleep(pause.min(limit - waited));
+            pause = (pause * 2).min(LOCK_POLL_MAX);
         }
     }
 
@@ -270,6 +311,57 @@ fn open_and_lock(
             path: dir.to_owned(),
             source,
         }),
+    }
+}
+
+/// How long [`Store::lock`] waits for another command to release the container's lock: far
+/// longer than any berth command holds it for its own work (delete's kill and cgroup waits are
+/// bounded well below it); only hooks without a timeout and stopped holders hold it longer.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The longest pause between two tries of a busy lock.
+const LOCK_POLL_MAX: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The processes holding a container's lock with their command lines (from
+/// `/proc/<pid>/cmdline`, shortened; empty for one that has just exited), taken when the
+/// error is made and printed as `pid N (command line)` each.
+#[derive(Debug)]
+pub struct LockHolders(pub Vec<(i32, String)>);
+
+impl LockHolders {
+    fn of(pids: &[i32]) -> LockHolders {
+        let command = |pid: i32| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let words: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .filter(|w| !w.is_empty())
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect();
+            let line = words.join(" ");
+            match line.char_indices().nth(197) {
+                Some((cut, _)) if line.chars().count() > 200 => format!("{}...", &line[..cut]),
+                _ => line,
+            }
+        };
+        LockHolders(pids.iter().map(|&pid| (pid, command(pid))).collect())
+    }
+}
+
+impl std::fmt::Display for LockHolders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("a process /proc/locks does not name");
+        }
+        for (i, (pid, command)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "pid {pid}")?;
+            if !command.is_empty() {
+                write!(f, " ({command})")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -611,14 +703,42 @@ mod tests {
     }
 
     #[test]
-    fn lock_forcibly_kills_a_stopped_holder() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
-        let id = ContainerId::new("held").unwrap();
-        drop(store.create(&id).unwrap());
-        let cdir = store.dir_of(&id);
-        // A separate process takes the lock and stops itself.
-        let path = std::ffi::CString::new(cdir.as_os_str().as_encoded_bytes()).unwrap();
+    fn lock_gives_up_after_its_limit_naming_the_holder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let held = store.create(&id("c")).unwrap();
+        held.save(&state("c")).unwrap();
+        assert!(store.try_lock(&id("c")).unwrap().is_none());
+        let start = std::time::Instant::now();
+        let err = store
+            .lock_within(&id("c"), Duration::from_millis(300))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        let me = std::process::id() as i32;
+        match &err {
+            StateError::Busy {
+                holders, stopped, ..
+            } => {
+                assert_eq!(holders.0.iter().map(|h| h.0).collect::<Vec<_>>(), [me]);
+                assert!(!stopped);
+            }
+            other => panic!("{other:?}"),
+        }
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "container \"c\" is still locked after 0 s by pid {me} ("
+            )) && msg.ends_with("): let it finish, or remove the container with delete --force"),
+            "{msg}"
+        );
+        drop(held);
+        assert!(store.try_lock(&id("c")).unwrap().is_some());
+    }
+
+    /// A process that takes `dir`'s lock and stops itself (or, with `stop` false, sleeps).
+    fn holder_process(dir: &Path, stop: bool) -> nix::unistd::Pid {
+        let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: the child only makes raw syscalls (open, flock, kill, pause) and never
         // returns into the test harness.
         let holder = match unsafe { nix::unistd::fork() }.unwrap() {
@@ -626,7 +746,9 @@ mod tests {
             nix::unistd::ForkResult::Child => unsafe {
                 let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
                 libc::flock(fd, libc::LOCK_EX);
-                libc::kill(libc::getpid(), libc::SIGSTOP);
+                if stop {
+                    libc::kill(libc::getpid(), libc::SIGSTOP);
+                }
                 loop {
                     libc::pause();
                 }
@@ -634,13 +756,51 @@ mod tests {
             nix::unistd::ForkResult::Parent { child } => child,
         };
         let start = std::time::Instant::now();
-        while lock_holders(&cdir).is_empty() && start.elapsed().as_secs() < 5 {
+        while !lock_holders(dir).contains(&holder.as_raw()) && start.elapsed().as_secs() < 5 {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
+        while stop && !is_stopped(holder.as_raw()) && start.elapsed().as_secs() < 5 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        holder
+    }
+
+    #[test]
+    fn lock_fails_at_once_when_the_holder_is_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let id = ContainerId::new("stopped").unwrap();
+        drop(store.create(&id).unwrap());
+        let holder = holder_process(&store.dir_of(&id), true);
+        let start = std::time::Instant::now();
+        let err = store.lock(&id).map(|_| ()).unwrap_err();
+        let waited = start.elapsed();
+        let _ = nix::sys::signal::kill(holder, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(holder, None);
+        assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "container \"stopped\" is locked by a stopped process, pid {holder} ("
+            )),
+            "{msg}"
+        );
+        assert!(matches!(err, StateError::Busy { stopped: true, .. }));
+    }
+
+    #[test]
+    fn lock_forcibly_kills_a_stopped_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let id = ContainerId::new("held").unwrap();
+        drop(store.create(&id).unwrap());
+        let cdir = store.dir_of(&id);
+        let holder = holder_process(&cdir, true);
         assert!(
             !lock_holders(&cdir).is_empty(),
             "no holder seen in /proc/locks"
         );
+        let start = std::time::Instant::now();
         let locked = store.lock_forcibly(&id).unwrap();
         assert!(
             start.elapsed() < FORCE_LOCK_WAIT,

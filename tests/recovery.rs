@@ -174,7 +174,9 @@ fn commands_behind_a_stopped_holder_fail_at_once_naming_it() {
         assert!(!out.success(), "{verb:?} succeeded behind a stopped create");
         assert!(
             out.stderr.contains(&format!("container {id:?} {busy}"))
-                && out.stderr.contains("continue it (SIGCONT), or remove the container with delete --force"),
+                && out
+                    .stderr
+                    .contains("continue it (SIGCONT), or remove the container with delete --force"),
             "{verb:?}: {}",
             out.stderr
         );
@@ -266,8 +268,15 @@ fn kill_ends_a_start_waiting_in_a_start_container_hook() {
     // The hook is the init's child while it runs.
     let children = format!("/proc/{pid}/task/{pid}/children");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_to_string(&children).unwrap_or_default().trim().is_empty() {
-        assert!(Instant::now() < deadline, "the startContainer hook never ran");
+    while std::fs::read_to_string(&children)
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the startContainer hook never ran"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 

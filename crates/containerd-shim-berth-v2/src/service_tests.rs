@@ -401,3 +401,66 @@ fn a_runtime_worker_exit_is_not_taken_for_a_task_exit() {
     s.on_exit(PID + 21, 128 + 9);
     assert_eq!(topics(&s), vec!["/tasks/exit"]);
 }
+
+/// The thread that records every exit must not wait behind one task's request holding that
+/// task's mutex (a Delete in poststop hooks, a Pause waiting for the container's lock): the
+/// other tasks' exits are recorded at once, the busy task's once its mutex is free.
+#[test]
+fn an_exit_never_waits_behind_a_held_task_mutex() {
+    let (s, _d) = service();
+    s.register(task("busy", PID + 30, true));
+    s.register(task("free", PID + 31, true));
+    let busy = s.task("busy").unwrap();
+    let held = busy.lock();
+    let reaper = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            s.on_exit(PID + 30, 1);
+            s.on_exit(PID + 31, 2);
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !reaper.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reaper waited behind the held mutex"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        s.task("free").unwrap().lock().exit.map(|e| e.status),
+        Some(2)
+    );
+    assert!(held.exit.is_none());
+    drop(held);
+    let resp = s
+        .do_wait(&api::WaitRequest {
+            id: "busy".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(resp.exit_status, 1);
+    assert_eq!(topics(&s), vec!["/tasks/exit", "/tasks/exit"]);
+}
+
+/// An init that exits while its Start is in the library (outside the task's mutex) is held
+/// back until Start has sent TaskStart, so containerd never sees the exit first; Delete is
+/// refused meanwhile (it would kill the starting init under the Start).
+#[test]
+fn an_exit_during_start_waits_for_task_start_and_delete_is_refused() {
+    let (s, _d) = service();
+    s.register(task("st", PID + 32, false));
+    s.task("st").unwrap().lock().starting = true;
+    s.on_exit(PID + 32, 137);
+    let t = s.task("st").unwrap();
+    assert!(t.lock().exit.is_none());
+    assert_eq!(t.lock().exit_during_start.map(|e| e.status), Some(137));
+    assert!(topics(&s).is_empty());
+    let err = s
+        .do_delete(&api::DeleteRequest {
+            id: "st".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(code(err), Code::FAILED_PRECONDITION);
+}

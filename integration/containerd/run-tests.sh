@@ -300,6 +300,15 @@ test_worker_replaced() {
 	ctr containers delete t-worker2 >/dev/null 2>&1
 	out=$(ctr tasks exec --exec-id wk6 t-worker echo after-create-kill </dev/null 2>&1)
 	expect "…and the shim's next exec works" "after-create-kill" "$out"
+	# Stopped holding a request and left so: the shim sees it stopped within a second, kills
+	# it, and the exec fails as above (before: the exec waited for ever).
+	w6=$(shim_workers "$daemon")
+	kill -STOP $w6
+	out=$(ctr tasks exec --exec-id wk7 t-worker echo never-printed </dev/null 2>&1)
+	expect "worker stopped holding an exec request: the exec fails, no hang" 1 $?
+	contains "…the shim killed the stopped worker" "exec in task \"t-worker\": the runtime worker (pid $w6) died (signal 9, SIGKILL) before replying" "$out"
+	out=$(ctr tasks exec --exec-id wk8 t-worker echo after-stopped-worker </dev/null 2>&1)
+	expect "…and the next exec is served by a new worker" "after-stopped-worker" "$out"
 	ctr tasks kill -s SIGKILL t-worker
 	expect "…ctr task kill works" 0 $?
 	for _ in $(seq 50); do st=$(ctr tasks ls | awk '$1=="t-worker"{print $3}'); [ "$st" == STOPPED ] && break; sleep 0.1; done

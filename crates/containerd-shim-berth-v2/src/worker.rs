@@ -61,7 +61,7 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::io::IoSlice;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -69,6 +69,7 @@ use std::time::Duration;
 
 use berth_runtime::container::{ContainerError, ExecError};
 use berth_runtime::state::StateError;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
     sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
@@ -84,6 +85,9 @@ pub const WORKER_ARG: &str = "runtime-worker";
 pub const WORKER_FD: RawFd = 3;
 /// How long a caller whose worker died waits for the reaper's report of how it ended.
 pub const REAP_WAIT: Duration = Duration::from_secs(2);
+
+/// How often the wait for a reply checks whether the worker is stopped.
+const STOPPED_CHECK: Duration = Duration::from_secs(1);
 
 /// Largest message either side sends (error chains included).
 const MAX_MSG: usize = 64 * 1024;
@@ -191,6 +195,26 @@ pub trait Spawn: Send + Sync {
     /// the shim once this returns: the shim learns of the worker's death by EOF only if the
     /// worker holds the last copy of its end.
     fn spawn(&self, sock: OwnedFd) -> Result<i32, WorkerError>;
+
+    /// Whether worker `pid` is stopped by a signal (SIGSTOP, SIGTSTP...): `T` in
+    /// `/proc/<pid>/stat`. A worker stopped under a debugger (`t`) is left alone.
+    fn is_stopped(&self, pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                let (_, rest) = s.rsplit_once(')')?;
+                rest.split_whitespace().next().map(|state| state == "T")
+            })
+            .unwrap_or(false)
+    }
+
+    /// SIGKILLs worker `pid`.
+    fn kill(&self, pid: i32) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
 }
 
 /// fork + exec of the shim's own binary (`/proc/self/exe`, so an upgrade of the file on disk
@@ -327,7 +351,9 @@ impl Worker {
     /// caller gets [`WorkerError::Died`] to clean up after it.
     ///
     /// The wait for the reply ends: the shim holds no copy of the worker's end (see
-    /// [`Spawn::spawn`]), so the worker's death is EOF here.
+    /// [`Spawn::spawn`]), so the worker's death is EOF here. A worker that is stopped
+    /// (SIGSTOP) would never reply nor die: it is checked every [`STOPPED_CHECK`] and
+    /// SIGKILLed, which makes it a worker that died before replying.
     pub fn call(&self, req: &Request, fds: &[BorrowedFd<'_>]) -> Result<Reply, WorkerError> {
         let mut current = self.lock_current();
         let body = serde_json::to_vec(req).expect("requests always serialize");
@@ -383,23 +409,47 @@ impl Worker {
                 }
             }
         }
-        let (pid, sock) = match current.as_ref() {
-            Some(live) => (live.pid, live.sock.as_raw_fd()),
-            None => unreachable!("the loop above leaves the worker it sent to in `current`"),
+        let Some(live) = current.take() else {
+            unreachable!("the loop above leaves the worker it sent to in `current`")
         };
+        let pid = live.pid;
         let mut buf = vec![0u8; MAX_MSG];
+        let mut killed = false;
         let n = loop {
-            match nix::sys::socket::recv(sock, &mut buf, MsgFlags::empty()) {
+            let mut ready = [PollFd::new(live.sock.as_fd(), PollFlags::POLLIN)];
+            let timeout = PollTimeout::try_from(STOPPED_CHECK).unwrap_or(PollTimeout::MAX);
+            match poll(&mut ready, timeout) {
+                Ok(0) => {
+                    if !killed && self.spawner.is_stopped(pid) {
+                        containerd_shim::warn!(
+                            "the runtime worker {pid} is stopped and cannot reply; killing it"
+                        );
+                        self.spawner.kill(pid);
+                        killed = true;
+                    }
+                    continue;
+                }
+                Err(nix::Error::EINTR) => continue,
+                Err(source) => {
+                    *current = Some(live);
+                    return Err(WorkerError::Recv { pid, source });
+                }
+                Ok(_) => {}
+            }
+            match nix::sys::socket::recv(live.sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
                 Err(nix::Error::EINTR) => continue,
                 Ok(0) | Err(nix::Error::ECONNRESET) => {
-                    *current = None;
                     let end = WorkerEnd(self.exit_code(pid, REAP_WAIT));
                     return Err(WorkerError::Died { pid, end });
                 }
-                Err(source) => return Err(WorkerError::Recv { pid, source }),
+                Err(source) => {
+                    *current = Some(live);
+                    return Err(WorkerError::Recv { pid, source });
+                }
                 Ok(n) => break n,
             }
         };
+        *current = Some(live);
         serde_json::from_slice(&buf[..n]).map_err(WorkerError::Decode)
     }
 }

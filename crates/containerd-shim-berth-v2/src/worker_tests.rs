@@ -17,6 +17,8 @@ enum Then {
     Answer,
     /// Close the socket without replying, as a worker SIGKILLed mid-create.
     DieWithTheRequest,
+    /// Keep the request and never reply, reporting itself stopped, as a SIGSTOPped worker.
+    StopWithTheRequest,
 }
 
 #[derive(Default)]
@@ -25,6 +27,9 @@ struct Fakes {
     socks: Vec<Arc<OwnedFd>>,
     /// Behaviour of the worker spawned next; `Answer` once this is empty.
     script: Vec<Then>,
+    /// Fake pids that are "stopped", and those the handle killed.
+    stopped: Vec<i32>,
+    killed: Vec<i32>,
 }
 
 #[derive(Clone, Default)]
@@ -41,11 +46,17 @@ impl Spawn for FakeSpawn {
         };
         let sock = Arc::new(sock);
         fakes.socks.push(sock.clone());
+        let fakes = self.0.clone();
         std::thread::spawn(move || {
             let mut buf = vec![0u8; MAX_MSG];
             while let Ok(len) = recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
                 if len == 0 || then == Then::DieWithTheRequest {
                     break;
+                }
+                if then == Then::StopWithTheRequest {
+                    // Stopped: hold the socket open until killed (FakeSpawn::kill).
+                    fakes.lock().unwrap().stopped.push(FAKE_PID + n);
+                    continue;
                 }
                 let reply = serde_json::to_vec(&Reply::Created {
                     pid: FAKE_PID + 100 + n,
@@ -56,6 +67,17 @@ impl Spawn for FakeSpawn {
             let _ = shutdown(sock.as_raw_fd(), Shutdown::Both);
         });
         Ok(FAKE_PID + n)
+    }
+
+    fn is_stopped(&self, pid: i32) -> bool {
+        self.0.lock().unwrap().stopped.contains(&pid)
+    }
+
+    fn kill(&self, pid: i32) {
+        let mut fakes = self.0.lock().unwrap();
+        fakes.killed.push(pid);
+        let sock = fakes.socks[(pid - FAKE_PID) as usize].clone();
+        let _ = shutdown(sock.as_raw_fd(), Shutdown::Both);
     }
 }
 
@@ -205,4 +227,30 @@ fn a_second_refused_send_is_reported_not_looped_on() {
         ),
         "{err:?}"
     );
+}
+
+/// A worker stopped (SIGSTOP) holding a request would neither reply nor die: the wait checks
+/// for that, kills it, and the request fails as one the worker died with; the next request
+/// gets a new worker. Without the check this call never returns.
+#[test]
+fn a_stopped_worker_holding_a_request_is_killed_and_the_request_fails() {
+    let fake = FakeSpawn::default();
+    fake.0.lock().unwrap().script = vec![Then::StopWithTheRequest];
+    let w = Arc::new(Worker::start(Box::new(fake.clone())).unwrap());
+    let call = {
+        let w = w.clone();
+        std::thread::spawn(move || w.call(&request(), &[]))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !call.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "the call still waits");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let err = call.join().unwrap().unwrap_err();
+    assert!(
+        matches!(err, WorkerError::Died { pid: FAKE_PID, .. }),
+        "{err:?}"
+    );
+    assert_eq!(fake.0.lock().unwrap().killed, [FAKE_PID]);
+    assert_eq!(answered_by(&w), 1);
 }

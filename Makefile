@@ -67,9 +67,13 @@ clippy:
 # with its small count here (BERTH_SOAK_COUNT, default 50); fuzz-smoke: see below.
 # The differential tier runs once, as test-diff (against the release binary), so the workspace
 # run skips it.
+# Every skip line is collected from the output and summarised at the end (integration/skips.sh).
+TEST_LOG     := $(CURDIR)/target/test-workspace.log
 test: deps probe fmt-check clippy build test-vm conformance fuzz-smoke test-diff
-	BERTH_PROBE=$(PROBE) $(CARGO) test --workspace --no-fail-fast --features failpoints \
-		-- --skip differential_against_runc
+	@mkdir -p $(dir $(TEST_LOG))
+	set -o pipefail; status=0; BERTH_PROBE=$(PROBE) $(CARGO) test --workspace --no-fail-fast --features failpoints \
+		-- --skip differential_against_runc 2>&1 | tee $(TEST_LOG) || status=$$?; \
+	integration/skips.sh $(TEST_LOG); exit $$status
 
 unit:
 	$(CARGO) test --workspace --lib --bins

@@ -19,3 +19,12 @@ pub mod signal;
 pub mod state;
 pub mod terminal;
 pub mod timing;
+
+/// A unit test's skip: `SKIP <test>: <reason>` on the process's real stderr. libtest's output
+/// capture only holds back `print!`/`eprint!`, so this line always shows in the test output,
+/// where `make test`'s skip summary (integration/skips.sh) counts it.
+#[cfg(test)]
+pub(crate) fn test_skip(test: &str, reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIP {test}: {reason}");
+}

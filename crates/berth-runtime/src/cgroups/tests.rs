@@ -1047,13 +1047,13 @@ fn resources_reject_invalid_device_rules_before_writing() {
 
 fn real_host_or_skip(test: &str) -> Option<HostCgroups> {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED {test}: needs root to create cgroups on this host");
+        crate::test_skip(test, "needs root to create cgroups on this host");
         return None;
     }
     match HostCgroups::detect(Path::new("/proc/self/mountinfo")) {
         Ok(host) => Some(host),
         Err(e) => {
-            eprintln!("SKIPPED {test}: no cgroup hierarchies on this host ({e})");
+            crate::test_skip(test, &format!("no cgroup hierarchies on this host ({e})"));
             None
         }
     }
@@ -1254,7 +1254,10 @@ fn root_memory_limit_and_devices_apply_on_v1() {
         .find(|h| h.has_v1_controller("memory"))
         .cloned()
     else {
-        eprintln!("SKIPPED root_memory_limit_and_devices_apply_on_v1: no v1 memory hierarchy");
+        crate::test_skip(
+            "root_memory_limit_and_devices_apply_on_v1",
+            "no v1 memory hierarchy",
+        );
         return;
     };
     let p = CgroupPlan::new(&host, None, &unique("mem"), false).unwrap();

@@ -528,7 +528,7 @@ fn root_bpf_device_program_allows_listed_devices_and_denies_others() {
         return;
     };
     let Some(v2) = host.hierarchies.iter().find(|h| h.is_v2()).cloned() else {
-        eprintln!("SKIPPED {test}: no cgroup2 hierarchy on this host");
+        crate::test_skip(test, "no cgroup2 hierarchy on this host");
         return;
     };
     let only_v2 = HostCgroups {

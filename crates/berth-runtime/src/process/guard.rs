@@ -244,7 +244,7 @@ mod tests {
     /// of berth's CVE-2019-5736 defence per container, next to runc's memfd clone of the
     /// runtime binary (a copy of /proc/self/exe into a sealed memfd) for comparison.
     #[test]
-    #[ignore]
+    #[ignore = "a measurement, not a test: run it with --ignored --release"]
     fn measure_cve_2019_5736_guard_cost() {
         let dir = tempfile::tempdir_in("/dev/shm").unwrap();
         let script = dir.path().join("entry.sh");

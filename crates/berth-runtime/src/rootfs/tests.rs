@@ -19,7 +19,10 @@ fn skip_unless_root(test: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
         return false;
     }
-    eprintln!("SKIPPED rootfs::tests::{test}: needs root (mount namespace, mknod, pivot_root)");
+    crate::test_skip(
+        &format!("rootfs::tests::{test}"),
+        "needs root (mount namespace, mknod, pivot_root)",
+    );
     true
 }
 
@@ -435,7 +438,10 @@ fn cgroup_mount_binds_each_hierarchy_read_only() {
     }
     let hierarchies = host_hierarchies();
     if hierarchies.is_empty() || hierarchies.iter().all(|h| h.fs_type == "cgroup2") {
-        eprintln!("SKIPPED rootfs::tests::cgroup_mount_binds_each_hierarchy_read_only: host has no v1 cgroup hierarchy");
+        crate::test_skip(
+            "rootfs::tests::cgroup_mount_binds_each_hierarchy_read_only",
+            "host has no v1 cgroup hierarchy",
+        );
         return;
     }
     // Relative path "": the hierarchy roots, bound read-only in the child's private namespace

@@ -106,9 +106,12 @@ fn tables_agree_with_libc_and_the_kernel() {
     ] {
         match uapi_header(&include.join(file)) {
             Some(h) => assert_eq!(missing(table, &h), Vec::<String>::new(), "{abi} vs {file}"),
-            None => eprintln!(
-                "SKIP: {} not readable: {abi} not compared with the UAPI header",
-                include.join(file).display()
+            None => crate::test_skip(
+                "tables_agree_with_libc_and_the_kernel (part)",
+                &format!(
+                    "{} not readable: {abi} not compared with the UAPI header",
+                    include.join(file).display()
+                ),
             ),
         }
     }
@@ -117,7 +120,7 @@ fn tables_agree_with_libc_and_the_kernel() {
     // lacks fails, and so does one berth has that the tree lacks, unless it was added by hand
     // as newer than the tree the table was generated from.
     let Some(dir) = kernel_tree() else {
-        eprintln!("SKIP: no kernel tree (set BERTH_KERNEL_SRC to a Linux source tree, e.g. Debian's linux-source-6.12 unpacked): tables not compared with syscall_32.tbl/syscall_64.tbl");
+        crate::test_skip("tables_agree_with_libc_and_the_kernel (part)", "no kernel tree (set BERTH_KERNEL_SRC to a Linux source tree, e.g. Debian's linux-source-6.12 unpacked): tables not compared with syscall_32.tbl/syscall_64.tbl");
         return;
     };
     for (file, abis, table, abi) in [
@@ -703,7 +706,7 @@ fn x32_denied_syscall_and_argument_rule_are_decided_by_the_filter() {
     if kernel_has_x32() {
         assert_eq!(x32(90, [0, 0o755, 0, 0, 0]), EFAULT, "x32 chmod 0755 runs");
     } else {
-        eprintln!("SKIP: this kernel has no x32 ABI (CONFIG_X86_X32_ABI): x32 calls the filter allows cannot run here; only the filter's x32 decisions are tested");
+        crate::test_skip("x32_denied_syscall_and_argument_rule_are_decided_by_the_filter (part)", "this kernel has no x32 ABI (CONFIG_X86_X32_ABI): x32 calls the filter allows cannot run here; only the filter's x32 decisions are tested");
         assert_eq!(
             x32(90, [0, 0o755, 0, 0, 0]),
             libc::ENOSYS,

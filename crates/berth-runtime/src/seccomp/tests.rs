@@ -303,7 +303,7 @@ fn the_spec_default_profile_restricts_namespaces_and_clone3() {
 
 /// `cargo test -p berth-runtime --release --lib seccomp -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "a measurement, not a test: run it with --ignored --release"]
 fn measure_default_profile_compile_time() {
     let config = json!({"linux": {"seccomp": default_profile()}});
     let n = 200;

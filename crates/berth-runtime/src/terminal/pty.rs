@@ -110,8 +110,7 @@ mod tests {
         let pty = match Pty::open(Path::new("/dev/ptmx")) {
             Ok(p) => p,
             Err(e) => {
-                crate::log_warn!("SKIP host_ptmx_gives_a_working_pty_pair: {e}");
-                eprintln!("SKIP host_ptmx_gives_a_working_pty_pair: {e}");
+                crate::test_skip("host_ptmx_gives_a_working_pty_pair", &e.to_string());
                 return;
             }
         };

@@ -152,62 +152,30 @@ fn busybox_applets() -> &'static [String] {
     })
 }
 
-/// A runc-like default config (`runc spec`, but terminal false and hostname "berth").
-/// Kept in sync with integration/mkbundle.sh.
+/// The config of test bundles: `berth spec`'s (which is runc 1.1.5's `runc spec` example,
+/// tests/cli.rs `spec_default_is_runc_spec`) with the three changes every test bundle makes:
+/// ociVersion 1.0.2-dev (what runc 1.1.5's spec writes, so a bundle is the same under both
+/// runtimes), terminal false (tests run without a console), hostname "berth". One source:
+/// integration/mkbundle.sh makes the same changes, checked by tests/harness.rs.
 pub fn default_config() -> Value {
-    json!({
-        "ociVersion": "1.0.2-dev",
-        "process": {
-            "terminal": false,
-            "user": {"uid": 0, "gid": 0},
-            "args": ["sh"],
-            "env": [
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "TERM=xterm"
-            ],
-            "cwd": "/",
-            "capabilities": {
-                "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-                "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-                "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-                "ambient": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-            },
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": true
-        },
-        "root": {"path": "rootfs", "readonly": true},
-        "hostname": "berth",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
-        ],
-        "linux": {
-            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
-            "namespaces": [
-                {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
-                {"type": "uts"}, {"type": "mount"}
-            ],
-            "maskedPaths": [
-                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-                "/proc/scsi"
-            ],
-            "readonlyPaths": [
-                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
-            ]
-        }
-    })
+    static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let mut config = SPEC
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("tempdir for berth spec");
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+                .args(["spec", "--bundle"])
+                .arg(dir.path())
+                .output()
+                .expect("run berth spec");
+            assert!(out.status.success(), "berth spec: {out:?}");
+            let text = fs::read(dir.path().join("config.json")).expect("read berth spec's config");
+            serde_json::from_slice(&text).expect("berth spec writes JSON")
+        })
+        .clone();
+    config["ociVersion"] = json!("1.0.2-dev");
+    config["process"]["terminal"] = json!(false);
+    config["hostname"] = json!("berth");
+    config
 }
 
 /// An OCI bundle in a tempdir: a busybox rootfs with the probe at /bin/berth-probe, and a

@@ -18,7 +18,8 @@
 //! replacement.
 //!
 //! Protocol (one `SOCK_SEQPACKET` socketpair, one JSON [`Request`] per message, the stdio fds
-//! attached with SCM_RIGHTS, one JSON [`Reply`] back; one request at a time):
+//! attached with SCM_RIGHTS, one JSON [`Reply`] back; one request at a time). The framing is
+//! the runtime's own ([`berth_runtime::process::packet`], shared with create's channel):
 //!
 //! ```text
 //! shim (threads)                 worker                       create child (fork)
@@ -60,7 +61,6 @@
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
@@ -68,11 +68,10 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use berth_runtime::container::{ContainerError, ExecError};
+use berth_runtime::process::packet;
 use berth_runtime::state::StateError;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{
-    sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
-};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
 
 use crate::sys;
@@ -88,9 +87,6 @@ pub const REAP_WAIT: Duration = Duration::from_secs(2);
 
 /// How often the wait for a reply checks whether the worker is stopped.
 const STOPPED_CHECK: Duration = Duration::from_secs(1);
-
-/// Largest message either side sends (error chains included).
-const MAX_MSG: usize = 64 * 1024;
 
 /// A request from the shim to the worker.
 #[derive(Debug, Serialize, Deserialize)]
@@ -358,8 +354,6 @@ impl Worker {
         let mut current = self.lock_current();
         let body = serde_json::to_vec(req).expect("requests always serialize");
         let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-        let cmsg = [ControlMessage::ScmRights(&raw)];
-        let cmsgs: &[ControlMessage] = if raw.is_empty() { &[] } else { &cmsg };
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -377,14 +371,7 @@ impl Worker {
                 Some(live) => live,
                 None => self.spawn_live()?,
             };
-            let sent = sendmsg::<()>(
-                live.sock.as_raw_fd(),
-                &[IoSlice::new(&body)],
-                cmsgs,
-                MsgFlags::MSG_NOSIGNAL,
-                None,
-            );
-            match sent {
+            match packet::send(live.sock.as_fd(), &body, &raw) {
                 Ok(_) => {
                     *current = Some(live);
                     break;
@@ -413,7 +400,6 @@ impl Worker {
             unreachable!("the loop above leaves the worker it sent to in `current`")
         };
         let pid = live.pid;
-        let mut buf = vec![0u8; MAX_MSG];
         let mut killed = false;
         let n = loop {
             let mut ready = [PollFd::new(live.sock.as_fd(), PollFlags::POLLIN)];
@@ -436,9 +422,8 @@ impl Worker {
                 }
                 Ok(_) => {}
             }
-            match nix::sys::socket::recv(live.sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                Err(nix::Error::EINTR) => continue,
-                Ok(0) | Err(nix::Error::ECONNRESET) => {
+            match packet::recv(live.sock.as_fd()) {
+                Ok(None) | Err(nix::Error::ECONNRESET) => {
                     let end = WorkerEnd(self.exit_code(pid, REAP_WAIT));
                     return Err(WorkerError::Died { pid, end });
                 }
@@ -446,11 +431,11 @@ impl Worker {
                     *current = Some(live);
                     return Err(WorkerError::Recv { pid, source });
                 }
-                Ok(n) => break n,
+                Ok(Some(reply)) => break reply,
             }
         };
         *current = Some(live);
-        serde_json::from_slice(&buf[..n]).map_err(WorkerError::Decode)
+        serde_json::from_slice(&n.bytes).map_err(WorkerError::Decode)
     }
 }
 

@@ -2,17 +2,18 @@
 //! serves [`Request`]s on the socketpair end it inherits as fd [`WORKER_FD`] (see `worker.rs`
 //! for the protocol and for how the shim starts and replaces it).
 
-use std::io::{IoSliceMut, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use berth_runtime::container::{self, CreateOptions, ExecOptions, ExecProcess};
 use berth_runtime::state::Store;
 use nix::fcntl::OFlag;
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::{fail_kind, FailKind, Reply, Request, MAX_MSG, WORKER_FD};
+use berth_runtime::process::packet;
+
+use super::{fail_kind, FailKind, Reply, Request, WORKER_FD};
 use crate::sys;
 
 /// The worker's `main`: checks that fd [`WORKER_FD`] is the SOCK_SEQPACKET end the shim
@@ -52,15 +53,13 @@ fn serve(sock: OwnedFd) -> ! {
             let _ = sys::dup2_raw(null.as_raw_fd(), fd);
         }
     }
-    let mut buf = vec![0u8; MAX_MSG];
     loop {
-        let (n, fds) = match recv_with_fds(sock.as_fd(), &mut buf) {
-            Ok((0, _)) => sys::exit_child(0),
-            Ok(r) => r,
-            Err(nix::Error::EINTR) => continue,
+        let (bytes, fds) = match packet::recv(sock.as_fd()) {
+            Ok(None) => sys::exit_child(0),
+            Ok(Some(p)) => (p.bytes, p.fds),
             Err(_) => sys::exit_child(1),
         };
-        let reply = match serde_json::from_slice::<Request>(&buf[..n]) {
+        let reply = match serde_json::from_slice::<Request>(&bytes) {
             Ok(Request::Create {
                 root,
                 id,
@@ -119,28 +118,10 @@ fn serve(sock: OwnedFd) -> ! {
             },
         };
         let body = serde_json::to_vec(&reply).expect("replies always serialize");
-        if nix::sys::socket::send(sock.as_raw_fd(), &body, MsgFlags::MSG_NOSIGNAL).is_err() {
+        if packet::send(sock.as_fd(), &body, &[]).is_err() {
             sys::exit_child(1);
         }
     }
-}
-
-fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<(usize, Vec<OwnedFd>)> {
-    let mut cmsg = nix::cmsg_space!([RawFd; 3]);
-    let mut iov = [IoSliceMut::new(buf)];
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )?;
-    let mut fds = Vec::new();
-    for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(raw) = c {
-            fds.extend(raw.into_iter().map(sys::own_fd));
-        }
-    }
-    Ok((msg.bytes, fds))
 }
 
 /// Forks the create (or exec) child, which sets up stdio and logging and runs `op`; waits for

@@ -2,10 +2,10 @@
 //! serving the socket (fake pids far above pid_max), so replacement, the single retry and the
 //! refusal to repeat a received request are checked without root or exec.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
-use nix::sys::socket::{recv, send, shutdown, MsgFlags, Shutdown};
+use nix::sys::socket::{shutdown, Shutdown};
 
 use super::*;
 
@@ -48,9 +48,8 @@ impl Spawn for FakeSpawn {
         fakes.socks.push(sock.clone());
         let fakes = self.0.clone();
         std::thread::spawn(move || {
-            let mut buf = vec![0u8; MAX_MSG];
-            while let Ok(len) = recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                if len == 0 || then == Then::DieWithTheRequest {
+            while let Ok(Some(_request)) = packet::recv(sock.as_fd()) {
+                if then == Then::DieWithTheRequest {
                     break;
                 }
                 if then == Then::StopWithTheRequest {
@@ -62,7 +61,7 @@ impl Spawn for FakeSpawn {
                     pid: FAKE_PID + 100 + n,
                 })
                 .unwrap();
-                let _ = send(sock.as_raw_fd(), &reply, MsgFlags::MSG_NOSIGNAL);
+                let _ = packet::send(sock.as_fd(), &reply, &[]);
             }
             let _ = shutdown(sock.as_raw_fd(), Shutdown::Both);
         });

@@ -40,13 +40,11 @@
 //! Any child may send `Error` instead of its next message; the parent then reports the error
 //! (errno and the whole message chain, style point 7) and undoes the create.
 
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
-};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+
+use super::packet;
 use serde::{Deserialize, Serialize};
 
 /// Every message of the protocol.
@@ -191,9 +189,6 @@ pub struct Channel {
     peer: &'static str,
 }
 
-/// Large enough for any message, including an error chain.
-const MAX_MSG: usize = 64 * 1024;
-
 impl Channel {
     /// Creates the pair: (parent's end, child's end). Both are close-on-exec, so the container
     /// process never inherits them (CVE-2024-21626 class: no runtime fd reaches the workload).
@@ -222,43 +217,36 @@ impl Channel {
     }
 
     pub fn send(&self, msg: &Msg) -> Result<(), ChannelError> {
-        let bytes = encode(msg);
-        let name = msg.step();
-        sendmsg::<()>(
-            self.fd.as_raw_fd(),
-            &[IoSlice::new(&bytes)],
-            &[],
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )
-        .map_err(|source| ChannelError::Send {
-            msg: name,
+        self.send_with_fds(msg, &[])
+    }
+
+    /// Sends `msg` with `fds` attached (SCM_RIGHTS), in the one framing of
+    /// [`super::packet`].
+    fn send_with_fds(&self, msg: &Msg, fds: &[RawFd]) -> Result<(), ChannelError> {
+        packet::send(self.fd.as_fd(), &encode(msg), fds).map_err(|source| ChannelError::Send {
+            msg: msg.step(),
+            peer: self.peer,
+            source,
+        })
+    }
+
+    /// Receives the next message and the fds that came with it; `Ok(None)` when every sender
+    /// has closed its end.
+    fn recv_packet(&self) -> Result<Option<(Msg, Vec<OwnedFd>)>, ChannelError> {
+        let packet = packet::recv(self.fd.as_fd()).map_err(|source| ChannelError::Recv {
             peer: self.peer,
             source,
         })?;
-        Ok(())
+        match packet {
+            None => Ok(None),
+            Some(p) => Ok(Some((decode(&p.bytes, self.peer)?, p.fds))),
+        }
     }
 
-    /// Receives the next message; `Ok(None)` when every sender has closed its end.
+    /// Receives the next message; `Ok(None)` when every sender has closed its end. A stray fd
+    /// attached to it is closed.
     pub fn recv(&self) -> Result<Option<Msg>, ChannelError> {
-        let mut buf = vec![0u8; MAX_MSG];
-        let n = loop {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, None, MsgFlags::empty()) {
-                Ok(m) => break m.bytes,
-                Err(nix::Error::EINTR) => continue,
-                Err(source) => {
-                    return Err(ChannelError::Recv {
-                        peer: self.peer,
-                        source,
-                    })
-                }
-            }
-        };
-        if n == 0 {
-            return Ok(None);
-        }
-        decode(&buf[..n], self.peer).map(Some)
+        Ok(self.recv_packet()?.map(|(msg, _)| msg))
     }
 
     /// Receives the message the protocol expects next; an `Error` from the child becomes
@@ -342,70 +330,19 @@ impl Channel {
 
     /// Sends `msg` with `fd` attached (SCM_RIGHTS): how the pty master leaves the container.
     pub fn send_with_fd(&self, msg: &Msg, fd: RawFd) -> Result<(), ChannelError> {
-        let bytes = encode(msg);
-        let fds = [fd];
-        let cmsg = [ControlMessage::ScmRights(&fds)];
-        sendmsg::<()>(
-            self.fd.as_raw_fd(),
-            &[IoSlice::new(&bytes)],
-            &cmsg,
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )
-        .map_err(|source| ChannelError::Send {
-            msg: msg.step(),
-            peer: self.peer,
-            source,
-        })?;
-        Ok(())
+        self.send_with_fds(msg, &[fd])
     }
 
     /// container process → parent: the pty's name in the container and its master, attached.
     pub fn recv_console(&self) -> Result<(String, OwnedFd), ChannelError> {
         let expected = Step::Console;
-        let mut buf = vec![0u8; MAX_MSG];
-        let mut space = nix::cmsg_space!([RawFd; 1]);
-        let (n, fd) = loop {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(
-                self.fd.as_raw_fd(),
-                &mut iov,
-                Some(&mut space),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Ok(m) => {
-                    let mut fd = None;
-                    for c in m.cmsgs().map_err(|source| ChannelError::Recv {
-                        peer: self.peer,
-                        source,
-                    })? {
-                        if let ControlMessageOwned::ScmRights(fds) = c {
-                            for raw in fds {
-                                fd.get_or_insert(super::sys::adopt_received_fd(raw));
-                            }
-                        }
-                    }
-                    break (m.bytes, fd);
-                }
-                Err(nix::Error::EINTR) => continue,
-                Err(source) => {
-                    return Err(ChannelError::Recv {
-                        peer: self.peer,
-                        source,
-                    })
-                }
-            }
-        };
-        if n == 0 {
+        let Some((msg, fds)) = self.recv_packet()? else {
             return Err(ChannelError::Closed {
                 peer: self.peer,
                 expected,
             });
-        }
-        match (
-            in_order(decode(&buf[..n], self.peer)?, expected, self.peer)?,
-            fd,
-        ) {
+        };
+        match (in_order(msg, expected, self.peer)?, fds.into_iter().next()) {
             (Msg::Console(name), Some(fd)) => Ok((name, fd)),
             (got, _) => Err(self.unexpected(expected, &got)),
         }

@@ -14,6 +14,7 @@ mod guard;
 mod hook_steps;
 mod init;
 pub mod liveness;
+pub mod packet;
 mod stage1;
 pub(crate) mod sys;
 

@@ -69,20 +69,109 @@ impl Exit {
     }
 }
 
+/// What the shim keeps of one process it runs, a task's init or an exec'd process: the part
+/// of a task and of an exec that is the same, kept and changed in one place.
+#[derive(Debug, Default)]
+struct Proc {
+    exit: Option<Exit>,
+    /// Deleted: waiters are released without an exit.
+    deleted: bool,
+    io: Stdio,
+    /// The process's terminal (`terminal: true`).
+    console: Option<Console>,
+}
+
+impl Proc {
+    /// Records the exit unless one is recorded already (false then). The process's copies of
+    /// its output are gone with it, so its clients read EOF; a stdin copy still waiting for
+    /// its client is released.
+    fn record_exit(&mut self, exit: Exit) -> bool {
+        if self.exit.is_some() {
+            return false;
+        }
+        self.exit = Some(exit);
+        self.io.out_holders.clear();
+        self.close_stdin();
+        true
+    }
+
+    /// Releases a stdin copy whose client never attached (CloseIO, exit, delete).
+    fn close_stdin(&mut self) {
+        if let Some(path) = self.io.stdin_path.take() {
+            stdio::unblock_stdin(&path);
+        }
+    }
+
+    /// Forgets the process at Delete: its stdio and terminal are closed and its waiters
+    /// released.
+    fn forget(&mut self) {
+        self.deleted = true;
+        self.close_stdin();
+        self.io = Stdio::default();
+        self.console = None;
+    }
+
+    /// The exit status and time containerd's responses carry (0 and none before the exit).
+    fn exit_fields(&self) -> (u32, MessageField<Timestamp>) {
+        match self.exit {
+            Some(e) => (e.status, MessageField::some(e.timestamp())),
+            None => (0, MessageField::none()),
+        }
+    }
+}
+
+/// Waits on `changed` until the process `proc_of` picks out of the guarded state has exited
+/// or was deleted. Unbounded by design: Wait lasts as long as the process (docs/waits-and-locks.md).
+fn wait_for_exit<'a, S>(
+    changed: &Condvar,
+    guard: MutexGuard<'a, S>,
+    proc_of: impl Fn(&S) -> &Proc,
+) -> MutexGuard<'a, S> {
+    changed
+        .wait_while(guard, |s| {
+            let p = proc_of(s);
+            p.exit.is_none() && !p.deleted
+        })
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// containerd's reply to a Wait, from the recorded exit.
+fn wait_response(exit: Exit) -> api::WaitResponse {
+    api::WaitResponse {
+        exit_status: exit.status,
+        exited_at: MessageField::some(exit.timestamp()),
+        ..Default::default()
+    }
+}
+
+/// containerd's reply to a Delete of process `pid` that ended with `exit`.
+fn delete_response(pid: i32, exit: Exit) -> api::DeleteResponse {
+    api::DeleteResponse {
+        pid: pid as u32,
+        exit_status: exit.status,
+        exited_at: MessageField::some(exit.timestamp()),
+        ..Default::default()
+    }
+}
+
+/// A process handed to the runtime worker ([`Service::launch`]).
+struct Launched {
+    io: Stdio,
+    listener: Option<ConsoleListener>,
+    reply: Result<Reply, WorkerError>,
+}
+
 /// The mutable part of one task.
 #[derive(Debug, Default)]
 struct TaskState {
+    /// The init: its exit, stdio and terminal.
+    init: Proc,
     started: bool,
     /// A Start is in the library, without this mutex held (see `do_start`).
     starting: bool,
     /// The init's exit seen while `starting`: recorded once the Start has sent TaskStart, so
     /// that containerd never sees a task exit before it started.
     exit_during_start: Option<Exit>,
-    exit: Option<Exit>,
-    deleted: bool,
-    io: Stdio,
-    /// The init's terminal (`terminal: true`).
-    console: Option<Console>,
 }
 
 /// One container this shim runs.
@@ -247,24 +336,18 @@ impl Service {
     }
 
     fn record_exit_locked(&self, task: &TaskEntry, mut st: MutexGuard<'_, TaskState>, exit: Exit) {
-        if st.exit.is_some() {
-            return;
-        }
         if st.starting {
             st.exit_during_start.get_or_insert(exit);
             return;
         }
-        st.exit = Some(exit);
+        if !st.init.record_exit(exit) {
+            return;
+        }
         if self.oom_killed(&task.id) {
             self.inner.events.send(TaskOOM {
                 container_id: task.id.clone(),
                 ..Default::default()
             });
-        }
-        // The container's copies are gone with it: let the clients read EOF.
-        st.io.out_holders.clear();
-        if let Some(path) = st.io.stdin_path.take() {
-            stdio::unblock_stdin(&path);
         }
         self.inner.events.send(TaskExit {
             container_id: task.id.clone(),
@@ -334,46 +417,27 @@ impl Service {
             }
             e
         };
-        let mut io = stdio::open_stdio(
-            &id,
-            &self.inner.config.namespace,
-            &req.stdin,
-            &req.stdout,
-            &req.stderr,
-        )
-        .map_err(undo_mount)?;
-        let listener = if req.terminal {
-            Some(
-                ConsoleListener::new(&std::env::temp_dir())
-                    .map_err(|source| ShimError::Console {
-                        id: id.clone(),
-                        source,
-                    })
-                    .map_err(undo_mount)?,
-            )
-        } else {
-            None
-        };
-        let reply = {
-            // A terminal's process gets the pty as its stdio: nothing of ours goes to it.
-            let (fds, present) = if req.terminal {
-                (Vec::new(), [false; 3])
-            } else {
-                io.for_worker()
-            };
-            worker.call(
-                &Request::Create {
+        let Launched {
+            mut io,
+            listener,
+            reply,
+        } = self
+            .launch(
+                worker,
+                &id,
+                [&req.stdin, &req.stdout, &req.stderr],
+                req.terminal,
+                |stdio, console_socket| Request::Create {
                     root: self.inner.config.root.clone(),
                     id: id.clone(),
                     bundle: bundle.clone(),
                     log: bundle.join("log.json"),
                     debug: self.inner.config.debug,
-                    stdio: present,
-                    console_socket: listener.as_ref().map(|l| l.path().to_path_buf()),
+                    stdio,
+                    console_socket,
                 },
-                &fds,
             )
-        };
+            .map_err(undo_mount)?;
         let pid = match reply {
             Ok(Reply::Created { pid }) => pid,
             Ok(Reply::Failed { kind, message }) => {
@@ -421,8 +485,11 @@ impl Service {
             mounted,
             terminal: req.terminal,
             state: Mutex::new(TaskState {
-                io,
-                console,
+                init: Proc {
+                    io,
+                    console,
+                    ..Default::default()
+                },
                 ..Default::default()
             }),
             changed: Condvar::new(),
@@ -456,6 +523,45 @@ impl Service {
         })
     }
 
+    /// What a Create and an exec Start share: opens the process's stdio (containerd's FIFOs)
+    /// and, for a terminal, the socket its pty master will arrive on, then sends the worker
+    /// the request `request` makes of them (which stdio fds are attached, the console
+    /// socket), with the fds attached. A terminal's process gets the pty as its stdio, so none
+    /// of ours goes to it.
+    fn launch(
+        &self,
+        worker: &Worker,
+        label: &str,
+        [stdin, stdout, stderr]: [&str; 3],
+        terminal: bool,
+        request: impl FnOnce([bool; 3], Option<PathBuf>) -> Request,
+    ) -> Result<Launched, ShimError> {
+        let io = stdio::open_stdio(label, &self.inner.config.namespace, stdin, stdout, stderr)?;
+        let listener = match terminal {
+            true => Some(
+                ConsoleListener::new(&std::env::temp_dir()).map_err(|source| {
+                    ShimError::Console {
+                        id: label.to_string(),
+                        source,
+                    }
+                })?,
+            ),
+            false => None,
+        };
+        let (fds, present) = match terminal {
+            true => (Vec::new(), [false; 3]),
+            false => io.for_worker(),
+        };
+        let socket = listener.as_ref().map(|l| l.path().to_path_buf());
+        let reply = worker.call(&request(present, socket), &fds);
+        drop(fds);
+        Ok(Launched {
+            io,
+            listener,
+            reply,
+        })
+    }
+
     /// Adds a task to the table and returns the exit its init already had, if the reaper saw
     /// it first. Under the table lock, so an exit cannot slip between the check and the insert.
     fn register(&self, task: Arc<TaskEntry>) -> Option<Exit> {
@@ -477,7 +583,7 @@ impl Service {
         };
         {
             let mut st = task.lock();
-            if st.exit.is_some() {
+            if st.init.exit.is_some() {
                 return Err(refuse("the task has exited"));
             }
             if st.started {
@@ -524,12 +630,13 @@ impl Service {
         }
         let task = self.task(&req.id)?;
         let st = task.lock();
-        let status = match (&st.exit, st.started) {
+        let status = match (&st.init.exit, st.started) {
             (Some(_), _) => api::Status::STOPPED,
             (None, _) if self.is_paused(&req.id) => api::Status::PAUSED,
             (None, true) => api::Status::RUNNING,
             (None, false) => api::Status::CREATED,
         };
+        let (exit_status, exited_at) = st.init.exit_fields();
         Ok(api::StateResponse {
             id: task.id.clone(),
             bundle: task.bundle.display().to_string(),
@@ -539,11 +646,8 @@ impl Service {
             stdout: task.stdout.clone(),
             stderr: task.stderr.clone(),
             terminal: task.terminal,
-            exit_status: st.exit.map(|e| e.status).unwrap_or(0),
-            exited_at: st
-                .exit
-                .map(|e| MessageField::some(e.timestamp()))
-                .unwrap_or_default(),
+            exit_status,
+            exited_at,
             ..Default::default()
         })
     }
@@ -554,7 +658,7 @@ impl Service {
         }
         let task = self.task(&req.id)?;
         let finished = || ShimError::TaskNotFound(format!("{}: process already finished", req.id));
-        if task.lock().exit.is_some() {
+        if task.lock().init.exit.is_some() {
             return Err(finished());
         }
         match container::kill(&self.inner.store, &req.id, req.signal as i32, req.all) {
@@ -581,7 +685,7 @@ impl Service {
                 reason: "the task is being started; kill it first".into(),
             });
         }
-        if st.exit.is_none() && st.started {
+        if st.init.exit.is_none() && st.started {
             return Err(ShimError::Precondition {
                 op: "delete",
                 id: req.id.clone(),
@@ -592,23 +696,21 @@ impl Service {
         // state and the cgroup.
         container::delete(&self.inner.store, &req.id, true)
             .map_err(|e| Self::runtime_err("delete", &req.id, &e))?;
-        if st.exit.is_none() {
+        if st.init.exit.is_none() {
             let (guard, _) = task
                 .changed
-                .wait_timeout_while(st, DELETE_REAP_WAIT, |s| s.exit.is_none())
+                .wait_timeout_while(st, DELETE_REAP_WAIT, |s| s.init.exit.is_none())
                 .unwrap_or_else(|e| e.into_inner());
             st = guard;
         }
         if task.mounted {
             rootfs::unmount_rootfs(&task.bundle);
         }
-        let exit = st.exit.unwrap_or_else(|| Exit::now(128 + libc::SIGKILL));
-        st.deleted = true;
-        if let Some(path) = st.io.stdin_path.take() {
-            stdio::unblock_stdin(&path);
-        }
-        st.io = Stdio::default();
-        st.console = None;
+        let exit = st
+            .init
+            .exit
+            .unwrap_or_else(|| Exit::now(128 + libc::SIGKILL));
+        st.init.forget();
         self.forget_execs(&task);
         self.table().tasks.remove(&req.id);
         self.inner.events.send(TaskDelete {
@@ -620,12 +722,7 @@ impl Service {
             ..Default::default()
         });
         task.changed.notify_all();
-        Ok(api::DeleteResponse {
-            pid: task.pid as u32,
-            exit_status: exit.status,
-            exited_at: MessageField::some(exit.timestamp()),
-            ..Default::default()
-        })
+        Ok(delete_response(task.pid, exit))
     }
 
     fn do_wait(&self, req: &api::WaitRequest) -> Result<api::WaitResponse, ShimError> {
@@ -633,19 +730,12 @@ impl Service {
             return self.wait_exec(&req.id, &req.exec_id);
         }
         let task = self.task(&req.id)?;
-        let st = task.lock();
-        let st = task
-            .changed
-            .wait_while(st, |s| s.exit.is_none() && !s.deleted)
-            .unwrap_or_else(|e| e.into_inner());
+        let st = wait_for_exit(&task.changed, task.lock(), |s| &s.init);
         let exit = st
+            .init
             .exit
             .ok_or_else(|| ShimError::TaskNotFound(req.id.clone()))?;
-        Ok(api::WaitResponse {
-            exit_status: exit.status,
-            exited_at: MessageField::some(exit.timestamp()),
-            ..Default::default()
-        })
+        Ok(wait_response(exit))
     }
 
     fn do_pids(&self, req: &api::PidsRequest) -> Result<api::PidsResponse, ShimError> {
@@ -658,7 +748,7 @@ impl Service {
                 }
             }
         }
-        if pids.is_empty() && task.lock().exit.is_none() {
+        if pids.is_empty() && task.lock().init.exit.is_none() {
             pids.push(task.pid);
         }
         Ok(api::PidsResponse {
@@ -681,9 +771,7 @@ impl Service {
         // The copy thread ends at the client's EOF; CloseIO only releases a thread whose
         // client never attached.
         if req.stdin {
-            if let Some(path) = task.lock().io.stdin_path.take() {
-                stdio::unblock_stdin(&path);
-            }
+            task.lock().init.close_stdin();
         }
         Ok(())
     }
@@ -703,7 +791,7 @@ impl Service {
         let op = if pause { "pause" } else { "resume" };
         let task = self.task(id)?;
         let st = task.lock();
-        if st.exit.is_some() {
+        if st.init.exit.is_some() {
             return Err(ShimError::Precondition {
                 op,
                 id: id.to_string(),
@@ -737,7 +825,7 @@ impl Service {
             None => return Ok(()),
         };
         let _st = task.lock();
-        if _st.exit.is_some() {
+        if _st.init.exit.is_some() {
             return Err(ShimError::Precondition {
                 op: "update",
                 id: req.id.clone(),

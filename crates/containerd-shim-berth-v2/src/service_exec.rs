@@ -18,7 +18,9 @@ use containerd_shim::api;
 use containerd_shim::protos::events::task::{TaskExecAdded, TaskExecStarted, TaskExit};
 use containerd_shim::protos::protobuf::MessageField;
 
-use super::{Exit, Service, TaskEntry};
+use super::{
+    delete_response, wait_for_exit, wait_response, Exit, Launched, Proc, Service, TaskEntry,
+};
 use crate::console::{Console, ConsoleListener};
 use crate::error::ShimError;
 use crate::stdio::{self, Stdio};
@@ -43,10 +45,8 @@ pub struct ExecEntry {
 #[derive(Debug, Default)]
 pub(super) struct ExecState {
     pub(super) pid: Option<i32>,
-    exit: Option<Exit>,
-    deleted: bool,
-    io: Stdio,
-    console: Option<Console>,
+    /// The exec'd process: its exit, stdio and terminal.
+    proc: Proc,
 }
 
 impl ExecEntry {
@@ -93,7 +93,7 @@ impl Service {
     pub(super) fn do_exec(&self, req: &api::ExecProcessRequest) -> Result<(), ShimError> {
         let task = self.task(&req.id)?;
         let st = task.lock();
-        if st.exit.is_some() {
+        if st.init.exit.is_some() {
             return Err(ShimError::Precondition {
                 op: "exec in",
                 id: req.id.clone(),
@@ -154,7 +154,7 @@ impl Service {
             id: id.to_string(),
             reason: format!("exec {exec_id:?}: {reason}"),
         };
-        if task.lock().exit.is_some() {
+        if task.lock().init.exit.is_some() {
             return Err(refuse("the task has exited"));
         }
         let worker = self
@@ -162,29 +162,10 @@ impl Service {
             .worker
             .ok_or_else(|| refuse("the runtime worker is not running"))?;
         let mut est = exec.lock();
-        if est.pid.is_some() || est.exit.is_some() {
+        if est.pid.is_some() || est.proc.exit.is_some() {
             return Err(refuse("already started"));
         }
         let label = format!("{id}/{exec_id}");
-        let mut io = stdio::open_stdio(
-            &label,
-            &self.inner.config.namespace,
-            &exec.stdin,
-            &exec.stdout,
-            &exec.stderr,
-        )?;
-        let listener = if exec.terminal {
-            Some(
-                ConsoleListener::new(&std::env::temp_dir()).map_err(|source| {
-                    ShimError::Console {
-                        id: label.clone(),
-                        source,
-                    }
-                })?,
-            )
-        } else {
-            None
-        };
         let spec = task.bundle.join(format!(
             ".berth-exec-{}-{}.json",
             std::process::id(),
@@ -196,26 +177,27 @@ impl Service {
             path: spec.display().to_string(),
             source,
         })?;
-        let reply = {
-            let (fds, present) = if exec.terminal {
-                (Vec::new(), [false; 3])
-            } else {
-                io.for_worker()
-            };
-            worker.call(
-                &Request::Exec {
-                    root: self.inner.config.root.clone(),
-                    id: id.to_string(),
-                    process: spec.clone(),
-                    log: task.bundle.join("log.json"),
-                    debug: self.inner.config.debug,
-                    stdio: present,
-                    console_socket: listener.as_ref().map(|l| l.path().to_path_buf()),
-                },
-                &fds,
-            )
-        };
+        let launched = self.launch(
+            worker,
+            &label,
+            [&exec.stdin, &exec.stdout, &exec.stderr],
+            exec.terminal,
+            |stdio, console_socket| Request::Exec {
+                root: self.inner.config.root.clone(),
+                id: id.to_string(),
+                process: spec.clone(),
+                log: task.bundle.join("log.json"),
+                debug: self.inner.config.debug,
+                stdio,
+                console_socket,
+            },
+        );
         let _ = std::fs::remove_file(&spec);
+        let Launched {
+            mut io,
+            listener,
+            reply,
+        } = launched?;
         let pid = match reply {
             Ok(Reply::Created { pid }) => pid,
             Ok(Reply::Failed { kind, message }) => {
@@ -257,7 +239,7 @@ impl Service {
         est.pid = Some(pid);
         if let Some(l) = &listener {
             match attach_console(&label, l, &mut io) {
-                Ok(c) => est.console = Some(c),
+                Ok(c) => est.proc.console = Some(c),
                 Err(e) => {
                     // Unreachable terminal: the process cannot be used; it is reaped as usual.
                     let _ = nix::sys::signal::kill(
@@ -269,7 +251,7 @@ impl Service {
             }
         }
         io.container = Default::default();
-        est.io = io;
+        est.proc.io = io;
         self.inner.events.send(TaskExecStarted {
             container_id: id.to_string(),
             exec_id: exec_id.to_string(),
@@ -293,13 +275,8 @@ impl Service {
             return;
         };
         let mut est = exec.lock();
-        if est.exit.is_some() {
+        if !est.proc.record_exit(exit) {
             return;
-        }
-        est.exit = Some(exit);
-        est.io.out_holders.clear();
-        if let Some(path) = est.io.stdin_path.take() {
-            stdio::unblock_stdin(&path);
         }
         self.inner.events.send(TaskExit {
             container_id: task.id.clone(),
@@ -320,11 +297,12 @@ impl Service {
         let task = self.task(id)?;
         let exec = self.exec_entry(&task, exec_id)?;
         let est = exec.lock();
-        let status = match (&est.exit, est.pid) {
+        let status = match (&est.proc.exit, est.pid) {
             (Some(_), _) => api::Status::STOPPED,
             (None, Some(_)) => api::Status::RUNNING,
             (None, None) => api::Status::CREATED,
         };
+        let (exit_status, exited_at) = est.proc.exit_fields();
         Ok(api::StateResponse {
             id: exec.exec_id.clone(),
             bundle: task.bundle.display().to_string(),
@@ -334,11 +312,8 @@ impl Service {
             stdout: exec.stdout.clone(),
             stderr: exec.stderr.clone(),
             terminal: exec.terminal,
-            exit_status: est.exit.map(|e| e.status).unwrap_or(0),
-            exited_at: est
-                .exit
-                .map(|e| MessageField::some(e.timestamp()))
-                .unwrap_or_default(),
+            exit_status,
+            exited_at,
             exec_id: exec.exec_id.clone(),
             ..Default::default()
         })
@@ -350,7 +325,7 @@ impl Service {
         let est = exec.lock();
         let finished =
             || ShimError::TaskNotFound(format!("{id}: exec {exec_id:?}: process already finished"));
-        let pid = match (est.exit, est.pid) {
+        let pid = match (est.proc.exit, est.pid) {
             (Some(_), _) => return Err(finished()),
             (None, None) => {
                 return Err(ShimError::Precondition {
@@ -389,7 +364,7 @@ impl Service {
         let task = self.task(id)?;
         let exec = self.exec_entry(&task, exec_id)?;
         let mut est = exec.lock();
-        if est.pid.is_some() && est.exit.is_none() {
+        if est.pid.is_some() && est.proc.exit.is_none() {
             return Err(ShimError::Precondition {
                 op: "delete exec in",
                 id: id.to_string(),
@@ -400,20 +375,10 @@ impl Service {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(exec_id);
-        est.deleted = true;
-        if let Some(path) = est.io.stdin_path.take() {
-            stdio::unblock_stdin(&path);
-        }
-        est.io = Stdio::default();
-        est.console = None;
+        est.proc.forget();
         exec.changed.notify_all();
-        let exit = est.exit.unwrap_or_else(|| Exit::now(0));
-        Ok(api::DeleteResponse {
-            pid: est.pid.unwrap_or(0) as u32,
-            exit_status: exit.status,
-            exited_at: MessageField::some(exit.timestamp()),
-            ..Default::default()
-        })
+        let exit = est.proc.exit.unwrap_or_else(|| Exit::now(0));
+        Ok(delete_response(est.pid.unwrap_or(0), exit))
     }
 
     pub(super) fn wait_exec(
@@ -423,20 +388,12 @@ impl Service {
     ) -> Result<api::WaitResponse, ShimError> {
         let task = self.task(id)?;
         let exec = self.exec_entry(&task, exec_id)?;
-        let est = exec.lock();
-        let est = exec
-            .changed
-            .wait_while(est, |s| s.exit.is_none() && !s.deleted)
-            .unwrap_or_else(|e| e.into_inner());
-        let exit = est.exit.ok_or_else(|| ShimError::ExecNotFound {
+        let est = wait_for_exit(&exec.changed, exec.lock(), |s| &s.proc);
+        let exit = est.proc.exit.ok_or_else(|| ShimError::ExecNotFound {
             id: id.to_string(),
             exec_id: exec_id.to_string(),
         })?;
-        Ok(api::WaitResponse {
-            exit_status: exit.status,
-            exited_at: MessageField::some(exit.timestamp()),
-            ..Default::default()
-        })
+        Ok(wait_response(exit))
     }
 
     pub(super) fn close_exec_io(
@@ -448,9 +405,7 @@ impl Service {
         let task = self.task(id)?;
         let exec = self.exec_entry(&task, exec_id)?;
         if stdin {
-            if let Some(path) = exec.lock().io.stdin_path.take() {
-                stdio::unblock_stdin(&path);
-            }
+            exec.lock().proc.close_stdin();
         }
         Ok(())
     }
@@ -475,11 +430,11 @@ impl Service {
         };
         if req.exec_id.is_empty() {
             let st = task.lock();
-            st.console.as_ref().map(resize).ok_or_else(no_tty)?
+            st.init.console.as_ref().map(resize).ok_or_else(no_tty)?
         } else {
             let exec = self.exec_entry(&task, &req.exec_id)?;
             let est = exec.lock();
-            est.console.as_ref().map(resize).ok_or_else(no_tty)?
+            est.proc.console.as_ref().map(resize).ok_or_else(no_tty)?
         }
     }
 
@@ -489,13 +444,7 @@ impl Service {
             std::mem::take(&mut *task.execs.lock().unwrap_or_else(|e| e.into_inner()));
         self.table().exec_pids.retain(|_, (id, _)| *id != task.id);
         for exec in execs.values() {
-            let mut est = exec.lock();
-            est.deleted = true;
-            if let Some(path) = est.io.stdin_path.take() {
-                stdio::unblock_stdin(&path);
-            }
-            est.io = Stdio::default();
-            est.console = None;
+            exec.lock().proc.forget();
             exec.changed.notify_all();
         }
     }

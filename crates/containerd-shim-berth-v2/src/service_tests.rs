@@ -336,7 +336,7 @@ fn an_exec_exit_is_reported_with_its_exec_id() {
         "kill of a finished exec"
     );
     // The init is untouched.
-    assert!(s.task("e2").unwrap().lock().exit.is_none());
+    assert!(s.task("e2").unwrap().lock().init.exit.is_none());
     assert_eq!(s.delete_exec("e2", "x").unwrap().exit_status, 5);
     assert_eq!(code(s.state_exec("e2", "x").unwrap_err()), Code::NOT_FOUND);
     assert_eq!(topics(&s), vec!["/tasks/exec-added", "/tasks/exit"]);
@@ -397,7 +397,7 @@ fn a_runtime_worker_exit_is_not_taken_for_a_task_exit() {
     s.on_exit(PID + 20, 128 + 9); // the reaper reaped the SIGKILLed worker
     assert!(topics(&s).is_empty(), "no TaskExit for the worker's exit");
     assert!(s.table().unclaimed.is_empty(), "not kept for a future init");
-    assert!(s.task("c20").unwrap().lock().exit.is_none());
+    assert!(s.task("c20").unwrap().lock().init.exit.is_none());
     s.on_exit(PID + 21, 128 + 9);
     assert_eq!(topics(&s), vec!["/tasks/exit"]);
 }
@@ -428,10 +428,10 @@ fn an_exit_never_waits_behind_a_held_task_mutex() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(
-        s.task("free").unwrap().lock().exit.map(|e| e.status),
+        s.task("free").unwrap().lock().init.exit.map(|e| e.status),
         Some(2)
     );
-    assert!(held.exit.is_none());
+    assert!(held.init.exit.is_none());
     drop(held);
     let resp = s
         .do_wait(&api::WaitRequest {
@@ -453,7 +453,7 @@ fn an_exit_during_start_waits_for_task_start_and_delete_is_refused() {
     s.task("st").unwrap().lock().starting = true;
     s.on_exit(PID + 32, 137);
     let t = s.task("st").unwrap();
-    assert!(t.lock().exit.is_none());
+    assert!(t.lock().init.exit.is_none());
     assert_eq!(t.lock().exit_during_start.map(|e| e.status), Some(137));
     assert!(topics(&s).is_empty());
     let err = s

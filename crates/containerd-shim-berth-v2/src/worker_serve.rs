@@ -74,13 +74,10 @@ fn serve(sock: OwnedFd) -> ! {
                     console_socket,
                     ..Default::default()
                 };
-                match container::create(&store, &id, &bundle, &opts) {
-                    Ok(pid) => Reply::Created { pid },
-                    Err(e) => Reply::Failed {
-                        kind: fail_kind(&e),
-                        message: format!("create container {id:?}: {}", crate::error::chain(&e)),
-                    },
-                }
+                reply(
+                    container::create(&store, &id, &bundle, &opts),
+                    format_args!("create container {id:?}"),
+                )
             }),
             Ok(Request::Exec {
                 root,
@@ -104,13 +101,10 @@ fn serve(sock: OwnedFd) -> ! {
                     process_label: None,
                     sub_cgroups: Default::default(),
                 };
-                match container::exec(&store, &id, &opts) {
-                    Ok(done) => Reply::Created { pid: done.pid },
-                    Err(e) => Reply::Failed {
-                        kind: fail_kind(&e),
-                        message: format!("exec in container {id:?}: {}", crate::error::chain(&e)),
-                    },
-                }
+                reply(
+                    container::exec(&store, &id, &opts).map(|done| done.pid),
+                    format_args!("exec in container {id:?}"),
+                )
             }),
             Err(e) => Reply::Failed {
                 kind: FailKind::Internal,
@@ -121,6 +115,17 @@ fn serve(sock: OwnedFd) -> ! {
         if packet::send(sock.as_fd(), &body, &[]).is_err() {
             sys::exit_child(1);
         }
+    }
+}
+
+/// The reply to a create or exec that started process `pid`, or failed doing `what`.
+fn reply(result: Result<i32, container::ContainerError>, what: std::fmt::Arguments<'_>) -> Reply {
+    match result {
+        Ok(pid) => Reply::Created { pid },
+        Err(e) => Reply::Failed {
+            kind: fail_kind(&e),
+            message: format!("{what}: {}", crate::error::chain(&e)),
+        },
     }
 }
 

@@ -17,7 +17,7 @@ use crate::process::{liveness, sys};
 use crate::state::{ContainerId, LockedContainer, StateError, Store};
 
 /// How long the killed processes get to exit (as for an intact container's delete --force).
-const KILL_WAIT: Duration = Duration::from_secs(super::delete::KILL_WAIT_SECS);
+const KILL_WAIT: Duration = Duration::from_secs(super::KILL_WAIT_SECS);
 
 /// Deletes container `id`, whose state could not be used (`damage`), from its identity record:
 /// kill, wait (bounded), remove the cgroup, the state directory (`container`, when it exists;

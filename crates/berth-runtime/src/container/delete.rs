@@ -11,9 +11,6 @@ use crate::hooks::HookKind;
 use crate::process::{liveness, sys};
 use crate::state::{ContainerId, ContainerState, StateError, Store};
 
-/// How long `delete --force` waits for the killed processes to exit.
-pub(super) const KILL_WAIT_SECS: u64 = 10;
-
 /// Deletes a container. Without `force`, a stopped or a created container may be deleted; with
 /// `force`, also a running or paused one, and a missing container is not an error, so cleanup
 /// after a crash is idempotent. With `force`, a container whose state directory or state file
@@ -116,7 +113,8 @@ fn kill_and_wait(state: &ContainerState) -> Result<(), ContainerError> {
         // A paused container's processes die only once thawed (v1 freezer).
         super::pause::thaw_after_kill(cgroup, Status::Paused, libc::SIGKILL)?;
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(KILL_WAIT_SECS);
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_secs(super::KILL_WAIT_SECS);
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let timeout = PollTimeout::try_from(left.as_millis() as i32).unwrap_or(PollTimeout::MAX);
@@ -127,7 +125,7 @@ fn kill_and_wait(state: &ContainerState) -> Result<(), ContainerError> {
             Ok(0) | Err(nix::Error::EINTR) => {
                 return Err(ContainerError::KillTimeout {
                     id: state.id.clone(),
-                    secs: KILL_WAIT_SECS,
+                    secs: super::KILL_WAIT_SECS,
                 })
             }
             Ok(_) => return Ok(()),

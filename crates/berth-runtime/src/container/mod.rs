@@ -58,6 +58,10 @@ impl fmt::Display for Status {
     }
 }
 
+/// How long `delete --force` waits for the killed processes to exit (delete.rs, and
+/// damaged.rs for a container whose state is damaged).
+const KILL_WAIT_SECS: u64 = 10;
+
 /// A lifecycle operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {

@@ -1,6 +1,6 @@
 //! The one framing of berth's SOCK_SEQPACKET sockets: the parent ↔ child channel of create and
-//! exec ([`super::channel`]) and the shim's socket to its runtime worker
-//! (containerd-shim-berth-v2 `worker.rs`). What each side says differs (typed [`super::channel::Msg`]s
+//! exec (`channel.rs`) and the shim's socket to its runtime worker
+//! (containerd-shim-berth-v2 `worker.rs`). What each side says differs (channel.rs' typed `Msg`s
 //! here, JSON requests and replies there); how a message travels does not, so it is written
 //! once:
 //! - one packet is one message: at most [`MAX_PACKET`] bytes, with at most [`MAX_FDS`] file

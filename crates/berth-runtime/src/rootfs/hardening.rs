@@ -12,8 +12,19 @@
 
 use std::path::Path;
 
-use super::plan::MountKind;
 use super::RootfsError;
+
+/// What a mount puts on its destination, as far as these rules care (plan.rs's `MountKind`,
+/// reduced, so that this module does not depend on the plan that calls it).
+#[derive(Debug, Clone, Copy)]
+pub enum Mounted<'a> {
+    /// A new filesystem of this type.
+    Fs(&'a str),
+    /// A bind of this host path.
+    Bind(&'a Path),
+    /// Anything else (the `cgroup` mount).
+    Other,
+}
 
 /// runc's allow-list of bind mounts below /proc (libcontainer/rootfs_linux.go).
 const PROC_BIND_ALLOWED: &[&str] = &[
@@ -30,30 +41,28 @@ const PROC_BIND_ALLOWED: &[&str] = &[
 ];
 
 /// Refuses a mount on `/proc` or `/sys` (or below `/proc`) that is not what belongs there.
-pub fn check_destination(dest: &Path, kind: &MountKind) -> Result<(), RootfsError> {
+pub fn check_destination(dest: &Path, kind: Mounted<'_>) -> Result<(), RootfsError> {
     let refuse = |what: &str| {
         Err(RootfsError::ForbiddenDestination {
             destination: dest.to_path_buf(),
             reason: what.to_string(),
         })
     };
-    let fs =
-        |k: &MountKind, want: &str| matches!(k, MountKind::Fs { fstype, .. } if fstype == want);
+    let fs = |want: &str| matches!(kind, Mounted::Fs(fstype) if fstype == want);
     if dest == Path::new("/proc") {
-        let procfs_bind = matches!(kind, MountKind::Bind { source, .. } if is_procfs(source));
-        if !fs(kind, "proc") && !procfs_bind {
+        let procfs_bind = matches!(kind, Mounted::Bind(source) if is_procfs(source));
+        if !fs("proc") && !procfs_bind {
             return refuse("only procfs may be mounted on /proc (CVE-2019-16884)");
         }
     } else if dest.starts_with("/proc") {
-        let allowed = matches!(kind, MountKind::Bind { .. })
+        let allowed = matches!(kind, Mounted::Bind(_))
             && PROC_BIND_ALLOWED.iter().any(|p| Path::new(p) == dest);
         if !allowed {
             return refuse("below /proc only bind mounts over runc's allow-list of files are permitted (CVE-2019-16884)");
         }
     } else if dest == Path::new("/sys") {
-        let host_sys =
-            matches!(kind, MountKind::Bind { source, .. } if source == Path::new("/sys"));
-        if !fs(kind, "sysfs") && !host_sys {
+        let host_sys = matches!(kind, Mounted::Bind(source) if source == Path::new("/sys"));
+        if !fs("sysfs") && !host_sys {
             return refuse(
                 "only sysfs (or the host's /sys) may be mounted on /sys (CVE-2019-16884)",
             );
@@ -71,45 +80,38 @@ fn is_procfs(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
-    fn fsk(t: &str) -> MountKind {
-        MountKind::Fs {
-            fstype: t.into(),
-            source: t.into(),
-        }
+    fn fsk(t: &str) -> Mounted<'_> {
+        Mounted::Fs(t)
     }
 
-    fn bind(src: &str) -> MountKind {
-        MountKind::Bind {
-            source: PathBuf::from(src),
-            source_is_dir: false,
-        }
+    fn bind(src: &str) -> Mounted<'_> {
+        Mounted::Bind(Path::new(src))
     }
 
     #[test]
     fn proc_and_sys_take_only_their_filesystems() {
-        assert!(check_destination(Path::new("/proc"), &fsk("proc")).is_ok());
-        assert!(check_destination(Path::new("/sys"), &fsk("sysfs")).is_ok());
-        assert!(check_destination(Path::new("/sys"), &bind("/sys")).is_ok());
+        assert!(check_destination(Path::new("/proc"), fsk("proc")).is_ok());
+        assert!(check_destination(Path::new("/sys"), fsk("sysfs")).is_ok());
+        assert!(check_destination(Path::new("/sys"), bind("/sys")).is_ok());
         assert!(check_destination(
             Path::new("/proc/cpuinfo"),
-            &bind("/var/lib/lxcfs/proc/cpuinfo")
+            bind("/var/lib/lxcfs/proc/cpuinfo")
         )
         .is_ok());
-        assert!(check_destination(Path::new("/tmp"), &fsk("tmpfs")).is_ok());
-        let e = check_destination(Path::new("/proc"), &fsk("tmpfs")).unwrap_err();
+        assert!(check_destination(Path::new("/tmp"), fsk("tmpfs")).is_ok());
+        let e = check_destination(Path::new("/proc"), fsk("tmpfs")).unwrap_err();
         assert_eq!(
             e.to_string(),
             "mount on /proc refused: only procfs may be mounted on /proc (CVE-2019-16884)"
         );
-        assert!(check_destination(Path::new("/proc"), &bind("/tmp/x")).is_err());
+        assert!(check_destination(Path::new("/proc"), bind("/tmp/x")).is_err());
         // A bind of a procfs (the host's /proc) is procfs on /proc, as runc allows.
-        assert!(check_destination(Path::new("/proc"), &bind("/proc")).is_ok());
+        assert!(check_destination(Path::new("/proc"), bind("/proc")).is_ok());
         assert!(
-            check_destination(Path::new("/proc/sys/kernel/core_pattern"), &bind("/tmp/x")).is_err()
+            check_destination(Path::new("/proc/sys/kernel/core_pattern"), bind("/tmp/x")).is_err()
         );
-        assert!(check_destination(Path::new("/proc/self"), &fsk("tmpfs")).is_err());
-        assert!(check_destination(Path::new("/sys"), &fsk("tmpfs")).is_err());
+        assert!(check_destination(Path::new("/proc/self"), fsk("tmpfs")).is_err());
+        assert!(check_destination(Path::new("/sys"), fsk("tmpfs")).is_err());
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Component, Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDeviceType, Spec};
 
+use super::hardening::{check_destination, Mounted};
 use super::options::{self, ms, MountOptions};
 use super::{RootfsContext, RootfsError};
 use crate::cgroups::CgroupPlan;
@@ -296,7 +297,12 @@ fn plan_mount(m: &oci_spec::runtime::Mount, ctx: &RootfsContext) -> Result<Mount
             },
         }
     };
-    super::hardening::check_destination(&destination, &kind)?; // CVE-2019-16884 and kin
+    let mounted = match &kind {
+        MountKind::Fs { fstype, .. } => Mounted::Fs(fstype),
+        MountKind::Bind { source, .. } => Mounted::Bind(source),
+        MountKind::Cgroup(_) => Mounted::Other,
+    };
+    check_destination(&destination, mounted)?; // CVE-2019-16884 and kin
     Ok(MountStep {
         destination,
         kind,

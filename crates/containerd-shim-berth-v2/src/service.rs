@@ -169,6 +169,8 @@ struct TaskState {
     started: bool,
     /// A Start is in the library, without this mutex held (see `do_start`).
     starting: bool,
+    /// A Delete is in the library, without this mutex held (see `do_delete`).
+    deleting: bool,
     /// The init's exit seen while `starting`: recorded once the Start has sent TaskStart, so
     /// that containerd never sees a task exit before it started.
     exit_during_start: Option<Exit>,
@@ -592,6 +594,9 @@ impl Service {
             if st.starting {
                 return Err(refuse("the task is being started"));
             }
+            if st.deleting {
+                return Err(refuse("the task is being deleted"));
+            }
             st.starting = true;
         }
         // Without the task's mutex: the init's startContainer hooks may run without a
@@ -677,25 +682,33 @@ impl Service {
             return self.delete_exec(&req.id, &req.exec_id);
         }
         let task = self.task(&req.id)?;
+        let refuse = |reason: &str| ShimError::Precondition {
+            op: "delete",
+            id: req.id.clone(),
+            reason: reason.to_string(),
+        };
+        {
+            let mut st = task.lock();
+            if st.starting {
+                return Err(refuse("the task is being started; kill it first"));
+            }
+            if st.deleting {
+                return Err(refuse("the task is being deleted"));
+            }
+            if st.init.exit.is_none() && st.started {
+                return Err(refuse("the task is running; kill it first"));
+            }
+            st.deleting = true;
+        }
+        // Created and never started (or exited): the library kills what is left, runs the
+        // poststop hooks and removes the state and the cgroup. Without the task's mutex: a
+        // poststop hook may run without a timeout, and Kill and State must not wait behind it.
+        let deleted = container::delete(&self.inner.store, &req.id, true);
         let mut st = task.lock();
-        if st.starting {
-            return Err(ShimError::Precondition {
-                op: "delete",
-                id: req.id.clone(),
-                reason: "the task is being started; kill it first".into(),
-            });
+        if let Err(e) = deleted {
+            st.deleting = false;
+            return Err(Self::runtime_err("delete", &req.id, &e));
         }
-        if st.init.exit.is_none() && st.started {
-            return Err(ShimError::Precondition {
-                op: "delete",
-                id: req.id.clone(),
-                reason: "the task is running; kill it first".into(),
-            });
-        }
-        // Created and never started (or exited): the library kills what is left and removes the
-        // state and the cgroup.
-        container::delete(&self.inner.store, &req.id, true)
-            .map_err(|e| Self::runtime_err("delete", &req.id, &e))?;
         if st.init.exit.is_none() {
             let (guard, _) = task
                 .changed

@@ -464,3 +464,34 @@ fn an_exit_during_start_waits_for_task_start_and_delete_is_refused() {
         .unwrap_err();
     assert_eq!(code(err), Code::FAILED_PRECONDITION);
 }
+
+/// While a Delete is in the library (outside the task's mutex, so that a poststop hook
+/// without a timeout does not hold up Kill and State), a second Delete and a Start are
+/// refused; State still answers at once.
+#[test]
+fn a_task_being_deleted_refuses_start_and_delete_and_answers_state() {
+    let (s, _d) = service();
+    s.register(task("del", PID + 33, false));
+    s.task("del").unwrap().lock().deleting = true;
+    let del = s
+        .do_delete(&api::DeleteRequest {
+            id: "del".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(code(del), Code::FAILED_PRECONDITION);
+    let start = s
+        .do_start(&api::StartRequest {
+            id: "del".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(code(start), Code::FAILED_PRECONDITION);
+    let st = s
+        .do_state(&api::StateRequest {
+            id: "del".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(st.status.enum_value(), Ok(api::Status::CREATED));
+}

@@ -2,15 +2,18 @@
 //!
 //! Style point 2 ("plan, then act"): everything that can be rejected is rejected here, before the
 //! first syscall that changes the world, so a failed validation leaves nothing to clean up.
+//! `config.json` is read once, here; the [`Plan`] keeps what later steps need as typed fields,
+//! not the parsed document, so nothing downstream reads the config again.
 
 mod load;
 mod namespaces;
 mod process;
 mod sysctl;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{Hooks, LinuxSeccomp, Process, Spec};
 
 /// The largest major and minor a Linux device number holds (12 and 20 bits, `MINORBITS`).
 pub const MAX_MAJOR: u64 = (1 << 12) - 1;
@@ -20,7 +23,7 @@ pub use load::{load_config, read_bounded, MAX_INPUT_BYTES, SUPPORTED_OCI_VERSION
 pub use namespaces::{NamespaceEntry, NamespaceKind, Namespaces};
 pub use process::{IdMap, ProcessPlan, Rlimit};
 
-use crate::cgroups::{CgroupManager, CgroupPlan, HostCgroups};
+use crate::cgroups::{CgroupManager, CgroupPlan, HostCgroups, ResourcesPlan};
 use crate::rootfs::{RootfsContext, RootfsPlan};
 
 /// Why a bundle cannot be run. Each variant names the offending file or field.
@@ -105,18 +108,47 @@ pub struct PlanOptions {
     pub listen_fds: u32,
 }
 
+/// The parts of `config.json` that outlive `create`, as written: the state keeps them (its
+/// `config`) so that `start` and `delete` can run poststart and poststop, and `exec` can start
+/// from the container's process and seccomp profile (as runc). Serializes to
+/// `{"hooks": …, "process": …, "linux": {"seccomp": …}}`, absent parts as `null`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SavedConfig {
+    pub hooks: Option<Hooks>,
+    pub process: Option<Process>,
+    pub linux: SavedLinux,
+}
+
+/// The `linux` part of [`SavedConfig`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SavedLinux {
+    /// `berth exec` applies the container's seccomp filter to its process too.
+    pub seccomp: Option<LinuxSeccomp>,
+}
+
 /// A validated bundle: what `create` will do, decided before anything is created.
 #[derive(Debug)]
 pub struct Plan {
     pub id: String,
     /// Absolute path of the bundle directory.
     pub bundle: PathBuf,
-    pub spec: Spec,
+    /// `ociVersion`, for the state and the seccomp listener's message.
+    pub oci_version: String,
+    /// `annotations`, for the state and the seccomp listener's message.
+    pub annotations: BTreeMap<String, String>,
+    /// What the state keeps of the config for later commands.
+    pub saved_config: SavedConfig,
     pub namespaces: Namespaces,
     pub process: ProcessPlan,
     pub rootfs: RootfsPlan,
     pub rootfs_path: PathBuf,
     pub cgroup: CgroupPlan,
+    /// `linux.resources`, validated for `cgroup` (`cgroups::ResourcesPlan`); `None` when the
+    /// config has none or the container has no cgroup.
+    pub resources: Option<ResourcesPlan>,
+    /// The `linux.resources` sections that ask for something although the container has no
+    /// cgroup (`--cgroup-manager=disabled`): not validated, not applied, warned about by create.
+    pub ignored_resources: Vec<String>,
     /// `linux.sysctl`, checked against the container's namespaces, in a stable order.
     pub sysctls: Vec<(String, String)>,
     pub hostname: Option<String>,
@@ -232,16 +264,41 @@ impl Plan {
         }
 
         let hooks = crate::hooks::Hooks::from_spec(spec.hooks().as_ref())?;
+        // Here, not when create writes them: a bad value fails before the state directory or
+        // the cgroup exist. Last, so that the other checks keep their precedence. What depends
+        // on the cgroup as created is checked by create, still before any write
+        // (cgroups/resources.rs).
+        let (resources, ignored_resources) = match linux.resources() {
+            None => (None, Vec::new()),
+            Some(r) if cgroup.disabled => (None, crate::cgroups::requested_sections(r)),
+            Some(r) => (Some(ResourcesPlan::new(r, &cgroup)?), Vec::new()),
+        };
+        let saved_config = SavedConfig {
+            hooks: spec.hooks().clone(),
+            process: spec.process().clone(),
+            linux: SavedLinux {
+                seccomp: linux.seccomp().clone(),
+            },
+        };
         Ok(Plan {
             hooks,
             id: id.to_string(),
             bundle,
-            spec,
+            oci_version: spec.version().clone(),
+            annotations: spec
+                .annotations()
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            saved_config,
             namespaces,
             process,
             rootfs,
             rootfs_path,
             cgroup,
+            resources,
+            ignored_resources,
             sysctls,
             hostname,
             domainname,

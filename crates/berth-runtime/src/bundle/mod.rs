@@ -383,6 +383,115 @@ mod tests {
         }
     }
 
+    /// A bundle with `resources` as its `linux.resources`, the default cgroupsPath.
+    fn bundle_with_resources(resources: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            format!(
+                r#"{{"ociVersion": "1.0.2", "root": {{"path": "rootfs"}},
+                    "process": {{"args": ["sh"], "cwd": "/", "user": {{"uid": 0, "gid": 0}}}},
+                    "linux": {{"namespaces": [{{"type": "mount"}}], "resources": {resources}}}}}"#
+            ),
+        )
+        .unwrap();
+        dir
+    }
+
+    /// A host whose one hierarchy is mounted at `root` (cgroup2, or v1 with `controllers`).
+    fn host_at(root: &Path, v1_controllers: Option<&str>) -> HostCgroups {
+        HostCgroups {
+            hierarchies: vec![Hierarchy {
+                mount_point: root.to_path_buf(),
+                fs_type: if v1_controllers.is_some() { "cgroup" } else { "cgroup2" }.into(),
+                options: v1_controllers.unwrap_or_default().into(),
+                root: "/".into(),
+            }],
+        }
+    }
+
+    /// #19 item 2: a bad resource value is refused by Plan::new, with the message create
+    /// prints, before there is a Store, a state directory or a cgroup: the fake cgroup root
+    /// stays empty, so nothing was created (rather than created and cleaned up).
+    #[test]
+    fn bad_resource_values_are_refused_by_the_plan_before_anything_exists() {
+        let cgroup_root = tempfile::tempdir().unwrap();
+        for (resources, message) in [
+            (
+                r#"{"cpu": {"period": 0}}"#,
+                "invalid linux.resources.cpu.period: 0 is outside 1000..=1000000 µs",
+            ),
+            (
+                r#"{"cpu": {"quota": 500}}"#,
+                "invalid linux.resources.cpu.quota: 500 is below the kernel's minimum of 1000 µs",
+            ),
+            (
+                r#"{"memory": {"swappiness": 101}}"#,
+                "invalid linux.resources.memory.swappiness: 101 is above 100",
+            ),
+            (
+                r#"{"devices": [{"allow": true, "type": "c", "major": 1, "minor": 3, "access": "a"}]}"#,
+                "invalid linux.resources.devices[0]: access \"a\" has none of r, w and m",
+            ),
+            (
+                r#"{"unified": {"cgroup.procs": "1"}}"#,
+                "invalid linux.resources.unified[\"cgroup.procs\"]: this cgroup core file is managed by berth",
+            ),
+        ] {
+            let dir = bundle_with_resources(resources);
+            let host = host_at(cgroup_root.path(), None);
+            let err = Plan::new("c1", dir.path(), &host, PlanOptions::default()).unwrap_err();
+            assert_eq!(err.to_string(), message, "{resources}");
+        }
+        let entries: Vec<_> = std::fs::read_dir(cgroup_root.path()).unwrap().collect();
+        assert!(entries.is_empty(), "{entries:?}");
+    }
+
+    /// What is valid depends on where the host binds the controller: v1's memory.swap is
+    /// memory+swap and may stand alone; v2 needs a memory limit to convert it.
+    #[test]
+    fn resource_rules_follow_the_hosts_cgroup_version() {
+        let cgroup_root = tempfile::tempdir().unwrap();
+        let dir = bundle_with_resources(r#"{"memory": {"swap": 1048576}}"#);
+        let v2 = host_at(cgroup_root.path(), None);
+        let err = Plan::new("c1", dir.path(), &v2, PlanOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid linux.resources.memory.swap: swap limit 1048576 needs a memory limit on cgroup v2"
+        );
+        let v1 = host_at(cgroup_root.path(), Some("memory"));
+        let plan = Plan::new("c1", dir.path(), &v1, PlanOptions::default()).unwrap();
+        let planned = plan.resources.expect("resources planned");
+        assert_eq!(planned.resources().memory().unwrap().swap(), Some(1048576));
+    }
+
+    /// Without a cgroup the resources are not checked, only listed for create's warning.
+    #[test]
+    fn without_a_cgroup_resources_are_listed_not_checked() {
+        let dir = bundle_with_resources(r#"{"cpu": {"period": 0}, "pids": {"limit": 10}}"#);
+        let options = PlanOptions {
+            cgroup_manager: CgroupManager::Disabled,
+            ..PlanOptions::default()
+        };
+        let plan = Plan::new("c1", dir.path(), &HostCgroups::default(), options).unwrap();
+        assert!(plan.resources.is_none());
+        assert_eq!(plan.ignored_resources, ["cpu", "pids"]);
+    }
+
+    /// The state's `config` keeps the shape it had when it was built from the parsed Spec.
+    #[test]
+    fn saved_config_has_hooks_process_and_seccomp() {
+        let dir = bundle_with_resources("{}");
+        let plan = Plan::new("c1", dir.path(), &host(), PlanOptions::default()).unwrap();
+        let saved = serde_json::to_value(&plan.saved_config).unwrap();
+        assert_eq!(saved["hooks"], serde_json::Value::Null);
+        assert_eq!(saved["process"]["args"], serde_json::json!(["sh"]));
+        assert_eq!(saved["linux"], serde_json::json!({"seccomp": null}));
+        assert_eq!(plan.oci_version, "1.0.2");
+        assert!(plan.annotations.is_empty());
+    }
+
     #[test]
     fn disabled_cgroup_manager_plans_no_cgroup_and_ignores_cgroups_path() {
         let dir = bundle();

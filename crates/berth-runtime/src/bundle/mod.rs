@@ -404,7 +404,12 @@ mod tests {
         HostCgroups {
             hierarchies: vec![Hierarchy {
                 mount_point: root.to_path_buf(),
-                fs_type: if v1_controllers.is_some() { "cgroup" } else { "cgroup2" }.into(),
+                fs_type: if v1_controllers.is_some() {
+                    "cgroup"
+                } else {
+                    "cgroup2"
+                }
+                .into(),
                 options: v1_controllers.unwrap_or_default().into(),
                 root: "/".into(),
             }],

@@ -87,7 +87,11 @@ fn check_memory(r: &LinuxResources, cgroup: &CgroupPlan) -> Result<(), CgroupErr
         }
     }
     // memory.swap is memory+swap; how it may relate to the limit differs between v1 and v2.
-    if cgroup.hierarchies.iter().any(|h| h.has_v1_controller("memory")) {
+    if cgroup
+        .hierarchies
+        .iter()
+        .any(|h| h.has_v1_controller("memory"))
+    {
         v1::check_swap(limit, swap)?;
     } else if cgroup.v2_dir().is_some() {
         v2::swap_to_v2(swap, limit)?;

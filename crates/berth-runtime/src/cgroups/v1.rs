@@ -175,12 +175,7 @@ pub(super) fn device_rules(
 }
 
 /// The extra v1 memory knobs: swappiness, the OOM killer switch and the TCP buffer limit.
-pub(super) fn memory_extras(
-    plan: &mut Writes,
-    fs: &dyn CgroupFs,
-    dir: &Path,
-    m: &LinuxMemory,
-) {
+pub(super) fn memory_extras(plan: &mut Writes, fs: &dyn CgroupFs, dir: &Path, m: &LinuxMemory) {
     if let Some(s) = m.swappiness() {
         plan.write(dir, "memory.swappiness", s.to_string());
     }

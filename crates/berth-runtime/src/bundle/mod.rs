@@ -471,6 +471,22 @@ mod tests {
         assert_eq!(planned.resources().memory().unwrap().swap(), Some(1048576));
     }
 
+    /// Without a cgroup2 hierarchy, a controller no v1 hierarchy binds is missing for sure:
+    /// refused by the plan. With one, only the created cgroup can tell (create refuses later).
+    #[test]
+    fn a_controller_that_is_nowhere_is_refused_by_the_plan() {
+        let cgroup_root = tempfile::tempdir().unwrap();
+        let dir = bundle_with_resources(r#"{"pids": {"limit": 10}}"#);
+        let v1 = host_at(cgroup_root.path(), Some("memory"));
+        let err = Plan::new("c1", dir.path(), &v1, PlanOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid linux.resources.pids.limit: the pids controller is not available on this host"
+        );
+        let v2 = host_at(cgroup_root.path(), None);
+        Plan::new("c1", dir.path(), &v2, PlanOptions::default()).unwrap();
+    }
+
     /// Without a cgroup the resources are not checked, only listed for create's warning.
     #[test]
     fn without_a_cgroup_resources_are_listed_not_checked() {

@@ -3,7 +3,8 @@
 //!
 //! 1. [`ResourcesPlan::new`] validates every value, without touching anything: ranges and
 //!    formats, and the rules that depend on where the host binds a controller (v1 or v2, as
-//!    the [`CgroupPlan`]'s hierarchies say). `create` runs it in `Plan::new`, before the state
+//!    the [`CgroupPlan`]'s hierarchies say), including a controller that is nowhere (no v1
+//!    hierarchy binds it and there is no cgroup2 hierarchy). `create` runs it in `Plan::new`, before the state
 //!    directory or the cgroup exist; `update` runs it before it writes anything.
 //! 2. [`CgroupPlan::apply_resources`] (create) and [`CgroupPlan::update_resources`] turn a
 //!    `ResourcesPlan` into [`Writes`] — an ordered list of control-file writes, the device
@@ -14,14 +15,15 @@
 //!    in `cgroup.controllers`.
 //!
 //! What step 2 can still refuse depends on the container's cgroup as created, so it cannot be
-//! known earlier: a controller the cgroup does not get (like runc on v2, where the control
-//! file is missing; `devices` on a host without any device control is only warned about), a
-//! hugepage size or `unified` file the kernel does not have, and for `update` a memory limit
-//! below the current usage (`checkBeforeUpdate`). Nothing is written before those checks pass.
+//! known earlier: on a host with a cgroup2 hierarchy, a controller the cgroup does not get
+//! (its `cgroup.controllers`; like runc on v2, where the control file is missing), a hugepage
+//! size or `unified` file the kernel does not have, and for `update` a memory limit below the
+//! current usage (`checkBeforeUpdate`). Nothing is written before those checks pass. `devices`
+//! on a host without any device control is only warned about.
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxBlockIo, LinuxResources};
+use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
 use super::bpf::DeviceRule;
 use super::fs::{read_file, write_file, CgroupFs, HostFs};
@@ -55,6 +57,7 @@ impl ResourcesPlan {
         check_rdma(&resources)?;
         check_network(&resources, cgroup)?;
         check_unified(&resources, cgroup)?;
+        check_controllers(&resources, cgroup)?;
         let devices = v1::device_rules(resources.devices().as_deref().unwrap_or(&[]))?;
         Ok(ResourcesPlan { resources, devices })
     }
@@ -263,6 +266,100 @@ fn check_unified(r: &LinuxResources, cgroup: &CgroupPlan) -> Result<(), CgroupEr
             && !matches!(key.as_str(), "cgroup.max.depth" | "cgroup.max.descendants")
         {
             return Err(invalid(&name, "this cgroup core file is managed by berth"));
+        }
+    }
+    Ok(())
+}
+
+/// The setting an error names when the memory controller is missing, if `m` asks for
+/// anything of it. Shared by [`check_controllers`] and the translation, so both name the same.
+fn memory_setting(m: &LinuxMemory) -> Option<&'static str> {
+    let limit = m.limit().unwrap_or(0);
+    let any = limit != 0
+        || m.reservation().unwrap_or(0) != 0
+        || m.swap().unwrap_or(0) != 0
+        || m.swappiness().is_some()
+        || m.disable_oom_killer().is_some()
+        || m.kernel_tcp().is_some();
+    any.then_some(if limit != 0 { "memory.limit" } else { "memory" })
+}
+
+/// [`memory_setting`] for the cpu controller.
+fn cpu_setting(c: &LinuxCpu) -> Option<&'static str> {
+    let shares = c.shares().unwrap_or(0);
+    let any = shares != 0
+        || c.quota().unwrap_or(0) != 0
+        || c.period().unwrap_or(0) != 0
+        || c.burst().is_some()
+        || c.idle().is_some()
+        || c.realtime_runtime().is_some()
+        || c.realtime_period().is_some();
+    any.then_some(if shares != 0 { "cpu.shares" } else { "cpu" })
+}
+
+/// [`memory_setting`] for the cpuset controller (`cpu.cpus`, `cpu.mems`).
+fn cpuset_setting(c: &LinuxCpu) -> Option<&'static str> {
+    let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+    if set(c.cpus()) {
+        Some("cpu.cpus")
+    } else if set(c.mems()) {
+        Some("cpu.mems")
+    } else {
+        None
+    }
+}
+
+/// Whether `blockIO` (its zero weights dropped) asks for anything.
+fn block_io_requested(b: &LinuxBlockIo) -> bool {
+    b.weight().is_some()
+        || b.leaf_weight().is_some()
+        || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
+        || v1::throttles(b).iter().any(|(_, d)| !d.is_empty())
+}
+
+/// Every controller the resources need, as `(controllers, setting)` in the translation's
+/// order; `controllers` lists the alternatives (blockIO: v1 `blkio` or v2 `io`).
+fn needed_controllers(r: &LinuxResources) -> Vec<(&'static [&'static str], &'static str)> {
+    let mut needed: Vec<(&'static [&'static str], &'static str)> = Vec::new();
+    if let Some(setting) = r.memory().as_ref().and_then(memory_setting) {
+        needed.push((&["memory"], setting));
+    }
+    if r.pids().as_ref().is_some_and(|p| p.limit() != 0) {
+        needed.push((&["pids"], "pids.limit"));
+    }
+    if let Some(c) = r.cpu() {
+        if let Some(setting) = cpu_setting(c) {
+            needed.push((&["cpu"], setting));
+        }
+        if let Some(setting) = cpuset_setting(c) {
+            needed.push((&["cpuset"], setting));
+        }
+    }
+    if r.block_io().as_ref().is_some_and(block_io_requested) {
+        needed.push((&["blkio", "io"], "blockIO"));
+    }
+    if r.hugepage_limits().as_ref().is_some_and(|l| !l.is_empty()) {
+        needed.push((&["hugetlb"], "hugepageLimits"));
+    }
+    if r.rdma().as_ref().is_some_and(|m| !m.is_empty()) {
+        needed.push((&["rdma"], "rdma"));
+    }
+    needed
+}
+
+/// A controller the resources need that no v1 hierarchy binds is missing for sure when there is
+/// no cgroup2 hierarchy either: refused now, with the message the translation would give. With
+/// a cgroup2 hierarchy, only the created cgroup's `cgroup.controllers` can tell (apply step).
+fn check_controllers(r: &LinuxResources, cgroup: &CgroupPlan) -> Result<(), CgroupError> {
+    if cgroup.v2_dir().is_some() {
+        return Ok(());
+    }
+    for (controllers, setting) in needed_controllers(r) {
+        let bound = controllers
+            .iter()
+            .any(|c| cgroup.hierarchies.iter().any(|h| h.has_v1_controller(c)));
+        if !bound {
+            return Err(unavailable(setting, &controllers.join("/")));
         }
     }
     Ok(())
@@ -529,14 +626,7 @@ impl CgroupPlan {
         let limit = m.limit().unwrap_or(0);
         let reservation = m.reservation().unwrap_or(0);
         let swap = m.swap().unwrap_or(0);
-        let any = limit != 0
-            || reservation != 0
-            || swap != 0
-            || m.swappiness().is_some()
-            || m.disable_oom_killer().is_some()
-            || m.kernel_tcp().is_some();
-        if any {
-            let setting = if limit != 0 { "memory.limit" } else { "memory" };
+        if let Some(setting) = memory_setting(m) {
             match self.need(fs, "memory", setting)? {
                 Target::V1(dir) => {
                     let state = v1::MemoryState::read(fs, &dir)?;
@@ -600,15 +690,7 @@ impl CgroupPlan {
         let shares = c.shares().unwrap_or(0);
         let quota = c.quota().unwrap_or(0);
         let period = c.period().unwrap_or(0);
-        let any = shares != 0
-            || quota != 0
-            || period != 0
-            || c.burst().is_some()
-            || c.idle().is_some()
-            || c.realtime_runtime().is_some()
-            || c.realtime_period().is_some();
-        if any {
-            let setting = if shares != 0 { "cpu.shares" } else { "cpu" };
+        if let Some(setting) = cpu_setting(c) {
             match self.need(fs, "cpu", setting)? {
                 Target::V1(dir) => {
                     v1::cpu(plan, &dir, shares, quota, period);
@@ -622,13 +704,8 @@ impl CgroupPlan {
         }
         let cpus = c.cpus().as_deref().unwrap_or("");
         let mems = c.mems().as_deref().unwrap_or("");
-        if !cpus.is_empty() || !mems.is_empty() {
+        if let Some(setting) = cpuset_setting(c) {
             // Same files and format on v1 and v2.
-            let setting = if cpus.is_empty() {
-                "cpu.mems"
-            } else {
-                "cpu.cpus"
-            };
             let (Target::V1(dir) | Target::V2(dir)) = self.need(fs, "cpuset", setting)?;
             v1::cpuset(plan, &dir, cpus, mems);
         }
@@ -642,15 +719,9 @@ impl CgroupPlan {
         plan: &mut Writes,
     ) -> Result<(), CgroupError> {
         // Zero weights were dropped by ResourcesPlan::new.
-        let Some(b) = r.block_io() else { return Ok(()) };
-        let throttles = v1::throttles(b);
-        let empty = b.weight().is_none()
-            && b.leaf_weight().is_none()
-            && b.weight_device().as_ref().is_none_or(|v| v.is_empty())
-            && throttles.iter().all(|(_, d)| d.is_empty());
-        if empty {
+        let Some(b) = r.block_io().as_ref().filter(|b| block_io_requested(b)) else {
             return Ok(());
-        }
+        };
         if let Some(Target::V1(dir)) = self.target(fs, "blkio")? {
             v1::block_io(plan, fs, &dir, b);
             return Ok(());

@@ -13,7 +13,7 @@ mod sysctl;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{Hooks, LinuxSeccomp, Process, Spec};
+use oci_spec::runtime::{LinuxSeccomp, Process, Spec};
 
 /// The largest major and minor a Linux device number holds (12 and 20 bits, `MINORBITS`).
 pub const MAX_MAJOR: u64 = (1 << 12) - 1;
@@ -114,7 +114,8 @@ pub struct PlanOptions {
 /// `{"hooks": …, "process": …, "linux": {"seccomp": …}}`, absent parts as `null`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SavedConfig {
-    pub hooks: Option<Hooks>,
+    /// As written (the validated form is [`Plan::hooks`]).
+    pub hooks: Option<oci_spec::runtime::Hooks>,
     pub process: Option<Process>,
     pub linux: SavedLinux,
 }

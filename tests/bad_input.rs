@@ -10,6 +10,7 @@
 
 mod common;
 use common::*;
+use serde_json::json;
 
 #[path = "bad_input/cases.rs"]
 mod cases;
@@ -91,4 +92,98 @@ fn bad_input_is_rejected_clearly_and_leaves_nothing() {
         }
     }
     assert!(failures.is_empty(), "failing bad-input cases: {failures:?}");
+}
+
+/// #19 item 2 ("plan, then act"): a bad `linux.resources` value is refused by `Plan::new`, so
+/// `create` never makes the state directory, the identity record or a cgroup, not even for a
+/// moment. The table above sees only that nothing is left afterwards; this traces every mkdir
+/// of the failing create and its children (strace -f) and finds none that succeeded. A good
+/// create under the same trace is the control: its state directory and cgroup show up (traced
+/// without -f, since its init outlives `create` and strace would wait for it).
+#[test]
+fn bad_resource_value_creates_nothing_at_any_point() {
+    if !require_root() {
+        return;
+    }
+    if std::env::var_os("BERTH_TEST_RUNTIME").is_some() {
+        loud("SKIP bad_resource_value_creates_nothing_at_any_point: traces berth's own create");
+        return;
+    }
+    if run_command("strace", &["-V".into()], CMD_TIMEOUT).code != 0 {
+        loud("SKIP bad_resource_value_creates_nothing_at_any_point: strace not installed");
+        return;
+    }
+    let rt = Runtime::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let trace = scratch.path().join("create.trace");
+    // The successful mkdirs of `berth create` under strace, and its output.
+    let traced_create = |b: &Bundle, id: &str, follow_forks: bool| {
+        b.write();
+        let args: Vec<String> = [
+            "-qq",
+            if follow_forks { "-f" } else { "-q" },
+            "-e",
+            "trace=mkdir,mkdirat",
+            "-o",
+            &trace.to_string_lossy(),
+            &rt.bin().to_string_lossy(),
+            "--root",
+            rt.root_str(),
+            "create",
+            "--bundle",
+            b.path_str(),
+            id,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let out = run_command("strace", &args, CMD_TIMEOUT);
+        let text = std::fs::read_to_string(&trace).unwrap_or_default();
+        let made: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains("mkdir") && l.trim_end().ends_with("= 0"))
+            .map(str::to_string)
+            .collect();
+        (out, made)
+    };
+
+    let mut bad = Bundle::new();
+    let id = unique_id();
+    bad.config_mut()["linux"]["resources"]["cpu"] = json!({"period": 0});
+    let (out, made) = traced_create(&bad, &id, true);
+    assert!(!out.success(), "{out}");
+    let first = out.stderr.lines().find(|l| !l.trim().is_empty());
+    assert_eq!(
+        first,
+        Some(
+            format!(
+                "berth: create container \"{id}\": invalid linux.resources.cpu.period: 0 is outside 1000..=1000000 µs"
+            )
+            .as_str()
+        )
+    );
+    assert!(
+        made.is_empty(),
+        "the refused create made directories: {made:#?}"
+    );
+    assert!(rt.leftovers(&id, &bad).is_empty());
+
+    let mut good = Bundle::new();
+    let id = unique_id();
+    good.args(&["true"]);
+    let (out, made) = traced_create(&good, &id, false);
+    out.ok();
+    // The state directory (and the identity record's) end in the id, whether made by path
+    // or relative to a directory fd.
+    assert!(
+        made.iter()
+            .any(|l| !l.contains("/sys/fs/cgroup") && l.contains(&format!("{id}\""))),
+        "no mkdir of the state directory in the control's trace: {made:#?}"
+    );
+    assert!(
+        made.iter()
+            .any(|l| l.contains("/sys/fs/cgroup") && l.contains(&id)),
+        "no mkdir of the cgroup in the control's trace: {made:#?}"
+    );
+    rt.cmd(&["delete", "--force", &id]).ok();
 }

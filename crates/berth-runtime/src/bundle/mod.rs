@@ -2,15 +2,18 @@
 //!
 //! Style point 2 ("plan, then act"): everything that can be rejected is rejected here, before the
 //! first syscall that changes the world, so a failed validation leaves nothing to clean up.
+//! `config.json` is read once, here; the [`Plan`] keeps what later steps need as typed fields,
+//! not the parsed document, so nothing downstream reads the config again.
 
 mod load;
 mod namespaces;
 mod process;
 mod sysctl;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxSeccomp, Process, Spec};
 
 /// The largest major and minor a Linux device number holds (12 and 20 bits, `MINORBITS`).
 pub const MAX_MAJOR: u64 = (1 << 12) - 1;
@@ -20,7 +23,7 @@ pub use load::{load_config, read_bounded, MAX_INPUT_BYTES, SUPPORTED_OCI_VERSION
 pub use namespaces::{NamespaceEntry, NamespaceKind, Namespaces};
 pub use process::{IdMap, ProcessPlan, Rlimit};
 
-use crate::cgroups::{CgroupManager, CgroupPlan, HostCgroups};
+use crate::cgroups::{CgroupManager, CgroupPlan, HostCgroups, ResourcesPlan};
 use crate::rootfs::{RootfsContext, RootfsPlan};
 
 /// Why a bundle cannot be run. Each variant names the offending file or field.
@@ -105,18 +108,48 @@ pub struct PlanOptions {
     pub listen_fds: u32,
 }
 
+/// The parts of `config.json` that outlive `create`, as written: the state keeps them (its
+/// `config`) so that `start` and `delete` can run poststart and poststop, and `exec` can start
+/// from the container's process and seccomp profile (as runc). Serializes to
+/// `{"hooks": …, "process": …, "linux": {"seccomp": …}}`, absent parts as `null`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SavedConfig {
+    /// As written (the validated form is [`Plan::hooks`]).
+    pub hooks: Option<oci_spec::runtime::Hooks>,
+    pub process: Option<Process>,
+    pub linux: SavedLinux,
+}
+
+/// The `linux` part of [`SavedConfig`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SavedLinux {
+    /// `berth exec` applies the container's seccomp filter to its process too.
+    pub seccomp: Option<LinuxSeccomp>,
+}
+
 /// A validated bundle: what `create` will do, decided before anything is created.
 #[derive(Debug)]
 pub struct Plan {
     pub id: String,
     /// Absolute path of the bundle directory.
     pub bundle: PathBuf,
-    pub spec: Spec,
+    /// `ociVersion`, for the state and the seccomp listener's message.
+    pub oci_version: String,
+    /// `annotations`, for the state and the seccomp listener's message.
+    pub annotations: BTreeMap<String, String>,
+    /// What the state keeps of the config for later commands.
+    pub saved_config: SavedConfig,
     pub namespaces: Namespaces,
     pub process: ProcessPlan,
     pub rootfs: RootfsPlan,
     pub rootfs_path: PathBuf,
     pub cgroup: CgroupPlan,
+    /// `linux.resources`, validated for `cgroup` (`cgroups::ResourcesPlan`); `None` when the
+    /// config has none or the container has no cgroup.
+    pub resources: Option<ResourcesPlan>,
+    /// The `linux.resources` sections that ask for something although the container has no
+    /// cgroup (`--cgroup-manager=disabled`): not validated, not applied, warned about by create.
+    pub ignored_resources: Vec<String>,
     /// `linux.sysctl`, checked against the container's namespaces, in a stable order.
     pub sysctls: Vec<(String, String)>,
     pub hostname: Option<String>,
@@ -232,16 +265,41 @@ impl Plan {
         }
 
         let hooks = crate::hooks::Hooks::from_spec(spec.hooks().as_ref())?;
+        // Here, not when create writes them: a bad value fails before the state directory or
+        // the cgroup exist. Last, so that the other checks keep their precedence. What depends
+        // on the cgroup as created is checked by create, still before any write
+        // (cgroups/resources.rs).
+        let (resources, ignored_resources) = match linux.resources() {
+            None => (None, Vec::new()),
+            Some(r) if cgroup.disabled => (None, crate::cgroups::requested_sections(r)),
+            Some(r) => (Some(ResourcesPlan::new(r, &cgroup)?), Vec::new()),
+        };
+        let saved_config = SavedConfig {
+            hooks: spec.hooks().clone(),
+            process: spec.process().clone(),
+            linux: SavedLinux {
+                seccomp: linux.seccomp().clone(),
+            },
+        };
         Ok(Plan {
             hooks,
             id: id.to_string(),
             bundle,
-            spec,
+            oci_version: spec.version().clone(),
+            annotations: spec
+                .annotations()
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            saved_config,
             namespaces,
             process,
             rootfs,
             rootfs_path,
             cgroup,
+            resources,
+            ignored_resources,
             sysctls,
             hostname,
             domainname,
@@ -324,6 +382,136 @@ mod tests {
                 root: "/".into(),
             }],
         }
+    }
+
+    /// A bundle with `resources` as its `linux.resources`, the default cgroupsPath.
+    fn bundle_with_resources(resources: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            format!(
+                r#"{{"ociVersion": "1.0.2", "root": {{"path": "rootfs"}},
+                    "process": {{"args": ["sh"], "cwd": "/", "user": {{"uid": 0, "gid": 0}}}},
+                    "linux": {{"namespaces": [{{"type": "mount"}}], "resources": {resources}}}}}"#
+            ),
+        )
+        .unwrap();
+        dir
+    }
+
+    /// A host whose one hierarchy is mounted at `root` (cgroup2, or v1 with `controllers`).
+    fn host_at(root: &Path, v1_controllers: Option<&str>) -> HostCgroups {
+        HostCgroups {
+            hierarchies: vec![Hierarchy {
+                mount_point: root.to_path_buf(),
+                fs_type: if v1_controllers.is_some() {
+                    "cgroup"
+                } else {
+                    "cgroup2"
+                }
+                .into(),
+                options: v1_controllers.unwrap_or_default().into(),
+                root: "/".into(),
+            }],
+        }
+    }
+
+    /// #19 item 2: a bad resource value is refused by Plan::new, with the message create
+    /// prints, before there is a Store, a state directory or a cgroup: the fake cgroup root
+    /// stays empty, so nothing was created (rather than created and cleaned up).
+    #[test]
+    fn bad_resource_values_are_refused_by_the_plan_before_anything_exists() {
+        let cgroup_root = tempfile::tempdir().unwrap();
+        for (resources, message) in [
+            (
+                r#"{"cpu": {"period": 0}}"#,
+                "invalid linux.resources.cpu.period: 0 is outside 1000..=1000000 µs",
+            ),
+            (
+                r#"{"cpu": {"quota": 500}}"#,
+                "invalid linux.resources.cpu.quota: 500 is below the kernel's minimum of 1000 µs",
+            ),
+            (
+                r#"{"memory": {"swappiness": 101}}"#,
+                "invalid linux.resources.memory.swappiness: 101 is above 100",
+            ),
+            (
+                r#"{"devices": [{"allow": true, "type": "c", "major": 1, "minor": 3, "access": "a"}]}"#,
+                "invalid linux.resources.devices[0]: access \"a\" has none of r, w and m",
+            ),
+            (
+                r#"{"unified": {"cgroup.procs": "1"}}"#,
+                "invalid linux.resources.unified[\"cgroup.procs\"]: this cgroup core file is managed by berth",
+            ),
+        ] {
+            let dir = bundle_with_resources(resources);
+            let host = host_at(cgroup_root.path(), None);
+            let err = Plan::new("c1", dir.path(), &host, PlanOptions::default()).unwrap_err();
+            assert_eq!(err.to_string(), message, "{resources}");
+        }
+        let entries: Vec<_> = std::fs::read_dir(cgroup_root.path()).unwrap().collect();
+        assert!(entries.is_empty(), "{entries:?}");
+    }
+
+    /// What is valid depends on where the host binds the controller: v1's memory.swap is
+    /// memory+swap and may stand alone; v2 needs a memory limit to convert it.
+    #[test]
+    fn resource_rules_follow_the_hosts_cgroup_version() {
+        let cgroup_root = tempfile::tempdir().unwrap();
+        let dir = bundle_with_resources(r#"{"memory": {"swap": 1048576}}"#);
+        let v2 = host_at(cgroup_root.path(), None);
+        let err = Plan::new("c1", dir.path(), &v2, PlanOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid linux.resources.memory.swap: swap limit 1048576 needs a memory limit on cgroup v2"
+        );
+        let v1 = host_at(cgroup_root.path(), Some("memory"));
+        let plan = Plan::new("c1", dir.path(), &v1, PlanOptions::default()).unwrap();
+        let planned = plan.resources.expect("resources planned");
+        assert_eq!(planned.resources().memory().unwrap().swap(), Some(1048576));
+    }
+
+    /// Without a cgroup2 hierarchy, a controller no v1 hierarchy binds is missing for sure:
+    /// refused by the plan. With one, only the created cgroup can tell (create refuses later).
+    #[test]
+    fn a_controller_that_is_nowhere_is_refused_by_the_plan() {
+        let cgroup_root = tempfile::tempdir().unwrap();
+        let dir = bundle_with_resources(r#"{"pids": {"limit": 10}}"#);
+        let v1 = host_at(cgroup_root.path(), Some("memory"));
+        let err = Plan::new("c1", dir.path(), &v1, PlanOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid linux.resources.pids.limit: the pids controller is not available on this host"
+        );
+        let v2 = host_at(cgroup_root.path(), None);
+        Plan::new("c1", dir.path(), &v2, PlanOptions::default()).unwrap();
+    }
+
+    /// Without a cgroup the resources are not checked, only listed for create's warning.
+    #[test]
+    fn without_a_cgroup_resources_are_listed_not_checked() {
+        let dir = bundle_with_resources(r#"{"cpu": {"period": 0}, "pids": {"limit": 10}}"#);
+        let options = PlanOptions {
+            cgroup_manager: CgroupManager::Disabled,
+            ..PlanOptions::default()
+        };
+        let plan = Plan::new("c1", dir.path(), &HostCgroups::default(), options).unwrap();
+        assert!(plan.resources.is_none());
+        assert_eq!(plan.ignored_resources, ["cpu", "pids"]);
+    }
+
+    /// The state's `config` keeps the shape it had when it was built from the parsed Spec.
+    #[test]
+    fn saved_config_has_hooks_process_and_seccomp() {
+        let dir = bundle_with_resources("{}");
+        let plan = Plan::new("c1", dir.path(), &host(), PlanOptions::default()).unwrap();
+        let saved = serde_json::to_value(&plan.saved_config).unwrap();
+        assert_eq!(saved["hooks"], serde_json::Value::Null);
+        assert_eq!(saved["process"]["args"], serde_json::json!(["sh"]));
+        assert_eq!(saved["linux"], serde_json::json!({"seccomp": null}));
+        assert_eq!(plan.oci_version, "1.0.2");
+        assert!(plan.annotations.is_empty());
     }
 
     #[test]

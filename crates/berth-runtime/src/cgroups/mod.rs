@@ -8,8 +8,10 @@
 //! - `plan.rs`: validate `linux.cgroupsPath` into an immutable [`CgroupPlan`] (no side effects).
 //! - `fs.rs`: the only code that touches cgroupfs (the `CgroupFs` trait), plus create/join/
 //!   pids/signal/remove.
-//! - `resources.rs`, `v1.rs`, `v2.rs`: translate `linux.resources` into a list of file writes per
-//!   controller, then perform them. New controllers are added as one more translation function.
+//! - `resources.rs`, `v1.rs`, `v2.rs`: validate `linux.resources` into a [`ResourcesPlan`] (no
+//!   side effects; `Plan::new` does it for create), then translate it into a list of file writes
+//!   per controller and perform them. New controllers are added as one more translation
+//!   function.
 //! - `bpf.rs`: the cgroup v2 device filter (eBPF emitted in Rust, loaded and attached).
 //! - `freeze.rs`: pause/resume through the v1 freezer or `cgroup.freeze`.
 //! - `stats.rs`: usage in runc's stats shape, and the OOM watch behind `berth events`.
@@ -39,7 +41,7 @@ use serde::{Deserialize, Serialize};
 
 pub use freeze::FreezerState;
 pub use fs::Created;
-pub use resources::{requested_sections, ApplyMode};
+pub use resources::{requested_sections, ApplyMode, ResourcesPlan};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryData, MemoryStats, OomWatch,
     PidsStats, Stats, Throttling,

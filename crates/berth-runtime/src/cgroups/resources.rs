@@ -1,22 +1,369 @@
-//! Applying `linux.resources` (runtime-spec config-linux.md "Control groups"): plan, then act.
+//! Applying `linux.resources` (runtime-spec config-linux.md "Control groups"): plan, then act,
+//! in two steps.
 //!
-//! [`CgroupPlan::apply_resources`] first turns the resources into a [`ResourcePlan`] — an
-//! ordered list of control-file writes, the device program to attach (cgroup v2), and the
-//! names of settings that have no equivalent here — and validates everything, then performs
-//! the writes. Each controller is translated by one function in `v1.rs` or `v2.rs`, picked by
-//! where the host binds that controller: a v1 hierarchy if one has it (legacy and hybrid
-//! hosts), else the cgroup2 hierarchy if the container's cgroup lists it in
-//! `cgroup.controllers`. A setting whose controller is nowhere available is an error (like
-//! runc on v2, where the control file is missing), except `devices` on a host without any
-//! device control, which is only warned about.
+//! 1. [`ResourcesPlan::new`] validates every value, without touching anything: ranges and
+//!    formats, and the rules that depend on where the host binds a controller (v1 or v2, as
+//!    the [`CgroupPlan`]'s hierarchies say), including a controller that is nowhere (no v1
+//!    hierarchy binds it and there is no cgroup2 hierarchy). `create` runs it in `Plan::new`, before the state
+//!    directory or the cgroup exist; `update` runs it before it writes anything.
+//! 2. [`CgroupPlan::apply_resources`] (create) and [`CgroupPlan::update_resources`] turn a
+//!    `ResourcesPlan` into [`Writes`] — an ordered list of control-file writes, the device
+//!    program to attach (cgroup v2), and the names of settings that have no equivalent here —
+//!    then perform the writes. Each controller is translated by one function in `v1.rs` or
+//!    `v2.rs`, picked by where the host binds that controller: a v1 hierarchy if one has it
+//!    (legacy and hybrid hosts), else the cgroup2 hierarchy if the container's cgroup lists it
+//!    in `cgroup.controllers`.
+//!
+//! What step 2 can still refuse depends on the container's cgroup as created, so it cannot be
+//! known earlier: on a host with a cgroup2 hierarchy, a controller the cgroup does not get
+//! (its `cgroup.controllers`; like runc on v2, where the control file is missing), a hugepage
+//! size or `unified` file the kernel does not have, and for `update` a memory limit below the
+//! current usage (`checkBeforeUpdate`). Nothing is written before those checks pass. `devices`
+//! on a host without any device control is only warned about.
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
 use super::bpf::DeviceRule;
 use super::fs::{read_file, write_file, CgroupFs, HostFs};
 use super::{v1, v2, CgroupError, CgroupPlan};
+
+/// `linux.resources`, validated for one container's cgroup: what create and update apply.
+/// Built only by [`ResourcesPlan::new`], so holding one means every value passed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourcesPlan {
+    /// The resources as given, except that a `blockIO` weight of 0 is dropped (it means
+    /// "not set", as in runc: fs/blkio.go `if r.BlkioWeight != 0`; dockerd sends
+    /// `"weight": 0` when --blkio-weight is not given).
+    resources: LinuxResources,
+    /// `devices`, formatted as the kernel reads them: `(allow, "type major:minor access")`.
+    devices: Vec<(bool, String)>,
+}
+
+impl ResourcesPlan {
+    /// Checks every value of `r` that can be checked before the cgroup exists, for a container
+    /// whose cgroup is `cgroup` (whether a controller is v1 or v2 changes what is valid). The
+    /// same checks run for `create` and `update`, so the two cannot disagree.
+    pub fn new(r: &LinuxResources, cgroup: &CgroupPlan) -> Result<ResourcesPlan, CgroupError> {
+        let mut resources = r.clone();
+        check_memory(&resources, cgroup)?;
+        check_cpu(&resources)?;
+        if let Some(b) = resources.block_io().clone() {
+            let b = check_block_io(b)?;
+            resources.set_block_io(Some(b));
+        }
+        check_hugetlb(&resources)?;
+        check_rdma(&resources)?;
+        check_network(&resources, cgroup)?;
+        check_unified(&resources, cgroup)?;
+        check_controllers(&resources, cgroup)?;
+        let devices = v1::device_rules(resources.devices().as_deref().unwrap_or(&[]))?;
+        Ok(ResourcesPlan { resources, devices })
+    }
+
+    /// The validated resources.
+    pub fn resources(&self) -> &LinuxResources {
+        &self.resources
+    }
+}
+
+fn check_memory(r: &LinuxResources, cgroup: &CgroupPlan) -> Result<(), CgroupError> {
+    let Some(m) = r.memory() else { return Ok(()) };
+    let limit = m.limit().unwrap_or(0);
+    let swap = m.swap().unwrap_or(0);
+    for (name, v) in [
+        ("memory.limit", limit),
+        ("memory.reservation", m.reservation().unwrap_or(0)),
+        ("memory.swap", swap),
+    ] {
+        if v < -1 {
+            return Err(invalid(
+                name,
+                format!("{v} is negative (only -1, unlimited, is allowed)"),
+            ));
+        }
+    }
+    if let Some(s) = m.swappiness() {
+        if s > 100 {
+            return Err(invalid("memory.swappiness", format!("{s} is above 100")));
+        }
+    }
+    // memory.swap is memory+swap; how it may relate to the limit differs between v1 and v2.
+    if cgroup
+        .hierarchies
+        .iter()
+        .any(|h| h.has_v1_controller("memory"))
+    {
+        v1::check_swap(limit, swap)?;
+    } else if cgroup.v2_dir().is_some() {
+        v2::swap_to_v2(swap, limit)?;
+    }
+    Ok(())
+}
+
+fn check_cpu(r: &LinuxResources) -> Result<(), CgroupError> {
+    let Some(c) = r.cpu() else { return Ok(()) };
+    let quota = c.quota().unwrap_or(0);
+    if quota < -1 {
+        return Err(invalid(
+            "cpu.quota",
+            format!("{quota} is negative (only -1, unlimited, is allowed)"),
+        ));
+    }
+    if quota > 0 && quota < 1000 {
+        return Err(invalid(
+            "cpu.quota",
+            format!("{quota} is below the kernel's minimum of 1000 µs"),
+        ));
+    }
+    // An explicit 0 is not "unset" (runc reads it so): the kernel has no such period, and a
+    // client that sends it must not believe a period took effect.
+    if let Some(period) = c.period() {
+        if !(1000..=1_000_000).contains(&period) {
+            return Err(invalid(
+                "cpu.period",
+                format!("{period} is outside 1000..=1000000 µs"),
+            ));
+        }
+    }
+    if let Some(idle) = c.idle() {
+        if !(0..=1).contains(&idle) {
+            return Err(invalid("cpu.idle", format!("{idle} is neither 0 nor 1")));
+        }
+    }
+    if let Some(rt) = c.realtime_runtime() {
+        if rt < -1 {
+            return Err(invalid("cpu.realtimeRuntime", format!("{rt} is negative")));
+        }
+    }
+    for (name, v) in [("cpu.cpus", c.cpus()), ("cpu.mems", c.mems())] {
+        let v = v.as_deref().unwrap_or("");
+        if !v
+            .chars()
+            .all(|ch| ch.is_ascii_digit() || ch == ',' || ch == '-')
+        {
+            return Err(invalid(name, format!("{v:?} is not a list like \"0-2,4\"")));
+        }
+    }
+    Ok(())
+}
+
+/// Checks `blockIO` and returns it with its zero weights dropped ([`ResourcesPlan`]).
+fn check_block_io(mut b: LinuxBlockIo) -> Result<LinuxBlockIo, CgroupError> {
+    if b.weight() == Some(0) {
+        b.set_weight(None);
+    }
+    if b.leaf_weight() == Some(0) {
+        b.set_leaf_weight(None);
+    }
+    let check_weight = |name: &str, w: u16| {
+        if (10..=1000).contains(&w) {
+            Ok(())
+        } else {
+            Err(invalid(name, format!("weight {w} is outside 10..=1000")))
+        }
+    };
+    if let Some(w) = b.weight() {
+        check_weight("blockIO.weight", w)?;
+    }
+    if let Some(w) = b.leaf_weight() {
+        check_weight("blockIO.leafWeight", w)?;
+    }
+    for (i, d) in b.weight_device().iter().flatten().enumerate() {
+        if d.major() < 0 || d.minor() < 0 {
+            return Err(invalid(
+                &format!("blockIO.weightDevice[{i}]"),
+                "negative device number",
+            ));
+        }
+        if let Some(w) = d.weight() {
+            check_weight(&format!("blockIO.weightDevice[{i}]"), w)?;
+        }
+    }
+    for (name, devs) in &v1::throttles(&b) {
+        for (i, d) in devs.iter().enumerate() {
+            if d.major() < 0 || d.minor() < 0 {
+                return Err(invalid(
+                    &format!("blockIO.{name}[{i}]"),
+                    "negative device number",
+                ));
+            }
+        }
+    }
+    Ok(b)
+}
+
+fn check_hugetlb(r: &LinuxResources) -> Result<(), CgroupError> {
+    for (i, l) in r.hugepage_limits().iter().flatten().enumerate() {
+        let name = format!("hugepageLimits[{i}]");
+        let size = l.page_size();
+        if size.is_empty() || !size.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(invalid(&name, format!("invalid page size {size:?}")));
+        }
+        if l.limit() < -1 {
+            return Err(invalid(&name, format!("limit {} is negative", l.limit())));
+        }
+    }
+    Ok(())
+}
+
+fn check_rdma(r: &LinuxResources) -> Result<(), CgroupError> {
+    for device in r.rdma().iter().flat_map(|m| m.keys()) {
+        if device.is_empty() || device.contains(char::is_whitespace) {
+            return Err(invalid("rdma", format!("invalid device name {device:?}")));
+        }
+    }
+    Ok(())
+}
+
+fn check_network(r: &LinuxResources, cgroup: &CgroupPlan) -> Result<(), CgroupError> {
+    // Only a v1 net_prio applies priorities; elsewhere they are reported unapplied, unchecked.
+    if !cgroup
+        .hierarchies
+        .iter()
+        .any(|h| h.has_v1_controller("net_prio"))
+    {
+        return Ok(());
+    }
+    let priorities = r.network().as_ref().and_then(|n| n.priorities().as_deref());
+    for p in priorities.unwrap_or(&[]) {
+        if p.name().is_empty() || p.name().contains(char::is_whitespace) {
+            return Err(invalid(
+                "network.priorities",
+                format!("invalid interface name {:?}", p.name()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `unified` keys: a v2 hierarchy to write them in, well-formed file names, and none of
+/// the core files berth manages. Whether the controller and file exist is known only once the
+/// cgroup does ([`CgroupPlan::apply_resources`]).
+fn check_unified(r: &LinuxResources, cgroup: &CgroupPlan) -> Result<(), CgroupError> {
+    let Some(map) = r.unified().as_ref().filter(|m| !m.is_empty()) else {
+        return Ok(());
+    };
+    if cgroup.v2_dir().is_none() {
+        return Err(invalid("unified", "this host has no cgroup v2 hierarchy"));
+    }
+    let mut keys: Vec<_> = map.keys().collect();
+    keys.sort();
+    for key in keys {
+        let name = format!("unified[{key:?}]");
+        let controller = match key.split_once('.') {
+            Some((c, _)) if !c.is_empty() && !key.contains('/') && !key.contains('\0') => c,
+            _ => {
+                return Err(invalid(
+                    &name,
+                    "not a cgroup v2 file name (<controller>.<file>)",
+                ))
+            }
+        };
+        // The core files that place or kill processes or change the tree are berth's own.
+        if controller == "cgroup"
+            && !matches!(key.as_str(), "cgroup.max.depth" | "cgroup.max.descendants")
+        {
+            return Err(invalid(&name, "this cgroup core file is managed by berth"));
+        }
+    }
+    Ok(())
+}
+
+/// The setting an error names when the memory controller is missing, if `m` asks for
+/// anything of it. Shared by [`check_controllers`] and the translation, so both name the same.
+fn memory_setting(m: &LinuxMemory) -> Option<&'static str> {
+    let limit = m.limit().unwrap_or(0);
+    let any = limit != 0
+        || m.reservation().unwrap_or(0) != 0
+        || m.swap().unwrap_or(0) != 0
+        || m.swappiness().is_some()
+        || m.disable_oom_killer().is_some()
+        || m.kernel_tcp().is_some();
+    any.then_some(if limit != 0 { "memory.limit" } else { "memory" })
+}
+
+/// [`memory_setting`] for the cpu controller.
+fn cpu_setting(c: &LinuxCpu) -> Option<&'static str> {
+    let shares = c.shares().unwrap_or(0);
+    let any = shares != 0
+        || c.quota().unwrap_or(0) != 0
+        || c.period().unwrap_or(0) != 0
+        || c.burst().is_some()
+        || c.idle().is_some()
+        || c.realtime_runtime().is_some()
+        || c.realtime_period().is_some();
+    any.then_some(if shares != 0 { "cpu.shares" } else { "cpu" })
+}
+
+/// [`memory_setting`] for the cpuset controller (`cpu.cpus`, `cpu.mems`).
+fn cpuset_setting(c: &LinuxCpu) -> Option<&'static str> {
+    let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+    if set(c.cpus()) {
+        Some("cpu.cpus")
+    } else if set(c.mems()) {
+        Some("cpu.mems")
+    } else {
+        None
+    }
+}
+
+/// Whether `blockIO` (its zero weights dropped) asks for anything.
+fn block_io_requested(b: &LinuxBlockIo) -> bool {
+    b.weight().is_some()
+        || b.leaf_weight().is_some()
+        || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
+        || v1::throttles(b).iter().any(|(_, d)| !d.is_empty())
+}
+
+/// Every controller the resources need, as `(controllers, setting)` in the translation's
+/// order; `controllers` lists the alternatives (blockIO: v1 `blkio` or v2 `io`).
+fn needed_controllers(r: &LinuxResources) -> Vec<(&'static [&'static str], &'static str)> {
+    let mut needed: Vec<(&'static [&'static str], &'static str)> = Vec::new();
+    if let Some(setting) = r.memory().as_ref().and_then(memory_setting) {
+        needed.push((&["memory"], setting));
+    }
+    if r.pids().as_ref().is_some_and(|p| p.limit() != 0) {
+        needed.push((&["pids"], "pids.limit"));
+    }
+    if let Some(c) = r.cpu() {
+        if let Some(setting) = cpu_setting(c) {
+            needed.push((&["cpu"], setting));
+        }
+        if let Some(setting) = cpuset_setting(c) {
+            needed.push((&["cpuset"], setting));
+        }
+    }
+    if r.block_io().as_ref().is_some_and(block_io_requested) {
+        needed.push((&["blkio", "io"], "blockIO"));
+    }
+    if r.hugepage_limits().as_ref().is_some_and(|l| !l.is_empty()) {
+        needed.push((&["hugetlb"], "hugepageLimits"));
+    }
+    if r.rdma().as_ref().is_some_and(|m| !m.is_empty()) {
+        needed.push((&["rdma"], "rdma"));
+    }
+    needed
+}
+
+/// A controller the resources need that no v1 hierarchy binds is missing for sure when there is
+/// no cgroup2 hierarchy either: refused now, with the message the translation would give. With
+/// a cgroup2 hierarchy, only the created cgroup's `cgroup.controllers` can tell (apply step).
+fn check_controllers(r: &LinuxResources, cgroup: &CgroupPlan) -> Result<(), CgroupError> {
+    if cgroup.v2_dir().is_some() {
+        return Ok(());
+    }
+    for (controllers, setting) in needed_controllers(r) {
+        let bound = controllers
+            .iter()
+            .any(|c| cgroup.hierarchies.iter().any(|h| h.has_v1_controller(c)));
+        if !bound {
+            return Err(unavailable(setting, &controllers.join("/")));
+        }
+    }
+    Ok(())
+}
 
 /// One control-file write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +374,7 @@ pub(super) struct FileWrite {
 
 /// What applying a `LinuxResources` does, in order, and what it leaves unapplied.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct ResourcePlan {
+pub(super) struct Writes {
     pub writes: Vec<FileWrite>,
     /// cgroup v2: the device rules to compile into an eBPF program attached to this directory.
     pub device_program: Option<(PathBuf, Vec<DeviceRule>)>,
@@ -35,7 +382,7 @@ pub(super) struct ResourcePlan {
     pub unapplied: Vec<String>,
 }
 
-impl ResourcePlan {
+impl Writes {
     pub fn write(&mut self, dir: &Path, file: &str, value: impl Into<String>) {
         self.writes.push(FileWrite {
             path: dir.join(file),
@@ -124,18 +471,19 @@ fn period_before_quota_refused(e: &CgroupError, writes: &[FileWrite]) -> bool {
 }
 
 impl CgroupPlan {
-    /// Apply `linux.resources` at create. Returns the names of the settings that were present
-    /// but have no equivalent here (for example `memory.swappiness` on cgroup v2) so the caller
-    /// can warn about each. Everything is validated before the first write; invalid values and
-    /// settings whose controller is missing are errors.
-    pub fn apply_resources(&self, r: &LinuxResources) -> Result<Vec<String>, CgroupError> {
-        self.apply_resources_with(&HostFs, r, ApplyMode::Create)
+    /// Apply validated resources to the container's new cgroup at create. Returns the names of
+    /// the settings that were present but have no equivalent here (for example
+    /// `memory.swappiness` on cgroup v2) so the caller can warn about each. The values were
+    /// checked by [`ResourcesPlan::new`]; what depends on the cgroup itself (module docs) is
+    /// checked here, before the first write.
+    pub fn apply_resources(&self, r: &ResourcesPlan) -> Result<Vec<String>, CgroupError> {
+        self.apply_planned(&HostFs, r, ApplyMode::Create, &[])
     }
 
     /// Change the resources of a live container (`berth update`): only the settings present
     /// in `r` are written.
-    pub fn update_resources(&self, r: &LinuxResources) -> Result<Vec<String>, CgroupError> {
-        self.apply_resources_with(&HostFs, r, ApplyMode::Update)
+    pub fn update_resources(&self, r: &ResourcesPlan) -> Result<Vec<String>, CgroupError> {
+        self.apply_planned(&HostFs, r, ApplyMode::Update, &[])
     }
 
     /// [`Self::update_resources`], but a setting named in `required` (spec names, e.g.
@@ -143,25 +491,27 @@ impl CgroupPlan {
     /// `berth update --cpu-idle 1` must not succeed doing nothing.
     pub fn update_resources_requiring(
         &self,
-        r: &LinuxResources,
+        r: &ResourcesPlan,
         required: &[String],
     ) -> Result<Vec<String>, CgroupError> {
-        self.apply_resources_requiring(&HostFs, r, ApplyMode::Update, required)
+        self.apply_planned(&HostFs, r, ApplyMode::Update, required)
     }
 
+    /// Both steps at once, validation then application, for the unit tests' fake cgroupfs.
+    #[cfg(test)]
     pub(super) fn apply_resources_with(
         &self,
         fs: &dyn CgroupFs,
         r: &LinuxResources,
         mode: ApplyMode,
     ) -> Result<Vec<String>, CgroupError> {
-        self.apply_resources_requiring(fs, r, mode, &[])
+        self.apply_planned(fs, &ResourcesPlan::new(r, self)?, mode, &[])
     }
 
-    pub(super) fn apply_resources_requiring(
+    pub(super) fn apply_planned(
         &self,
         fs: &dyn CgroupFs,
-        r: &LinuxResources,
+        r: &ResourcesPlan,
         mode: ApplyMode,
         required: &[String],
     ) -> Result<Vec<String>, CgroupError> {
@@ -244,13 +594,15 @@ impl CgroupPlan {
             .ok_or_else(|| unavailable(setting, controller))
     }
 
+    /// Translates validated resources into the writes for this cgroup as it is now.
     pub(super) fn resource_plan(
         &self,
         fs: &dyn CgroupFs,
-        r: &LinuxResources,
+        planned: &ResourcesPlan,
         mode: ApplyMode,
-    ) -> Result<ResourcePlan, CgroupError> {
-        let mut plan = ResourcePlan::default();
+    ) -> Result<Writes, CgroupError> {
+        let r = &planned.resources;
+        let mut plan = Writes::default();
         self.plan_memory(fs, r, mode, &mut plan)?;
         self.plan_pids(fs, r, &mut plan)?;
         self.plan_cpu(fs, r, &mut plan)?;
@@ -259,7 +611,7 @@ impl CgroupPlan {
         self.plan_rdma(fs, r, &mut plan)?;
         self.plan_network(fs, r, &mut plan)?;
         self.plan_unified(fs, r, &mut plan)?;
-        self.plan_devices(fs, r, mode, &mut plan)?;
+        self.plan_devices(fs, r, &planned.devices, mode, &mut plan)?;
         Ok(plan)
     }
 
@@ -268,37 +620,13 @@ impl CgroupPlan {
         fs: &dyn CgroupFs,
         r: &LinuxResources,
         mode: ApplyMode,
-        plan: &mut ResourcePlan,
+        plan: &mut Writes,
     ) -> Result<(), CgroupError> {
         let Some(m) = r.memory() else { return Ok(()) };
         let limit = m.limit().unwrap_or(0);
         let reservation = m.reservation().unwrap_or(0);
         let swap = m.swap().unwrap_or(0);
-        for (name, v) in [
-            ("memory.limit", limit),
-            ("memory.reservation", reservation),
-            ("memory.swap", swap),
-        ] {
-            if v < -1 {
-                return Err(invalid(
-                    name,
-                    format!("{v} is negative (only -1, unlimited, is allowed)"),
-                ));
-            }
-        }
-        if let Some(s) = m.swappiness() {
-            if s > 100 {
-                return Err(invalid("memory.swappiness", format!("{s} is above 100")));
-            }
-        }
-        let any = limit != 0
-            || reservation != 0
-            || swap != 0
-            || m.swappiness().is_some()
-            || m.disable_oom_killer().is_some()
-            || m.kernel_tcp().is_some();
-        if any {
-            let setting = if limit != 0 { "memory.limit" } else { "memory" };
+        if let Some(setting) = memory_setting(m) {
             match self.need(fs, "memory", setting)? {
                 Target::V1(dir) => {
                     let state = v1::MemoryState::read(fs, &dir)?;
@@ -341,7 +669,7 @@ impl CgroupPlan {
         &self,
         fs: &dyn CgroupFs,
         r: &LinuxResources,
-        plan: &mut ResourcePlan,
+        plan: &mut Writes,
     ) -> Result<(), CgroupError> {
         let Some(p) = r.pids() else { return Ok(()) };
         if p.limit() != 0 {
@@ -356,51 +684,13 @@ impl CgroupPlan {
         &self,
         fs: &dyn CgroupFs,
         r: &LinuxResources,
-        plan: &mut ResourcePlan,
+        plan: &mut Writes,
     ) -> Result<(), CgroupError> {
         let Some(c) = r.cpu() else { return Ok(()) };
         let shares = c.shares().unwrap_or(0);
         let quota = c.quota().unwrap_or(0);
         let period = c.period().unwrap_or(0);
-        if quota < -1 {
-            return Err(invalid(
-                "cpu.quota",
-                format!("{quota} is negative (only -1, unlimited, is allowed)"),
-            ));
-        }
-        if quota > 0 && quota < 1000 {
-            return Err(invalid(
-                "cpu.quota",
-                format!("{quota} is below the kernel's minimum of 1000 µs"),
-            ));
-        }
-        // An explicit 0 is not "unset" (runc reads it so): the kernel has no such period, and a
-        // client that sends it must not believe a period took effect.
-        if c.period().is_some() && !(1000..=1_000_000).contains(&period) {
-            return Err(invalid(
-                "cpu.period",
-                format!("{period} is outside 1000..=1000000 µs"),
-            ));
-        }
-        if let Some(idle) = c.idle() {
-            if !(0..=1).contains(&idle) {
-                return Err(invalid("cpu.idle", format!("{idle} is neither 0 nor 1")));
-            }
-        }
-        if let Some(rt) = c.realtime_runtime() {
-            if rt < -1 {
-                return Err(invalid("cpu.realtimeRuntime", format!("{rt} is negative")));
-            }
-        }
-        let any = shares != 0
-            || quota != 0
-            || period != 0
-            || c.burst().is_some()
-            || c.idle().is_some()
-            || c.realtime_runtime().is_some()
-            || c.realtime_period().is_some();
-        if any {
-            let setting = if shares != 0 { "cpu.shares" } else { "cpu" };
+        if let Some(setting) = cpu_setting(c) {
             match self.need(fs, "cpu", setting)? {
                 Target::V1(dir) => {
                     v1::cpu(plan, &dir, shares, quota, period);
@@ -414,21 +704,8 @@ impl CgroupPlan {
         }
         let cpus = c.cpus().as_deref().unwrap_or("");
         let mems = c.mems().as_deref().unwrap_or("");
-        for (name, v) in [("cpu.cpus", cpus), ("cpu.mems", mems)] {
-            if !v
-                .chars()
-                .all(|ch| ch.is_ascii_digit() || ch == ',' || ch == '-')
-            {
-                return Err(invalid(name, format!("{v:?} is not a list like \"0-2,4\"")));
-            }
-        }
-        if !cpus.is_empty() || !mems.is_empty() {
+        if let Some(setting) = cpuset_setting(c) {
             // Same files and format on v1 and v2.
-            let setting = if cpus.is_empty() {
-                "cpu.mems"
-            } else {
-                "cpu.cpus"
-            };
             let (Target::V1(dir) | Target::V2(dir)) = self.need(fs, "cpuset", setting)?;
             v1::cpuset(plan, &dir, cpus, mems);
         }
@@ -439,61 +716,12 @@ impl CgroupPlan {
         &self,
         fs: &dyn CgroupFs,
         r: &LinuxResources,
-        plan: &mut ResourcePlan,
+        plan: &mut Writes,
     ) -> Result<(), CgroupError> {
-        let Some(b) = r.block_io() else { return Ok(()) };
-        // A zero weight means "not set", as in runc (fs/blkio.go: `if r.BlkioWeight != 0`):
-        // dockerd sends `"weight": 0` when --blkio-weight is not given.
-        let mut b = b.clone();
-        if b.weight() == Some(0) {
-            b.set_weight(None);
-        }
-        if b.leaf_weight() == Some(0) {
-            b.set_leaf_weight(None);
-        }
-        let b = &b;
-        let check_weight = |name: &str, w: u16| {
-            if (10..=1000).contains(&w) {
-                Ok(())
-            } else {
-                Err(invalid(name, format!("weight {w} is outside 10..=1000")))
-            }
-        };
-        if let Some(w) = b.weight() {
-            check_weight("blockIO.weight", w)?;
-        }
-        if let Some(w) = b.leaf_weight() {
-            check_weight("blockIO.leafWeight", w)?;
-        }
-        for (i, d) in b.weight_device().iter().flatten().enumerate() {
-            if d.major() < 0 || d.minor() < 0 {
-                return Err(invalid(
-                    &format!("blockIO.weightDevice[{i}]"),
-                    "negative device number",
-                ));
-            }
-            if let Some(w) = d.weight() {
-                check_weight(&format!("blockIO.weightDevice[{i}]"), w)?;
-            }
-        }
-        let throttles = v1::throttles(b);
-        for (name, devs) in &throttles {
-            for (i, d) in devs.iter().enumerate() {
-                if d.major() < 0 || d.minor() < 0 {
-                    return Err(invalid(
-                        &format!("blockIO.{name}[{i}]"),
-                        "negative device number",
-                    ));
-                }
-            }
-        }
-        let empty = b.weight().is_none()
-            && b.leaf_weight().is_none()
-            && b.weight_device().as_ref().is_none_or(|v| v.is_empty())
-            && throttles.iter().all(|(_, d)| d.is_empty());
-        if empty {
+        // Zero weights were dropped by ResourcesPlan::new.
+        let Some(b) = r.block_io().as_ref().filter(|b| block_io_requested(b)) else {
             return Ok(());
-        }
+        };
         if let Some(Target::V1(dir)) = self.target(fs, "blkio")? {
             v1::block_io(plan, fs, &dir, b);
             return Ok(());
@@ -509,7 +737,7 @@ impl CgroupPlan {
         &self,
         fs: &dyn CgroupFs,
         r: &LinuxResources,
-        plan: &mut ResourcePlan,
+        plan: &mut Writes,
     ) -> Result<(), CgroupError> {
         let limits = r.hugepage_limits().as_deref().unwrap_or(&[]);
         if limits.is_empty() {
@@ -519,12 +747,6 @@ impl CgroupPlan {
         for (i, l) in limits.iter().enumerate() {
             let name = format!("hugepageLimits[{i}]");
             let size = l.page_size();
-            if size.is_empty() || !size.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Err(invalid(&name, format!("invalid page size {size:?}")));
-            }
-            if l.limit() < -1 {
-                return Err(invalid(&name, format!("limit {} is negative", l.limit())));
-            }
             let (dir, file, value) = match &target {
                 Target::V1(dir) => (
                     dir,
@@ -556,7 +778,7 @@ impl CgroupPlan {
         &self,
         fs: &dyn CgroupFs,
         r: &LinuxResources,
-        plan: &mut ResourcePlan,
+        plan: &mut Writes,
     ) -> Result<(), CgroupError> {
         let Some(map) = r.rdma().as_ref().filter(|m| !m.is_empty()) else {
             return Ok(());
@@ -565,9 +787,6 @@ impl CgroupPlan {
         let mut devices: Vec<_> = map.iter().collect();
         devices.sort_by(|a, b| a.0.cmp(b.0));
         for (device, limit) in devices {
-            if device.is_empty() || device.contains(char::is_whitespace) {
-                return Err(invalid("rdma", format!("invalid device name {device:?}")));
-            }
             let mut value = device.clone();
             if let Some(h) = limit.hca_handles() {
                 value.push_str(&format!(" hca_handle={h}"));
@@ -586,7 +805,7 @@ impl CgroupPlan {
         &self,
         fs: &dyn CgroupFs,
         r: &LinuxResources,
-        plan: &mut ResourcePlan,
+        plan: &mut Writes,
     ) -> Result<(), CgroupError> {
         let Some(n) = r.network() else { return Ok(()) };
         if let Some(class_id) = n.class_id() {
@@ -601,12 +820,6 @@ impl CgroupPlan {
             match self.target(fs, "net_prio")? {
                 Some(Target::V1(dir)) => {
                     for p in priorities {
-                        if p.name().is_empty() || p.name().contains(char::is_whitespace) {
-                            return Err(invalid(
-                                "network.priorities",
-                                format!("invalid interface name {:?}", p.name()),
-                            ));
-                        }
                         plan.write(
                             &dir,
                             "net_prio.ifpriomap",
@@ -624,11 +837,13 @@ impl CgroupPlan {
         &self,
         fs: &dyn CgroupFs,
         r: &LinuxResources,
-        plan: &mut ResourcePlan,
+        plan: &mut Writes,
     ) -> Result<(), CgroupError> {
         let Some(map) = r.unified().as_ref().filter(|m| !m.is_empty()) else {
             return Ok(());
         };
+        // ResourcesPlan::new checked that there is a v2 hierarchy and that each key is
+        // `<controller>.<file>`.
         let Some(dir) = self.v2_dir() else {
             return Err(invalid("unified", "this host has no cgroup v2 hierarchy"));
         };
@@ -637,24 +852,7 @@ impl CgroupPlan {
         keys.sort_by(|a, b| a.0.cmp(b.0));
         for (key, value) in keys {
             let name = format!("unified[{key:?}]");
-            let Some((controller, _)) = key.split_once('.') else {
-                return Err(invalid(
-                    &name,
-                    "not a cgroup v2 file name (<controller>.<file>)",
-                ));
-            };
-            if key.contains('/') || key.contains('\0') || controller.is_empty() {
-                return Err(invalid(
-                    &name,
-                    "not a cgroup v2 file name (<controller>.<file>)",
-                ));
-            }
-            // The core files that place or kill processes or change the tree are berth's own.
-            if controller == "cgroup"
-                && !matches!(key.as_str(), "cgroup.max.depth" | "cgroup.max.descendants")
-            {
-                return Err(invalid(&name, "this cgroup core file is managed by berth"));
-            }
+            let controller = key.split_once('.').map_or("", |(c, _)| c);
             if controller != "cgroup" && !available.split_whitespace().any(|c| c == controller) {
                 return Err(invalid(
                     &name,
@@ -676,12 +874,13 @@ impl CgroupPlan {
         &self,
         fs: &dyn CgroupFs,
         r: &LinuxResources,
+        formatted: &[(bool, String)],
         mode: ApplyMode,
-        plan: &mut ResourcePlan,
+        plan: &mut Writes,
     ) -> Result<(), CgroupError> {
+        // Validated and formatted by ResourcesPlan::new, also for update, which does not
+        // apply them: bad rules fail the same everywhere.
         let rules = r.devices().as_deref().unwrap_or(&[]);
-        // Validate even when not applying, so bad rules fail the same everywhere.
-        let formatted = v1::device_rules(rules)?;
         if mode == ApplyMode::Update {
             if !rules.is_empty() {
                 plan.unapplied("devices");
@@ -691,7 +890,7 @@ impl CgroupPlan {
         // Like runc, the device list is always programmed (deny all, the config's rules, runc's
         // defaults), even when the config has none.
         match self.target(fs, "devices")? {
-            Some(Target::V1(dir)) => v1::devices(plan, &dir, &formatted),
+            Some(Target::V1(dir)) => v1::devices(plan, &dir, formatted),
             _ => match self.v2_dir() {
                 Some(dir) => {
                     let mut program = Vec::new();

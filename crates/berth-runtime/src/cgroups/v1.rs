@@ -10,7 +10,7 @@ use oci_spec::runtime::{
 };
 
 use super::fs::CgroupFs;
-use super::resources::ResourcePlan;
+use super::resources::Writes;
 use super::CgroupError;
 
 const MEMORY_LIMIT: &str = "memory.limit_in_bytes";
@@ -45,19 +45,14 @@ impl MemoryState {
 /// `memory.memsw.limit_in_bytes`, memory.reservation → `memory.soft_limit_in_bytes`.
 /// 0 means unset; -1 means unlimited.
 pub(super) fn memory(
-    plan: &mut ResourcePlan,
+    plan: &mut Writes,
     dir: &Path,
     limit: i64,
     reservation: i64,
     mut swap: i64,
     state: MemoryState,
 ) -> Result<(), CgroupError> {
-    if limit > 0 && swap > 0 && swap < limit {
-        return Err(CgroupError::InvalidResource {
-            name: "memory.swap".into(),
-            reason: format!("memory+swap limit {swap} is below the memory limit {limit}"),
-        });
-    }
+    check_swap(limit, swap)?;
     // runc: unlimited memory with swap unset means unlimited memory+swap too.
     if limit == -1 && swap == 0 && state.has_memsw {
         swap = -1;
@@ -89,8 +84,20 @@ pub(super) fn memory(
     Ok(())
 }
 
+/// On v1 `memory.swap` is a memory+swap limit, so it may not be below the memory limit (0 is
+/// unset). Checked by [`super::ResourcesPlan::new`] before anything exists, and again here.
+pub(super) fn check_swap(limit: i64, swap: i64) -> Result<(), CgroupError> {
+    if limit > 0 && swap > 0 && swap < limit {
+        return Err(CgroupError::InvalidResource {
+            name: "memory.swap".into(),
+            reason: format!("memory+swap limit {swap} is below the memory limit {limit}"),
+        });
+    }
+    Ok(())
+}
+
 /// pids.limit → `pids.max`: positive is the limit, negative is `max`, 0 is unset.
-pub(super) fn pids(plan: &mut ResourcePlan, dir: &Path, limit: i64) {
+pub(super) fn pids(plan: &mut Writes, dir: &Path, limit: i64) {
     if limit > 0 {
         plan.write(dir, "pids.max", limit.to_string());
     } else if limit < 0 {
@@ -100,7 +107,7 @@ pub(super) fn pids(plan: &mut ResourcePlan, dir: &Path, limit: i64) {
 
 /// cpu.shares → `cpu.shares`, cpu.period → `cpu.cfs_period_us`, cpu.quota → `cpu.cfs_quota_us`
 /// (period first, as runc does). 0 means unset.
-pub(super) fn cpu(plan: &mut ResourcePlan, dir: &Path, shares: u64, quota: i64, period: u64) {
+pub(super) fn cpu(plan: &mut Writes, dir: &Path, shares: u64, quota: i64, period: u64) {
     if shares != 0 {
         plan.write(dir, "cpu.shares", shares.to_string());
     }
@@ -113,7 +120,7 @@ pub(super) fn cpu(plan: &mut ResourcePlan, dir: &Path, shares: u64, quota: i64, 
 }
 
 /// cpu.cpus → `cpuset.cpus`, cpu.mems → `cpuset.mems` (v1 and v2 alike). Empty means unset.
-pub(super) fn cpuset(plan: &mut ResourcePlan, dir: &Path, cpus: &str, mems: &str) {
+pub(super) fn cpuset(plan: &mut Writes, dir: &Path, cpus: &str, mems: &str) {
     if !cpus.is_empty() {
         plan.write(dir, "cpuset.cpus", cpus);
     }
@@ -141,7 +148,7 @@ pub(super) const DEFAULT_ALLOWED_DEVICES: &[&str] = &[
 /// The device list: deny everything, then replay the config's rules in order, then allow runc's
 /// defaults. Appending (not prepending) the defaults matters: configs usually start with a
 /// deny-all rule, which would otherwise wipe the defaults out.
-pub(super) fn devices(plan: &mut ResourcePlan, dir: &Path, rules: &[(bool, String)]) {
+pub(super) fn devices(plan: &mut Writes, dir: &Path, rules: &[(bool, String)]) {
     plan.write(dir, "devices.deny", "a");
     for (allow, rule) in rules {
         let file = if *allow {
@@ -168,12 +175,7 @@ pub(super) fn device_rules(
 }
 
 /// The extra v1 memory knobs: swappiness, the OOM killer switch and the TCP buffer limit.
-pub(super) fn memory_extras(
-    plan: &mut ResourcePlan,
-    fs: &dyn CgroupFs,
-    dir: &Path,
-    m: &LinuxMemory,
-) {
+pub(super) fn memory_extras(plan: &mut Writes, fs: &dyn CgroupFs, dir: &Path, m: &LinuxMemory) {
     if let Some(s) = m.swappiness() {
         plan.write(dir, "memory.swappiness", s.to_string());
     }
@@ -191,7 +193,7 @@ pub(super) fn memory_extras(
 
 /// cpu burst, idle and the real-time budget, each only where the kernel has the file
 /// (`cpu.cfs_burst_us` 5.14+, `cpu.idle` 5.15+, `cpu.rt_*` with CONFIG_RT_GROUP_SCHED).
-pub(super) fn cpu_extras(plan: &mut ResourcePlan, fs: &dyn CgroupFs, dir: &Path, c: &LinuxCpu) {
+pub(super) fn cpu_extras(plan: &mut Writes, fs: &dyn CgroupFs, dir: &Path, c: &LinuxCpu) {
     let mut optional = |spec: &str, file: &str, value: Option<String>| {
         if let Some(value) = value {
             if fs.exists(&dir.join(file)) {
@@ -244,7 +246,7 @@ pub(super) fn throttles(b: &LinuxBlockIo) -> [(&'static str, &[LinuxThrottleDevi
 
 /// blockIO → blkio: weights (`blkio.weight`, or `blkio.bfq.weight` when the kernel only has
 /// BFQ), per-device weights, and the `blkio.throttle.*` rates as `major:minor value`.
-pub(super) fn block_io(plan: &mut ResourcePlan, fs: &dyn CgroupFs, dir: &Path, b: &LinuxBlockIo) {
+pub(super) fn block_io(plan: &mut Writes, fs: &dyn CgroupFs, dir: &Path, b: &LinuxBlockIo) {
     let weight_file = if fs.exists(&dir.join("blkio.weight")) {
         Some("blkio.weight")
     } else if fs.exists(&dir.join("blkio.bfq.weight")) {

@@ -8,7 +8,7 @@ use oci_spec::runtime::{LinuxBlockIo, LinuxCpu};
 
 use super::fs::CgroupFs;
 
-use super::resources::ResourcePlan;
+use super::resources::Writes;
 use super::CgroupError;
 
 /// The v2 spelling of a v1-style number: 0 is unset (`None`), -1 is `max`.
@@ -57,7 +57,7 @@ pub(super) fn swap_to_v2(swap: i64, limit: i64) -> Result<i64, CgroupError> {
 /// (no swap accounting) "max" and "0" are already true and are skipped, anything else is
 /// reported unapplied.
 pub(super) fn memory(
-    plan: &mut ResourcePlan,
+    plan: &mut Writes,
     dir: &Path,
     limit: i64,
     reservation: i64,
@@ -100,7 +100,7 @@ pub fn shares_to_weight(shares: u64) -> u64 {
 
 /// cpu.shares → `cpu.weight`; cpu.quota and cpu.period → `cpu.max` as "`quota|max` [period]"
 /// (quota ≤ 0 is `max`; period 0 leaves the kernel's current period).
-pub(super) fn cpu(plan: &mut ResourcePlan, dir: &Path, shares: u64, quota: i64, period: u64) {
+pub(super) fn cpu(plan: &mut Writes, dir: &Path, shares: u64, quota: i64, period: u64) {
     let weight = shares_to_weight(shares);
     if weight != 0 {
         plan.write(dir, "cpu.weight", weight.to_string());
@@ -120,7 +120,7 @@ pub(super) fn cpu(plan: &mut ResourcePlan, dir: &Path, shares: u64, quota: i64, 
 
 /// cpu.burst → `cpu.max.burst`, cpu.idle → `cpu.idle`; the real-time budget has no v2
 /// equivalent (the kernel's v2 cpu controller refuses RT tasks in non-root cgroups).
-pub(super) fn cpu_extras(plan: &mut ResourcePlan, dir: &Path, c: &LinuxCpu) {
+pub(super) fn cpu_extras(plan: &mut Writes, dir: &Path, c: &LinuxCpu) {
     if let Some(burst) = c.burst() {
         plan.write(dir, "cpu.max.burst", burst.to_string());
     }
@@ -144,7 +144,7 @@ pub fn blkio_weight_to_io_weight(weight: u16) -> u64 {
 /// blockIO → io: weights go to `io.bfq.weight` unchanged when BFQ is there (as runc does),
 /// else to `io.weight` converted; throttle rates become `io.max` lines
 /// `major:minor rbps=N` (0 = `max`, no limit).
-pub(super) fn block_io(plan: &mut ResourcePlan, fs: &dyn CgroupFs, dir: &Path, b: &LinuxBlockIo) {
+pub(super) fn block_io(plan: &mut Writes, fs: &dyn CgroupFs, dir: &Path, b: &LinuxBlockIo) {
     let bfq = fs.exists(&dir.join("io.bfq.weight"));
     let weight = |w: u16| {
         if bfq {

@@ -1,7 +1,6 @@
 //! `create`: validate the bundle, record the container, set up its process and leave it
 //! waiting for `start` (runtime.md "create").
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::Mode;
@@ -180,24 +179,16 @@ impl Undo<'_> {
     }
 }
 
-/// Creates the container's cgroup and applies `linux.resources` to it; for a container without
-/// a cgroup, only warns about the resources it ignores.
+/// Creates the container's cgroup and applies the planned `linux.resources` to it; for a
+/// container without a cgroup, only warns about the resources it ignores.
 fn setup_cgroup(plan: &Plan) -> Result<(), ContainerError> {
-    let resources = plan
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.resources().as_ref());
     if plan.cgroup.disabled {
-        let ignored = resources
-            .map(crate::cgroups::requested_sections)
-            .unwrap_or_default();
-        if !ignored.is_empty() {
+        if !plan.ignored_resources.is_empty() {
             crate::log_warn!(
                 "container {:?}: linux.resources ignored because of --cgroup-manager=disabled \
                  (the container has no cgroup): {}",
                 plan.id,
-                ignored.join(", ")
+                plan.ignored_resources.join(", ")
             );
         }
         return Ok(());
@@ -213,8 +204,9 @@ fn setup_cgroup(plan: &Plan) -> Result<(), ContainerError> {
             plan.id
         );
     }
-    if let Some(resources) = resources {
-        if let Some(cpu) = resources.cpu() {
+    // Validated by Plan::new; this only writes (after the checks that need the cgroup).
+    if let Some(resources) = &plan.resources {
+        if let Some(cpu) = resources.resources().cpu() {
             if let Some(runtime) = cpu.realtime_runtime() {
                 // Fresh parents have no real-time budget to give (cgroups/rt_budget.rs).
                 plan.cgroup
@@ -260,15 +252,8 @@ impl Drop for Undo<'_> {
 }
 
 fn initial_state(plan: &Plan) -> ContainerState {
-    let annotations: BTreeMap<String, String> = plan
-        .spec
-        .annotations()
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
     ContainerState {
-        oci_version: plan.spec.version().clone(),
+        oci_version: plan.oci_version.clone(),
         id: plan.id.clone(),
         bundle: plan.bundle.clone(),
         rootfs: plan.rootfs_path.clone(),
@@ -276,7 +261,7 @@ fn initial_state(plan: &Plan) -> ContainerState {
         pid_start_time: None,
         created: crate::state::now_rfc3339(),
         owner: owner(),
-        annotations,
+        annotations: plan.annotations.clone(),
         cgroup: Some(plan.cgroup.clone()),
         phase: Phase::Creating,
         config: None,

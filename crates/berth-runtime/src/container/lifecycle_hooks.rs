@@ -2,7 +2,7 @@
 //! state JSON a hook reads, what `create` saves so that `start` and `delete` can run
 //! poststart and poststop, and running those two (their failures are warnings: config.md).
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{OciState, Status};
 use crate::bundle::Plan;
@@ -18,14 +18,10 @@ pub(super) fn state_json(state: &ContainerState, pid: i32, status: Status) -> St
 }
 
 /// The parts of config.json later operations need, kept in the state (`config`): the hooks
-/// (for start and delete) and the process (the base of `exec` without `--process`, as runc).
+/// (for start and delete), the process (the base of `exec` without `--process`, as runc) and
+/// the seccomp profile (`bundle::SavedConfig`, taken from the config by `Plan::new`).
 pub(super) fn saved_config(plan: &Plan) -> Value {
-    json!({
-        "hooks": plan.spec.hooks(),
-        "process": plan.spec.process(),
-        // `berth exec` applies the container's seccomp filter to its process too.
-        "linux": {"seccomp": plan.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref())},
-    })
+    serde_json::to_value(&plan.saved_config).expect("the saved config always serializes")
 }
 
 /// Runs the hooks of `kind` recorded in `state`; a failure is logged as a warning.

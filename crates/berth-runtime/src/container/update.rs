@@ -3,6 +3,7 @@
 use oci_spec::runtime::LinuxResources;
 
 use super::{cgroup_of, lock, ContainerError, Status};
+use crate::cgroups::ResourcesPlan;
 use crate::state::Store;
 
 /// Apply `resources` to a created, running or paused container's cgroup. Only the settings
@@ -32,11 +33,13 @@ pub fn update_requiring(
         "update",
         &[Status::Created, Status::Running, Status::Paused],
     )?;
-    if let Some(cpu) = resources.cpu() {
+    // The same checks as create's (in Plan::new), before anything is written.
+    let planned = ResourcesPlan::new(resources, cgroup)?;
+    if let Some(cpu) = planned.resources().cpu() {
         if let Some(runtime) = cpu.realtime_runtime() {
             // berth's own `berth/` parent has no real-time budget of its own (rt_budget.rs).
             cgroup.grant_rt_budget(runtime, cpu.realtime_period(), &[])?;
         }
     }
-    Ok(cgroup.update_resources_requiring(resources, required)?)
+    Ok(cgroup.update_resources_requiring(&planned, required)?)
 }

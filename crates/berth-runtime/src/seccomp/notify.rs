@@ -58,14 +58,13 @@ impl Listener {
             .ok()
             .and_then(|p| p.to_string_lossy().parse().ok())
             .unwrap_or(0);
-        let annotations = plan.spec.annotations().clone().unwrap_or_default();
         let state = ListenerState {
-            oci_version: plan.spec.version(),
+            oci_version: &plan.oci_version,
             id: &plan.id,
             status: "creating",
             pid,
             bundle: &plan.bundle,
-            annotations: json!(annotations),
+            annotations: json!(plan.annotations),
         };
         Self::connect_for(seccomp, state)
     }

@@ -117,9 +117,28 @@ impl Store {
         let dir = self.dir_of(id);
         let started = std::time::Instant::now();
         let mut pause = std::time::Duration::from_millis(1);
+        // The directory is opened once and its lock tried again and again on that open file,
+        // as a blocking flock would wait on it: a holder that destroys the container and
+        // creates it anew meanwhile leaves us on the old directory, found replaced below (and
+        // not gone, as a fresh open in between could see it).
+        let mut file = open_dir(&dir, id).map_err(|e| self.named_missing(id, e))?;
         loop {
-            if let Some(locked) = self.lock_with(id, FlockArg::LockExclusiveNonblock)? {
-                return Ok(locked);
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => match self.verify_locked(id, &dir, lock)? {
+                    Some(locked) => return Ok(locked),
+                    None => {
+                        // Replaced while we waited: wait on the new directory.
+                        file = open_dir(&dir, id).map_err(|e| self.named_missing(id, e))?;
+                        continue;
+                    }
+                },
+                Err((f, nix::errno::Errno::EWOULDBLOCK)) => file = f,
+                Err((_, source)) => {
+                    return Err(StateError::Lock {
+                        path: dir.clone(),
+                        source,
+                    })
+                }
             }
             let holders = lock_holders(&dir);
             let all_stopped = !holders.is_empty() && holders.iter().all(|&pid| is_stopped(pid));
@@ -148,20 +167,41 @@ impl Store {
         let lock = match open_and_lock(&dir, id, how) {
             Ok(Some(lock)) => lock,
             Ok(None) => return Ok(None),
-            Err(StateError::NotFound { .. }) => return Err(self.missing(id)),
-            Err(e) => return Err(e),
+            Err(e) => return Err(self.named_missing(id, e)),
         };
+        self.verify_locked(id, &dir, lock)
+    }
+
+    /// The lock is ours: does `dir` still name the directory we locked? Gone is
+    /// [`StateError::NotFound`] (or the lost-state-dir error), replaced is `Ok(None)`.
+    fn verify_locked(
+        &self,
+        id: &ContainerId,
+        dir: &Path,
+        lock: Flock<File>,
+    ) -> Result<Option<LockedContainer>, StateError> {
         let locked = lock.metadata().map_err(|source| StateError::StatDir {
-            path: dir.clone(),
+            path: dir.to_owned(),
             source,
         })?;
-        match fs::symlink_metadata(&dir) {
+        match fs::symlink_metadata(dir) {
             Ok(now) if now.dev() == locked.dev() && now.ino() == locked.ino() => {
-                Ok(Some(LockedContainer::new(id.clone(), dir, lock)))
+                Ok(Some(LockedContainer::new(id.clone(), dir.to_owned(), lock)))
             }
             Ok(_) => Ok(None), // destroyed and re-created while we waited: lock the new one
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(self.missing(id)),
-            Err(source) => Err(StateError::StatDir { path: dir, source }),
+            Err(source) => Err(StateError::StatDir {
+                path: dir.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// `NotFound` from opening the directory becomes [`Store::missing`]'s finer answer.
+    fn named_missing(&self, id: &ContainerId, e: StateError) -> StateError {
+        match e {
+            StateError::NotFound { .. } => self.missing(id),
+            e => e,
         }
     }
 
@@ -286,28 +326,29 @@ fn open_and_lock(
     id: &ContainerId,
     how: FlockArg,
 ) -> Result<Option<Flock<File>>, StateError> {
-    let file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY)
-        .open(dir)
-    {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(StateError::NotFound {
-                id: id.as_str().to_owned(),
-            })
-        }
-        Err(source) => {
-            return Err(StateError::OpenDir {
-                path: dir.to_owned(),
-                source,
-            })
-        }
-    };
+    let file = open_dir(dir, id)?;
     match Flock::lock(file, how) {
         Ok(lock) => Ok(Some(lock)),
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
         Err((_, source)) => Err(StateError::Lock {
+            path: dir.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Opens the container directory `dir` for locking; a missing one is [`StateError::NotFound`].
+fn open_dir(dir: &Path, id: &ContainerId) -> Result<File, StateError> {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(dir)
+    {
+        Ok(file) => Ok(file),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StateError::NotFound {
+            id: id.as_str().to_owned(),
+        }),
+        Err(source) => Err(StateError::OpenDir {
             path: dir.to_owned(),
             source,
         }),

@@ -34,6 +34,7 @@ mod stats;
 mod sub;
 mod v1;
 mod v2;
+mod writes;
 
 use std::path::PathBuf;
 

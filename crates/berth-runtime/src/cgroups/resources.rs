@@ -27,6 +27,7 @@ use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
 use super::bpf::DeviceRule;
 use super::fs::{read_file, write_file, CgroupFs, HostFs};
+use super::writes::{FileWrite, Writes};
 use super::{v1, v2, CgroupError, CgroupPlan};
 
 /// `linux.resources`, validated for one container's cgroup: what create and update apply.
@@ -363,36 +364,6 @@ fn check_controllers(r: &LinuxResources, cgroup: &CgroupPlan) -> Result<(), Cgro
         }
     }
     Ok(())
-}
-
-/// One control-file write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct FileWrite {
-    pub path: PathBuf,
-    pub value: String,
-}
-
-/// What applying a `LinuxResources` does, in order, and what it leaves unapplied.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct Writes {
-    pub writes: Vec<FileWrite>,
-    /// cgroup v2: the device rules to compile into an eBPF program attached to this directory.
-    pub device_program: Option<(PathBuf, Vec<DeviceRule>)>,
-    /// Names as in the spec below `linux.resources`, e.g. `memory.swappiness`.
-    pub unapplied: Vec<String>,
-}
-
-impl Writes {
-    pub fn write(&mut self, dir: &Path, file: &str, value: impl Into<String>) {
-        self.writes.push(FileWrite {
-            path: dir.join(file),
-            value: value.into(),
-        });
-    }
-
-    pub fn unapplied(&mut self, name: &str) {
-        self.unapplied.push(name.to_string());
-    }
 }
 
 /// Where a controller lives for this container.

@@ -895,7 +895,7 @@ fn resources_v1_file_values() {
 
 #[test]
 fn resources_v1_memory_raise_writes_swap_first() {
-    let mut plan = super::resources::Writes::default();
+    let mut plan = super::writes::Writes::default();
     let state = super::v1::MemoryState {
         has_memsw: true,
         current_limit: 1 << 20,
@@ -911,7 +911,7 @@ fn resources_v1_memory_raise_writes_swap_first() {
     );
 
     // Without swap accounting a swap limit is reported, unlimited memory needs nothing more.
-    let mut plan = super::resources::Writes::default();
+    let mut plan = super::writes::Writes::default();
     let state = super::v1::MemoryState {
         has_memsw: false,
         current_limit: u64::MAX,
@@ -921,7 +921,7 @@ fn resources_v1_memory_raise_writes_swap_first() {
     assert_eq!(plan.writes.len(), 1);
 
     let err = super::v1::memory(
-        &mut super::resources::Writes::default(),
+        &mut super::writes::Writes::default(),
         Path::new("/m"),
         8 << 20,
         0,
@@ -984,7 +984,7 @@ fn v2_conversions() {
     assert!(swap_to_v2(50, 100).is_err());
     assert!(swap_to_v2(300, 0).is_err());
 
-    let mut plan = super::resources::Writes::default();
+    let mut plan = super::writes::Writes::default();
     super::v2::cpu(&mut plan, Path::new("/c"), 0, -1, 250_000);
     super::v2::memory(&mut plan, Path::new("/c"), 100, 0, 100, true).unwrap();
     let values: Vec<_> = plan.writes.iter().map(|w| w.value.as_str()).collect();

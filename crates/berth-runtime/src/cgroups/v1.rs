@@ -10,7 +10,7 @@ use oci_spec::runtime::{
 };
 
 use super::fs::CgroupFs;
-use super::resources::Writes;
+use super::writes::Writes;
 use super::CgroupError;
 
 const MEMORY_LIMIT: &str = "memory.limit_in_bytes";

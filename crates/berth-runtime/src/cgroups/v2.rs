@@ -8,7 +8,7 @@ use oci_spec::runtime::{LinuxBlockIo, LinuxCpu};
 
 use super::fs::CgroupFs;
 
-use super::resources::Writes;
+use super::writes::Writes;
 use super::CgroupError;
 
 /// The v2 spelling of a v1-style number: 0 is unset (`None`), -1 is `max`.

@@ -46,7 +46,7 @@ macro_rules! failpoint {
 static TOP_PID: std::sync::OnceLock<libc::pid_t> = std::sync::OnceLock::new();
 
 /// `BERTH_FAILPOINT`, read at the first failpoint (in the top-level process): the children
-/// that enter a container scrub their environment (process::sys::scrub_cmdline_and_environ).
+/// that enter a container scrub their environment (sys::scrub_cmdline_and_environ).
 #[cfg(feature = "failpoints")]
 static WANTED: std::sync::OnceLock<Option<std::ffi::OsString>> = std::sync::OnceLock::new();
 

@@ -17,6 +17,7 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod signal;
 pub mod state;
+pub(crate) mod sys;
 pub mod terminal;
 pub mod timing;
 

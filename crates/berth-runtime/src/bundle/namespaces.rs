@@ -212,7 +212,7 @@ impl Namespaces {
 /// bind-mounted by a pod manager may have no process to look at.
 fn joined_user_maps(file: &File) -> Result<(Vec<IdMap>, Vec<IdMap>), BundleError> {
     let failed = |source: std::io::Error| BundleError::JoinedMaps { source };
-    let text = crate::process::sys::in_forked_child(|| {
+    let text = crate::sys::in_forked_child(|| {
         nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWUSER)
             .map_err(std::io::Error::from)?;
         let uid = std::fs::read_to_string("/proc/self/uid_map")?;

@@ -1161,7 +1161,7 @@ fn root_clone_into_cgroup_then_join_self_places_the_process_everywhere() {
     );
     let (pid, born) = {
         use std::os::fd::AsFd;
-        crate::process::sys::fork_into_cgroup(v2.as_ref().map(|fd| fd.as_fd())).unwrap()
+        crate::sys::fork_into_cgroup(v2.as_ref().map(|fd| fd.as_fd())).unwrap()
     };
     if pid == 0 {
         let code = match p.join_self(born) {
@@ -1198,7 +1198,7 @@ fn fork_into_cgroup_falls_back_to_a_plain_fork_when_clone3_refuses() {
     .unwrap();
     let (pid, born) = {
         use std::os::fd::AsFd;
-        crate::process::sys::fork_into_cgroup(Some(not_a_cgroup.as_fd())).unwrap()
+        crate::sys::fork_into_cgroup(Some(not_a_cgroup.as_fd())).unwrap()
     };
     if pid == 0 {
         // SAFETY: _exit ends the child without running the harness's destructors.

@@ -36,4 +36,3 @@ impl Writes {
         self.unapplied.push(name.to_string());
     }
 }
-

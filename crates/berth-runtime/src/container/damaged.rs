@@ -13,8 +13,9 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::ContainerError;
 use crate::cgroups::{CgroupPlan, FreezerState, HostCgroups};
-use crate::process::{liveness, sys};
+use crate::process::liveness;
 use crate::state::{ContainerId, LockedContainer, StateError, Store};
+use crate::sys;
 
 /// How long the killed processes get to exit (as for an intact container's delete --force).
 const KILL_WAIT: Duration = Duration::from_secs(super::KILL_WAIT_SECS);

@@ -8,8 +8,9 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::{lifecycle_hooks, own_cgroup, status, ContainerError, Status};
 use crate::hooks::HookKind;
-use crate::process::{liveness, sys};
+use crate::process::liveness;
 use crate::state::{ContainerId, ContainerState, StateError, Store};
+use crate::sys;
 
 /// Deletes a container. Without `force`, a stopped or a created container may be deleted; with
 /// `force`, also a running or paused one, and a missing container is not an error, so cleanup

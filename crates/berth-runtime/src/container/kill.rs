@@ -14,8 +14,9 @@ use std::path::Path;
 
 use super::pid_ns::OwnPidNs;
 use super::{own_cgroup, ContainerError, Status};
-use crate::process::{liveness, sys};
+use crate::process::liveness;
 use crate::state::{ContainerState, Store};
+use crate::sys;
 
 /// Signals a created, running or paused container; with `all`, also a stopped one (the
 /// processes left in its cgroup). Signal 0 delivers nothing: it checks that the init (or, with

@@ -10,8 +10,9 @@ use super::create::EXEC_FIFO;
 use super::{lifecycle_hooks, lock_for, ContainerError, Locked, Status};
 use crate::hooks::HookKind;
 use crate::process::channel::{self, Step};
-use crate::process::{liveness, sys};
+use crate::process::liveness;
 use crate::state::{Phase, Store};
+use crate::sys;
 
 /// How often `start` checks, while it waits for the init's reply, whether the init exec'd
 /// without one (it was released by a `start` that died).

@@ -17,7 +17,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::memfd::{memfd_create, MFdFlags};
 
 use super::{Hook, HookContext, HookError, HookKind, Hooks};
-use crate::process::sys;
+use crate::sys;
 
 /// How much of a failed hook's stderr goes into the error message.
 const MAX_OUTPUT: usize = 4096;

@@ -4,8 +4,8 @@
 use caps::{CapSet, Capability, CapsHashSet};
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
 
-use super::sys;
 use crate::bundle::{ProcessPlan, Rlimit};
+use crate::sys;
 
 /// A credential or limit that could not be applied.
 #[derive(Debug, thiserror::Error)]

@@ -29,9 +29,10 @@ use nix::unistd::{setresgid, setresuid, Gid, Uid};
 
 use super::channel::{Channel, ChannelError, Msg};
 use super::guard::OwnExe;
-use super::{console, final_steps, sys, ProcessError};
+use super::{console, final_steps, ProcessError};
 use crate::bundle::ProcessPlan;
 use crate::cgroups::CgroupPlan;
+use crate::sys;
 
 /// One namespace of the container to join: its clone flag, its name, an fd opened from
 /// `/proc/<init>/ns/<name>` (checked by the caller against the init's start time).

@@ -3,10 +3,11 @@
 
 use std::path::Path;
 
-use super::{creds, exec, guard, sys};
+use super::{creds, exec, guard};
 use crate::bundle::ProcessPlan;
 use crate::lsm::LsmPlan;
 use crate::seccomp::{Listener, SeccompPlan};
+use crate::sys;
 
 /// A final step that failed.
 #[derive(Debug, thiserror::Error)]

@@ -6,9 +6,9 @@ use std::fs::File;
 use std::io::Write;
 
 use super::channel::{Channel, ChannelError, Msg};
-use super::sys;
 use crate::bundle::Plan;
 use crate::hooks::{self, HookKind};
+use crate::sys;
 
 /// A hook step that failed.
 #[derive(Debug, thiserror::Error)]

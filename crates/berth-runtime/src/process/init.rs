@@ -12,8 +12,9 @@ use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::Mode;
 
 use super::channel::{Channel, ChannelError, Msg};
-use super::{console, exec, final_steps, guard, hook_steps, sys};
+use super::{console, exec, final_steps, guard, hook_steps};
 use crate::bundle::{NamespaceKind, Plan};
+use crate::sys;
 
 /// Handles the init needs after pivot_root, opened by the parent before the fork so that no
 /// path is resolved inside the container's view.

@@ -16,7 +16,6 @@ mod init;
 pub mod liveness;
 pub mod packet;
 mod stage1;
-pub(crate) mod sys;
 
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
@@ -121,7 +120,7 @@ pub fn spawn(
     guard::set_non_dumpable().map_err(|e| ProcessError::Guard(Box::new(e)))?;
     let me = nix::unistd::getpid().as_raw();
     let v2_dir = plan.cgroup.open_v2_dir();
-    let stage1 = match sys::fork_into_cgroup(v2_dir.as_ref().map(|fd| fd.as_fd()))
+    let stage1 = match crate::sys::fork_into_cgroup(v2_dir.as_ref().map(|fd| fd.as_fd()))
         .map_err(ProcessError::Fork)?
     {
         (0, born_in_v2) => {

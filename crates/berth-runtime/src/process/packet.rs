@@ -72,7 +72,7 @@ pub fn recv(sock: BorrowedFd<'_>) -> nix::Result<Option<Packet>> {
         let mut fds = Vec::new();
         for c in msg.cmsgs()? {
             if let ControlMessageOwned::ScmRights(raw) = c {
-                fds.extend(raw.into_iter().map(super::sys::adopt_received_fd));
+                fds.extend(raw.into_iter().map(crate::sys::adopt_received_fd));
             }
         }
         if msg

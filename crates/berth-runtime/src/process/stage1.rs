@@ -10,8 +10,8 @@ use nix::unistd::{setresgid, setresuid, Gid, Uid};
 
 use super::channel::{Channel, ChannelError, Msg};
 use super::init::{self, InitHandles};
-use super::sys;
 use crate::bundle::{NamespaceKind, Plan};
+use crate::sys;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Stage1Error {

@@ -32,7 +32,7 @@ use std::path::PathBuf;
 pub use held_locks::close_in_child as close_lock_fds_in_child;
 pub use id::ContainerId;
 pub use identity::{Identity, IDENTITY_DIR};
-pub use model::{current_owner, process_start_time, ContainerState, Phase};
+pub use model::{process_start_time, ContainerState, Phase};
 pub use store::{LockHolders, LockedContainer, Store, EXEC_FIFO, LOCK_WAIT, STATE_FILE};
 pub use time::{format_rfc3339, now_rfc3339};
 

@@ -88,17 +88,6 @@ pub fn process_start_time(proc_root: &Path, pid: i32) -> Result<Option<u64>, Sta
         .map_err(|e| fail(io::Error::new(io::ErrorKind::InvalidData, e)))
 }
 
-/// The name of the user running berth (from the host's /etc/passwd), or the numeric uid when
-/// it has no entry there.
-pub fn current_owner() -> String {
-    let uid = nix::unistd::geteuid().as_raw();
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    match crate::process::exec::passwd_entry(&passwd, uid) {
-        Some(fields) => fields[0].to_string(),
-        None => uid.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

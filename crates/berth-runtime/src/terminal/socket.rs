@@ -112,7 +112,7 @@ mod tests {
         let mut got = None;
         for c in msg.cmsgs().unwrap() {
             if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-                got = Some(crate::process::sys::adopt_received_fd(fds[0]));
+                got = Some(crate::sys::adopt_received_fd(fds[0]));
             }
         }
         let n = msg.bytes;

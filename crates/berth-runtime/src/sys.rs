@@ -1,5 +1,7 @@
-//! Thin wrappers over the raw syscalls the process model needs and nix does not cover. Every
-//! `unsafe` block of the process module lives here (style point 9).
+//! Thin wrappers over the raw syscalls nix does not cover, shared by the process model and the
+//! other subsystems (hooks, terminal, bundle, container, the channel framing). Every `unsafe`
+//! block of the process module lives here (style point 9); a subsystem's own syscalls stay in
+//! its own `sys.rs` (`rootfs/`, `terminal/`, `seccomp/`).
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 

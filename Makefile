@@ -141,6 +141,22 @@ test-containerd: containerd-deps build
 bench: build probe
 	BERTH_SHIM=$(SHIM) integration/bench/run.sh $(BERTH) $(PROBE)
 
+# The benchmark itself must keep working (it broke unnoticed once, when `berth spec` stopped
+# carrying a seccomp profile): every case for two rounds (about a minute). It checks that
+# every row of the table is there, not the numbers (performance is never asserted in tests).
+.PHONY: bench-smoke
+test: bench-smoke
+bench-smoke: build probe
+	@mkdir -p $(CURDIR)/integration/.work
+	BENCH_ROUNDS=2 BENCH_PARALLEL=4 BENCH_SYSCALLS=20000 BENCH_WORK=$(CURDIR)/integration/.work/bench-smoke \
+		integration/bench/run.sh $(BERTH) $(PROBE) | tee $(CURDIR)/integration/.work/bench-smoke.txt; \
+		test $${PIPESTATUS[0]} -eq 0
+	@for row in '`run` /bin/true' '`create`' '`start`' '`delete`' '`total`' 'in parallel' \
+		'max RSS' 'getppid() in the container, seccomp' 'personality(0xffffffff) in the container, seccomp'; do \
+		grep -qF "| $$row" $(CURDIR)/integration/.work/bench-smoke.txt || \
+		{ echo "bench-smoke: no row '$$row' in the table"; exit 1; }; \
+	done; echo "bench-smoke: every row of the table is there"
+
 # Regenerate build/berth.order and build/containerd-shim-berth-v2.order (the linker's
 # symbol-ordering files) from callgrind runs of a container lifecycle; commit the result.
 .PHONY: order-files

@@ -187,7 +187,9 @@ DESTDIR     ?=
 BINDIR       = $(PREFIX)/bin
 MAN8DIR      = $(PREFIX)/share/man/man8
 BASHCOMPDIR  = $(PREFIX)/share/bash-completion/completions
-ZSHCOMPDIR   = $(PREFIX)/share/zsh/vendor-completions
+# zsh searches $prefix/share/zsh/site-functions of its own prefix, and Debian's zsh also
+# /usr/share/zsh/vendor-completions, the directory for packages (docs/install.md).
+ZSHCOMPDIR   = $(PREFIX)/share/zsh/$(if $(filter /usr,$(PREFIX)),vendor-completions,site-functions)
 FISHCOMPDIR  = $(PREFIX)/share/fish/vendor_completions.d
 DOCDIR       = $(PREFIX)/share/doc/berth
 GEN_DIR     := $(CURDIR)/target/gen

@@ -55,7 +55,7 @@ expected=$( {
 	echo "755 usr/local/bin/containerd-shim-berth-v2"
 	for p in "${PAGES[@]}"; do echo "644 usr/local/share/man/man8/$p"; done
 	echo "644 usr/local/share/bash-completion/completions/berth"
-	echo "644 usr/local/share/zsh/vendor-completions/_berth"
+	echo "644 usr/local/share/zsh/site-functions/_berth"
 	echo "644 usr/local/share/fish/vendor_completions.d/berth.fish"
 	echo "644 usr/local/share/doc/berth/README.md"
 	echo "644 usr/local/share/doc/berth/containerd-berth.toml"
@@ -68,7 +68,7 @@ cmp -s "$P/bin/berth" "$TOP/target/x86_64-unknown-linux-gnu/release/berth" \
 for sh in bash zsh fish; do
 	case $sh in
 	bash) f=$P/share/bash-completion/completions/berth ;;
-	zsh) f=$P/share/zsh/vendor-completions/_berth ;;
+	zsh) f=$P/share/zsh/site-functions/_berth ;;
 	fish) f=$P/share/fish/vendor_completions.d/berth.fish ;;
 	esac
 	expect "installed $sh completion is what the installed berth prints" \
@@ -112,6 +112,21 @@ rdpkg() { dpkg --root="$R" --path-include='/*' --force-not-root "$@"; }
 rdpkg -i "$DEB" >"$T/dpkg-i.log" 2>&1 || bad "dpkg -i: $(cat "$T/dpkg-i.log")"
 expect "dpkg: berth installed" "install ok installed" \
 	"$(dpkg-query --admindir="$R/var/lib/dpkg" -W -f='${Status}' berth 2>&1)"
+expected=$( {
+	echo "etc/containerd/conf.d/berth.toml"
+	echo "usr/bin/berth"
+	echo "usr/bin/containerd-shim-berth-v2"
+	for p in "${PAGES[@]}"; do echo "usr/share/man/man8/$p.gz"; done
+	echo "usr/share/bash-completion/completions/berth"
+	echo "usr/share/zsh/vendor-completions/_berth"
+	echo "usr/share/fish/vendor_completions.d/berth.fish"
+	for f in README.md containerd-berth.toml runtimeclass.yaml copyright changelog.gz; do
+		echo "usr/share/doc/berth/$f"
+	done
+	for d in "$TOP"/docs/*.md; do echo "usr/share/doc/berth/docs/${d##*/}"; done
+} | sort)
+expect "dpkg -i puts exactly these files" "$expected" \
+	"$(cd "$R" && find . ! -type d ! -path './var/lib/dpkg/*' ! -path './var/log/*' -printf '%P\n' | sort)"
 expect "berth --version (installed)" "berth $VERSION" "$("$R/usr/bin/berth" --version | head -n1)"
 expect "containerd-shim-berth-v2 -v (installed)" "io.containerd.berth.v2 (containerd-shim-berth-v2) $VERSION" \
 	"$("$R/usr/bin/containerd-shim-berth-v2" -v)"
@@ -129,7 +144,7 @@ expect "man -l berth.8.gz: no warnings" "" "$(cat "$T/man.err")"
 contains "berth(8) lists the commands' pages" "berth-create(8)" "$page"
 contains "berth(8) has the global options" "--root" "$page"
 comp=$R/usr/share/bash-completion/completions/berth
-contains "bash: the completion script registers berth" "complete -F _berth" \
+contains "bash: the completion script registers berth" "-F _berth berth" \
 	"$(bash --norc -c 'source "$1" && complete -p berth' _ "$comp" 2>&1)"
 # What bash offers at `berth cr<TAB>` and `berth create --con<TAB>`.
 complete_words() {
@@ -152,7 +167,7 @@ if command -v containerd >/dev/null && [ -f /etc/containerd/config.toml ]; then
 	cp /etc/containerd/config.toml "$stock"
 	{ echo "imports = [\"$R/etc/containerd/conf.d/*.toml\"]"; cat /etc/containerd/config.toml; } >"$with"
 	dump() { containerd --config "$1" config dump 2>&1 | grep -v '^imports = ' \
-		| grep -Ev '^ +[A-Za-z]+ = (""|0|false|\[\])$'; }
+		| grep -Ev '^ +[A-Za-z_]+ = (""|0|false|\[\])$'; }
 	if dpkg --verify containerd 2>/dev/null | grep -q ' /etc/containerd/config.toml$'; then
 		echo "note: /etc/containerd/config.toml is not Debian's stock file; comparing against it anyway"
 	fi

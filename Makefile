@@ -2,10 +2,12 @@
 #
 #   make demo    build berth and run a busybox container (hostname, PID 1, mounts)
 #   make test    deps + probe + fmt-check + clippy + VM tier + runtime-tools conformance +
-#                fuzz smoke + unit and integration tests
+#                fuzz smoke + containerd tier + package tier + unit and integration tests
 #   make conformance  the runtime-tools validation suite on the host and in the VM tier
 #   make soak    1,000 create/start/kill/delete cycles and 1,000 runs, leak census
 #   make fuzz    each cargo-fuzz target for FUZZ_SECONDS (default 600)
+#   make install / uninstall   PREFIX (default /usr/local), DESTDIR; make deb: the Debian
+#                package; make test-package checks both (docs/install.md)
 #
 # Variables: CARGO, DEMO_RUNTIME (default: the berth release binary; `make demo
 # DEMO_RUNTIME=runc` for a side-by-side look), CLIPPY_FLAGS (e.g. "-D warnings").

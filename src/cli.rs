@@ -243,7 +243,7 @@ pub const GENERATE_MAN: &str = "generate-man";
 /// What the command line asks for: a berth command, or the man pages.
 #[derive(Debug)]
 pub enum Invocation {
-    Berth(Cli),
+    Berth(Box<Cli>),
     GenerateMan(PathBuf),
 }
 
@@ -273,7 +273,7 @@ pub fn parse() -> Result<Invocation, clap::Error> {
     }
     // As Cli::try_parse does: an error here is formatted with the whole command's usage.
     Cli::from_arg_matches(&matches)
-        .map(Invocation::Berth)
+        .map(|cli| Invocation::Berth(Box::new(cli)))
         .map_err(|e| e.format(&mut command()))
 }
 

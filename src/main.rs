@@ -8,7 +8,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // A usage error exits 1, as runc's do (clap's default is 2); --help and --version exit 0.
     let cli = match cli::parse() {
-        Ok(cli::Invocation::Berth(cli)) => cli,
+        Ok(cli::Invocation::Berth(cli)) => *cli,
         Ok(cli::Invocation::GenerateMan(dir)) => {
             return match commands::man::write_pages(&dir) {
                 Ok(()) => ExitCode::SUCCESS,

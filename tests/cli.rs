@@ -487,8 +487,17 @@ fn completion_scripts_offer_the_commands_and_not_the_hidden_generator() {
     let bash = rt.cmd(&["completion", "bash"]);
     bash.ok();
     assert!(bash.stdout.contains("complete -F _berth"), "{bash}");
-    for word in ["create", "exec", "--console-socket", "--preserve-fds", "completion"] {
-        assert!(bash.stdout.contains(word), "{word} missing from the bash script");
+    for word in [
+        "create",
+        "exec",
+        "--console-socket",
+        "--preserve-fds",
+        "completion",
+    ] {
+        assert!(
+            bash.stdout.contains(word),
+            "{word} missing from the bash script"
+        );
     }
     assert!(!bash.stdout.contains("generate-man"), "{bash}");
     let zsh = rt.cmd(&["completion", "zsh"]);

@@ -23,7 +23,10 @@ pub fn write_pages(dir: &Path) -> anyhow::Result<()> {
         // `help CMD` prints CMD's help, which is CMD's own page here.
         .disable_help_subcommand(true);
     // The NAME line is "berth - <about>"; --help's about starts with "berth: " already.
-    let about = root.get_about().map(ToString::to_string).unwrap_or_default();
+    let about = root
+        .get_about()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     root = root.about(about.strip_prefix("berth: ").unwrap_or(&about).to_string());
     // Building names each command's page (berth-create) and usage (berth create) and gives
     // each the global options, as its --help lists them.

@@ -203,7 +203,8 @@ DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
 DEB_MAINTAINER ?= berth maintainers <berth@example.invalid>
 DEB         := $(CURDIR)/target/deb/berth_$(DEB_VERSION)_$(DEB_ARCH).deb
 DEB_STAGE   := $(CURDIR)/target/deb/stage
-# man -l in the package test; dpkg-deb, gzip and bash are essential.
+# man -l in the package test (man-db brings col, which the test also uses); dpkg-deb, gzip
+# and bash are essential.
 PKG_PKGS    := man-db
 .PHONY: man completions install uninstall deb package-deps test-package
 

@@ -6,8 +6,10 @@
 #
 #   run-tests.sh DEB VERSION
 #
-# 1. make install DESTDIR=$T/destdir: every file in its place with its mode; the installed
-#    completion scripts are what the installed berth prints; make uninstall leaves no file.
+# 1. make install DESTDIR=$T/destdir PREFIX=/usr/local (explicit: a PREFIX given to the
+#    calling make would reach this one through MAKEFLAGS): every file in its place with its
+#    mode; the installed completion scripts are what the installed berth prints; make
+#    uninstall leaves no file.
 # 2. The .deb: control fields, owners and modes, conffiles, md5sums.
 # 3. dpkg --root=$T/root -i: the installed berth and shim run and print VERSION; man renders a
 #    page without warnings; bash completes `berth cr` to create; the containerd drop-in, imported
@@ -47,7 +49,7 @@ contains "no page for the hidden generator" "no" \
 
 echo "== make install DESTDIR, make uninstall"
 D=$T/destdir
-make -C "$TOP" --no-print-directory -s install DESTDIR="$D" >"$T/install.log" 2>&1 \
+make -C "$TOP" --no-print-directory -s install DESTDIR="$D" PREFIX=/usr/local >"$T/install.log" 2>&1 \
 	|| { bad "make install DESTDIR=$D: $(tail -5 "$T/install.log")"; }
 P=$D/usr/local
 expected=$( {
@@ -74,7 +76,7 @@ for sh in bash zsh fish; do
 	expect "installed $sh completion is what the installed berth prints" \
 		"$(cat "$f")" "$("$P/bin/berth" completion $sh)"
 done
-make -C "$TOP" --no-print-directory -s uninstall DESTDIR="$D" >"$T/uninstall.log" 2>&1 \
+make -C "$TOP" --no-print-directory -s uninstall DESTDIR="$D" PREFIX=/usr/local >"$T/uninstall.log" 2>&1 \
 	|| bad "make uninstall DESTDIR=$D: $(tail -5 "$T/uninstall.log")"
 expect "make uninstall leaves no file" "" "$(files_in "$D")"
 expect "make uninstall removes berth's doc directory" "" "$(cd "$D" && find . -name berth)"

@@ -16,15 +16,22 @@ fn git(args: &[&str]) -> Option<String> {
 fn main() {
     let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=BERTH_COMMIT={commit}");
-    // Rerun when a commit or checkout moves HEAD. git names the files: in a worktree `.git` is
-    // a file and they live elsewhere, and a path that does not exist makes cargo rerun this
-    // script, and relink berth, on every build. Without git, cargo's default applies (rerun
-    // when any file of the package changes).
+    // Rerun when a checkout moves HEAD or a commit moves its branch, and only then. git names
+    // the files: in a worktree `.git` is a file and they live elsewhere, and a path that does
+    // not exist makes cargo rerun this script, and relink berth, on every build. Only HEAD's
+    // own branch: a commit on any other branch (another worktree's) would relink berth too.
+    // Without git, cargo's default applies (rerun when any file of the package changes).
     if let Some(head) = git(&["rev-parse", "--git-path", "HEAD"]) {
         println!("cargo:rerun-if-changed={head}");
     }
-    if let Some(common) = git(&["rev-parse", "--git-common-dir"]) {
-        println!("cargo:rerun-if-changed={common}/refs/heads");
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        // A packed branch has no file of its own; packed-refs holds it.
+        let file = git(&["rev-parse", "--git-path", &branch])
+            .filter(|f| std::path::Path::new(f).exists())
+            .or_else(|| git(&["rev-parse", "--git-path", "packed-refs"]));
+        if let Some(file) = file {
+            println!("cargo:rerun-if-changed={file}");
+        }
     }
     let root = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     link_args("berth", &root);

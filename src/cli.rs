@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -217,6 +217,64 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
+    /// Print the completion script for a shell
+    ///
+    /// Generated from berth's own command line, so it always matches this binary. The packaged
+    /// scripts are this output; for a shell session: `source <(berth completion bash)`.
+    Completion {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+}
+
+/// The shells `berth completion` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// The hidden subcommand `make man` runs: `berth generate-man DIR` writes berth(8) and a page
+/// per command into DIR. It is added to the parser only ([`parse`]), not to [`Cli`], so that
+/// neither --help nor the completion scripts (which list hidden subcommands too) offer it.
+pub const GENERATE_MAN: &str = "generate-man";
+
+/// What the command line asks for: a berth command, or the man pages.
+#[derive(Debug)]
+pub enum Invocation {
+    Berth(Box<Cli>),
+    GenerateMan(PathBuf),
+}
+
+/// berth's command line as clap builds it: the one definition behind the parser,
+/// `berth completion` and the man pages.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Parses the process's arguments: [`Cli`] plus the hidden [`GENERATE_MAN`].
+pub fn parse() -> Result<Invocation, clap::Error> {
+    let matches = command()
+        .subcommand(
+            clap::Command::new(GENERATE_MAN)
+                .hide(true)
+                .about("Write berth's man pages (section 8) into a directory")
+                .arg(
+                    clap::Arg::new("dir")
+                        .required(true)
+                        .value_parser(clap::value_parser!(PathBuf)),
+                ),
+        )
+        .try_get_matches()?;
+    if let Some((GENERATE_MAN, m)) = matches.subcommand() {
+        let dir = m.get_one::<PathBuf>("dir").expect("dir is required");
+        return Ok(Invocation::GenerateMan(dir.clone()));
+    }
+    // As Cli::try_parse does: an error here is formatted with the whole command's usage.
+    Cli::from_arg_matches(&matches)
+        .map(|cli| Invocation::Berth(Box::new(cli)))
+        .map_err(|e| e.format(&mut command()))
 }
 
 /// `berth exec`: runc's flags.

@@ -5,12 +5,19 @@ mod commands;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // A usage error exits 1, as runc's do (clap's default is 2); --help and --version exit 0.
-    let cli = match cli::Cli::try_parse() {
-        Ok(cli) => cli,
+    let cli = match cli::parse() {
+        Ok(cli::Invocation::Berth(cli)) => *cli,
+        Ok(cli::Invocation::GenerateMan(dir)) => {
+            return match commands::man::write_pages(&dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("berth: {e:#}");
+                    ExitCode::from(1)
+                }
+            };
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(u8::from(e.use_stderr()));

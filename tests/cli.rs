@@ -474,3 +474,72 @@ fn rootless_criu_and_no_subreaper_flags_are_accepted_or_refused_clearly() {
         assert_eq!(out.code, 1);
     }
 }
+
+/// `berth completion SHELL` prints a script generated from berth's own clap definitions: it
+/// offers the commands and their flags, and not the hidden man page generator
+/// (docs/install.md).
+#[test]
+fn completion_scripts_offer_the_commands_and_not_the_hidden_generator() {
+    if common::runtime_is_runc() {
+        return;
+    }
+    let rt = Runtime::new();
+    let bash = rt.cmd(&["completion", "bash"]);
+    bash.ok();
+    assert!(bash.stdout.contains("complete -F _berth"), "{bash}");
+    for word in [
+        "create",
+        "exec",
+        "--console-socket",
+        "--preserve-fds",
+        "completion",
+    ] {
+        assert!(
+            bash.stdout.contains(word),
+            "{word} missing from the bash script"
+        );
+    }
+    assert!(!bash.stdout.contains("generate-man"), "{bash}");
+    let zsh = rt.cmd(&["completion", "zsh"]);
+    assert!(zsh.ok().stdout.starts_with("#compdef berth"), "{zsh}");
+    let fish = rt.cmd(&["completion", "fish"]);
+    assert!(fish.ok().stdout.contains("complete -c berth"), "{fish}");
+    assert_eq!(rt.cmd(&["completion", "powershell"]).code, 1);
+}
+
+/// The hidden `berth generate-man DIR` (`make man`) writes berth(8) and one page per command
+/// that --help lists, and --help does not list it.
+#[test]
+fn generate_man_writes_a_page_per_command_and_is_hidden() {
+    if common::runtime_is_runc() {
+        return;
+    }
+    let rt = Runtime::new();
+    let help = rt.cmd(&["--help"]);
+    help.ok();
+    assert!(!help.stdout.contains("generate-man"), "{help}");
+    let commands: Vec<&str> = help
+        .stdout
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.contains(&"create"), "{help}");
+    let dir = tempfile::tempdir().unwrap();
+    rt.cmd(&["generate-man", dir.path().to_str().unwrap()]).ok();
+    let mut pages: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    let mut want: Vec<String> = commands.iter().map(|c| format!("berth-{c}.8")).collect();
+    want.push("berth.8".into());
+    want.sort();
+    assert_eq!(pages, want);
+    let create = std::fs::read_to_string(dir.path().join("berth-create.8")).unwrap();
+    assert!(create.contains(".TH berth-create 8"), "{create}");
+    assert!(create.contains("console\\-socket"), "{create}");
+}

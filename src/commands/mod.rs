@@ -2,6 +2,7 @@
 //! command's context.
 
 mod check;
+mod completion;
 mod create;
 mod delete;
 mod events;
@@ -9,6 +10,7 @@ mod exec;
 pub mod features;
 mod kill;
 mod list;
+pub mod man;
 mod pause;
 mod ps;
 mod resume;
@@ -87,6 +89,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             id,
         } => events::run(&store, &id, stats, &interval).map(|_| 0),
         Command::Check { format } => check::run(format),
+        Command::Completion { shell } => completion::run(shell).map(|_| 0),
         Command::Features => {
             println!("{}", serde_json::to_string_pretty(&features::features())?);
             Ok(0)

@@ -43,6 +43,20 @@ fn create_stuck_in_a_hook(
     create
 }
 
+/// SIGKILLs every process whose command line or cwd names the bundle: a hook's process group
+/// that outlives the berth command that ran it (as with runc), so that the census after is
+/// about berth's leftovers.
+fn kill_processes_referencing(b: &Bundle) {
+    for p in processes_referencing(b.path()) {
+        if let Some(pid) = p.split_whitespace().next().and_then(|p| p.parse().ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
 /// Waits (bounded) for the orphaned hook to finish: it runs to its end on its own, as with runc.
 fn settle(b: &Bundle) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -114,14 +128,7 @@ fn delete_force_finishes_while_a_create_hangs_in_a_hook() {
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
     // The hook's own process group outlives the killed create (as with runc); end it here so
     // the census below is about berth's leftovers.
-    for p in processes_referencing(b.path()) {
-        if let Some(pid) = p.split_whitespace().next().and_then(|p| p.parse().ok()) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
+    kill_processes_referencing(&b);
     settle(&b);
     rt.assert_nothing_left(&id, &b);
 }
@@ -226,14 +233,7 @@ fn kill_does_not_wait_behind_a_hung_poststart_hook() {
     rt.cmd(&["delete", &id]).ok();
     let _ = start.kill();
     let _ = start.wait();
-    for p in processes_referencing(b.path()) {
-        if let Some(pid) = p.split_whitespace().next().and_then(|p| p.parse().ok()) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
+    kill_processes_referencing(&b);
     settle(&b);
     rt.assert_nothing_left(&id, &b);
 }

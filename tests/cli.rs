@@ -543,3 +543,24 @@ fn generate_man_writes_a_page_per_command_and_is_hidden() {
     assert!(create.contains(".TH berth-create 8"), "{create}");
     assert!(create.contains("console\\-socket"), "{create}");
 }
+
+/// A reader that has gone (`berth features | head -c1`, `berth state ID | true`) is not an
+/// error: berth stops writing and exits 0. Before, println! panicked on the EPIPE (Rust
+/// ignores SIGPIPE) and berth died of SIGABRT with a panic message.
+#[test]
+fn json_output_to_a_closed_pipe_exits_quietly() {
+    use std::process::{Command, Stdio};
+    let (r, w) = nix::unistd::pipe().unwrap();
+    drop(r);
+    let out = Command::new(runtime_bin())
+        .arg("features")
+        .stdout(Stdio::from(std::fs::File::from(w)))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    if runtime_is_runc() {
+        return; // runc dies of SIGPIPE here; only berth's behaviour is asserted
+    }
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

@@ -46,6 +46,18 @@ impl fmt::Display for ExitWith {
 impl std::error::Error for ExitWith {}
 
 /// The exit status for a failed command: [`ExitWith`]'s code, else 1.
+/// Prints `value` as pretty JSON on stdout. A reader that went away (`berth features | head`)
+/// is not an error: println! would panic on the EPIPE (Rust ignores SIGPIPE), runc dies of
+/// SIGPIPE silently; berth just stops writing.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    use std::io::Write;
+    let text = serde_json::to_string_pretty(value)?;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     e.downcast_ref::<ExitWith>().map_or(1, |x| x.code)
 }
@@ -91,7 +103,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Check { format } => check::run(format),
         Command::Completion { shell } => completion::run(shell).map(|_| 0),
         Command::Features => {
-            println!("{}", serde_json::to_string_pretty(&features::features())?);
+            print_json(&features::features())?;
             Ok(0)
         }
     }

@@ -12,6 +12,5 @@ pub fn run(store: &Store, id: &str) -> anyhow::Result<()> {
     // runc's `state` leaves `owner` empty (only `list` fills it in, from the state directory's
     // owner); clients comparing the two runtimes' output see the same JSON.
     oci.owner.clear();
-    println!("{}", serde_json::to_string_pretty(&oci)?);
-    Ok(())
+    super::print_json(&oci)
 }

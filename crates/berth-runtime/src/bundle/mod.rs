@@ -186,42 +186,11 @@ impl Plan {
         // oci-spec's Default for Linux (`runc spec`'s namespaces and masked paths).
         let linux = spec.linux().clone().unwrap_or_else(empty_linux);
 
-        if spec
-            .process()
-            .as_ref()
-            .is_some_and(|p| p.scheduler().is_some())
-        {
-            // Parsed (both flag spellings), but not applied: refusing beats running the
-            // process under a policy it did not ask for.
-            return Err(BundleError::invalid(
-                "process.scheduler",
-                "berth does not apply scheduling policies (remove the field, or set it with chrt in the container)",
-            ));
-        }
+        refuse_scheduler(&spec)?;
         let namespaces = Namespaces::from_spec(&linux)?;
-        let mut process = ProcessPlan::from_spec(&spec)?;
-        if options.listen_fds > 0 {
-            process
-                .env
-                .retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
-            process
-                .env
-                .push(format!("LISTEN_FDS={}", options.listen_fds));
-            process.env.push("LISTEN_PID=1".to_string()); // the init is pid 1 in its pid namespace
-        }
+        let process = process_plan(&spec, options.listen_fds)?;
         let sysctls = sysctl::validate(&linux, &namespaces)?;
-        let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
-        let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
-        if (hostname.is_some() || domainname.is_some()) && !namespaces.isolates(NamespaceKind::Uts)
-        {
-            // runtime-spec config.md "Hostname": setting it in the runtime's UTS namespace would
-            // change the host's name. A joined one (a pod's) is set, as runc does.
-            return Err(BundleError::invalid(
-                "hostname",
-                "setting hostname or domainname needs a uts namespace of the container's own (new, or joined and not the runtime's)",
-            ));
-        }
-
+        let (hostname, domainname) = names(&spec, &namespaces)?;
         let lsm = crate::lsm::LsmPlan::new(
             spec.process()
                 .as_ref()
@@ -308,6 +277,54 @@ impl Plan {
             options,
         })
     }
+}
+
+/// Refuses `process.scheduler`: parsed (both flag spellings), but not applied, and refusing
+/// beats running the process under a policy it did not ask for.
+fn refuse_scheduler(spec: &Spec) -> Result<(), BundleError> {
+    if spec
+        .process()
+        .as_ref()
+        .is_some_and(|p| p.scheduler().is_some())
+    {
+        return Err(BundleError::invalid(
+            "process.scheduler",
+            "berth does not apply scheduling policies (remove the field, or set it with chrt in the container)",
+        ));
+    }
+    Ok(())
+}
+
+/// `process`, with systemd's socket-activation variables when berth got `LISTEN_FDS` fds.
+fn process_plan(spec: &Spec, listen_fds: u32) -> Result<ProcessPlan, BundleError> {
+    let mut process = ProcessPlan::from_spec(spec)?;
+    if listen_fds > 0 {
+        process
+            .env
+            .retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        process.env.push(format!("LISTEN_FDS={listen_fds}"));
+        process.env.push("LISTEN_PID=1".to_string()); // the init is pid 1 in its pid namespace
+    }
+    Ok(process)
+}
+
+/// `hostname` and `domainname` (empty means unset), refused without a uts namespace of the
+/// container's own.
+fn names(
+    spec: &Spec,
+    namespaces: &Namespaces,
+) -> Result<(Option<String>, Option<String>), BundleError> {
+    let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
+    let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
+    if (hostname.is_some() || domainname.is_some()) && !namespaces.isolates(NamespaceKind::Uts) {
+        // runtime-spec config.md "Hostname": setting it in the runtime's UTS namespace would
+        // change the host's name. A joined one (a pod's) is set, as runc does.
+        return Err(BundleError::invalid(
+            "hostname",
+            "setting hostname or domainname needs a uts namespace of the container's own (new, or joined and not the runtime's)",
+        ));
+    }
+    Ok((hostname, domainname))
 }
 
 fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, BundleError> {

@@ -3,9 +3,10 @@
 //!
 //! 1. [`ResourcesPlan::new`] validates every value, without touching anything: ranges and
 //!    formats, and the rules that depend on where the host binds a controller (v1 or v2, as
-//!    the [`CgroupPlan`]'s hierarchies say), including a controller that is nowhere (no v1
-//!    hierarchy binds it and there is no cgroup2 hierarchy). `create` runs it in `Plan::new`, before the state
-//!    directory or the cgroup exist; `update` runs it before it writes anything.
+//!    the [`CgroupPlan`]'s hierarchies say), including a controller the container's cgroup
+//!    will not get (no v1 hierarchy binds it, and the cgroup2 hierarchy does not hand it down:
+//!    [`CgroupPlan::v2_controllers_to_come`]). `create` runs it in `Plan::new`, before the
+//!    state directory or the cgroup exist; `update` runs it before it writes anything.
 //! 2. [`CgroupPlan::apply_resources`] (create) and [`CgroupPlan::update_resources`] turn a
 //!    `ResourcesPlan` into [`Writes`] — an ordered list of control-file writes, the device
 //!    program to attach (cgroup v2), and the names of settings that have no equivalent here —
@@ -15,11 +16,11 @@
 //!    in `cgroup.controllers`.
 //!
 //! What step 2 can still refuse depends on the container's cgroup as created, so it cannot be
-//! known earlier: on a host with a cgroup2 hierarchy, a controller the cgroup does not get
-//! (its `cgroup.controllers`; like runc on v2, where the control file is missing), a hugepage
-//! size or `unified` file the kernel does not have, and for `update` a memory limit below the
-//! current usage (`checkBeforeUpdate`). Nothing is written before those checks pass. `devices`
-//! on a host without any device control is only warned about.
+//! known earlier: a hugepage size or `unified` file the kernel does not have, and for `update`
+//! a memory limit below the current usage (`checkBeforeUpdate`); it also checks again that the
+//! cgroup got each controller (its `cgroup.controllers`; like runc on v2, where the control
+//! file is missing). Nothing is written before those checks pass. `devices` on a host without
+//! any device control is only warned about.
 
 use std::path::{Path, PathBuf};
 
@@ -47,6 +48,15 @@ impl ResourcesPlan {
     /// whose cgroup is `cgroup` (whether a controller is v1 or v2 changes what is valid). The
     /// same checks run for `create` and `update`, so the two cannot disagree.
     pub fn new(r: &LinuxResources, cgroup: &CgroupPlan) -> Result<ResourcesPlan, CgroupError> {
+        Self::new_with(&HostFs, r, cgroup)
+    }
+
+    /// [`ResourcesPlan::new`] reading the cgroup2 hierarchy through `fs` (only reads).
+    pub(super) fn new_with(
+        fs: &dyn CgroupFs,
+        r: &LinuxResources,
+        cgroup: &CgroupPlan,
+    ) -> Result<ResourcesPlan, CgroupError> {
         let mut resources = r.clone();
         check_memory(&resources, cgroup)?;
         check_cpu(&resources)?;
@@ -58,7 +68,7 @@ impl ResourcesPlan {
         check_rdma(&resources)?;
         check_network(&resources, cgroup)?;
         check_unified(&resources, cgroup)?;
-        check_controllers(&resources, cgroup)?;
+        check_controllers(fs, &resources, cgroup)?;
         let devices = v1::device_rules(resources.devices().as_deref().unwrap_or(&[]))?;
         Ok(ResourcesPlan { resources, devices })
     }
@@ -348,17 +358,24 @@ fn needed_controllers(r: &LinuxResources) -> Vec<(&'static [&'static str], &'sta
     needed
 }
 
-/// A controller the resources need that no v1 hierarchy binds is missing for sure when there is
-/// no cgroup2 hierarchy either: refused now, with the message the translation would give. With
-/// a cgroup2 hierarchy, only the created cgroup's `cgroup.controllers` can tell (apply step).
-fn check_controllers(r: &LinuxResources, cgroup: &CgroupPlan) -> Result<(), CgroupError> {
-    if cgroup.v2_dir().is_some() {
-        return Ok(());
-    }
+/// A controller the resources need must be bound by a v1 hierarchy or be one the container's
+/// cgroup2 directory will get ([`CgroupPlan::v2_controllers_to_come`]); refused now otherwise,
+/// with the message the translation would give. When the cgroup2 files cannot be read, the
+/// apply step still checks the created cgroup's own `cgroup.controllers`.
+fn check_controllers(
+    fs: &dyn CgroupFs,
+    r: &LinuxResources,
+    cgroup: &CgroupPlan,
+) -> Result<(), CgroupError> {
+    let v2 = match cgroup.v2_dir() {
+        None => Some(Vec::new()),
+        Some(_) => cgroup.v2_controllers_to_come(fs),
+    };
+    let Some(v2) = v2 else { return Ok(()) };
     for (controllers, setting) in needed_controllers(r) {
-        let bound = controllers
-            .iter()
-            .any(|c| cgroup.hierarchies.iter().any(|h| h.has_v1_controller(c)));
+        let bound = controllers.iter().any(|c| {
+            cgroup.hierarchies.iter().any(|h| h.has_v1_controller(c)) || v2.iter().any(|v| v == c)
+        });
         if !bound {
             return Err(unavailable(setting, &controllers.join("/")));
         }
@@ -476,7 +493,7 @@ impl CgroupPlan {
         r: &LinuxResources,
         mode: ApplyMode,
     ) -> Result<Vec<String>, CgroupError> {
-        self.apply_planned(fs, &ResourcesPlan::new(r, self)?, mode, &[])
+        self.apply_planned(fs, &ResourcesPlan::new_with(fs, r, self)?, mode, &[])
     }
 
     pub(super) fn apply_planned(
@@ -544,6 +561,40 @@ impl CgroupPlan {
             }
         }
         Ok(None)
+    }
+
+    /// The controllers the container's cgroup2 directory has (it exists: `update`) or will have
+    /// once `create` made it: what its nearest existing ancestor hands down. The hierarchy's
+    /// root, and any directory on the way that berth does not own, hand down their
+    /// `cgroup.subtree_control`; berth's own parents and the directories `create` makes enable
+    /// everything they get (`enable_v2_controllers`). `None` when a file cannot be read or
+    /// there is no cgroup2 hierarchy.
+    pub(super) fn v2_controllers_to_come(&self, fs: &dyn CgroupFs) -> Option<Vec<String>> {
+        let h = self.hierarchies.iter().find(|h| h.is_v2())?;
+        let words = |path: PathBuf| -> Option<Vec<String>> {
+            let text = fs.read(&path).ok()?;
+            Some(text.split_whitespace().map(str::to_string).collect())
+        };
+        let leaf = self.dir(h);
+        if fs.exists(&leaf) {
+            return words(leaf.join("cgroup.controllers"));
+        }
+        let mut handed_down = words(h.mount_point.join("cgroup.subtree_control"))?;
+        let components: Vec<_> = self.relative_path.components().collect();
+        let mut dir = h.mount_point.clone();
+        for (depth, component) in components[..components.len().saturating_sub(1)]
+            .iter()
+            .enumerate()
+        {
+            dir.push(component);
+            if !fs.exists(&dir) {
+                break; // created by berth, from here down: each enables what it gets
+            }
+            if depth >= self.owned_parent_depth {
+                handed_down = words(dir.join("cgroup.subtree_control"))?;
+            }
+        }
+        Some(handed_down)
     }
 
     /// The container's directory in the cgroup2 hierarchy, if the host mounts one.

@@ -640,3 +640,59 @@ fn requested_sections_names_what_the_config_asks_for() {
     assert_eq!(requested_sections(&r), ["blockIO", "devices", "memory"]);
     assert!(requested_sections(&LinuxResources::default()).is_empty());
 }
+
+/// On a cgroup2 host, the controllers the container's cgroup will get are known before it
+/// exists: what the hierarchy's root (or a directory berth does not own) hands down in its
+/// `cgroup.subtree_control`. A setting whose controller is not among them fails in
+/// `ResourcesPlan::new`, before anything is created, with the apply step's message; for an
+/// existing cgroup (update) its own `cgroup.controllers` decides.
+#[test]
+fn v2_controllers_to_come_are_checked_before_the_cgroup_exists() {
+    let f = unified_fixture(); // the root hands down "cpuset cpu io memory pids"
+    let fs = FakeFs::default();
+    let hugetlb = LinuxResourcesBuilder::default()
+        .hugepage_limits(vec![LinuxHugepageLimitBuilder::default()
+            .page_size("2MB")
+            .limit(1 << 21)
+            .build()
+            .unwrap()])
+        .build()
+        .unwrap();
+    let pids = LinuxResourcesBuilder::default()
+        .pids(LinuxPidsBuilder::default().limit(5).build().unwrap())
+        .build()
+        .unwrap();
+    // Default path berth/<id>: berth's own parent enables what the root hands down.
+    let p = plan(&f, None, "c1");
+    let err = ResourcesPlan::new_with(&fs, &hugetlb, &p).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid linux.resources.hugepageLimits: the hugetlb controller is not available on this host"
+    );
+    assert!(ResourcesPlan::new_with(&fs, &pids, &p).is_ok());
+    assert!(fs.writes.borrow().is_empty(), "nothing written");
+    assert!(!f.root().join("cg/berth").exists(), "nothing created");
+
+    // Below someone else's cgroup, its subtree_control is what reaches the container.
+    f.file(
+        "cg/theirs/cgroup.controllers",
+        "cpuset cpu io memory pids\n",
+    );
+    f.file("cg/theirs/cgroup.subtree_control", "memory\n");
+    let theirs = plan(&f, Some("/theirs/c2"), "c2");
+    let err = ResourcesPlan::new_with(&fs, &pids, &theirs).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid linux.resources.pids.limit: the pids controller is not available on this host"
+    );
+
+    // An existing cgroup (update): its own cgroup.controllers (the fake, like the kernel,
+    // answers with what its parent enables: "memory" below theirs).
+    f.file("cg/theirs/c3/cgroup.procs", "");
+    let existing = plan(&f, Some("/theirs/c3"), "c3");
+    assert_eq!(
+        existing.v2_controllers_to_come(&fs),
+        Some(vec!["memory".to_string()])
+    );
+    assert!(ResourcesPlan::new_with(&fs, &pids, &existing).is_err());
+}

@@ -4,11 +4,17 @@
 # Build an OCI bundle in DIR from Debian's busybox-static (/bin/busybox):
 #   DIR/rootfs     busybox + applet symlinks, proc sys dev tmp etc root, /etc/passwd and /etc/group
 #                  (root and user 1000), and /bin/berth-probe when the probe is built
-#   DIR/config.json `berth spec` (= `runc spec`) with ociVersion 1.0.2-dev, terminal false and
-#                  hostname "berth"; process.args = ARGS (default: sh)
+#   DIR/config.json `berth spec`'s config (= `runc spec`) with ociVersion 1.0.2-dev, terminal
+#                  false and hostname "berth" (the changes tests/common/mod.rs `default_config`
+#                  makes to it); process.args = ARGS (default: sh)
 #
-# Env: BUSYBOX (default /bin/busybox), BERTH_PROBE (default target/probe/.../berth-probe),
-# BERTH (the berth binary; default the release build, else the debug build).
+# The config is written out here, not produced by `berth spec`: the VM tier's tests
+# (integration/vm/tests.sh) edit it line by line with busybox sed, which needs this layout
+# (one line for "resources", for the namespaces, ...). tests/harness.rs
+# `mkbundle_script_matches_rust_bundle` checks that it equals berth spec's config with those
+# changes, so it cannot drift from the one source.
+#
+# Env: BUSYBOX (default /bin/busybox), BERTH_PROBE (default target/probe/.../berth-probe).
 set -euo pipefail
 
 if [[ $# -lt 1 ]]; then
@@ -21,16 +27,6 @@ if [[ $# -eq 0 ]]; then set -- sh; fi
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 busybox=${BUSYBOX:-/bin/busybox}
-# The berth whose `spec` is the base config: BERTH, else the release build, else the debug one.
-berth=${BERTH:-}
-for candidate in "$repo/target/x86_64-unknown-linux-gnu/release/berth" "$repo/target/debug/berth"; do
-    [[ -n $berth ]] && break
-    [[ -x $candidate ]] && berth=$candidate
-done
-if [[ -z $berth || ! -x $berth ]]; then
-    echo "mkbundle: no berth binary for \`berth spec\` (set BERTH, or make build)" >&2
-    exit 1
-fi
 probe=${BERTH_PROBE:-$repo/target/probe/x86_64-unknown-linux-gnu/release/berth-probe}
 
 if [[ ! -x $busybox ]]; then
@@ -75,22 +71,58 @@ for a in "$@"; do
     args+="${args:+, }$(json_str "$a")"
 done
 
-# The config is `berth spec`'s (runc's `runc spec` example) with the changes every test bundle
-# makes (tests/common/mod.rs `default_config`, the same three): ociVersion 1.0.2-dev (what
-# runc 1.1.5's spec writes, so the bundle is the same under both runtimes), terminal false,
-# hostname "berth"; and process.args = ARGS. One source: the harness test
-# mkbundle_script_matches_rust_bundle checks that both agree.
-rm -f "$dir/config.json"
-"$berth" spec --bundle "$dir"
-ARGS_JSON=$args awk '
-    $0 == "\t\"ociVersion\": \"1.2.0\"," { print "\t\"ociVersion\": \"1.0.2-dev\","; n++; next }
-    $0 == "\t\t\"terminal\": true," { print "\t\t\"terminal\": false,"; n++; next }
-    $0 == "\t\"hostname\": \"runc\"," { print "\t\"hostname\": \"berth\","; n++; next }
-    $0 == "\t\t\"args\": [" { print "\t\t\"args\": [ " ENVIRON["ARGS_JSON"] " ],"; skip = 1; n++; next }
-    skip && $0 == "\t\t]," { skip = 0; next }
-    skip { next }
-    { print }
-    END { if (n != 4) { print "mkbundle: berth spec output changed: " n " of 4 edits applied" > "/dev/stderr"; exit 1 } }
-' "$dir/config.json" > "$dir/config.json.tmp"
-mv "$dir/config.json.tmp" "$dir/config.json"
+cat > "$dir/config.json" <<JSON
+{
+  "ociVersion": "1.0.2-dev",
+  "process": {
+    "terminal": false,
+    "user": { "uid": 0, "gid": 0 },
+    "args": [ $args ],
+    "env": [
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      "TERM=xterm"
+    ],
+    "cwd": "/",
+    "capabilities": {
+      "bounding": [ "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE" ],
+      "effective": [ "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE" ],
+      "permitted": [ "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE" ],
+      "ambient": [ "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE" ]
+    },
+    "rlimits": [ { "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 } ],
+    "noNewPrivileges": true
+  },
+  "root": { "path": "rootfs", "readonly": true },
+  "hostname": "berth",
+  "mounts": [
+    { "destination": "/proc", "type": "proc", "source": "proc" },
+    { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+      "options": [ "nosuid", "strictatime", "mode=755", "size=65536k" ] },
+    { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
+      "options": [ "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5" ] },
+    { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+      "options": [ "nosuid", "noexec", "nodev", "mode=1777", "size=65536k" ] },
+    { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+      "options": [ "nosuid", "noexec", "nodev" ] },
+    { "destination": "/sys", "type": "sysfs", "source": "sysfs",
+      "options": [ "nosuid", "noexec", "nodev", "ro" ] },
+    { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+      "options": [ "nosuid", "noexec", "nodev", "relatime", "ro" ] }
+  ],
+  "linux": {
+    "resources": { "devices": [ { "allow": false, "access": "rwm" } ] },
+    "namespaces": [
+      { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
+      { "type": "uts" }, { "type": "mount" }
+    ],
+    "maskedPaths": [
+      "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+      "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
+    ],
+    "readonlyPaths": [
+      "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
+    ]
+  }
+}
+JSON
 echo "mkbundle: bundle ready in $dir (args: $*)" >&2

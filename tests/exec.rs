@@ -177,6 +177,42 @@ fn exec_process_json_replaces_the_process() {
     let out = rt.cmd(&["exec", "--process", pj.to_str().unwrap(), &id]);
     out.fails_with(&format!("parse process file {}", pj.display()));
     assert_eq!(rt.state(&id)["status"], "running");
+    // A field berth does not apply is refused, not ignored (no silent ignores), and nothing
+    // runs: the marker the program would write stays absent.
+    for (field, value, why) in [
+        (
+            "ioPriority",
+            json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}),
+            "berth does not set the I/O priority (ioprio_set(2))",
+        ),
+        (
+            "execCPUAffinity",
+            json!({"initial": "0"}),
+            "berth does not set the CPU affinity of the process",
+        ),
+        (
+            "scheduler",
+            json!({"policy": "SCHED_OTHER"}),
+            "berth does not apply scheduling policies",
+        ),
+    ] {
+        let mut process = json!({"args": ["sh", "-c", "touch /dev/shm/ran"], "cwd": "/"});
+        process[field] = value;
+        std::fs::write(&pj, process.to_string()).unwrap();
+        let out = rt.cmd(&["exec", "--process", pj.to_str().unwrap(), &id]);
+        out.fails_with(&format!("config.json: process.{field}: {why}"));
+        let ran = rt.cmd(&["exec", &id, "test", "-e", "/dev/shm/ran"]);
+        assert!(!ran.success(), "{field}: the refused process ran");
+    }
+    // The control: the same process without such a field runs and leaves its marker.
+    std::fs::write(
+        &pj,
+        json!({"args": ["sh", "-c", "touch /dev/shm/ran"], "cwd": "/"}).to_string(),
+    )
+    .unwrap();
+    rt.cmd(&["exec", "--process", pj.to_str().unwrap(), &id])
+        .ok();
+    rt.cmd(&["exec", &id, "test", "-e", "/dev/shm/ran"]).ok();
     rt.cmd(&["delete", "--force", &id]).ok();
     rt.assert_nothing_left(&id, &b);
 }

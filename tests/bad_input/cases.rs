@@ -313,6 +313,60 @@ pub fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "linux_intel_rdt_not_applied",
+            expect: "berth: create container \"{id}\": config.json: linux.intelRdt: berth does not implement Intel RDT (resctrl): remove the field",
+            creates: false,
+            run: |rt, b, id| {
+                b.config_mut()["linux"]["intelRdt"] = json!({"closID": "guaranteed_group", "l3CacheSchema": "L3:0=ff"});
+                create(rt, b, id)
+            },
+        },
+        Case {
+            name: "linux_personality_not_applied",
+            expect: "berth: create container \"{id}\": config.json: linux.personality: berth does not set the execution domain (personality(2)): remove the field",
+            creates: false,
+            run: |rt, b, id| {
+                b.config_mut()["linux"]["personality"] = json!({"domain": "LINUX32"});
+                create(rt, b, id)
+            },
+        },
+        Case {
+            name: "linux_memory_policy_not_applied",
+            expect: "berth: create container \"{id}\": config.json: linux.memoryPolicy: berth does not set a NUMA memory policy (set_mempolicy(2)): remove the field",
+            creates: false,
+            run: |rt, b, id| {
+                b.config_mut()["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"});
+                create(rt, b, id)
+            },
+        },
+        Case {
+            name: "linux_net_devices_not_applied",
+            expect: "berth: create container \"{id}\": config.json: linux.netDevices: berth does not move network devices into the container: remove the field",
+            creates: false,
+            run: |rt, b, id| {
+                b.config_mut()["linux"]["netDevices"] = json!({"eth9": {"name": "eth0"}});
+                create(rt, b, id)
+            },
+        },
+        Case {
+            name: "process_io_priority_not_applied",
+            expect: "berth: create container \"{id}\": config.json: process.ioPriority: berth does not set the I/O priority (ioprio_set(2)): remove the field",
+            creates: false,
+            run: |rt, b, id| {
+                b.config_mut()["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+                create(rt, b, id)
+            },
+        },
+        Case {
+            name: "process_exec_cpu_affinity_not_applied",
+            expect: "berth: create container \"{id}\": config.json: process.execCPUAffinity: berth does not set the CPU affinity of the process: remove the field",
+            creates: false,
+            run: |rt, b, id| {
+                b.config_mut()["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "0"});
+                create(rt, b, id)
+            },
+        },
+        Case {
             name: "device_access_without_r_w_m",
             expect: "berth: create container \"{id}\": invalid linux.resources.devices[1]: access \"a\" has none of r, w and m",
             creates: false,

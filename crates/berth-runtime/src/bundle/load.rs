@@ -110,6 +110,7 @@ pub fn load_config_with<T>(
             source: <serde_json::Error as serde::de::Error>::invalid_type(found, &"a map"),
         });
     }
+    refuse_unapplied(&doc)?;
     let spec = if normalize(&mut doc) {
         serde_path_to_error::deserialize(doc).map_err(field_error)?
     } else {
@@ -118,6 +119,66 @@ pub fn load_config_with<T>(
         serde_path_to_error::deserialize(de).map_err(field_error)?
     };
     Ok((spec, early))
+}
+
+/// Fields of the runtime-spec berth does not apply, each with why. A config that sets one is
+/// refused naming it, never run as if it took effect (and `berth features` does not claim
+/// them). Checked on the raw document: oci-spec drops some of them while parsing.
+const UNAPPLIED: &[(&str, &str)] = &[
+    (
+        "linux.intelRdt",
+        "berth does not implement Intel RDT (resctrl)",
+    ),
+    (
+        "linux.personality",
+        "berth does not set the execution domain (personality(2))",
+    ),
+    (
+        "linux.memoryPolicy",
+        "berth does not set a NUMA memory policy (set_mempolicy(2))",
+    ),
+    (
+        "linux.netDevices",
+        "berth does not move network devices into the container",
+    ),
+    (
+        "process.ioPriority",
+        "berth does not set the I/O priority (ioprio_set(2))",
+    ),
+    (
+        "process.execCPUAffinity",
+        "berth does not set the CPU affinity of the process",
+    ),
+];
+
+/// Refuses a `process` object (`exec --process`'s) that sets a field of [`UNAPPLIED`], or
+/// `scheduler` (refused for config.json's process by `Plan::new`).
+pub fn refuse_unapplied_in_process(process: &serde_json::Value) -> Result<(), BundleError> {
+    if process.get("scheduler").is_some_and(|v| !v.is_null()) {
+        return Err(BundleError::invalid(
+            "process.scheduler",
+            "berth does not apply scheduling policies (remove the field, or set it with chrt in the container)",
+        ));
+    }
+    refuse_unapplied(&serde_json::json!({ "process": process }))
+}
+
+/// Refuses the first field of [`UNAPPLIED`] the config sets (present and not null).
+fn refuse_unapplied(doc: &serde_json::Value) -> Result<(), BundleError> {
+    for &(field, why) in UNAPPLIED {
+        let (section, name) = field.split_once('.').expect("section.field");
+        if doc
+            .get(section)
+            .and_then(|s| s.get(name))
+            .is_some_and(|v| !v.is_null())
+        {
+            return Err(BundleError::invalid(
+                field,
+                format!("{why}: remove the field"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The objects of config.md, by path (`*`: every element of an array). serde's derived

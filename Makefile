@@ -18,11 +18,13 @@ TARGET       := x86_64-unknown-linux-gnu
 PROBE        := $(CURDIR)/target/probe/$(TARGET)/release/berth-probe
 # The release binaries are static (glibc crt-static: no dynamic loader, no libc.so pages);
 # crt-static needs --target, which keeps build scripts and proc macros dynamic. The link
-# arguments (DT_RELR, symbol ordering, strip) are in build/link_args.rs.
-RELEASE_DIR  := $(CURDIR)/target/$(TARGET)/release
+# arguments (DT_RELR, symbol ordering, strip, the link map for order-check) are in
+# build/link_args.rs. CARGO_TARGET_DIR is honoured (integration/bench/order-file.sh sets it).
+RELEASE_DIR  := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/$(TARGET)/release
 BERTH        := $(RELEASE_DIR)/berth
 SHIM         := $(RELEASE_DIR)/containerd-shim-berth-v2
-RELEASE_BUILD = RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release \
+RELEASE_BUILD = RUSTFLAGS="-C target-feature=+crt-static" BERTH_LINK_MAP_DIR=$(RELEASE_DIR) \
+		$(CARGO) build --release \
 		--target $(TARGET) -p berth -p containerd-shim-berth-v2
 DEMO_DIR     := $(CURDIR)/integration/.work/demo
 DEMO_RUNTIME ?= $(BERTH)

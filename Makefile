@@ -161,6 +161,16 @@ bench-smoke: build probe
 		{ echo "bench-smoke: no row '$$row' in the table"; exit 1; }; \
 	done; echo "bench-smoke: every row of the table is there"
 
+# The symbol-ordering files must match the binary they order (integration/bench/order-check.py):
+# the fraction of each file's symbols that the release link placed (its -Map, written by
+# `make build`) is printed, and below ORDER_MIN the check fails. No second build: it reads the map.
+ORDER_MIN ?= 0.90
+.PHONY: order-check
+test: order-check
+order-check: build
+	integration/bench/order-check.py $(ORDER_MIN) berth=$(RELEASE_DIR)/berth.map \
+		containerd-shim-berth-v2=$(RELEASE_DIR)/containerd-shim-berth-v2.map
+
 # Regenerate build/berth.order and build/containerd-shim-berth-v2.order (the linker's
 # symbol-ordering files) from callgrind runs of a container lifecycle; commit the result.
 .PHONY: order-files

@@ -155,7 +155,8 @@ bench-smoke: build probe
 	BENCH_ROUNDS=2 BENCH_PARALLEL=4 BENCH_SYSCALLS=20000 BENCH_WORK=$(CURDIR)/integration/.work/bench-smoke \
 		integration/bench/run.sh $(BERTH) $(PROBE) | tee $(CURDIR)/integration/.work/bench-smoke.txt; \
 		test $${PIPESTATUS[0]} -eq 0
-	@for row in '`run` /bin/true' '`create`' '`start`' '`delete`' '`total`' 'in parallel' \
+	@for row in '`run` /bin/true' 'floor: `unshare -fmpiun`' 'berth `run` / floor' \
+		'plain `berth spec` bundle' '`create`' '`start`' '`delete`' '`total`' 'in parallel' \
 		'max RSS' 'getppid() in the container, seccomp' 'personality(0xffffffff) in the container, seccomp'; do \
 		grep '^| ' $(CURDIR)/integration/.work/bench-smoke.txt | grep -qF "$$row" || \
 		{ echo "bench-smoke: no row '$$row' in the table"; exit 1; }; \

@@ -99,6 +99,9 @@ def plain_config():
     config["root"] = {"path": f"{work}/base/rootfs", "readonly": True}
     config["process"]["args"] = ["/bin/true"]
     config["process"]["terminal"] = False
+    # crun 1.8.1 refuses berth spec's "1.2.0" ("unknown version specified"); runc 1.1.5's own
+    # spec says 1.0.2-dev. The fields used here are all in 1.0.2.
+    config["ociVersion"] = "1.0.2"
     return config
 
 

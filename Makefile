@@ -18,11 +18,13 @@ TARGET       := x86_64-unknown-linux-gnu
 PROBE        := $(CURDIR)/target/probe/$(TARGET)/release/berth-probe
 # The release binaries are static (glibc crt-static: no dynamic loader, no libc.so pages);
 # crt-static needs --target, which keeps build scripts and proc macros dynamic. The link
-# arguments (DT_RELR, symbol ordering, strip) are in build/link_args.rs.
-RELEASE_DIR  := $(CURDIR)/target/$(TARGET)/release
+# arguments (DT_RELR, symbol ordering, strip, the link map for order-check) are in
+# build/link_args.rs. CARGO_TARGET_DIR is honoured (integration/bench/order-file.sh sets it).
+RELEASE_DIR  := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/$(TARGET)/release
 BERTH        := $(RELEASE_DIR)/berth
 SHIM         := $(RELEASE_DIR)/containerd-shim-berth-v2
-RELEASE_BUILD = RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release \
+RELEASE_BUILD = RUSTFLAGS="-C target-feature=+crt-static" BERTH_LINK_MAP_DIR=$(RELEASE_DIR) \
+		$(CARGO) build --release \
 		--target $(TARGET) -p berth -p containerd-shim-berth-v2
 DEMO_DIR     := $(CURDIR)/integration/.work/demo
 DEMO_RUNTIME ?= $(BERTH)
@@ -153,11 +155,22 @@ bench-smoke: build probe
 	BENCH_ROUNDS=2 BENCH_PARALLEL=4 BENCH_SYSCALLS=20000 BENCH_WORK=$(CURDIR)/integration/.work/bench-smoke \
 		integration/bench/run.sh $(BERTH) $(PROBE) | tee $(CURDIR)/integration/.work/bench-smoke.txt; \
 		test $${PIPESTATUS[0]} -eq 0
-	@for row in '`run` /bin/true' '`create`' '`start`' '`delete`' '`total`' 'in parallel' \
+	@for row in '`run` /bin/true' 'floor: `unshare -fmpiun`' 'berth `run` / floor' \
+		'plain `berth spec` bundle' '`create`' '`start`' '`delete`' '`total`' 'in parallel' \
 		'max RSS' 'getppid() in the container, seccomp' 'personality(0xffffffff) in the container, seccomp'; do \
 		grep '^| ' $(CURDIR)/integration/.work/bench-smoke.txt | grep -qF "$$row" || \
 		{ echo "bench-smoke: no row '$$row' in the table"; exit 1; }; \
 	done; echo "bench-smoke: every row of the table is there"
+
+# The symbol-ordering files must match the binary they order (integration/bench/order-check.py):
+# the fraction of each file's symbols that the release link placed (its -Map, written by
+# `make build`) is printed, and below ORDER_MIN the check fails. No second build: it reads the map.
+ORDER_MIN ?= 0.90
+.PHONY: order-check
+test: order-check
+order-check: build
+	integration/bench/order-check.py $(ORDER_MIN) berth=$(RELEASE_DIR)/berth.map \
+		containerd-shim-berth-v2=$(RELEASE_DIR)/containerd-shim-berth-v2.map
 
 # Regenerate build/berth.order and build/containerd-shim-berth-v2.order (the linker's
 # symbol-ordering files) from callgrind runs of a container lifecycle; commit the result.

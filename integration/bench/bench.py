@@ -87,6 +87,24 @@ def seccomp_profile():
         return json.load(f)["linux"]["seccomp"]
 
 
+def plain_config():
+    """`berth spec` as it is (runc's default spec: no seccomp, no resources, the default
+    mounts), on the shared rootfs, running /bin/true with `terminal: false`."""
+    d = f"{work}/spec-plain"
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    sh(berth, "spec", "--bundle", d)
+    with open(f"{d}/config.json") as f:
+        config = json.load(f)
+    config["root"] = {"path": f"{work}/base/rootfs", "readonly": True}
+    config["process"]["args"] = ["/bin/true"]
+    config["process"]["terminal"] = False
+    # crun 1.8.1 refuses berth spec's "1.2.0" ("unknown version specified"); runc 1.1.5's own
+    # spec says 1.0.2-dev. The fields used here are all in 1.0.2.
+    config["ociVersion"] = "1.0.2"
+    return config
+
+
 def bundle(config, args=None, seccomp=None):
     """A fresh bundle dir (config.json only) and container id for one container."""
     global counter
@@ -133,10 +151,27 @@ def rotating(rnd):
     return names[k:] + names[:k]
 
 
-def bench_run(config, rounds):
+# The floor every runtime pays for /bin/true in the same namespaces (but cgroup) and rootfs:
+# fork into new mount, pid, ipc, uts and network namespaces, chroot, exec. No runtime can be
+# faster than this; berth's `run` / floor says how much of its time is its own.
+FLOOR = "floor"
+
+
+def bench_run(config, rounds, floor=False):
     res = {rt: [] for rt in RUNTIMES}
+    if floor:
+        res[FLOOR] = []
+    floor_argv = ["unshare", "-fmpiun", "chroot", f"{work}/base/rootfs", "/bin/true"]
     for rnd in range(rounds):
-        for rt in rotating(rnd):
+        # The floor takes its turn in the rotation like a runtime (first in some rounds).
+        order = rotating(rnd) + ([FLOOR] if floor else [])
+        if floor:
+            k = rnd % len(order)
+            order = order[k:] + order[:k]
+        for rt in order:
+            if rt == FLOOR:
+                res[FLOOR].append(timed(floor_argv))
+                continue
             cid, d = bundle(config)
             res[rt].append(timed(RUNTIMES[rt] + ["run", "--bundle", d, cid]))
     return res
@@ -257,7 +292,14 @@ def main():
     columns = ["median (min–max)"] + HEADER + [f"{a}/{b}" for a, b in RATIOS]
     emit("| " + " | ".join(columns) + " |")
     emit("|" + "---|" * len(columns))
-    emit(row("`run` /bin/true, ms", bench_run(config, ROUNDS), "ms"))
+    blanks = " |" * (len(columns) - 2)
+    runs = bench_run(config, ROUNDS, floor=True)
+    emit(row("`run` /bin/true, ms", runs, "ms"))
+    emit(f"| floor: `unshare -fmpiun` + `chroot` rootfs /bin/true, ms | "
+         f"{fmt(runs[FLOOR], 'ms')} |{blanks}")
+    emit(f"| berth `run` / floor | {ratio(runs['berth'], runs[FLOOR])} |{blanks}")
+    emit(row("`run` /bin/true, plain `berth spec` bundle, ms",
+             bench_run(plain_config(), ROUNDS), "ms"))
     lc = bench_lifecycle(config, ROUNDS)
     for step in ("create", "start", "delete", "total"):
         emit(row(f"`{step}`{' (create+start+delete)' if step == 'total' else ''}, ms",
@@ -266,7 +308,6 @@ def main():
     emit(row(f"{PARALLEL} × `run` in parallel, wall ms", bench_parallel(config, prounds,
                                                                        PARALLEL), "ms"))
     emit(row("max RSS of `run`, MiB", bench_rss(config, max(5, ROUNDS // 3)), "kb"))
-    blanks = " |" * (len(columns) - 2)
     # getppid: allowed by number, so the kernel's seccomp cache answers it without the filter;
     # personality(0xffffffff): allowed by an argument rule, so the filter runs on every call.
     for syscall, label in (("getppid", "getppid()"), ("personality", "personality(0xffffffff)")):

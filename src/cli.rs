@@ -28,9 +28,10 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Directory for container state
-    #[arg(long, global = true, default_value = "/run/berth")]
-    pub root: PathBuf,
+    /// Directory for container state [default: /run/berth; $XDG_RUNTIME_DIR/berth when run
+    /// by an unprivileged user with XDG_RUNTIME_DIR set]
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
     /// Write logs to this file instead of stderr
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,
@@ -50,8 +51,9 @@ pub struct Global {
     /// are ignored, and pause, resume, update, ps and events refuse the container.
     #[arg(long, global = true, value_enum, default_value_t = CgroupManager::Cgroupfs)]
     pub cgroup_manager: CgroupManager,
-    /// runc's "ignore cgroup permission errors": auto and false are what berth does (it runs
-    /// as root and reports every cgroup error); true is refused
+    /// Rootless mode: true, false or auto (the default: rootless when berth runs as an
+    /// unprivileged user). A rootless container gets no cgroup and its linux.resources are
+    /// refused (docs/rootless.md)
     // Not `global`: only before the command, as with runc, since `spec --rootless` is a
     // different (boolean) flag.
     #[arg(long, value_enum)]
@@ -342,7 +344,38 @@ pub enum ListFormat {
     Json,
 }
 
+/// The default state root for root (runc's is /run/runc).
+pub const DEFAULT_ROOT: &str = "/run/berth";
+
 impl Global {
+    /// `--root`, else the default: `$XDG_RUNTIME_DIR/berth` for an unprivileged caller with
+    /// XDG_RUNTIME_DIR set (runc's rule: the XDG base directory specification gives each user
+    /// a private runtime directory), else `/run/berth`. Returns the path and whether it is the
+    /// XDG one.
+    pub fn state_root(&self) -> (PathBuf, bool) {
+        if let Some(root) = &self.root {
+            return (root.clone(), false);
+        }
+        let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+        match xdg {
+            Some(dir) if !nix::unistd::geteuid().is_root() => {
+                (PathBuf::from(dir).join("berth"), true)
+            }
+            _ => (PathBuf::from(DEFAULT_ROOT), false),
+        }
+    }
+
+    /// Whether this run is rootless: `--rootless true`/`false`, else (`auto`, or no flag)
+    /// whether berth's effective uid is not 0. runc's auto also counts root inside a user
+    /// namespace; berth does not yet (docs/rootless.md).
+    pub fn is_rootless(&self) -> bool {
+        match self.rootless {
+            Some(Rootless::True) => true,
+            Some(Rootless::False) => false,
+            Some(Rootless::Auto) | None => !nix::unistd::geteuid().is_root(),
+        }
+    }
+
     pub fn init_logging(&self) -> anyhow::Result<()> {
         use anyhow::Context;
         let format = match self.log_format {

@@ -51,7 +51,7 @@ fn assert_no_cgroup(id: &str) {
 
 /// The exact stderr line of a command refused for want of a cgroup.
 fn no_cgroup_line(op: &str, id: &str) -> String {
-    format!("berth: {op} container \"{id}\": container \"{id}\" has no cgroup (created with --cgroup-manager=disabled)")
+    format!("berth: {op} container \"{id}\": container \"{id}\" has no cgroup (created with --cgroup-manager=disabled, or rootless)")
 }
 
 #[track_caller]

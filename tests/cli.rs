@@ -459,12 +459,19 @@ fn rootless_criu_and_no_subreaper_flags_are_accepted_or_refused_clearly() {
     if runtime_is_runc() {
         return;
     }
-    let out = rt.cmd(&["--rootless", "true", "list"]);
+    // Rootless mode forced as root (docs/rootless.md): accepted; a container gets no cgroup,
+    // so the default spec's device cgroup rule is refused naming its field.
+    rt.cmd(&["--rootless", "true", "list"]).ok();
+    let b = Bundle::new();
+    b.write();
+    let id = unique_id();
+    let out = rt.cmd(&["--rootless", "true", "run", "--bundle", b.path_str(), &id]);
     assert_eq!(
         out.stderr.trim(),
-        "berth: --rootless=true (ignore cgroup permission errors) is not supported by berth; berth runs as root and reports every cgroup error"
+        format!("berth: create container {id:?}: config.json: linux.resources.devices: rootless: the container gets no cgroup (cgroup delegation is not supported yet), so its resources cannot be applied")
     );
     assert_eq!(out.code, 1);
+    rt.assert_nothing_left(&id, &b);
     for verb in ["checkpoint", "restore"] {
         let out = rt.cmd(&[verb, "--image-path", "/tmp/x", "c"]);
         assert_eq!(

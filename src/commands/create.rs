@@ -30,6 +30,9 @@ pub fn options(g: &Global, args: &CreateArgs) -> anyhow::Result<CreateOptions> {
             // Socket-activation fds come first (3..3+n-1), then --preserve-fds, as runc.
             preserve_fds: listen_fds + args.preserve_fds,
             listen_fds,
+            rootless: g
+                .is_rootless()
+                .then(berth_runtime::bundle::Rootless::caller),
         },
     })
 }

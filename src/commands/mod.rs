@@ -27,7 +27,7 @@ use berth_runtime::state::Store;
 
 use anyhow::bail;
 
-use crate::cli::{Cli, Command, Rootless};
+use crate::cli::{Cli, Command};
 
 /// An error whose exit status is not berth's usual 1 (runc: a failed `exec` exits 255). Printed
 /// like any other error: the whole chain of `error`, once.
@@ -64,42 +64,94 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
 
 /// Runs the command; returns the process exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
-    let store = Store::new(&cli.global.root);
     let g = &cli.global;
-    if g.rootless == Some(Rootless::True) {
-        bail!("--rootless=true (ignore cgroup permission errors) is not supported by berth; berth runs as root and reports every cgroup error");
+    let (root, xdg) = g.state_root();
+    if xdg {
+        make_xdg_root(&root)?;
     }
-    match cli.command {
-        Command::Create(args) => create::run(&store, g, &args).map(|_| 0),
-        Command::Start { id } => start::run(&store, &id).map(|_| 0),
-        Command::State { id } => state::run(&store, &id).map(|_| 0),
-        Command::Kill { all, id, signal } => kill::run(&store, &id, &signal, all).map(|_| 0),
-        Command::Delete { force, id } => delete::run(&store, &id, force).map(|_| 0),
+    let store = Store::new(&root);
+    let hint = unprivileged_default_root_hint(g);
+    run_command(&store, g, cli.command).map_err(|e| match &hint {
+        Some(h) if permission_denied(&e) => anyhow::Error::new(ExitWith {
+            code: exit_code(&e),
+            error: anyhow::anyhow!("{e:#} ({h})"),
+        }),
+        _ => e,
+    })
+}
+
+/// Whether EACCES or EPERM is somewhere in the chain.
+fn permission_denied(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        let errno = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.raw_os_error())
+            .or_else(|| c.downcast_ref::<nix::Error>().map(|n| *n as i32));
+        matches!(errno, Some(libc::EACCES | libc::EPERM))
+    })
+}
+
+/// runc's rule for `$XDG_RUNTIME_DIR/<runtime>`: made 0700, with the sticky bit that the XDG
+/// base directory specification asks for so that the periodic cleanup of the runtime
+/// directory leaves it alone.
+fn make_xdg_root(root: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .with_context(|| format!("create state root {}", root.display()))?;
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o1700))
+        .with_context(|| format!("chmod state root {}", root.display()))
+}
+
+/// For an unprivileged caller without `--root` nor XDG_RUNTIME_DIR (the state root is then
+/// /run/berth, as runc's is /run/runc): a last line for any error, saying how to pick a
+/// state root it can write.
+fn unprivileged_default_root_hint(g: &crate::cli::Global) -> Option<String> {
+    let euid = nix::unistd::geteuid();
+    match (&g.root, std::env::var_os("XDG_RUNTIME_DIR")) {
+        (None, None) if !euid.is_root() => Some(format!(
+            "berth runs as uid {euid} without XDG_RUNTIME_DIR, so its state root is {}: set XDG_RUNTIME_DIR or pass --root to use a directory of your own",
+            crate::cli::DEFAULT_ROOT
+        )),
+        _ => None,
+    }
+}
+
+fn run_command(store: &Store, g: &crate::cli::Global, command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Create(args) => create::run(store, g, &args).map(|_| 0),
+        Command::Start { id } => start::run(store, &id).map(|_| 0),
+        Command::State { id } => state::run(store, &id).map(|_| 0),
+        Command::Kill { all, id, signal } => kill::run(store, &id, &signal, all).map(|_| 0),
+        Command::Delete { force, id } => delete::run(store, &id, force).map(|_| 0),
         Command::Run {
             create,
             detach,
             keep,
             no_subreaper: _,
-        } => run::run(&store, g, &create, detach, keep),
+        } => run::run(store, g, &create, detach, keep),
         Command::Checkpoint { .. } | Command::Restore { .. } => {
             bail!("checkpoint and restore (CRIU) are not supported by berth")
         }
-        Command::List { format, quiet } => list::run(&store, format, quiet).map(|_| 0),
+        Command::List { format, quiet } => list::run(store, format, quiet).map(|_| 0),
         Command::Spec {
             bundle,
             rootless,
             hardened,
         } => spec::write_spec(&bundle, rootless, hardened).map(|_| 0),
-        Command::Exec(args) => exec::run(&store, &args),
-        Command::Pause { id } => pause::run(&store, &id).map(|_| 0),
-        Command::Resume { id } => resume::run(&store, &id).map(|_| 0),
-        Command::Ps { format, args } => ps::run(&store, format, &args).map(|_| 0),
-        Command::Update(args) => update::run(&store, &args).map(|_| 0),
+        Command::Exec(args) => exec::run(store, &args),
+        Command::Pause { id } => pause::run(store, &id).map(|_| 0),
+        Command::Resume { id } => resume::run(store, &id).map(|_| 0),
+        Command::Ps { format, args } => ps::run(store, format, &args).map(|_| 0),
+        Command::Update(args) => update::run(store, &args).map(|_| 0),
         Command::Events {
             stats,
             interval,
             id,
-        } => events::run(&store, &id, stats, &interval).map(|_| 0),
+        } => events::run(store, &id, stats, &interval).map(|_| 0),
         Command::Check { format } => check::run(format),
         Command::Completion { shell } => completion::run(shell).map(|_| 0),
         Command::Features => {

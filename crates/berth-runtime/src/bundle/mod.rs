@@ -8,6 +8,7 @@
 mod load;
 mod namespaces;
 mod process;
+mod rootless;
 mod sysctl;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ pub use load::{
 };
 pub use namespaces::{NamespaceEntry, NamespaceKind, Namespaces};
 pub use process::{IdMap, ProcessPlan, Rlimit};
+pub use rootless::Rootless;
 
 use crate::cgroups::{CgroupManager, CgroupPlan, HostCgroups, ResourcesPlan};
 use crate::rootfs::{RootfsContext, RootfsPlan};
@@ -59,6 +61,8 @@ pub enum BundleError {
     },
     #[error("{path}: ociVersion {version:?} is not supported (berth runs runtime-spec 1.x configs, up to {SUPPORTED_OCI_VERSION})")]
     UnsupportedVersion { path: PathBuf, version: String },
+    #[error("config.json: linux.resources.{section}: rootless: the container gets no cgroup (cgroup delegation is not supported yet), so its resources cannot be applied")]
+    RootlessResources { section: String },
     #[error("config.json: {field}: {reason}")]
     Invalid { field: &'static str, reason: String },
     #[error("config.json: {field}: {path}")]
@@ -108,6 +112,10 @@ pub struct PlanOptions {
     /// on (counted in `preserve_fds` too) and the process gets `LISTEN_FDS=n`, `LISTEN_PID=1`
     /// as runc does.
     pub listen_fds: u32,
+    /// Rootless mode (`--rootless`, or berth run by an unprivileged user): the container gets
+    /// no cgroup and `linux.resources` is refused; an unprivileged caller maps only its own
+    /// ids (docs/rootless.md).
+    pub rootless: Option<Rootless>,
 }
 
 /// The parts of `config.json` that outlive `create`, as written: the state keeps them (its
@@ -190,7 +198,13 @@ impl Plan {
 
         refuse_scheduler(&spec)?;
         let namespaces = Namespaces::from_spec(&linux)?;
-        let process = process_plan(&spec, options.listen_fds)?;
+        if let Some(rootless) = options.rootless {
+            rootless.check_namespaces(&namespaces)?;
+        }
+        let mut process = process_plan(&spec, options.listen_fds)?;
+        if let Some(rootless) = options.rootless {
+            rootless.check_process(&namespaces, &mut process)?;
+        }
         let sysctls = sysctl::validate(&linux, &namespaces)?;
         let (hostname, domainname) = names(&spec, &namespaces)?;
         let lsm = crate::lsm::LsmPlan::new(
@@ -204,6 +218,8 @@ impl Plan {
             crate::lsm::HostLsms::detect(Path::new("/sys"), Path::new("/proc")),
         )?;
         let cgroup = match options.cgroup_manager {
+            // Rootless: no cgroup (nothing here is delegated to an unprivileged user).
+            _ if options.rootless.is_some() => CgroupPlan::none(),
             // As crun: without a cgroup manager linux.cgroupsPath is not used, so not checked.
             CgroupManager::Disabled => CgroupPlan::none(),
             CgroupManager::Cgroupfs => CgroupPlan::new(
@@ -242,6 +258,11 @@ impl Plan {
         // (cgroups/resources.rs).
         let (resources, ignored_resources) = match linux.resources() {
             None => (None, Vec::new()),
+            // Refused, not ignored: the caller asked for limits it would not get.
+            Some(r) if options.rootless.is_some() => {
+                rootless::refuse_resources(&crate::cgroups::requested_sections(r))?;
+                (None, Vec::new())
+            }
             Some(r) if cgroup.disabled => (None, crate::cgroups::requested_sections(r)),
             Some(r) => (Some(ResourcesPlan::new(r, &cgroup)?), Vec::new()),
         };

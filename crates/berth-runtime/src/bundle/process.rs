@@ -45,6 +45,10 @@ pub struct ProcessPlan {
     pub terminal: bool,
     /// `process.consoleSize` as (rows, cols).
     pub console_size: Option<(u16, u16)>,
+    /// The process runs in a user namespace whose setgroups file says "deny" (rootless: an
+    /// unprivileged berth must deny it to write gid_map): setgroups(2) is not called, and
+    /// `additional_gids` is then empty (checked by the plan).
+    pub setgroups_denied: bool,
 }
 
 impl ProcessPlan {
@@ -107,6 +111,7 @@ impl ProcessPlan {
                     u16::try_from(b.width()).unwrap_or(u16::MAX),
                 )
             }),
+            setgroups_denied: false,
         })
     }
 }

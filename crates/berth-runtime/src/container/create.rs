@@ -51,6 +51,8 @@ pub fn create_with_console(
     crate::failpoint!("create:start");
     // Plan first: a bad bundle is rejected before anything exists that would need undoing.
     let host = match opts.plan.cgroup_manager {
+        // Rootless: no cgroup either (bundle/rootless.rs).
+        _ if opts.plan.rootless.is_some() => HostCgroups::default(),
         CgroupManager::Cgroupfs => HostCgroups::detect(Path::new("/proc/self/mountinfo"))?,
         // No cgroup: the host's layout does not matter, and a host without any cgroupfs works.
         CgroupManager::Disabled => HostCgroups::default(),
@@ -183,6 +185,14 @@ impl Undo<'_> {
 /// container without a cgroup, only warns about the resources it ignores.
 fn setup_cgroup(plan: &Plan) -> Result<(), ContainerError> {
     if plan.cgroup.disabled {
+        if plan.options.rootless.is_some() {
+            // The one warning of a rootless create: its processes stay in the caller's
+            // cgroups, unlimited and unaccounted (resources were refused by the plan).
+            crate::log_warn!(
+                "container {:?}: rootless: no cgroup is created (cgroup delegation is not supported yet); the container stays in the caller's cgroups",
+                plan.id
+            );
+        }
         if !plan.ignored_resources.is_empty() {
             crate::log_warn!(
                 "container {:?}: linux.resources ignored because of --cgroup-manager=disabled \

@@ -100,6 +100,8 @@ pub enum ExecError {
         #[source]
         source: nix::Error,
     },
+    #[error("additional gids {gids:?}: the container's user namespace denies setgroups (a rootless container)")]
+    SetgroupsDenied { gids: Vec<u32> },
     #[error("the container's init exited")]
     InitGone,
     #[error("{flag}: {lsm} is not enabled on this host")]
@@ -162,6 +164,18 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
     };
     let pid = state.pid.ok_or(ExecError::InitGone)?;
     let namespaces = open_namespaces(pid, state.pid_start_time.unwrap_or(0))?;
+    // A rootless container's user namespace denies setgroups (bundle/rootless.rs): the
+    // process keeps its groups, and asking for others is refused here, not by an EPERM later.
+    // Read from the host's /proc, which the container cannot mount over.
+    if setgroups_denied(pid) {
+        if !plan.additional_gids.is_empty() {
+            return Err(ExecError::SetgroupsDenied {
+                gids: plan.additional_gids.clone(),
+            }
+            .into());
+        }
+        plan.setgroups_denied = true;
+    }
     // The container's filter, from the config saved at create (not the bundle, which may have
     // changed since).
     let seccomp = match state.config.as_ref() {
@@ -213,6 +227,12 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
         pid: spawned.pid,
         console,
     })
+}
+
+/// Whether `/proc/<pid>/setgroups` says "deny" (user_namespaces(7)). A file that cannot be
+/// read (no user namespace support) means allowed, as the kernel's default is.
+fn setgroups_denied(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/setgroups")).is_ok_and(|s| s.trim() == "deny")
 }
 
 /// The process to run, validated like config.json's.

@@ -128,7 +128,9 @@ pub enum ContainerError {
         #[source]
         source: nix::Error,
     },
-    #[error("container {id:?} has no cgroup (created with --cgroup-manager=disabled)")]
+    #[error(
+        "container {id:?} has no cgroup (created with --cgroup-manager=disabled, or rootless)"
+    )]
     NoCgroup { id: String },
     #[error("wait for the container process to exit after SIGKILL: poll its pidfd")]
     WaitExit {
@@ -398,7 +400,7 @@ mod tests {
         assert!(own_cgroup(&s).is_none());
         assert_eq!(
             cgroup_of(&s).unwrap_err().to_string(),
-            "container \"c\" has no cgroup (created with --cgroup-manager=disabled)"
+            "container \"c\" has no cgroup (created with --cgroup-manager=disabled, or rootless)"
         );
     }
 

@@ -136,10 +136,15 @@ pub fn switch_user(p: &ProcessPlan) -> Result<(), CredsError> {
         .iter()
         .map(|g| Gid::from_raw(*g))
         .collect();
-    setgroups(&gids).map_err(|source| CredsError::SetGroups {
-        gids: p.additional_gids.clone(),
-        source,
-    })?;
+    // With setgroups denied (rootless) the call fails with EPERM whatever the list; the
+    // groups are then the ones the process had, which in a namespace that maps one gid are
+    // only that gid (additional gids were refused by the plan).
+    if !p.setgroups_denied {
+        setgroups(&gids).map_err(|source| CredsError::SetGroups {
+            gids: p.additional_gids.clone(),
+            source,
+        })?;
+    }
     let gid = Gid::from_raw(p.gid);
     setresgid(gid, gid, gid).map_err(|source| CredsError::SetGid { gid: p.gid, source })?;
     let uid = Uid::from_raw(p.uid);

@@ -111,8 +111,15 @@ pub fn spawn(
         exec_fifo: open_path(exec_fifo, OFlag::O_PATH)?,
         proc: open_path(Path::new("/proc"), OFlag::O_PATH | OFlag::O_DIRECTORY)?,
         // On the host, before any namespace: the user namespace's root may not reach them.
-        bind_sources: crate::rootfs::BindSources::open(&plan.rootfs)
-            .map_err(ProcessError::BindSources)?,
+        // Not when berth is unprivileged: open_tree(OPEN_TREE_CLONE) needs CAP_SYS_ADMIN over
+        // the host's mount namespace, and the namespace's root is the caller itself, so it
+        // reaches exactly what the caller reaches; the init clones the sources by path.
+        bind_sources: match plan.options.rootless.is_some_and(|r| r.unprivileged()) {
+            true => crate::rootfs::BindSources::default(),
+            false => {
+                crate::rootfs::BindSources::open(&plan.rootfs).map_err(ProcessError::BindSources)?
+            }
+        },
     };
     let (chan, child_chan) = Channel::pair()?;
     // CVE-2019-5736: berth and every process it forks are non-dumpable until the container's
@@ -166,7 +173,13 @@ fn drive(
 ) -> Result<(u64, Option<OwnedFd>), ProcessError> {
     if plan.namespaces.creates(NamespaceKind::User) {
         chan.recv_map_ids()?;
-        write_id_maps(stage1, &plan.namespaces.uid_map, &plan.namespaces.gid_map)?;
+        let deny_setgroups = plan.options.rootless.is_some_and(|r| r.unprivileged());
+        write_id_maps(
+            stage1,
+            &plan.namespaces.uid_map,
+            &plan.namespaces.gid_map,
+            deny_setgroups,
+        )?;
         chan.send(&Msg::IdsMapped)?;
     }
     let pid = chan.recv_init_pid()?;
@@ -194,8 +207,25 @@ fn drive(
 }
 
 /// Writes /proc/<pid>/uid_map and gid_map (user_namespaces(7)). As root in the parent user
-/// namespace berth may map any range, and setgroups stays allowed.
-fn write_id_maps(pid: i32, uid_map: &[IdMap], gid_map: &[IdMap]) -> Result<(), ProcessError> {
+/// namespace berth may map any range, and setgroups stays allowed. Unprivileged (rootless),
+/// it maps only its own ids (checked by the plan) and must write "deny" to setgroups before
+/// gid_map: the kernel refuses the gid_map write otherwise (user_namespaces(7), "Interaction
+/// with system calls that change process UIDs or GIDs"), so that a process cannot drop a
+/// supplementary group that a file's permissions deny access to.
+fn write_id_maps(
+    pid: i32,
+    uid_map: &[IdMap],
+    gid_map: &[IdMap],
+    deny_setgroups: bool,
+) -> Result<(), ProcessError> {
+    if deny_setgroups {
+        let path = PathBuf::from(format!("/proc/{pid}/setgroups"));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"deny"))
+            .map_err(|source| ProcessError::IdMap { path, source })?;
+    }
     for (file, map) in [("uid_map", uid_map), ("gid_map", gid_map)] {
         let path = PathBuf::from(format!("/proc/{pid}/{file}"));
         let text: String = map

@@ -15,6 +15,8 @@ use crate::sys;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Stage1Error {
+    #[error("set the dumpable flag around the uid/gid map write (PR_SET_DUMPABLE)")]
+    Dumpable(#[source] nix::Error),
     #[error("set the parent-death signal")]
     ParentDeath(#[source] nix::Error),
     #[error("scrub the command line and environment of the process entering the container")]
@@ -116,8 +118,19 @@ fn stage1(
             names: "user".into(),
             source,
         })?;
+        // Unprivileged, the parent may open this process's /proc/<pid>/uid_map only while
+        // it is dumpable: a non-dumpable process's /proc files belong to the host's root
+        // (proc(5), PR_SET_DUMPABLE). Dumpable only for the map write, then back to 0
+        // (guard.rs, CVE-2019-5736) before anything of the container exists.
+        let rootless = plan.options.rootless.is_some_and(|r| r.unprivileged());
+        if rootless {
+            nix::sys::prctl::set_dumpable(true).map_err(Stage1Error::Dumpable)?;
+        }
         chan.send(&Msg::MapIds)?;
         chan.recv_ids_mapped()?;
+        if rootless {
+            nix::sys::prctl::set_dumpable(false).map_err(Stage1Error::Dumpable)?;
+        }
         become_root()?;
     }
 

@@ -1,0 +1,428 @@
+//! Rootless berth (issue #16, docs/rootless.md): berth run by an unprivileged user on a bundle
+//! from `berth spec --rootless`. Each test creates a throwaway user (`useradd -M`, removed by a
+//! guard even when the test fails), runs berth as that user through `setpriv` with
+//! XDG_RUNTIME_DIR set to a tempdir the user owns, and checks what the container's process
+//! observes and what is left on the host.
+//!
+//! Needs root (to create the user) and a kernel that lets unprivileged users create user
+//! namespaces; otherwise each test prints `SKIP <test>: <reason>`.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// useradd/userdel take a lock on /etc/passwd and fail rather than wait: one at a time.
+static USERS: Mutex<()> = Mutex::new(());
+
+/// A throwaway user, `userdel`ed on drop (after any process left under its uid, all started by
+/// this test, is killed).
+struct TestUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl TestUser {
+    fn new() -> TestUser {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("berth-rl-{}-{n}", std::process::id());
+        {
+            let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
+            run_command(
+                "useradd",
+                &[
+                    "-M".into(),
+                    "-s".into(),
+                    "/usr/sbin/nologin".into(),
+                    name.clone(),
+                ],
+                CMD_TIMEOUT,
+            )
+            .ok();
+        }
+        let id = |flag: &str| -> u32 {
+            let out = run_command("id", &[flag.into(), name.clone()], CMD_TIMEOUT);
+            out.ok().stdout.trim().parse().expect("numeric id")
+        };
+        // Built before the ids are read, so that a failure there still removes the user.
+        let mut user = TestUser {
+            name: name.clone(),
+            uid: u32::MAX,
+            gid: u32::MAX,
+        };
+        user.uid = id("-u");
+        user.gid = id("-g");
+        user
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        for pid in processes_of(self.uid) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        let out = run_command("userdel", &["-f".into(), self.name.clone()], CMD_TIMEOUT);
+        if !out.success() {
+            loud(&format!(
+                "rootless tests: could not remove user {}: {out}",
+                self.name
+            ));
+        }
+    }
+}
+
+/// Pids of the live (not zombie) processes whose real uid is `uid`.
+fn processes_of(uid: u32) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(status) = fs::read_to_string(e.path().join("status")) else {
+            continue;
+        };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::trim)
+                .map(str::to_string)
+        };
+        let zombie = field("State:").is_some_and(|s| s.starts_with('Z'));
+        let real_uid = field("Uid:").and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok());
+        if !zombie && real_uid == Some(uid) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Whether the kernel lets an unprivileged user create a user namespace; prints the SKIP line
+/// when it does not (or when not root, since the tests create a user).
+fn rootless_possible() -> bool {
+    if !require_root() {
+        return false;
+    }
+    let read = |p: &str| fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+    if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        loud(&format!(
+            "SKIP {}: kernel.unprivileged_userns_clone is 0 (unprivileged user namespaces are disabled)",
+            test_name()
+        ));
+        return false;
+    }
+    if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        loud(&format!(
+            "SKIP {}: user.max_user_namespaces is 0 (no user namespace may be created)",
+            test_name()
+        ));
+        return false;
+    }
+    true
+}
+
+/// One test's setup: the user, its XDG_RUNTIME_DIR, and a busybox bundle whose config is
+/// `berth spec --rootless` as written for that user.
+struct Rootless {
+    // Dropped in this order: the bundle and the runtime dir before the user.
+    bundle: Bundle,
+    xdg: tempfile::TempDir,
+    config: Value,
+    user: TestUser,
+}
+
+impl Rootless {
+    fn new() -> Rootless {
+        let user = TestUser::new();
+        let xdg = tempfile::Builder::new()
+            .prefix("berth-rl-xdg-")
+            .tempdir()
+            .expect("XDG_RUNTIME_DIR tempdir");
+        std::os::unix::fs::chown(xdg.path(), Some(user.uid), Some(user.gid)).expect("chown xdg");
+        fs::set_permissions(xdg.path(), fs::Permissions::from_mode(0o700)).expect("chmod xdg");
+        // The bundle (0755 tempdir under /tmp, rootfs copied from the host's busybox) is
+        // readable and traversable by the user; the config comes from the user's own
+        // `berth spec --rootless`, written into its runtime dir.
+        let bundle = Bundle::new();
+        let spec_dir = xdg.path().join("spec");
+        let mut r = Rootless {
+            bundle,
+            xdg,
+            config: Value::Null,
+            user,
+        };
+        fs::create_dir(&spec_dir).expect("mkdir spec dir");
+        std::os::unix::fs::chown(&spec_dir, Some(r.user.uid), Some(r.user.gid)).expect("chown");
+        r.berth(&["spec", "--rootless", "--bundle", spec_dir.to_str().unwrap()])
+            .ok();
+        let text = fs::read(spec_dir.join("config.json")).expect("read the rootless spec");
+        r.config = serde_json::from_slice(&text).expect("rootless spec is JSON");
+        r.config["process"]["terminal"] = json!(false);
+        r.config["hostname"] = json!("rootless-host");
+        r
+    }
+
+    /// berth as the user, with its XDG_RUNTIME_DIR and no `--root`.
+    fn berth(&self, args: &[&str]) -> Output {
+        self.berth_env(
+            &[("XDG_RUNTIME_DIR", self.xdg.path().to_str().unwrap())],
+            args,
+        )
+    }
+
+    /// berth as the user with exactly this environment (plus PATH).
+    fn berth_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        let mut argv: Vec<String> = [
+            "--reuid",
+            &self.user.uid.to_string(),
+            "--regid",
+            &self.user.gid.to_string(),
+            "--init-groups",
+            "env",
+            "-i",
+            "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        argv.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+        argv.push(runtime_bin().to_str().unwrap().to_string());
+        argv.extend(args.iter().map(|s| s.to_string()));
+        run_command("setpriv", &argv, CMD_TIMEOUT)
+    }
+
+    fn state_root(&self) -> PathBuf {
+        self.xdg.path().join("berth")
+    }
+
+    /// Writes the config with these process args.
+    fn write(&self, args: &[&str]) {
+        let mut c = self.config.clone();
+        c["process"]["args"] = json!(args);
+        self.bundle.write_config(&c);
+    }
+
+    /// No state directory, no process of the user, no mount under the bundle.
+    #[track_caller]
+    fn assert_nothing_left(&self, id: &str) {
+        let state = self.state_root().join(id);
+        assert!(!state.exists(), "state dir {} remains", state.display());
+        // The init is reaped by whoever it was reparented to: give that a moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !processes_of(self.user.uid).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            processes_of(self.user.uid),
+            Vec::<i32>::new(),
+            "processes of {} remain",
+            self.user.name
+        );
+        assert_eq!(mounts_under(self.bundle.path()), Vec::<PathBuf>::new());
+    }
+}
+
+fn lines(s: &str) -> Vec<String> {
+    s.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// `berth run` by an unprivileged user: root in the container is the user's uid and gid (one
+/// id each), the hostname is set, the exit code is the process's, and the one warning says
+/// there is no cgroup.
+#[test]
+fn rootless_run_maps_the_callers_ids_to_root_and_returns_the_exit_code() {
+    if !rootless_possible() {
+        return;
+    }
+    let r = Rootless::new();
+    r.write(&[
+        "sh",
+        "-c",
+        "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; hostname; exit 7",
+    ]);
+    let id = unique_id();
+    let out = r.berth(&["run", "--bundle", r.bundle.path_str(), &id]);
+    assert_eq!(out.code, 7, "{out}");
+    assert_eq!(
+        lines(&out.stdout),
+        [
+            "0".to_string(),
+            "0".to_string(),
+            format!("0 {} 1", r.user.uid),
+            format!("0 {} 1", r.user.gid),
+            "deny".to_string(),
+            "rootless-host".to_string(),
+        ],
+        "{out}"
+    );
+    assert_eq!(
+        out.stderr.matches("rootless: no cgroup is created").count(),
+        1,
+        "{out}"
+    );
+    // The state root is $XDG_RUNTIME_DIR/berth, the user's, 0700 with the sticky bit.
+    let meta = fs::metadata(r.state_root()).expect("state root exists");
+    assert_eq!(meta.uid(), r.user.uid);
+    assert_eq!(meta.mode() & 0o7777, 0o1700);
+    r.assert_nothing_left(&id);
+
+    r.write(&["true"]);
+    let id = unique_id();
+    assert_eq!(
+        r.berth(&["run", "--bundle", r.bundle.path_str(), &id]).code,
+        0
+    );
+    r.assert_nothing_left(&id);
+}
+
+/// create, state, start, exec, kill, delete as the user; the state lives under
+/// $XDG_RUNTIME_DIR/berth and nothing is left after delete.
+#[test]
+fn rootless_lifecycle_create_start_exec_kill_delete() {
+    if !rootless_possible() {
+        return;
+    }
+    let r = Rootless::new();
+    r.write(&["sleep", "1000"]);
+    let id = unique_id();
+    r.berth(&["create", "--bundle", r.bundle.path_str(), &id])
+        .ok();
+    assert!(
+        r.state_root().join(&id).join("state.json").is_file(),
+        "no state under {}",
+        r.state_root().display()
+    );
+    let state = r.berth(&["state", &id]).ok().json();
+    assert_eq!(state["status"], "created");
+    let pid = state["pid"].as_i64().expect("pid") as u32;
+    let owner = fs::metadata(format!("/proc/{pid}")).expect("init").uid();
+    assert_eq!(owner, r.user.uid, "the init runs as the user on the host");
+
+    r.berth(&["start", &id]).ok();
+    assert_eq!(r.berth(&["state", &id]).ok().json()["status"], "running");
+    let out = r.berth(&["exec", &id, "sh", "-c", "id -u; cat /proc/self/uid_map"]);
+    assert_eq!(
+        lines(&out.ok().stdout),
+        ["0".to_string(), format!("0 {} 1", r.user.uid)]
+    );
+    // Supplementary groups cannot be set where setgroups is denied: refused by name.
+    r.berth(&["exec", "--additional-gids", "5", &id, "true"])
+        .fails_with("additional gids [5]: the container's user namespace denies setgroups");
+
+    r.berth(&["kill", &id, "KILL"]).ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while r.berth(&["state", &id]).ok().json()["status"] != "stopped" {
+        assert!(Instant::now() < deadline, "container did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    r.berth(&["delete", &id]).ok();
+    r.assert_nothing_left(&id);
+}
+
+/// What an unprivileged berth cannot do is refused before anything exists, naming the field.
+#[test]
+fn rootless_refuses_resources_other_ids_and_groups_naming_the_field() {
+    if !rootless_possible() {
+        return;
+    }
+    let r = Rootless::new();
+    let cases: Vec<(Value, String)> = vec![
+        (
+            json!({"linux": {"resources": {"pids": {"limit": 10}}}}),
+            "config.json: linux.resources.pids: rootless: the container gets no cgroup (cgroup delegation is not supported yet), so its resources cannot be applied".into(),
+        ),
+        (
+            json!({"linux": {"uidMappings": [
+                {"containerID": 0, "hostID": r.user.uid, "size": 1},
+                {"containerID": 1, "hostID": 100000, "size": 65536}]}}),
+            format!("config.json: linux.uidMappings: rootless: berth runs as uid {} and can map only that one id (one entry, \"hostID\": {}, \"size\": 1); mapping other or more ids needs newuidmap/newgidmap, which berth does not support yet", r.user.uid, r.user.uid),
+        ),
+        (
+            json!({"process": {"user": {"uid": 0, "gid": 0, "additionalGids": [5]}}}),
+            "config.json: process.user.additionalGids: rootless: supplementary groups cannot be set, since an unprivileged berth writes \"deny\" to setgroups before gid_map (user_namespaces(7))".into(),
+        ),
+        (
+            json!({"process": {"user": {"uid": 1000, "gid": 0}}}),
+            "config.json: process.user.uid: rootless: uid 1000 is not mapped in the container's user namespace".into(),
+        ),
+    ];
+    for (patch, message) in cases {
+        let mut c = r.config.clone();
+        c["process"]["args"] = json!(["true"]);
+        merge(&mut c, &patch);
+        r.bundle.write_config(&c);
+        let id = unique_id();
+        let out = r.berth(&["run", "--bundle", r.bundle.path_str(), &id]);
+        assert_eq!(out.code, 1, "{out}");
+        assert_eq!(
+            out.stderr.trim(),
+            format!("berth: create container {id:?}: {message}"),
+            "{out}"
+        );
+        r.assert_nothing_left(&id);
+    }
+}
+
+/// Without XDG_RUNTIME_DIR nor --root an unprivileged berth uses /run/berth, as runc uses
+/// /run/runc; the permission error then says how to choose a state root.
+#[test]
+fn rootless_without_xdg_runtime_dir_says_how_to_choose_a_state_root() {
+    if !rootless_possible() {
+        return;
+    }
+    let r = Rootless::new();
+    r.write(&["true"]);
+    let id = unique_id();
+    let out = r.berth_env(&[], &["run", "--bundle", r.bundle.path_str(), &id]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.trim_end().ends_with(&format!(
+            "(berth runs as uid {} without XDG_RUNTIME_DIR, so its state root is /run/berth: set XDG_RUNTIME_DIR or pass --root to use a directory of your own)",
+            r.user.uid
+        )),
+        "{out}"
+    );
+    assert!(out.mentions("/run/berth"), "{out}");
+    assert!(!Path::new("/run/berth").join(&id).exists());
+    // --root wins over the default.
+    let root = r.xdg.path().join("explicit");
+    let out = r.berth_env(
+        &[],
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "run",
+            "--bundle",
+            r.bundle.path_str(),
+            &id,
+        ],
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert!(root.is_dir());
+    assert!(!root.join(&id).exists());
+    r.assert_nothing_left(&id);
+}
+
+/// Merge `patch` into `doc` (objects recursively, everything else replaced).
+fn merge(doc: &mut Value, patch: &Value) {
+    match (doc, patch) {
+        (Value::Object(d), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(d.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (d, p) => *d = p.clone(),
+    }
+}

@@ -293,7 +293,8 @@ fn kill_ends_a_start_waiting_in_a_start_container_hook() {
         stderr.contains(&format!(
             "start container {id:?}: the container process exited before it could be started"
         )),
-        "{stderr}"
+        "start ended {:?}; stderr: {stderr:?}",
+        out.status
     );
     assert_eq!(rt.state(&id)["status"], "stopped");
     rt.cmd(&["delete", &id]).ok();

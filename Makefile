@@ -32,7 +32,7 @@ CLIPPY_FLAGS ?=
 # Debian packages the tests need: busybox-static for bundles; util-linux (unshare) and
 # iproute2 are in the base system; runc for side-by-side runs (make test-runc); strace as
 # the fault injector of tests/recovery.rs (a kill at each syscall of start).
-DEB_PKGS     := busybox-static runc util-linux strace
+DEB_PKGS     := busybox-static runc util-linux strace uidmap
 
 .PHONY: all build probe deps test unit integration test-runc demo fmt-check clippy clean-demo
 

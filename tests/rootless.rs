@@ -344,14 +344,8 @@ fn rootless_refuses_resources_other_ids_and_groups_naming_the_field() {
             "config.json: linux.resources.pids: rootless: the container gets no cgroup (cgroup delegation is not supported yet), so its resources cannot be applied".into(),
         ),
         (
-            json!({"linux": {"uidMappings": [
-                {"containerID": 0, "hostID": r.user.uid, "size": 1},
-                {"containerID": 1, "hostID": 100000, "size": 65536}]}}),
-            format!("config.json: linux.uidMappings: rootless: berth runs as uid {} and can map only that one id (one entry, \"hostID\": {}, \"size\": 1); mapping other or more ids needs newuidmap/newgidmap, which berth does not support yet", r.user.uid, r.user.uid),
-        ),
-        (
             json!({"process": {"user": {"uid": 0, "gid": 0, "additionalGids": [5]}}}),
-            "config.json: process.user.additionalGids: rootless: supplementary groups cannot be set, since an unprivileged berth writes \"deny\" to setgroups before gid_map (user_namespaces(7))".into(),
+            "config.json: process.user.additionalGids: rootless: supplementary groups cannot be set, since an unprivileged berth writes \"deny\" to setgroups before gid_map (user_namespaces(7)); map more gids through newgidmap (linux.gidMappings backed by /etc/subgid) to keep setgroups allowed".into(),
         ),
         (
             json!({"process": {"user": {"uid": 1000, "gid": 0}}}),
@@ -412,6 +406,231 @@ fn rootless_without_xdg_runtime_dir_says_how_to_choose_a_state_root() {
     assert_eq!(out.code, 0, "{out}");
     assert!(root.is_dir());
     assert!(!root.join(&id).exists());
+    r.assert_nothing_left(&id);
+}
+
+/// The first subordinate id the tests give their users (login.defs' SUB_UID_MIN is 100000;
+/// ranges of different users may overlap, newuidmap checks only the caller's own lines).
+const SUB_START: u32 = 300000;
+const SUB_COUNT: u32 = 65536;
+
+/// `<user>:SUB_START:SUB_COUNT` lines in /etc/subuid and /etc/subgid, added by the test and
+/// removed on drop (only the lines of this user; the files are created if missing and left).
+struct SubIds {
+    name: String,
+}
+
+const SUB_FILES: [&str; 2] = ["/etc/subuid", "/etc/subgid"];
+
+impl SubIds {
+    fn add(user: &TestUser) -> SubIds {
+        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        for file in SUB_FILES {
+            let mut text = fs::read_to_string(file).unwrap_or_default();
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&format!("{}:{SUB_START}:{SUB_COUNT}\n", user.name));
+            fs::write(file, text).unwrap_or_else(|e| panic!("write {file}: {e}"));
+        }
+        SubIds {
+            name: user.name.clone(),
+        }
+    }
+}
+
+impl Drop for SubIds {
+    fn drop(&mut self) {
+        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        let prefix = format!("{}:", self.name);
+        for file in SUB_FILES {
+            let Ok(text) = fs::read_to_string(file) else {
+                continue;
+            };
+            let kept: String = text
+                .lines()
+                .filter(|l| !l.starts_with(&prefix))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            if let Err(e) = fs::write(file, kept) {
+                loud(&format!("rootless tests: could not clean {file}: {e}"));
+            }
+        }
+    }
+}
+
+/// newuidmap and newgidmap (Debian's uidmap, installed by `make deps`); prints the SKIP line
+/// when they are missing.
+fn id_map_helpers_installed() -> bool {
+    let missing: Vec<&str> = ["/usr/bin/newuidmap", "/usr/bin/newgidmap"]
+        .into_iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    loud(&format!(
+        "SKIP {}: {} not installed (apt-get install uidmap, or make deps)",
+        test_name(),
+        missing.join(", ")
+    ));
+    false
+}
+
+/// The maps of a config that maps the user to 0 and 1..=65536 to its subordinate range.
+fn sub_id_maps(r: &Rootless) -> Value {
+    json!({"linux": {
+        "uidMappings": [
+            {"containerID": 0, "hostID": r.user.uid, "size": 1},
+            {"containerID": 1, "hostID": SUB_START, "size": SUB_COUNT}],
+        "gidMappings": [
+            {"containerID": 0, "hostID": r.user.gid, "size": 1},
+            {"containerID": 1, "hostID": SUB_START, "size": SUB_COUNT}]
+    }})
+}
+
+/// With /etc/subuid and /etc/subgid ranges, a config mapping 0 → the user and 1..=65536 → the
+/// range is written by newuidmap/newgidmap: a file chowned to 1000 in the container belongs to
+/// SUB_START + 999 on the host, setgroups stays allowed, and additional gids (config and
+/// `exec --additional-gids`) are set.
+#[test]
+fn rootless_subordinate_ids_are_mapped_through_newuidmap_and_groups_work() {
+    if !rootless_possible() || !id_map_helpers_installed() {
+        return;
+    }
+    let r = Rootless::new();
+    let _sub = SubIds::add(&r.user);
+    // A directory of the user's, bound read-write into the container.
+    let shared = r.xdg.path().join("shared");
+    fs::create_dir(&shared).expect("mkdir shared");
+    std::os::unix::fs::chown(&shared, Some(r.user.uid), Some(r.user.gid)).expect("chown");
+    // The mount point: the rootfs is root's, so the user cannot create it.
+    fs::create_dir(r.bundle.rootfs().join("shared")).expect("mkdir rootfs/shared");
+    let mut c = r.config.clone();
+    merge(&mut c, &sub_id_maps(&r));
+    c["process"]["user"] = json!({"uid": 0, "gid": 0, "additionalGids": [5, 1000]});
+    // chown needs CAP_CHOWN (in the container's user namespace), which the starter lacks.
+    for set in ["bounding", "effective", "permitted"] {
+        c["process"]["capabilities"][set] = json!(["CAP_CHOWN"]);
+    }
+    c["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/shared", "type": "none", "source": shared,
+        "options": ["rbind", "rw"]}));
+    c["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "id -G; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; \
+         touch /shared/f && chown 1000:1000 /shared/f && stat -c '%u %g' /shared/f"
+    ]);
+    r.bundle.write_config(&c);
+    let id = unique_id();
+    let out = r.berth(&["run", "--bundle", r.bundle.path_str(), &id]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(
+        lines(&out.stdout),
+        [
+            "0 5 1000".to_string(),
+            format!("0 {} 1", r.user.uid),
+            format!("1 {SUB_START} {SUB_COUNT}"),
+            format!("0 {} 1", r.user.gid),
+            format!("1 {SUB_START} {SUB_COUNT}"),
+            "allow".to_string(),
+            "1000 1000".to_string(),
+        ],
+        "{out}"
+    );
+    let meta = fs::metadata(shared.join("f")).expect("the file chowned in the container");
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (SUB_START + 999, SUB_START + 999),
+        "container id 1000 is the range's 1000th id on the host"
+    );
+    r.assert_nothing_left(&id);
+
+    // exec --additional-gids: setgroups is allowed, so the gids are set.
+    c["process"]["args"] = json!(["sleep", "1000"]);
+    r.bundle.write_config(&c);
+    let id = unique_id();
+    r.berth(&["create", "--bundle", r.bundle.path_str(), &id])
+        .ok();
+    r.berth(&["start", &id]).ok();
+    let out = r.berth(&[
+        "exec",
+        "--additional-gids",
+        "7",
+        "--user",
+        "1000:1000",
+        &id,
+        "grep",
+        "-E",
+        "^(Uid|Gid|Groups):",
+        "/proc/self/status",
+    ]);
+    assert_eq!(
+        lines(&out.ok().stdout),
+        [
+            "Uid: 1000 1000 1000 1000",
+            "Gid: 1000 1000 1000 1000",
+            "Groups: 7"
+        ],
+        "{out}"
+    );
+    r.berth(&["kill", &id, "KILL"]).ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while r.berth(&["state", &id]).ok().json()["status"] != "stopped" {
+        assert!(Instant::now() < deadline, "container did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    r.berth(&["delete", &id]).ok();
+    r.assert_nothing_left(&id);
+}
+
+/// More than the caller's own ids: newuidmap's refusal (no /etc/subuid range for the user) is
+/// reported with its own words, and a PATH without newuidmap is refused before anything is
+/// created, naming it; nothing is left either way.
+#[test]
+fn rootless_newuidmap_missing_or_refusing_is_reported_by_name() {
+    if !rootless_possible() || !id_map_helpers_installed() {
+        return;
+    }
+    let r = Rootless::new();
+    let mut c = r.config.clone();
+    merge(&mut c, &sub_id_maps(&r));
+    c["process"]["args"] = json!(["true"]);
+    r.bundle.write_config(&c);
+
+    let id = unique_id();
+    let out = r.berth(&["run", "--bundle", r.bundle.path_str(), &id]);
+    assert_eq!(out.code, 1, "{out}");
+    // The last line: the one warning (no cgroup) comes first.
+    let stderr = out.stderr.trim().lines().last().unwrap_or("");
+    let prefix = format!("berth: create container {id:?}: /usr/bin/newuidmap ");
+    let args = format!(
+        " 0 {} 1 1 {SUB_START} {SUB_COUNT} (writing the container's id map) failed with exit status 1: newuidmap: uid range [1-{}) -> [{SUB_START}-{}) not allowed",
+        r.user.uid,
+        1 + SUB_COUNT,
+        SUB_START + SUB_COUNT
+    );
+    assert!(
+        stderr.starts_with(&prefix) && stderr.ends_with(&args),
+        "{out}"
+    );
+    r.assert_nothing_left(&id);
+
+    let id = unique_id();
+    let out = r.berth_env(
+        &[
+            ("XDG_RUNTIME_DIR", r.xdg.path().to_str().unwrap()),
+            ("PATH", "/nonexistent"),
+        ],
+        &["run", "--bundle", r.bundle.path_str(), &id],
+    );
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(
+        out.stderr.trim(),
+        format!("berth: create container {id:?}: config.json: linux.uidMappings: rootless: berth runs as uid {} and maps other ids than that one, which needs newuidmap (package uidmap): newuidmap is not in PATH", r.user.uid),
+        "{out}"
+    );
     r.assert_nothing_left(&id);
 }
 

@@ -1,10 +1,30 @@
 //! Rootless mode (`--rootless`, or berth run by an unprivileged user): what the plan refuses
-//! because an unprivileged caller cannot do it, checked before anything is created.
+//! because an unprivileged caller cannot do it, checked before anything is created, and how
+//! the container's id maps get written ([`IdMapWriter`]).
 //!
-//! What this slice supports (docs/rootless.md): a new user namespace with the caller's own uid
-//! and gid mapped (one id each, written by berth itself), and no cgroup.
+//! What is supported (docs/rootless.md): a new user namespace mapping the caller's own uid and
+//! gid (one id each, written by berth itself), or more ids through the setuid helpers
+//! `newuidmap`/`newgidmap` (shadow's uidmap package, which check the caller's `/etc/subuid`
+//! and `/etc/subgid` ranges), and no cgroup.
+
+use std::path::PathBuf;
 
 use super::{BundleError, IdMap, NamespaceKind, Namespaces, ProcessPlan};
+
+/// How the parent writes the uid_map and gid_map of a new user namespace
+/// (process/mod.rs `write_id_maps`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdMapWriter {
+    /// `newuidmap`, found in PATH, when an unprivileged berth maps more than its own uid: the
+    /// kernel lets it write only a one-line map of its own euid (user_namespaces(7)).
+    pub newuidmap: Option<PathBuf>,
+    /// `newgidmap`, likewise for the gid map. It leaves setgroups allowed when the map is
+    /// backed by `/etc/subgid` (shadow's newgidmap(1)).
+    pub newgidmap: Option<PathBuf>,
+    /// Write "deny" to setgroups before berth writes gid_map itself: required when berth is
+    /// unprivileged (user_namespaces(7)), so the container's processes keep their groups.
+    pub deny_setgroups: bool,
+}
 
 /// The ids berth runs as in rootless mode (its euid and egid).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,10 +49,19 @@ impl Rootless {
         self.uid != 0
     }
 
-    /// The namespaces and mappings an unprivileged berth can set up on its own.
-    pub fn check_namespaces(self, ns: &Namespaces) -> Result<(), BundleError> {
+    /// The namespaces and mappings an unprivileged berth can set up, and how their maps are
+    /// written: a map that is exactly the caller's own id (one entry, size 1) berth writes
+    /// itself; any other goes through `newuidmap`/`newgidmap`, looked up with `find` (PATH,
+    /// [`find_in_path`]) and refused here, before anything exists, when it is not installed.
+    /// Whether the helper accepts the ranges (`/etc/subuid`, `/etc/subgid`) only it can tell:
+    /// its refusal is reported when the maps are written.
+    pub fn check_namespaces(
+        self,
+        ns: &Namespaces,
+        find: impl Fn(&str) -> Option<PathBuf>,
+    ) -> Result<IdMapWriter, BundleError> {
         if !self.unprivileged() {
-            return Ok(());
+            return Ok(IdMapWriter::default());
         }
         if !ns.creates(NamespaceKind::User) {
             // Every other namespace needs CAP_SYS_ADMIN over the user namespace that owns it.
@@ -41,42 +70,73 @@ impl Rootless {
                 "rootless: berth runs unprivileged and needs a new user namespace (\"type\": \"user\" without a path; see `berth spec --rootless`)",
             ));
         }
-        for (field, maps, own, what) in [
-            ("linux.uidMappings", &ns.uid_map, self.uid, "uid"),
-            ("linux.gidMappings", &ns.gid_map, self.gid, "gid"),
-        ] {
-            if !single_own_id(maps, own) {
-                return Err(BundleError::invalid(
+        let mut helpers = [None, None];
+        for (slot, (field, maps, own, what, helper)) in helpers.iter_mut().zip([
+            (
+                "linux.uidMappings",
+                &ns.uid_map,
+                self.uid,
+                "uid",
+                "newuidmap",
+            ),
+            (
+                "linux.gidMappings",
+                &ns.gid_map,
+                self.gid,
+                "gid",
+                "newgidmap",
+            ),
+        ]) {
+            if single_own_id(maps, own) {
+                continue;
+            }
+            *slot = Some(find(helper).ok_or_else(|| {
+                BundleError::invalid(
                     field,
                     format!(
-                        "rootless: berth runs as {what} {own} and can map only that one id (one entry, \"hostID\": {own}, \"size\": 1); mapping other or more ids needs newuidmap/newgidmap, which berth does not support yet"
+                        "rootless: berth runs as {what} {own} and maps other ids than that one, which needs {helper} (package uidmap): {helper} is not in PATH"
                     ),
-                ));
-            }
+                )
+            })?);
         }
-        Ok(())
+        let [newuidmap, newgidmap] = helpers;
+        Ok(IdMapWriter {
+            deny_setgroups: newgidmap.is_none(),
+            newuidmap,
+            newgidmap,
+        })
     }
 
-    /// What the container's process may be: an unprivileged berth denies setgroups (so no
-    /// `additionalGids`), and its uid and gid must be among the mapped ids.
+    /// What the container's process may be: when berth writes the gid map itself setgroups is
+    /// denied (so no `additionalGids`); the process's uid, gid and additional gids must be
+    /// among the mapped ids (setresuid, setresgid and setgroups fail with EINVAL otherwise).
     pub fn check_process(
         self,
         ns: &Namespaces,
+        writer: &IdMapWriter,
         process: &mut ProcessPlan,
     ) -> Result<(), BundleError> {
         if !self.unprivileged() {
             return Ok(());
         }
-        if !process.additional_gids.is_empty() {
+        if writer.deny_setgroups && !process.additional_gids.is_empty() {
             return Err(BundleError::invalid(
                 "process.user.additionalGids",
-                "rootless: supplementary groups cannot be set, since an unprivileged berth writes \"deny\" to setgroups before gid_map (user_namespaces(7))",
+                "rootless: supplementary groups cannot be set, since an unprivileged berth writes \"deny\" to setgroups before gid_map (user_namespaces(7)); map more gids through newgidmap (linux.gidMappings backed by /etc/subgid) to keep setgroups allowed",
             ));
         }
-        for (field, maps, id, what) in [
+        let ids = [
             ("process.user.uid", &ns.uid_map, process.uid, "uid"),
             ("process.user.gid", &ns.gid_map, process.gid, "gid"),
-        ] {
+        ]
+        .into_iter()
+        .chain(
+            process
+                .additional_gids
+                .iter()
+                .map(|&g| ("process.user.additionalGids", &ns.gid_map, g, "gid")),
+        );
+        for (field, maps, id, what) in ids {
             if !maps
                 .iter()
                 .any(|m| id >= m.container_id && id - m.container_id < m.size)
@@ -89,9 +149,31 @@ impl Rootless {
                 ));
             }
         }
-        process.setgroups_denied = true;
+        process.setgroups_denied = writer.deny_setgroups;
         Ok(())
     }
+}
+
+/// `name` in the directories of berth's PATH: the first regular file with an execute bit
+/// (execvp(3)'s search; no PATH means none, rather than a built-in default).
+pub fn find_in_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// The argument list newuidmap(1)/newgidmap(1) take after the pid: `inside outside count`
+/// per entry.
+pub fn helper_args(maps: &[IdMap]) -> Vec<String> {
+    maps.iter()
+        .flat_map(|m| [m.container_id, m.host_id, m.size])
+        .map(|n| n.to_string())
+        .collect()
 }
 
 fn single_own_id(maps: &[IdMap], own: u32) -> bool {
@@ -122,37 +204,115 @@ mod tests {
         gid: 1001,
     };
 
+    fn helpers(name: &str) -> Option<PathBuf> {
+        Some(PathBuf::from("/usr/bin").join(name))
+    }
+
+    fn no_helpers(_: &str) -> Option<PathBuf> {
+        None
+    }
+
+    fn process(uid: u32, gid: u32, additional_gids: Vec<u32>) -> ProcessPlan {
+        let mut p = ProcessPlan::from_spec(&oci_spec::runtime::Spec::default()).unwrap();
+        (p.uid, p.gid, p.additional_gids) = (uid, gid, additional_gids);
+        p
+    }
+
+    const SUB_RANGES: &str = r#"{"namespaces":[{"type":"user"},{"type":"mount"}],
+            "uidMappings":[{"containerID":0,"hostID":1000,"size":1},{"containerID":1,"hostID":100000,"size":65536}],
+            "gidMappings":[{"containerID":0,"hostID":1001,"size":1},{"containerID":1,"hostID":100000,"size":65536}]}"#;
+
     #[test]
-    fn own_single_ids_in_a_new_user_namespace_are_accepted() {
+    fn own_single_ids_are_written_by_berth_with_setgroups_denied() {
         let n = ns(r#"{"namespaces":[{"type":"user"},{"type":"mount"}],
             "uidMappings":[{"containerID":0,"hostID":1000,"size":1}],
             "gidMappings":[{"containerID":0,"hostID":1001,"size":1}]}"#);
-        USER.check_namespaces(&n).unwrap();
+        let w = USER.check_namespaces(&n, no_helpers).unwrap();
+        assert_eq!(
+            w,
+            IdMapWriter {
+                newuidmap: None,
+                newgidmap: None,
+                deny_setgroups: true
+            }
+        );
+        let mut p = process(0, 0, vec![]);
+        USER.check_process(&n, &w, &mut p).unwrap();
+        assert!(p.setgroups_denied);
+        let err = USER
+            .check_process(&n, &w, &mut process(0, 0, vec![5]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("config.json: process.user.additionalGids: rootless: supplementary groups cannot be set"),
+            "{err}"
+        );
     }
 
     #[test]
-    fn other_or_more_ids_are_refused_naming_the_field_and_newuidmap() {
+    fn more_ids_go_through_newuidmap_and_newgidmap_with_setgroups_allowed() {
+        let n = ns(SUB_RANGES);
+        let w = USER.check_namespaces(&n, helpers).unwrap();
+        assert_eq!(
+            w,
+            IdMapWriter {
+                newuidmap: Some("/usr/bin/newuidmap".into()),
+                newgidmap: Some("/usr/bin/newgidmap".into()),
+                deny_setgroups: false
+            }
+        );
+        let mut p = process(1000, 1000, vec![5, 1000]);
+        USER.check_process(&n, &w, &mut p).unwrap();
+        assert!(!p.setgroups_denied);
+        assert_eq!(
+            helper_args(&n.uid_map),
+            ["0", "1000", "1", "1", "100000", "65536"]
+        );
+        // An additional gid outside the map: setgroups would fail with EINVAL.
+        assert_eq!(
+            USER.check_process(&n, &w, &mut process(0, 0, vec![70000]))
+                .unwrap_err()
+                .to_string(),
+            "config.json: process.user.additionalGids: rootless: gid 70000 is not mapped in the container's user namespace"
+        );
+    }
+
+    #[test]
+    fn only_the_map_that_needs_it_goes_through_the_helper() {
         let n = ns(r#"{"namespaces":[{"type":"user"},{"type":"mount"}],
             "uidMappings":[{"containerID":0,"hostID":1000,"size":1},{"containerID":1,"hostID":100000,"size":65536}],
             "gidMappings":[{"containerID":0,"hostID":1001,"size":1}]}"#);
+        let w = USER.check_namespaces(&n, helpers).unwrap();
+        assert_eq!(w.newuidmap, Some("/usr/bin/newuidmap".into()));
+        assert_eq!(w.newgidmap, None);
+        assert!(w.deny_setgroups);
+    }
+
+    #[test]
+    fn a_missing_helper_is_refused_naming_the_field_and_the_helper() {
         assert_eq!(
-            USER.check_namespaces(&n).unwrap_err().to_string(),
-            "config.json: linux.uidMappings: rootless: berth runs as uid 1000 and can map only that one id (one entry, \"hostID\": 1000, \"size\": 1); mapping other or more ids needs newuidmap/newgidmap, which berth does not support yet"
+            USER.check_namespaces(&ns(SUB_RANGES), no_helpers)
+                .unwrap_err()
+                .to_string(),
+            "config.json: linux.uidMappings: rootless: berth runs as uid 1000 and maps other ids than that one, which needs newuidmap (package uidmap): newuidmap is not in PATH"
         );
         let n = ns(r#"{"namespaces":[{"type":"user"},{"type":"mount"}],
             "uidMappings":[{"containerID":0,"hostID":1000,"size":1}],
             "gidMappings":[{"containerID":0,"hostID":0,"size":1}]}"#);
-        let err = USER.check_namespaces(&n).unwrap_err().to_string();
-        assert!(
-            err.starts_with("config.json: linux.gidMappings: rootless: berth runs as gid 1001"),
-            "{err}"
+        let err = USER
+            .check_namespaces(&n, |h: &str| (h == "newuidmap").then(|| "/x".into()))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "config.json: linux.gidMappings: rootless: berth runs as gid 1001 and maps other ids than that one, which needs newgidmap (package uidmap): newgidmap is not in PATH"
         );
     }
 
     #[test]
     fn no_new_user_namespace_is_refused() {
         let n = ns(r#"{"namespaces":[{"type":"mount"}]}"#);
-        let err = USER.check_namespaces(&n).unwrap_err().to_string();
+        let err = USER.check_namespaces(&n, helpers).unwrap_err().to_string();
         assert!(
             err.starts_with("config.json: linux.namespaces: rootless: berth runs unprivileged and needs a new user namespace"),
             "{err}"
@@ -160,10 +320,47 @@ mod tests {
     }
 
     #[test]
-    fn root_with_rootless_true_maps_anything() {
+    fn root_with_rootless_true_maps_anything_itself() {
         let root = Rootless { uid: 0, gid: 0 };
-        root.check_namespaces(&ns(r#"{"namespaces":[{"type":"mount"}]}"#))
+        let w = root.check_namespaces(&ns(SUB_RANGES), no_helpers).unwrap();
+        assert_eq!(w, IdMapWriter::default());
+    }
+
+    #[test]
+    fn find_in_path_finds_executables_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("newuidmap");
+        std::fs::write(&exe, "").unwrap();
+        let plain = dir.path().join("newgidmap");
+        std::fs::write(&plain, "").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // PATH is process-wide: read in a forked child, not in the harness.
+        let found = std::process::Command::new(std::env::current_exe().unwrap())
+            .arg("--exact")
+            .arg("bundle::rootless::tests::find_in_path_child")
+            .arg("--nocapture")
+            .env("PATH", format!("relative:{}", dir.path().display()))
+            .env("BERTH_FIND_IN_PATH_CHILD", "1")
+            .output()
             .unwrap();
+        let text = String::from_utf8_lossy(&found.stdout);
+        assert!(
+            text.contains(&format!("found newuidmap={}\n", exe.display())),
+            "{text}"
+        );
+        assert!(text.contains("found newgidmap=none\n"), "{text}");
+    }
+
+    #[test]
+    fn find_in_path_child() {
+        if std::env::var_os("BERTH_FIND_IN_PATH_CHILD").is_none() {
+            return;
+        }
+        for name in ["newuidmap", "newgidmap"] {
+            let found = find_in_path(name).map(|p| p.display().to_string());
+            println!("found {name}={}", found.as_deref().unwrap_or("none"));
+        }
     }
 
     #[test]

@@ -182,6 +182,11 @@ impl Rootless {
 
     /// berth as the user with exactly this environment (plus PATH).
     fn berth_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        self.as_user(runtime_bin().to_str().unwrap(), env, args)
+    }
+
+    /// `bin` as the user with exactly this environment (plus PATH).
+    fn as_user(&self, bin: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
         let mut argv: Vec<String> = [
             "--reuid",
             &self.user.uid.to_string(),
@@ -196,7 +201,7 @@ impl Rootless {
         .map(|s| s.to_string())
         .collect();
         argv.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
-        argv.push(runtime_bin().to_str().unwrap().to_string());
+        argv.push(bin.to_string());
         argv.extend(args.iter().map(|s| s.to_string()));
         run_command("setpriv", &argv, CMD_TIMEOUT)
     }
@@ -407,6 +412,187 @@ fn rootless_without_xdg_runtime_dir_says_how_to_choose_a_state_root() {
     assert!(root.is_dir());
     assert!(!root.join(&id).exists());
     r.assert_nothing_left(&id);
+}
+
+/// Mountinfo lines of the container whose mount point is `point`, as (root, mount options,
+/// fstype, super options).
+fn mounts_at(mountinfo: &str, point: &str) -> Vec<(String, String, String, String)> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            let pre: Vec<&str> = pre.split_whitespace().collect();
+            let post: Vec<&str> = post.split_whitespace().collect();
+            (pre.get(4) == Some(&point)).then(|| {
+                (
+                    pre[3].to_string(),
+                    pre[5].to_string(),
+                    post[0].to_string(),
+                    post.get(2).unwrap_or(&"").to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// `berth spec --rootless` as the user is `runc spec --rootless` as the user (but for
+/// `ociVersion`), and that config runs as written (only the terminal off and the args set):
+/// root is the user, no network namespace of its own, `/sys` the host's bound read-only,
+/// devpts without `gid=5`, hostname `runc`.
+#[test]
+fn rootless_spec_is_runc_spec_for_the_user_and_runs_as_written() {
+    if !rootless_possible() {
+        return;
+    }
+    let r = Rootless::new();
+    if Path::new("/usr/sbin/runc").exists() || Path::new("/usr/bin/runc").exists() {
+        let dir = r.xdg.path().join("runc-spec");
+        fs::create_dir(&dir).expect("mkdir");
+        std::os::unix::fs::chown(&dir, Some(r.user.uid), Some(r.user.gid)).expect("chown");
+        r.as_user(
+            "runc",
+            &[],
+            &["spec", "--rootless", "--bundle", dir.to_str().unwrap()],
+        )
+        .ok();
+        let mut runc: Value =
+            serde_json::from_slice(&fs::read(dir.join("config.json")).expect("runc's config"))
+                .expect("JSON");
+        let text = fs::read(r.xdg.path().join("spec/config.json")).expect("berth's config");
+        let mut berth: Value = serde_json::from_slice(&text).expect("JSON");
+        runc.as_object_mut().unwrap().remove("ociVersion");
+        berth.as_object_mut().unwrap().remove("ociVersion");
+        assert_eq!(berth, runc, "berth spec --rootless differs from runc's");
+        assert_eq!(berth["linux"]["uidMappings"][0]["hostID"], r.user.uid);
+    } else {
+        loud(&format!(
+            "SKIP {} (part): runc not installed; berth's spec not compared with runc's",
+            test_name()
+        ));
+    }
+    let mut c = r.config.clone();
+    c["hostname"] = json!("runc"); // as written (Rootless::new sets its own)
+    c["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "hostname; id -u; readlink /proc/self/ns/net; cat /proc/self/mountinfo"
+    ]);
+    r.bundle.write_config(&c);
+    let id = unique_id();
+    let out = r.berth(&["run", "--bundle", r.bundle.path_str(), &id]);
+    assert_eq!(out.code, 0, "{out}");
+    let mut it = out.stdout.lines();
+    assert_eq!(it.next(), Some("runc"), "{out}");
+    assert_eq!(it.next(), Some("0"), "{out}");
+    let host_net = fs::read_link("/proc/self/ns/net").expect("host netns");
+    assert_eq!(
+        it.next(),
+        host_net.to_str(),
+        "no network namespace of its own: {out}"
+    );
+    let mountinfo: String = it.map(|l| format!("{l}\n")).collect();
+    let sys = mounts_at(&mountinfo, "/sys");
+    assert_eq!(sys.len(), 1, "{mountinfo}");
+    assert_eq!((sys[0].0.as_str(), sys[0].2.as_str()), ("/", "sysfs"));
+    assert!(sys[0].1.split(',').any(|o| o == "ro"), "{sys:?}");
+    let pts = mounts_at(&mountinfo, "/dev/pts");
+    assert_eq!(pts.len(), 1, "{mountinfo}");
+    assert_eq!(pts[0].2, "devpts");
+    assert!(!pts[0].3.contains("gid="), "no gid=5: {pts:?}");
+    r.assert_nothing_left(&id);
+}
+
+/// The mounts an unprivileged user namespace allows, observed inside: with the starter's
+/// `sysfs` mount (runc's default, not the rootless one) and no network namespace of its own,
+/// `/sys` is a recursive bind of the host's (its network devices are the host's); with a
+/// network namespace, which the container's user namespace then owns, a new sysfs (only
+/// `lo`). The default devices are bind mounts of the host's nodes, since mknod is not
+/// permitted: each is a mount point of its own, the right character device, and usable.
+#[test]
+fn rootless_sysfs_is_bound_without_an_owned_netns_and_devices_are_host_binds() {
+    if !rootless_possible() {
+        return;
+    }
+    let r = Rootless::new();
+    let mut c = r.config.clone();
+    for m in c["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/sys" {
+            *m = json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
+                "options": ["nosuid", "noexec", "nodev", "ro"]});
+        }
+    }
+    c["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "ls /sys/class/net | tr '\\n' ' '; echo; \
+         for d in null zero full random urandom tty; do stat -c \"$d %F %t:%T\" /dev/$d; done; \
+         echo hello > /dev/null && head -c 4 /dev/zero | od -An -tx1; \
+         cat /proc/self/mountinfo"
+    ]);
+    let host_net: Vec<String> = {
+        let mut v: Vec<String> = fs::read_dir("/sys/class/net")
+            .expect("host /sys/class/net")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    for own_netns in [false, true] {
+        let mut c = c.clone();
+        if own_netns {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "network"}));
+        }
+        r.bundle.write_config(&c);
+        let id = unique_id();
+        let out = r.berth(&["run", "--bundle", r.bundle.path_str(), &id]);
+        assert_eq!(out.code, 0, "{out}");
+        let all: Vec<&str> = out.stdout.lines().collect();
+        let mut net: Vec<&str> = all[0].split_whitespace().collect();
+        net.sort();
+        let sys = mounts_at(&out.stdout, "/sys");
+        assert_eq!(sys.len(), 1, "{out}");
+        assert_eq!(sys[0].2, "sysfs", "{out}");
+        if own_netns {
+            assert_eq!(
+                net,
+                ["lo"],
+                "a new sysfs shows the container's netns: {out}"
+            );
+        } else {
+            assert_eq!(net, host_net, "the host's /sys, bound: {out}");
+        }
+        assert_eq!(
+            all[1..7],
+            [
+                "null character special file 1:3",
+                "zero character special file 1:5",
+                "full character special file 1:7",
+                "random character special file 1:8",
+                "urandom character special file 1:9",
+                "tty character special file 5:0",
+            ],
+            "{out}"
+        );
+        assert_eq!(all[7].trim(), "00 00 00 00", "{out}");
+        for d in ["null", "zero", "full", "random", "urandom", "tty"] {
+            let m = mounts_at(&out.stdout, &format!("/dev/{d}"));
+            assert_eq!(
+                m.len(),
+                1,
+                "/dev/{d} is a bind mount of the host's node: {out}"
+            );
+            assert_eq!(
+                m[0].0,
+                format!("/{d}"),
+                "bound from the host's /dev/{d}: {out}"
+            );
+        }
+        r.assert_nothing_left(&id);
+    }
 }
 
 /// The first subordinate id the tests give their users (login.defs' SUB_UID_MIN is 100000;

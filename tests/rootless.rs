@@ -595,6 +595,126 @@ fn rootless_sysfs_is_bound_without_an_owned_netns_and_devices_are_host_binds() {
     }
 }
 
+/// Pids of `pid`'s children once there are `n` of them (bounded wait).
+fn children_of(pid: i64, n: usize) -> Vec<i64> {
+    let deadline = Instant::now() + CMD_TIMEOUT;
+    loop {
+        let children: Vec<i64> = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        if children.len() == n {
+            return children;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{pid} has children {children:?}, expected {n}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `ps`, `exec -d`, `kill --all` and `delete` of a rootless container (no cgroup): ps lists
+/// the processes of the pid namespace the init created, `kill --all TERM` reaches every one of
+/// them (sh as pid 1 ignores SIGTERM unless it handles it, so the container stops only if its
+/// sleeps get the signal), and nothing is left after delete. Without a pid namespace of its
+/// own, ps is refused rather than partial, and `delete --force` still leaves nothing.
+#[test]
+fn rootless_ps_exec_kill_all_and_delete_reach_every_process_and_leave_nothing() {
+    if !rootless_possible() {
+        return;
+    }
+    let r = Rootless::new();
+    r.write(&["sh", "-c", "sleep 1000 & sleep 1001 & wait"]);
+    let id = unique_id();
+    r.berth(&["create", "--bundle", r.bundle.path_str(), &id])
+        .ok();
+    let init = r.berth(&["state", &id]).ok().json()["pid"]
+        .as_i64()
+        .expect("pid");
+    r.berth(&["start", &id]).ok();
+    let sleeps = children_of(init, 2);
+    let pid_file = r.xdg.path().join("exec.pid");
+    r.berth(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+        "sleep",
+        "2000",
+    ])
+    .ok();
+    let exec_pid: i64 = fs::read_to_string(&pid_file)
+        .expect("exec pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    let out = r.berth(&["ps", "--format", "json", &id]);
+    let mut pids: Vec<i64> = out
+        .ok()
+        .json()
+        .as_array()
+        .expect("a JSON list")
+        .iter()
+        .map(|p| p.as_i64().unwrap())
+        .collect();
+    pids.sort_unstable();
+    let mut expected = vec![init, exec_pid];
+    expected.extend(&sleeps);
+    expected.sort_unstable();
+    assert_eq!(pids, expected, "{out}");
+    let table = r.berth(&["ps", &id, "-o", "pid,args"]);
+    let text = &table.ok().stdout;
+    assert_eq!(text.lines().count(), 5, "header and 4 processes: {table}");
+    assert!(
+        text.contains("sleep 2000") && text.contains("sleep 1001"),
+        "{table}"
+    );
+
+    r.berth(&["kill", "--all", &id, "TERM"]).ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while r.berth(&["state", &id]).ok().json()["status"] != "stopped" {
+        assert!(
+            Instant::now() < deadline,
+            "container did not stop on kill --all TERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    r.berth(&["delete", &id]).ok();
+    r.assert_nothing_left(&id);
+
+    // The host's pid namespace: nothing but a cgroup would tell the container's processes
+    // apart, so ps refuses.
+    let mut c = r.config.clone();
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    // A new proc needs a pid namespace the user namespace owns: the host's, bound.
+    for m in c["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/proc" {
+            *m = json!({"destination": "/proc", "type": "bind", "source": "/proc",
+                "options": ["rbind", "nosuid", "noexec", "nodev"]});
+        }
+    }
+    c["process"]["args"] = json!(["sleep", "1000"]);
+    r.bundle.write_config(&c);
+    let id = unique_id();
+    r.berth(&["run", "-d", "--bundle", r.bundle.path_str(), &id])
+        .ok();
+    let out = r.berth(&["ps", "--format", "json", &id]);
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(
+        out.stderr.trim(),
+        format!("berth: ps of container {id:?}: container {id:?} has no cgroup (created with --cgroup-manager=disabled, or rootless) and its init is not pid 1 of a live pid namespace of its own, so nothing tells its processes apart from others"),
+        "{out}"
+    );
+    r.berth(&["delete", "--force", &id]).ok();
+    r.assert_nothing_left(&id);
+}
+
 /// The first subordinate id the tests give their users (login.defs' SUB_UID_MIN is 100000;
 /// ranges of different users may overlap, newuidmap checks only the caller's own lines).
 const SUB_START: u32 = 300000;

@@ -940,6 +940,143 @@ fn rootless_newuidmap_missing_or_refusing_is_reported_by_name() {
     r.assert_nothing_left(&id);
 }
 
+/// Rootless podman (Debian's podman 4.3, vfs storage, no network) as the user, with berth as
+/// its OCI runtime: podman runs berth as root in the user namespace it made with
+/// newuidmap/newgidmap, which berth's `--rootless auto` takes as rootless. `run` (the
+/// process's ids and maps), `run -d`, `exec`, `logs`, `stop` (the process's TERM handler
+/// runs: it logs `bye` and exits 0) and `rm`; then nothing of berth's is left: no state, and
+/// no process of the user but podman's own pause process (which holds podman's user namespace
+/// and is killed with the user).
+#[test]
+fn rootless_podman_runs_execs_logs_and_stops_with_berth() {
+    if !rootless_possible() || !id_map_helpers_installed() {
+        return;
+    }
+    if !Path::new("/usr/bin/podman").exists() {
+        loud(&format!(
+            "SKIP {}: podman not installed (apt-get install podman)",
+            test_name()
+        ));
+        return;
+    }
+    let r = Rootless::new();
+    let _sub = SubIds::add(&r.user);
+    let xdg = r.xdg.path().to_str().unwrap().to_string();
+    let home = r.xdg.path().join("home");
+    fs::create_dir(&home).expect("mkdir home");
+    std::os::unix::fs::chown(&home, Some(r.user.uid), Some(r.user.gid)).expect("chown home");
+    // The image: the bundle's busybox rootfs as a tarball the user can read.
+    let tar = r.xdg.path().join("rootfs.tar");
+    run_command(
+        "tar",
+        &[
+            "-C".into(),
+            r.bundle.rootfs().to_str().unwrap().into(),
+            "-cf".into(),
+            tar.to_str().unwrap().into(),
+            ".".into(),
+        ],
+        CMD_TIMEOUT,
+    )
+    .ok();
+    std::os::unix::fs::chown(&tar, Some(r.user.uid), Some(r.user.gid)).expect("chown tar");
+    let storage = format!("{xdg}/storage");
+    let runroot = format!("{xdg}/runroot");
+    let env = [
+        ("XDG_RUNTIME_DIR", xdg.as_str()),
+        ("HOME", home.to_str().unwrap()),
+        ("USER", r.user.name.as_str()),
+    ];
+    let berth = runtime_bin();
+    let podman = |args: &[&str]| -> Output {
+        let mut argv = vec![
+            "--root",
+            &storage,
+            "--runroot",
+            &runroot,
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+            "--runtime",
+            berth.to_str().unwrap(),
+        ];
+        argv.extend_from_slice(args);
+        r.as_user("podman", &env, &argv)
+    };
+    const IMAGE: &str = "localhost/berth-busybox:latest";
+    podman(&["import", tar.to_str().unwrap(), IMAGE]).ok();
+
+    let out = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        IMAGE,
+        "sh",
+        "-c",
+        "id -u; id -g; cat /proc/self/uid_map",
+    ]);
+    let got = lines(&out.ok().stdout);
+    assert_eq!(got[..2], ["0", "0"], "{out}");
+    assert!(got.contains(&format!("0 {} 1", r.user.uid)), "{out}");
+    assert!(
+        got.iter()
+            .any(|l| l.ends_with(&format!(" {SUB_START} {SUB_COUNT}"))),
+        "the user's /etc/subuid range is mapped: {out}"
+    );
+
+    podman(&[
+        "run",
+        "-d",
+        "--name",
+        "c",
+        "--network",
+        "none",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done",
+    ])
+    .ok();
+    let out = podman(&["exec", "c", "sh", "-c", "echo in-exec; id -u"]);
+    assert_eq!(lines(&out.ok().stdout), ["in-exec", "0"], "{out}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !podman(&["logs", "c"]).ok().stdout.contains("started") {
+        assert!(Instant::now() < deadline, "no `started` in podman logs");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    podman(&["stop", "-t", "20", "c"]).ok();
+    let logs = podman(&["logs", "c"]);
+    assert!(
+        logs.ok().stdout.lines().any(|l| l == "bye"),
+        "the TERM handler ran: {logs}"
+    );
+    let code = podman(&["inspect", "--format", "{{.State.ExitCode}}", "c"]);
+    assert_eq!(code.ok().stdout.trim(), "0", "{code}");
+    podman(&["rm", "c"]).ok();
+
+    let left: Vec<_> = fs::read_dir(r.state_root())
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert_eq!(left, Vec::<std::ffi::OsString>::new(), "berth state left");
+    let others: Vec<(i32, String)> = processes_of(r.user.uid)
+        .into_iter()
+        .map(|pid| {
+            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            (pid, comm.trim().to_string())
+        })
+        .filter(|(_, comm)| comm != "podman pause")
+        .collect();
+    assert_eq!(
+        others,
+        Vec::new(),
+        "processes of the user besides podman's pause process"
+    );
+}
+
 /// Merge `patch` into `doc` (objects recursively, everything else replaced).
 fn merge(doc: &mut Value, patch: &Value) {
     match (doc, patch) {

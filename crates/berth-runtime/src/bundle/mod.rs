@@ -25,7 +25,7 @@ pub use load::{
 };
 pub use namespaces::{NamespaceEntry, NamespaceKind, Namespaces};
 pub use process::{IdMap, ProcessPlan, Rlimit};
-pub use rootless::{helper_args, IdMapWriter, Rootless};
+pub use rootless::{helper_args, in_user_namespace, IdMapWriter, Rootless};
 
 use crate::cgroups::{CgroupManager, CgroupPlan, HostCgroups, ResourcesPlan};
 use crate::rootfs::{RootfsContext, RootfsPlan};

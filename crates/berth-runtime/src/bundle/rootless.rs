@@ -176,6 +176,20 @@ pub fn helper_args(maps: &[IdMap]) -> Vec<String> {
         .collect()
 }
 
+/// Whether berth runs in a user namespace other than the host's: its `uid_map` (read from
+/// `proc_root`, `/proc` outside tests) is not the initial namespace's identity map of every
+/// id (`0 0 4294967295`, user_namespaces(7)). Rootless podman runs the OCI runtime as root in
+/// such a namespace. A map that cannot be read counts as the initial namespace.
+pub fn in_user_namespace(proc_root: &std::path::Path) -> bool {
+    std::fs::read_to_string(proc_root.join("self/uid_map"))
+        .is_ok_and(|text| !is_initial_uid_map(&text))
+}
+
+fn is_initial_uid_map(text: &str) -> bool {
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    fields == ["0", "0", "4294967295"]
+}
+
 fn single_own_id(maps: &[IdMap], own: u32) -> bool {
     matches!(maps, [m] if m.host_id == own && m.size == 1)
 }
@@ -361,6 +375,21 @@ mod tests {
             let found = find_in_path(name).map(|p| p.display().to_string());
             println!("found {name}={}", found.as_deref().unwrap_or("none"));
         }
+    }
+
+    #[test]
+    fn only_the_full_identity_map_is_the_initial_user_namespace() {
+        assert!(is_initial_uid_map("         0          0 4294967295\n"));
+        assert!(!is_initial_uid_map("         0       1000          1\n"));
+        assert!(!is_initial_uid_map("0 1000 1\n1 100000 65536\n"));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("self")).unwrap();
+        assert!(
+            !in_user_namespace(dir.path()),
+            "unreadable: the initial one"
+        );
+        std::fs::write(dir.path().join("self/uid_map"), "0 1000 1\n").unwrap();
+        assert!(in_user_namespace(dir.path()));
     }
 
     #[test]

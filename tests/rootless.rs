@@ -350,7 +350,7 @@ fn rootless_refuses_resources_other_ids_and_groups_naming_the_field() {
         ),
         (
             json!({"process": {"user": {"uid": 0, "gid": 0, "additionalGids": [5]}}}),
-            "config.json: process.user.additionalGids: rootless: supplementary groups cannot be set, since an unprivileged berth writes \"deny\" to setgroups before gid_map (user_namespaces(7)); map more gids through newgidmap (linux.gidMappings backed by /etc/subgid) to keep setgroups allowed".into(),
+            "config.json: process.user.additionalGids: rootless: supplementary groups cannot be set, since setgroups is denied in the container's user namespace (an unprivileged berth writes \"deny\" before gid_map, and a namespace inherits \"deny\" from berth's own; user_namespaces(7)); map more gids through newgidmap (linux.gidMappings backed by /etc/subgid) to keep setgroups allowed".into(),
         ),
         (
             json!({"process": {"user": {"uid": 1000, "gid": 0}}}),
@@ -937,6 +937,56 @@ fn rootless_newuidmap_missing_or_refusing_is_reported_by_name() {
         format!("berth: create container {id:?}: config.json: linux.uidMappings: rootless: berth runs as uid {} and maps other ids than that one, which needs newuidmap (package uidmap): newuidmap is not in PATH", r.user.uid),
         "{out}"
     );
+    r.assert_nothing_left(&id);
+}
+
+/// `--rootless auto` as root in a user namespace other than the host's (the user's
+/// `unshare --user --map-root-user`, setgroups "deny"): rootless, so the state is under
+/// XDG_RUNTIME_DIR, there is no cgroup (one warning), bind sources are cloned by path, and
+/// the container's user namespace inherits "deny"; its maps are relative to berth's namespace.
+#[test]
+fn rootless_auto_as_root_in_a_user_namespace() {
+    if !rootless_possible() {
+        return;
+    }
+    let r = Rootless::new();
+    let xdg = r.xdg.path().to_str().unwrap();
+    let env = [("XDG_RUNTIME_DIR", xdg), ("USER", r.user.name.as_str())];
+    let berth = runtime_bin();
+    let in_userns = |args: &[&str]| -> Output {
+        let mut argv = vec!["--user", "--map-root-user", berth.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        r.as_user("unshare", &env, &argv)
+    };
+    let spec_dir = r.xdg.path().join("userns-spec");
+    fs::create_dir(&spec_dir).expect("mkdir");
+    std::os::unix::fs::chown(&spec_dir, Some(r.user.uid), Some(r.user.gid)).expect("chown");
+    in_userns(&["spec", "--rootless", "--bundle", spec_dir.to_str().unwrap()]).ok();
+    let mut c: Value =
+        serde_json::from_slice(&fs::read(spec_dir.join("config.json")).expect("config"))
+            .expect("JSON");
+    assert_eq!(
+        c["linux"]["uidMappings"][0]["hostID"], 0,
+        "berth's euid there"
+    );
+    c["process"]["terminal"] = json!(false);
+    c["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map /proc/self/setgroups"
+    ]);
+    r.bundle.write_config(&c);
+    let id = unique_id();
+    let out = in_userns(&["run", "--bundle", r.bundle.path_str(), &id]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(lines(&out.stdout), ["0", "0 0 1", "deny"], "{out}");
+    assert_eq!(
+        out.stderr.matches("rootless: no cgroup is created").count(),
+        1,
+        "{out}"
+    );
+    let meta = fs::metadata(r.state_root()).expect("the state root is under XDG_RUNTIME_DIR");
+    assert_eq!(meta.uid(), r.user.uid);
     r.assert_nothing_left(&id);
 }
 

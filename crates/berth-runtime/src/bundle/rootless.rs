@@ -31,6 +31,13 @@ pub struct IdMapWriter {
 pub struct Rootless {
     pub uid: u32,
     pub gid: u32,
+    /// berth runs in a user namespace other than the host's ([`in_user_namespace`]), as
+    /// under rootless podman.
+    pub in_user_namespace: bool,
+    /// berth's own user namespace says "deny" in `/proc/self/setgroups` (e.g. made by
+    /// `unshare --map-root-user`): a namespace created in it starts with "deny" too
+    /// (user_namespaces(7)), whoever writes its maps.
+    pub setgroups_denied: bool,
 }
 
 impl Rootless {
@@ -39,7 +46,20 @@ impl Rootless {
         Rootless {
             uid: nix::unistd::geteuid().as_raw(),
             gid: nix::unistd::getegid().as_raw(),
+            in_user_namespace: in_user_namespace(std::path::Path::new("/proc")),
+            setgroups_denied: std::fs::read_to_string("/proc/self/setgroups")
+                .is_ok_and(|s| s.trim() == "deny"),
         }
+    }
+
+    /// Whether the init clones bind sources by path inside its own mount namespace rather than
+    /// berth opening them on the host first (process/mod.rs): `open_tree(OPEN_TREE_CLONE)` of
+    /// the host's mounts needs CAP_SYS_ADMIN over the user namespace that owns berth's mount
+    /// namespace, which neither an unprivileged berth nor root in a nested user namespace
+    /// without a mount namespace of its own has. Either way the container's root is no more
+    /// than berth's own caller, so it reaches what the caller reaches.
+    pub fn binds_by_path(self) -> bool {
+        self.unprivileged() || self.in_user_namespace
     }
 
     /// Whether berth is really unprivileged (not root running with `--rootless=true`): then
@@ -61,7 +81,10 @@ impl Rootless {
         find: impl Fn(&str) -> Option<PathBuf>,
     ) -> Result<IdMapWriter, BundleError> {
         if !self.unprivileged() {
-            return Ok(IdMapWriter::default());
+            return Ok(IdMapWriter {
+                deny_setgroups: self.setgroups_denied && ns.creates(NamespaceKind::User),
+                ..IdMapWriter::default()
+            });
         }
         if !ns.creates(NamespaceKind::User) {
             // Every other namespace needs CAP_SYS_ADMIN over the user namespace that owns it.
@@ -101,7 +124,7 @@ impl Rootless {
         }
         let [newuidmap, newgidmap] = helpers;
         Ok(IdMapWriter {
-            deny_setgroups: newgidmap.is_none(),
+            deny_setgroups: newgidmap.is_none() || self.setgroups_denied,
             newuidmap,
             newgidmap,
         })
@@ -116,14 +139,16 @@ impl Rootless {
         writer: &IdMapWriter,
         process: &mut ProcessPlan,
     ) -> Result<(), BundleError> {
-        if !self.unprivileged() {
-            return Ok(());
-        }
         if writer.deny_setgroups && !process.additional_gids.is_empty() {
             return Err(BundleError::invalid(
                 "process.user.additionalGids",
-                "rootless: supplementary groups cannot be set, since an unprivileged berth writes \"deny\" to setgroups before gid_map (user_namespaces(7)); map more gids through newgidmap (linux.gidMappings backed by /etc/subgid) to keep setgroups allowed",
+                "rootless: supplementary groups cannot be set, since setgroups is denied in the container's user namespace (an unprivileged berth writes \"deny\" before gid_map, and a namespace inherits \"deny\" from berth's own; user_namespaces(7)); map more gids through newgidmap (linux.gidMappings backed by /etc/subgid) to keep setgroups allowed",
             ));
+        }
+        process.setgroups_denied = writer.deny_setgroups;
+        if !self.unprivileged() {
+            // Root in its user namespace may switch to any id mapped there.
+            return Ok(());
         }
         let ids = [
             ("process.user.uid", &ns.uid_map, process.uid, "uid"),
@@ -149,7 +174,6 @@ impl Rootless {
                 ));
             }
         }
-        process.setgroups_denied = writer.deny_setgroups;
         Ok(())
     }
 }
@@ -216,6 +240,8 @@ mod tests {
     const USER: Rootless = Rootless {
         uid: 1000,
         gid: 1001,
+        in_user_namespace: false,
+        setgroups_denied: false,
     };
 
     fn helpers(name: &str) -> Option<PathBuf> {
@@ -335,9 +361,35 @@ mod tests {
 
     #[test]
     fn root_with_rootless_true_maps_anything_itself() {
-        let root = Rootless { uid: 0, gid: 0 };
+        let root = Rootless {
+            uid: 0,
+            gid: 0,
+            in_user_namespace: true,
+            setgroups_denied: false,
+        };
         let w = root.check_namespaces(&ns(SUB_RANGES), no_helpers).unwrap();
         assert_eq!(w, IdMapWriter::default());
+        let mut p = process(0, 0, vec![5]);
+        root.check_process(&ns(SUB_RANGES), &w, &mut p).unwrap();
+        assert!(!p.setgroups_denied);
+        // In a namespace made with setgroups "deny" (unshare --map-root-user) the container's
+        // inherits it: no additional gids.
+        let denied = Rootless {
+            setgroups_denied: true,
+            ..root
+        };
+        let w = denied
+            .check_namespaces(&ns(SUB_RANGES), no_helpers)
+            .unwrap();
+        assert!(w.deny_setgroups);
+        let err = denied
+            .check_process(&ns(SUB_RANGES), &w, &mut process(0, 0, vec![5]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("setgroups is denied"), "{err}");
+        let mut p = process(0, 0, vec![]);
+        denied.check_process(&ns(SUB_RANGES), &w, &mut p).unwrap();
+        assert!(p.setgroups_denied);
     }
 
     #[test]

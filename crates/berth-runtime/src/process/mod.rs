@@ -129,10 +129,11 @@ pub fn spawn(
         exec_fifo: open_path(exec_fifo, OFlag::O_PATH)?,
         proc: open_path(Path::new("/proc"), OFlag::O_PATH | OFlag::O_DIRECTORY)?,
         // On the host, before any namespace: the user namespace's root may not reach them.
-        // Not when berth is unprivileged: open_tree(OPEN_TREE_CLONE) needs CAP_SYS_ADMIN over
-        // the host's mount namespace, and the namespace's root is the caller itself, so it
-        // reaches exactly what the caller reaches; the init clones the sources by path.
-        bind_sources: match plan.options.rootless.is_some_and(|r| r.unprivileged()) {
+        // Not when berth is unprivileged or root in a nested user namespace: open_tree
+        // (OPEN_TREE_CLONE) needs CAP_SYS_ADMIN over the user namespace owning berth's mount
+        // namespace, and the container's root is no more than the caller, so it reaches
+        // what the caller reaches; the init clones the sources by path (Rootless::binds_by_path).
+        bind_sources: match plan.options.rootless.is_some_and(|r| r.binds_by_path()) {
             true => crate::rootfs::BindSources::default(),
             false => {
                 crate::rootfs::BindSources::open(&plan.rootfs).map_err(ProcessError::BindSources)?

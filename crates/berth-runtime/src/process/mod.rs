@@ -329,7 +329,10 @@ fn run_id_map_helper(helper: &Path, pid: i32, map: &[IdMap]) -> Result<(), Proce
             (None, Some(sig)) => format!("signal {sig}"),
             _ => status.to_string(),
         },
-        stderr: stderr.trim().to_string(),
+        stderr: match stderr.trim() {
+            "" => "(no output)".to_string(),
+            text => text.to_string(),
+        },
     })
 }
 

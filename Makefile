@@ -31,8 +31,13 @@ DEMO_RUNTIME ?= $(BERTH)
 CLIPPY_FLAGS ?=
 # Debian packages the tests need: busybox-static for bundles; util-linux (unshare) and
 # iproute2 are in the base system; runc for side-by-side runs (make test-runc); strace as
-# the fault injector of tests/recovery.rs (a kill at each syscall of start).
-DEB_PKGS     := busybox-static runc util-linux strace
+# the fault injector of tests/recovery.rs (a kill at each syscall of start); uidmap
+# (newuidmap/newgidmap) for the subordinate ids of tests/rootless.rs.
+DEB_PKGS     := busybox-static runc util-linux strace uidmap
+# Installed without their Recommends: podman for tests/rootless.rs (rootless podman with berth
+# as its runtime; vfs storage and no network, so buildah, slirp4netns, fuse-overlayfs and
+# dbus-user-session are not needed).
+DEB_PKGS_BARE := podman
 
 .PHONY: all build probe deps test unit integration test-runc demo fmt-check clippy clean-demo
 
@@ -48,16 +53,24 @@ probe:
 
 # apt-get only when something is missing, so repeated runs stay fast and offline.
 deps:
-	@missing=""; \
+	@missing=""; bare=""; \
 	for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" \
 			|| missing="$$missing $$p"; \
 	done; \
-	if [ -n "$$missing" ]; then \
-		echo "deps: installing$$missing"; \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	for p in $(DEB_PKGS_BARE); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" \
+			|| bare="$$bare $$p"; \
+	done; \
+	if [ -n "$$missing$$bare" ]; then \
+		echo "deps: installing$$missing$$bare"; \
+		apt-get update || exit 1; \
+		if [ -n "$$missing" ]; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing || exit 1; fi; \
+		if [ -n "$$bare" ]; then DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends $$bare || exit 1; fi; \
 	else \
-		echo "deps: all installed ($(DEB_PKGS))"; \
+		echo "deps: all installed ($(DEB_PKGS) $(DEB_PKGS_BARE))"; \
 	fi
 
 fmt-check:

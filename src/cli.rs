@@ -29,7 +29,8 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Directory for container state [default: /run/berth; $XDG_RUNTIME_DIR/berth when run
-    /// by an unprivileged user with XDG_RUNTIME_DIR set]
+    /// by an unprivileged user (or as root in a user namespace, USER not root) with
+    /// XDG_RUNTIME_DIR set]
     #[arg(long, global = true)]
     pub root: Option<PathBuf>,
     /// Write logs to this file instead of stderr
@@ -344,13 +345,22 @@ pub enum ListFormat {
     Json,
 }
 
+/// Root in a user namespace other than the host's with `USER` unset or not `root` (runc's
+/// rule): a user's rootless podman, whose runtime state belongs in that user's
+/// XDG_RUNTIME_DIR rather than in a /run it cannot write.
+fn userns_root_of_a_user() -> bool {
+    berth_runtime::bundle::in_user_namespace(std::path::Path::new("/proc"))
+        && std::env::var_os("USER").is_none_or(|u| u != "root")
+}
+
 /// The default state root for root (runc's is /run/runc).
 pub const DEFAULT_ROOT: &str = "/run/berth";
 
 impl Global {
-    /// `--root`, else the default: `$XDG_RUNTIME_DIR/berth` for an unprivileged caller with
-    /// XDG_RUNTIME_DIR set (runc's rule: the XDG base directory specification gives each user
-    /// a private runtime directory), else `/run/berth`. Returns the path and whether it is the
+    /// `--root`, else the default: `$XDG_RUNTIME_DIR/berth` for an unprivileged caller (or
+    /// root in a user namespace with `USER` not `root`) with XDG_RUNTIME_DIR set (runc's rule:
+    /// the XDG base directory specification gives each user a private runtime directory),
+    /// else `/run/berth`. Returns the path and whether it is the
     /// XDG one.
     pub fn state_root(&self) -> (PathBuf, bool) {
         if let Some(root) = &self.root {
@@ -358,7 +368,7 @@ impl Global {
         }
         let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
         match xdg {
-            Some(dir) if !nix::unistd::geteuid().is_root() => {
+            Some(dir) if !nix::unistd::geteuid().is_root() || userns_root_of_a_user() => {
                 (PathBuf::from(dir).join("berth"), true)
             }
             _ => (PathBuf::from(DEFAULT_ROOT), false),
@@ -366,13 +376,17 @@ impl Global {
     }
 
     /// Whether this run is rootless: `--rootless true`/`false`, else (`auto`, or no flag)
-    /// whether berth's effective uid is not 0. runc's auto also counts root inside a user
-    /// namespace; berth does not yet (docs/rootless.md).
+    /// whether berth's effective uid is not 0 or berth runs in a user namespace other than
+    /// the host's (root there, as rootless podman runs its runtime, owns no cgroup either), as
+    /// runc's auto with its cgroupfs driver.
     pub fn is_rootless(&self) -> bool {
         match self.rootless {
             Some(Rootless::True) => true,
             Some(Rootless::False) => false,
-            Some(Rootless::Auto) | None => !nix::unistd::geteuid().is_root(),
+            Some(Rootless::Auto) | None => {
+                !nix::unistd::geteuid().is_root()
+                    || berth_runtime::bundle::in_user_namespace(std::path::Path::new("/proc"))
+            }
         }
     }
 

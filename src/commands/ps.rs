@@ -48,11 +48,11 @@ pub fn run(store: &Store, format: ListFormat, args: &[String]) -> anyhow::Result
     Ok(())
 }
 
-/// The pids of the container's cgroup; a container without one (`--cgroup-manager=disabled`)
-/// is an error rather than a partial list.
+/// The pids of the container's cgroup, or without one (rootless, `--cgroup-manager=disabled`)
+/// of the pid namespace its init created; otherwise an error rather than a partial list.
 fn container_pids(store: &Store, id: &str) -> anyhow::Result<Vec<i32>> {
     let state = store.read(&ContainerId::new(id)?)?;
-    Ok(container::cgroup_of(&state)?.pids()?)
+    Ok(container::pids(&state)?)
 }
 
 /// Keep the header and the lines whose PID column is one of `pids`.

@@ -25,7 +25,7 @@ pub use load::{
 };
 pub use namespaces::{NamespaceEntry, NamespaceKind, Namespaces};
 pub use process::{IdMap, ProcessPlan, Rlimit};
-pub use rootless::Rootless;
+pub use rootless::{helper_args, in_user_namespace, IdMapWriter, Rootless};
 
 use crate::cgroups::{CgroupManager, CgroupPlan, HostCgroups, ResourcesPlan};
 use crate::rootfs::{RootfsContext, RootfsPlan};
@@ -150,6 +150,9 @@ pub struct Plan {
     /// What the state keeps of the config for later commands.
     pub saved_config: SavedConfig,
     pub namespaces: Namespaces,
+    /// How the parent writes the new user namespace's id maps (itself, or through
+    /// newuidmap/newgidmap when rootless).
+    pub id_map_writer: IdMapWriter,
     pub process: ProcessPlan,
     pub rootfs: RootfsPlan,
     pub rootfs_path: PathBuf,
@@ -198,12 +201,13 @@ impl Plan {
 
         refuse_scheduler(&spec)?;
         let namespaces = Namespaces::from_spec(&linux)?;
-        if let Some(rootless) = options.rootless {
-            rootless.check_namespaces(&namespaces)?;
-        }
+        let id_map_writer = match options.rootless {
+            Some(rootless) => rootless.check_namespaces(&namespaces, rootless::find_in_path)?,
+            None => IdMapWriter::default(),
+        };
         let mut process = process_plan(&spec, options.listen_fds)?;
         if let Some(rootless) = options.rootless {
-            rootless.check_process(&namespaces, &mut process)?;
+            rootless.check_process(&namespaces, &id_map_writer, &mut process)?;
         }
         let sysctls = sysctl::validate(&linux, &namespaces)?;
         let (hostname, domainname) = names(&spec, &namespaces)?;
@@ -286,6 +290,7 @@ impl Plan {
                 .collect(),
             saved_config,
             namespaces,
+            id_map_writer,
             process,
             rootfs,
             rootfs_path,

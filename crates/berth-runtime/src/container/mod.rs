@@ -132,6 +132,8 @@ pub enum ContainerError {
         "container {id:?} has no cgroup (created with --cgroup-manager=disabled, or rootless)"
     )]
     NoCgroup { id: String },
+    #[error("container {id:?} has no cgroup (created with --cgroup-manager=disabled, or rootless) and its init is not pid 1 of a live pid namespace of its own, so nothing tells its processes apart from others")]
+    NoProcessList { id: String },
     #[error("wait for the container process to exit after SIGKILL: poll its pidfd")]
     WaitExit {
         id: String,
@@ -216,12 +218,35 @@ fn require_status(
 }
 
 /// The container's cgroup, for the operations that cannot work without one (pause, resume,
-/// update, stats, ps); [`ContainerError::NoCgroup`] for a container created with
+/// update, stats); [`ContainerError::NoCgroup`] for a container created with
 /// `--cgroup-manager=disabled`.
 pub fn cgroup_of(state: &ContainerState) -> Result<&CgroupPlan, ContainerError> {
     own_cgroup(state).ok_or_else(|| ContainerError::NoCgroup {
         id: state.id.clone(),
     })
+}
+
+/// The container's processes (`ps`): its cgroup's (and its child cgroups'). A container
+/// without a cgroup (rootless, `--cgroup-manager=disabled`) whose init created its pid
+/// namespace: every process of that namespace (container/pid_ns.rs), read between two checks
+/// that the init is still the recorded one. Anything else: [`ContainerError::NoProcessList`],
+/// not a partial list.
+pub fn pids(state: &ContainerState) -> Result<Vec<i32>, ContainerError> {
+    if let Some(cgroup) = own_cgroup(state) {
+        return Ok(cgroup.pids()?);
+    }
+    let proc = Path::new("/proc");
+    let own_ns = match (state.pid, state.pid_start_time) {
+        (Some(pid), Some(start)) if liveness::is_alive(proc, pid, start) => {
+            pid_ns::OwnPidNs::of(proc, pid).filter(|_| liveness::is_alive(proc, pid, start))
+        }
+        _ => None,
+    };
+    own_ns
+        .map(|ns| ns.members)
+        .ok_or_else(|| ContainerError::NoProcessList {
+            id: state.id.clone(),
+        })
 }
 
 /// The container's cgroup, or `None` when it has none (`--cgroup-manager=disabled`), for the

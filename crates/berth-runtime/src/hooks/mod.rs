@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+pub(crate) use run::exits_within;
 pub use run::{run_all, run_each};
 
 /// The hook kinds, spelled as in config.md.

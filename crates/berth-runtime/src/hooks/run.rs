@@ -137,8 +137,8 @@ fn run_one(
     })
 }
 
-/// Polls a pidfd of the hook: true when it exited within `secs`.
-fn exits_within(pid: i32, secs: u64) -> nix::Result<bool> {
+/// Polls a pidfd of the child `pid` (a hook, newuidmap): true when it exited within `secs`.
+pub(crate) fn exits_within(pid: i32, secs: u64) -> nix::Result<bool> {
     let pidfd = sys::pidfd_open(pid)?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     loop {

@@ -11,6 +11,8 @@
 //!                                        unshare(user)?
 //!      ◀──────────────── MapIds          (only with a new user ns)
 //!  write uid_map/gid_map
+//!  (rootless, more than its own id:
+//!   newuidmap/newgidmap)
 //!      IdsMapped ──────────────────────▶ unshare(other namespaces)
 //!                                        clone(CLONE_PARENT) ───────────▶ (starts)
 //!      ◀──────────────── InitPid{pid}    exit(0)

@@ -35,7 +35,7 @@ pub use guard::GuardError;
 pub use init::InitError;
 pub use stage1::Stage1Error;
 
-use crate::bundle::{IdMap, NamespaceKind, Plan};
+use crate::bundle::{IdMap, IdMapWriter, NamespaceKind, Plan};
 use channel::Channel;
 use init::InitHandles;
 
@@ -55,6 +55,24 @@ pub enum ProcessError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("run {helper} {pid} {args}")]
+    IdMapHelperSpawn {
+        helper: PathBuf,
+        pid: i32,
+        args: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{helper} {pid} {args} (writing the container's id map) failed with {status}: {stderr}"
+    )]
+    IdMapHelper {
+        helper: PathBuf,
+        pid: i32,
+        args: String,
+        status: String,
+        stderr: String,
     },
     #[error("stage-1 process exited with {0:?}")]
     Stage1Exit(WaitStatus),
@@ -111,10 +129,11 @@ pub fn spawn(
         exec_fifo: open_path(exec_fifo, OFlag::O_PATH)?,
         proc: open_path(Path::new("/proc"), OFlag::O_PATH | OFlag::O_DIRECTORY)?,
         // On the host, before any namespace: the user namespace's root may not reach them.
-        // Not when berth is unprivileged: open_tree(OPEN_TREE_CLONE) needs CAP_SYS_ADMIN over
-        // the host's mount namespace, and the namespace's root is the caller itself, so it
-        // reaches exactly what the caller reaches; the init clones the sources by path.
-        bind_sources: match plan.options.rootless.is_some_and(|r| r.unprivileged()) {
+        // Not when berth is unprivileged or root in a nested user namespace: open_tree
+        // (OPEN_TREE_CLONE) needs CAP_SYS_ADMIN over the user namespace owning berth's mount
+        // namespace, and the container's root is no more than the caller, so it reaches
+        // what the caller reaches; the init clones the sources by path (Rootless::binds_by_path).
+        bind_sources: match plan.options.rootless.is_some_and(|r| r.binds_by_path()) {
             true => crate::rootfs::BindSources::default(),
             false => {
                 crate::rootfs::BindSources::open(&plan.rootfs).map_err(ProcessError::BindSources)?
@@ -173,12 +192,11 @@ fn drive(
 ) -> Result<(u64, Option<OwnedFd>), ProcessError> {
     if plan.namespaces.creates(NamespaceKind::User) {
         chan.recv_map_ids()?;
-        let deny_setgroups = plan.options.rootless.is_some_and(|r| r.unprivileged());
         write_id_maps(
             stage1,
             &plan.namespaces.uid_map,
             &plan.namespaces.gid_map,
-            deny_setgroups,
+            &plan.id_map_writer,
         )?;
         chan.send(&Msg::IdsMapped)?;
     }
@@ -208,17 +226,20 @@ fn drive(
 
 /// Writes /proc/<pid>/uid_map and gid_map (user_namespaces(7)). As root in the parent user
 /// namespace berth may map any range, and setgroups stays allowed. Unprivileged (rootless),
-/// it maps only its own ids (checked by the plan) and must write "deny" to setgroups before
-/// gid_map: the kernel refuses the gid_map write otherwise (user_namespaces(7), "Interaction
-/// with system calls that change process UIDs or GIDs"), so that a process cannot drop a
-/// supplementary group that a file's permissions deny access to.
+/// it writes a map itself only when the map is its own id (checked by the plan) and must write
+/// "deny" to setgroups before gid_map: the kernel refuses the gid_map write otherwise
+/// (user_namespaces(7), "Interaction with system calls that change process UIDs or GIDs"), so
+/// that a process cannot drop a supplementary group that a file's permissions deny access to.
+/// Any other map of an unprivileged berth is written by the setuid newuidmap/newgidmap, which
+/// check it against /etc/subuid and /etc/subgid; newgidmap leaves setgroups allowed for a map
+/// backed by /etc/subgid.
 fn write_id_maps(
     pid: i32,
     uid_map: &[IdMap],
     gid_map: &[IdMap],
-    deny_setgroups: bool,
+    writer: &IdMapWriter,
 ) -> Result<(), ProcessError> {
-    if deny_setgroups {
+    if writer.deny_setgroups {
         let path = PathBuf::from(format!("/proc/{pid}/setgroups"));
         std::fs::OpenOptions::new()
             .write(true)
@@ -226,7 +247,14 @@ fn write_id_maps(
             .and_then(|mut f| f.write_all(b"deny"))
             .map_err(|source| ProcessError::IdMap { path, source })?;
     }
-    for (file, map) in [("uid_map", uid_map), ("gid_map", gid_map)] {
+    for (file, map, helper) in [
+        ("uid_map", uid_map, &writer.newuidmap),
+        ("gid_map", gid_map, &writer.newgidmap),
+    ] {
+        if let Some(helper) = helper {
+            run_id_map_helper(helper, pid, map)?;
+            continue;
+        }
         let path = PathBuf::from(format!("/proc/{pid}/{file}"));
         let text: String = map
             .iter()
@@ -240,6 +268,72 @@ fn write_id_maps(
             .map_err(|source| ProcessError::IdMap { path, source })?;
     }
     Ok(())
+}
+
+/// How long newuidmap/newgidmap may take: they read two small files and write one map.
+const ID_MAP_HELPER_TIMEOUT_SECS: u64 = 10;
+
+/// Runs `helper <pid> <inside outside count>...`; its stderr (what it refused, e.g. a range
+/// not in /etc/subuid) is kept for the error. Killed if it does not exit in time.
+fn run_id_map_helper(helper: &Path, pid: i32, map: &[IdMap]) -> Result<(), ProcessError> {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let args = crate::bundle::helper_args(map);
+    let shown = args.join(" ");
+    let mut child = std::process::Command::new(helper)
+        .arg(pid.to_string())
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|source| ProcessError::IdMapHelperSpawn {
+            helper: helper.to_path_buf(),
+            pid,
+            args: shown.clone(),
+            source,
+        })?;
+    let spawn_err = |source: std::io::Error| ProcessError::IdMapHelperSpawn {
+        helper: helper.to_path_buf(),
+        pid,
+        args: shown.clone(),
+        source,
+    };
+    let exited = crate::hooks::exits_within(child.id() as i32, ID_MAP_HELPER_TIMEOUT_SECS)
+        .map_err(|e| spawn_err(e.into()))?;
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(ProcessError::IdMapHelper {
+            helper: helper.to_path_buf(),
+            pid,
+            args: shown,
+            status: "no exit".into(),
+            stderr: format!("killed after {ID_MAP_HELPER_TIMEOUT_SECS} s"),
+        });
+    }
+    let status = child.wait().map_err(spawn_err)?;
+    if status.success() {
+        return Ok(());
+    }
+    let mut stderr = String::new();
+    if let Some(pipe) = child.stderr.take() {
+        let _ = pipe.take(4096).read_to_string(&mut stderr);
+    }
+    Err(ProcessError::IdMapHelper {
+        helper: helper.to_path_buf(),
+        pid,
+        args: shown,
+        status: match (status.code(), status.signal()) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(sig)) => format!("signal {sig}"),
+            _ => status.to_string(),
+        },
+        stderr: match stderr.trim() {
+            "" => "(no output)".to_string(),
+            text => text.to_string(),
+        },
+    })
 }
 
 fn open_path(path: &Path, flags: OFlag) -> Result<OwnedFd, ProcessError> {

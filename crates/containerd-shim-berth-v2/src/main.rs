@@ -24,6 +24,7 @@ mod error;
 mod events;
 mod metrics;
 mod oom;
+mod options;
 mod rootfs;
 mod service;
 mod shim;

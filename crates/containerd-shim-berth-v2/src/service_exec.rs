@@ -182,6 +182,7 @@ impl Service {
             &label,
             [&exec.stdin, &exec.stdout, &exec.stderr],
             exec.terminal,
+            task.io_owner,
             |stdio, console_socket| Request::Exec {
                 root: self.inner.config.root.clone(),
                 id: id.to_string(),

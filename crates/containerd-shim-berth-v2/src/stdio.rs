@@ -59,6 +59,36 @@ impl Stdio {
     }
 }
 
+impl Stdio {
+    /// Gives every stream handed to the process the owner `uid`:`gid` (runtime options
+    /// IoUid/IoGid, as runc's shim gives its pipes): the stdin pipe, the stdout/stderr FIFOs
+    /// (the FIFO files containerd made) or a `binary://` logger's pipes. `fchown` on the fds
+    /// the shim opened, so no path is resolved again.
+    pub fn set_owner(&self, uid: u32, gid: u32) -> nix::Result<()> {
+        let (uid, gid) = (
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        );
+        for fd in self.container.iter().flatten() {
+            nix::unistd::fchown(fd, uid, gid)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether IoUid/IoGid can be applied to a process with these streams: not to a terminal
+/// (its pty belongs to the process's user, set by the runtime) nor to a `file://` log (a file
+/// on the host the shim does not give away). The reason when not.
+pub fn check_owner_applies(terminal: bool, stdout: &str) -> Result<(), String> {
+    if terminal {
+        return Err("the process has a terminal, whose pty is owned by the process's user; IoUid/IoGid apply to stdio pipes and FIFOs".into());
+    }
+    if let Ok(Address::File(path)) = parse(stdout) {
+        return Err(format!("stdout is the file {path} (file://), whose owner berth's shim does not change; IoUid/IoGid apply to stdio pipes and FIFOs"));
+    }
+    Ok(())
+}
+
 /// What one address means.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Address {

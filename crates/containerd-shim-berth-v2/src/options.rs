@@ -85,8 +85,9 @@ pub enum OptionsError {
     #[error("parse the shim config file {path} (runtime option ConfigPath)")]
     ParseConfig {
         path: PathBuf,
+        /// Boxed: toml's error is large, and every shim error would carry its size.
         #[source]
-        source: toml::de::Error,
+        source: Box<toml::de::Error>,
     },
 }
 
@@ -278,7 +279,7 @@ pub fn read_config(path: &Path) -> Result<ConfigFile, OptionsError> {
     }
     toml::from_str(&text).map_err(|source| OptionsError::ParseConfig {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     })
 }
 

@@ -366,6 +366,8 @@ test_options() {
 	ctr run -d $RT --runtime-config-path "$opts/io.toml" "$IMG" t-iouid2 sleep 1000 >/dev/null
 	out=$(ctr tasks exec --exec-id io1 t-iouid2 sh -c 'stat -L -c %u:%g /proc/self/fd/0 /proc/self/fd/1' </dev/null 2>&1)
 	expect "…and so do an exec'd process's" "4321:4322 4321:4322" "$(echo $out)"
+	out=$(timeout 60 script -qec "ctr -a $SOCK -n $NS tasks exec -t --exec-id io2 t-iouid2 true" /dev/null </dev/null 2>&1)
+	contains "…an exec with a terminal is refused, naming the options" "start exec in task \"t-iouid2/io2\": runtime option IoUid/IoGid = 4321/4322: the process has a terminal" "$out"
 	stop_task t-iouid2
 	out=$(ctr run --rm $RT "$IMG" t-iodefault sh -c 'stat -L -c %u:%g /proc/self/fd/1' </dev/null 2>&1)
 	expect "…without the option they stay root's" "0:0" "$out"

@@ -84,8 +84,9 @@ pub enum ShimError {
     #[error("task {id:?}: {uri:?} is not a stdio address this shim understands")]
     StdioUri { id: String, uri: String },
     /// The task's runtime options (`CreateTaskRequest.options`) ask for what berth does not do.
-    #[error("create task {id:?}")]
+    #[error("{op} task {id:?}")]
     Options {
+        op: &'static str,
         id: String,
         #[source]
         source: OptionsError,

@@ -165,6 +165,13 @@ impl Service {
         if est.pid.is_some() || est.proc.exit.is_some() {
             return Err(refuse("already started"));
         }
+        super::check_io_owner(
+            "start exec in",
+            &format!("{id}/{exec_id}"),
+            task.io_owner,
+            exec.terminal,
+            &exec.stdout,
+        )?;
         let label = format!("{id}/{exec_id}");
         let spec = task.bundle.join(format!(
             ".berth-exec-{}-{}.json",

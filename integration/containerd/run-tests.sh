@@ -369,6 +369,8 @@ test_options() {
 	out=$(timeout 60 script -qec "ctr -a $SOCK -n $NS tasks exec -t --exec-id io2 t-iouid2 true" /dev/null </dev/null 2>&1)
 	contains "…an exec with a terminal is refused, naming the options" "start exec in task \"t-iouid2/io2\": runtime option IoUid/IoGid = 4321/4322: the process has a terminal" "$out"
 	stop_task t-iouid2
+	refused "ConfigPath io_uid with a file:// log" t-iofile "runtime option IoUid/IoGid = 4321/4322: stdout is the file $WORK/io-file.log (file://)" \
+		$RT --runtime-config-path "$opts/io.toml" --log-uri "file://$WORK/io-file.log"
 	out=$(ctr run --rm $RT "$IMG" t-iodefault sh -c 'stat -L -c %u:%g /proc/self/fd/1' </dev/null 2>&1)
 	expect "…without the option they stay root's" "0:0" "$out"
 	# ctr -t needs a terminal of its own: script(1) gives it one.

@@ -414,7 +414,7 @@ impl Service {
                 source,
             }
         })?;
-        check_io_owner("create", &id, options.io_owner, req.terminal, &req.stdout)?;
+        stdio::check_owner("create", &id, options.io_owner, req.terminal, &req.stdout)?;
         let bundle = PathBuf::from(&req.bundle);
         let mounts: Vec<RootMount> = req
             .rootfs
@@ -546,7 +546,7 @@ impl Service {
     }
 
     /// What a Create and an exec Start share: opens the process's stdio (containerd's FIFOs),
-    /// gives it the owner `io_owner` (IoUid/IoGid, checked by [`check_io_owner`]) asks for and, for a terminal, the socket its
+    /// gives it the owner `io_owner` (IoUid/IoGid, checked by `stdio::check_owner`) asks for and, for a terminal, the socket its
     /// pty master will arrive on, then sends the worker the request `request` makes of them
     /// (which stdio fds are attached, the console socket), with the fds attached. A
     /// terminal's process gets the pty as its stdio, so none of ours goes to it.
@@ -1029,28 +1029,6 @@ impl Task for Service {
         }
         Ok(api::Empty::default())
     }
-}
-
-/// Refuses IoUid/IoGid for a process they cannot apply to (`stdio::check_owner_applies`).
-fn check_io_owner(
-    op: &'static str,
-    id: &str,
-    io_owner: Option<(u32, u32)>,
-    terminal: bool,
-    stdout: &str,
-) -> Result<(), ShimError> {
-    let Some((uid, gid)) = io_owner else {
-        return Ok(());
-    };
-    stdio::check_owner_applies(terminal, stdout).map_err(|reason| ShimError::Options {
-        op,
-        id: id.to_string(),
-        source: options::OptionsError::Unsupported {
-            name: "IoUid/IoGid",
-            value: format!("{uid}/{gid}"),
-            reason,
-        },
-    })
 }
 
 fn log_err(op: &'static str) -> impl Fn(ShimError) -> containerd_shim::protos::ttrpc::Error {

@@ -165,7 +165,7 @@ impl Service {
         if est.pid.is_some() || est.proc.exit.is_some() {
             return Err(refuse("already started"));
         }
-        super::check_io_owner(
+        stdio::check_owner(
             "start exec in",
             &format!("{id}/{exec_id}"),
             task.io_owner,

@@ -8,7 +8,7 @@
 #
 # Environment: BERTH_CRI_HANDLERS (default "berth berth-runc runc"), BERTH_CRI_ONLY=1 (skip the ctr
 # checks and measurements), BERTH_WORKER_ONLY=1 (only the runtime-worker replacement case, then
-# exit), BERTH_RUNC_TRACE=1 (log the runc shim's berth calls, see below),
+# exit), BERTH_OPTIONS_ONLY=1 (only the runtime-options cases, then exit), BERTH_RUNC_TRACE=1 (log the runc shim's berth calls, see below),
 # KEEP_WORK=1 (keep $WORK, with containerd's log in $WORK/logs), MEASURE_RUNS=N.
 #
 # containerd runs on a private socket, root and state under $WORK (integration/.work/containerd
@@ -106,6 +106,13 @@ state = "$WORK/state"
       runtime_type = "io.containerd.runc.v2"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth]
       runtime_type = "io.containerd.berth.v2"
+    # berth with a handler options table: containerd 1.6 CRI sends it to the shim as the
+    # generic runtime options (TypeUrl, ConfigPath); the config file asks for the systemd
+    # cgroup driver, which this berth refuses (test_options).
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth-systemd]
+      runtime_type = "io.containerd.berth.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth-systemd.options]
+        ConfigPath = "$WORK/opts/systemd.toml"
     # containerd's own runc shim with berth as its runtime binary (how youki and crun are
     # deployed as drop-ins); containerd 1.6 decodes these options only for runc.v1/v2 types.
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth-runc]
@@ -117,8 +124,8 @@ state = "$WORK/state"
     conf_dir = "$WORK/cni"
 EOF
 
-start_containerd() {
-	PATH="$WORK/bin:$PATH" containerd --config "$WORK/config.toml" >>"$WORK/logs/containerd.log" 2>&1 &
+start_containerd() { # [CONFIG [DIRECTORY PUT FIRST IN CONTAINERD'S PATH]]
+	PATH="${2:+$2:}$WORK/bin:$PATH" containerd --config "${1:-$WORK/config.toml}" >>"$WORK/logs/containerd.log" 2>&1 &
 	CTRD_PID=$!
 	for _ in $(seq 100); do
 		command ctr -a "$SOCK" version >/dev/null 2>&1 && return 0
@@ -322,6 +329,143 @@ test_worker_replaced() {
 	expect "…no shim process (daemon or worker) of t-worker is left" "" "$(shim_procs_of t-worker | tr '\n' ' ')"
 	[ ! -e /run/containerd/berth/$NS/t-worker ] && ok "…and no berth state" || bad "state of t-worker left behind"
 }
+# ---- runtime options (issue #15) ----------------------------------------------------------------
+# What the shim does with CreateTaskRequest.options: the generic options (ConfigPath: ctr
+# --runtime-config-path, a CRI handler's options table), runc's options (containerd restarted
+# with berth's shim as containerd-shim-runc-v2: ctr --runc-*, --no-pivot) and the legacy create
+# options (ctr --no-pivot for another runtime). Each option applied is observed (inside the
+# container, or in the create's debug log where nothing inside tells), each refused one fails
+# the create with its name in the client's error.
+bundle_of() { echo "$WORK/state/io.containerd.runtime.v2.task/$NS/$1"; }
+stop_task() { # ID
+	ctr tasks kill -s SIGKILL "$1" >/dev/null 2>&1
+	for _ in $(seq 50); do [ "$(ctr tasks ls | awk -v t="$1" '$1==t{print $3}')" == STOPPED ] && break; sleep 0.1; done
+	ctr tasks delete "$1" >/dev/null 2>&1; ctr containers delete "$1" >/dev/null 2>&1
+}
+left_behind() { # ID: what a refused create left (berth state, a rootfs mount)
+	[ -e /run/containerd/berth/$NS/$1 ] && echo "state"
+	grep -q "/$1/rootfs" /proc/self/mounts && echo "rootfs mount"
+}
+refused() { # DESCRIPTION ID NEEDLE ARGS...: ctr run ARGS fails, NEEDLE in its error, nothing left
+	local what=$1 id=$2 needle=$3 rc # err stays set for the caller's further checks
+	shift 3
+	err=$(ctr run --rm "$@" "$IMG" "$id" true </dev/null 2>&1)
+	rc=$?
+	[ $rc -ne 0 ] && ok "$what: ctr run fails" || bad "$what: ctr run succeeded: $err"
+	contains "…naming it" "$needle" "$err"
+	expect "…and leaves nothing behind" "" "$(left_behind "$id")"
+	ctr containers delete "$id" >/dev/null 2>&1
+}
+test_options() {
+	local opts=$WORK/opts out log
+	mkdir -p "$opts"
+	# -- ConfigPath (runtimeoptions.v1.Options)
+	printf 'io_uid = 4321\nio_gid = 4322\n' >"$opts/io.toml"
+	out=$(ctr run --rm $RT --runtime-config-path "$opts/io.toml" "$IMG" t-iouid sh -c 'stat -L -c %u:%g /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2' </dev/null 2>&1)
+	expect "ConfigPath io_uid/io_gid: the init's stdin pipe and stdout/stderr FIFOs belong to 4321:4322" "4321:4322 4321:4322 4321:4322" "$(echo $out)"
+	ctr run -d $RT --runtime-config-path "$opts/io.toml" "$IMG" t-iouid2 sleep 1000 >/dev/null
+	out=$(ctr tasks exec --exec-id io1 t-iouid2 sh -c 'stat -L -c %u:%g /proc/self/fd/0 /proc/self/fd/1' </dev/null 2>&1)
+	expect "…and so do an exec'd process's" "4321:4322 4321:4322" "$(echo $out)"
+	out=$(timeout 60 script -qec "ctr -a $SOCK -n $NS tasks exec -t --exec-id io2 t-iouid2 true" /dev/null </dev/null 2>&1)
+	contains "…an exec with a terminal is refused, naming the options" "start exec in task \"t-iouid2/io2\": runtime option IoUid/IoGid = 4321/4322: the process has a terminal" "$out"
+	stop_task t-iouid2
+	refused "ConfigPath io_uid with a file:// log" t-iofile "runtime option IoUid/IoGid = 4321/4322: stdout is the file $WORK/io-file.log (file://)" \
+		$RT --runtime-config-path "$opts/io.toml" --log-uri "file://$WORK/io-file.log"
+	out=$(ctr run --rm $RT "$IMG" t-iodefault sh -c 'stat -L -c %u:%g /proc/self/fd/1' </dev/null 2>&1)
+	expect "…without the option they stay root's" "0:0" "$out"
+	# ctr -t needs a terminal of its own: script(1) gives it one.
+	out=$(timeout 60 script -qec "ctr -a $SOCK -n $NS run --rm -t $RT --runtime-config-path $opts/io.toml $IMG t-iotty true" /dev/null </dev/null 2>&1)
+	contains "ConfigPath io_uid with a terminal: refused, naming the options" "runtime option IoUid/IoGid = 4321/4322: the process has a terminal" "$out"
+	expect "…and leaves nothing behind" "" "$(left_behind t-iotty)"
+	ctr containers delete t-iotty >/dev/null 2>&1
+
+	printf 'no_pivot_root = true\nlog_level = "debug"\n' >"$opts/nopivot.toml"
+	printf 'log_level = "debug"\n' >"$opts/debug.toml"
+	ctr run -d $RT --runtime-config-path "$opts/nopivot.toml" "$IMG" t-nopivot sleep 1000 >/dev/null
+	log=$(cat "$(bundle_of t-nopivot)/log.json" 2>&1)
+	contains "ConfigPath no_pivot_root: the rootfs is entered by MS_MOVE + chroot (log_level = \"debug\" puts it in log.json)" "no pivot: MS_MOVE onto / and chroot" "$log"
+	stop_task t-nopivot
+	ctr run -d $RT --runtime-config-path "$opts/debug.toml" "$IMG" t-pivot sleep 1000 >/dev/null
+	log=$(cat "$(bundle_of t-pivot)/log.json" 2>&1)
+	contains "…without it, by pivot_root" "rootfs $(bundle_of t-pivot)/rootfs: pivot_root" "$log"
+	stop_task t-pivot
+	ctr run -d $RT "$IMG" t-nodebug sleep 1000 >/dev/null
+	log=$(cat "$(bundle_of t-nodebug)/log.json" 2>/dev/null)
+	[[ "$log" != *'"level":"debug"'* ]] && ok "…and without log_level = \"debug\" log.json has no debug line" || bad "debug lines without log_level: $log"
+	stop_task t-nodebug
+
+	printf 'no_new_keyring = true\n' >"$opts/keyring.toml"
+	out=$(ctr run --rm --privileged $RT "$IMG" t-keyring sh -c 'grep -c "_ses\.t-keyring" /proc/keys' </dev/null 2>&1)
+	expect "without no_new_keyring the init has a session keyring of its own (_ses.<id> in /proc/keys)" 1 "$out"
+	out=$(ctr run --rm --privileged $RT --runtime-config-path "$opts/keyring.toml" "$IMG" t-keyring2 sh -c 'grep -c "_ses\.t-keyring2" /proc/keys' </dev/null 2>&1)
+	expect "ConfigPath no_new_keyring: it has none" 0 "$out"
+
+	printf 'systemd_cgroup = true\n' >"$opts/systemd.toml"
+	refused "ConfigPath systemd_cgroup = true (the library's refusal of the systemd driver)" t-systemd \
+		"(runtime options: SystemdCgroup): cgroupsPath" $RT --runtime-config-path "$opts/systemd.toml"
+	contains "…saying the driver is not supported" "systemd cgroup driver not supported yet" "$err"
+	printf 'binary_name = "runc"\n' >"$opts/unknown.toml"
+	refused "ConfigPath with a key berth does not know" t-unknown "parse the shim config file $opts/unknown.toml (runtime option ConfigPath): " \
+		$RT --runtime-config-path "$opts/unknown.toml"
+	contains "…naming the key" "unknown field \`binary_name\`" "$err"
+	printf 'root = "/var/lib/elsewhere"\n' >"$opts/root.toml"
+	refused "ConfigPath root other than the shim's state base" t-root \
+		"runtime option Root = \"/var/lib/elsewhere\": berth's shim keeps container state in /run/containerd/berth/<namespace>" \
+		$RT --runtime-config-path "$opts/root.toml"
+	refused "ConfigPath naming a missing file" t-nofile "read the shim config file $opts/missing.toml (runtime option ConfigPath): No such file or directory" \
+		$RT --runtime-config-path "$opts/missing.toml"
+
+	# -- a cgroupsPath in systemd's slice:prefix:name form, without the systemd driver
+	refused "ctr run --cgroup system.slice:x:y" t-slice \
+		"linux.cgroupsPath: \"system.slice:x:y\" is in the systemd cgroup driver's slice:prefix:name form, but the cgroup driver is cgroupfs" \
+		$RT --cgroup system.slice:x:y
+	expect "…and no cgroup named after it" "" "$(ls -d /sys/fs/cgroup/*/berth/system.slice:x:y 2>/dev/null)"
+
+	# -- a CRI handler's options table (ConfigPath = $WORK/opts/systemd.toml): the pod's sandbox
+	# create is refused and the error reaches the CRI client.
+	if [ -n "$CRI_TEST" ] && [ -x "$CRI_TEST" ]; then
+		out=$(BERTH_CRI_HOST_NETWORK=1 timeout 120 "$CRI_TEST" "$SOCK" berth-systemd "$IMG" "$WORK" 2>&1)
+		contains "CRI handler berth-systemd (options ConfigPath, systemd_cgroup = true): RunPodSandbox fails naming the option" "(runtime options: SystemdCgroup): cgroupsPath" "$out"
+		contains "…with the library's refusal" "systemd cgroup driver not supported yet" "$out"
+	else
+		bad "CRI test binary missing ($3): the CRI handler with options is not tested"
+	fi
+
+	# -- legacy create options: ctr run --no-pivot for a runtime that is not runc's, and runc's
+	# options, with berth's shim registered as io.containerd.runc.v2. containerd runs with debug
+	# logging here, so the shims run with -debug and log.json has the rootfs line.
+	stop_containerd TERM
+	mkdir -p "$WORK/runc-as-berth"
+	ln -sf "$SHIM" "$WORK/runc-as-berth/containerd-shim-runc-v2"
+	sed 's/^  level = "info"/  level = "debug"/' "$WORK/config.toml" >"$WORK/config-debug.toml"
+	start_containerd "$WORK/config-debug.toml" "$WORK/runc-as-berth" || bad "containerd restarts with berth's shim as containerd-shim-runc-v2"
+	ctr run -d $RT --no-pivot "$IMG" t-legacy sleep 1000 >/dev/null
+	contains "ctr run --no-pivot (containerd.linux.runc.CreateOptions NoPivotRoot): MS_MOVE + chroot" "no pivot: MS_MOVE onto / and chroot" "$(cat "$(bundle_of t-legacy)/log.json" 2>&1)"
+	stop_task t-legacy
+	local RUNC="--runtime io.containerd.runc.v2"
+	ctr run -d $RUNC --no-pivot "$IMG" t-runcopt sleep 1000 >/dev/null
+	contains "runc options NoPivotRoot (ctr --no-pivot, runtime io.containerd.runc.v2 = berth's shim): MS_MOVE + chroot" "no pivot: MS_MOVE onto / and chroot" "$(cat "$(bundle_of t-runcopt)/log.json" 2>&1)"
+	expect "…served by berth's shim" "$(readlink -f "$SHIM")" "$(for p in $(shim_procs_of t-runcopt); do readlink /proc/$p/exe; done | sort -u)"
+	stop_task t-runcopt
+	out=$(ctr run --rm $RUNC --runc-root /run/containerd/berth "$IMG" t-runcroot echo root-accepted </dev/null 2>&1)
+	expect "runc options Root = the shim's state base: accepted" "root-accepted" "$out"
+	refused "runc options Root elsewhere" t-runcroot2 "runtime option Root = \"/tmp/elsewhere\"" $RUNC --runc-root /tmp/elsewhere
+	refused "runc options BinaryName" t-runcbin "runtime option BinaryName = \"runc\": berth's shim runs containers with the berth library in-process" \
+		$RUNC --runc-binary runc
+	refused "runc options SystemdCgroup (ctr --runc-systemd-cgroup)" t-runcsd \
+		"(runtime options: SystemdCgroup): cgroupsPath \"system.slice:berth:t-runcsd\": systemd cgroup driver not supported yet" \
+		$RUNC --runc-systemd-cgroup --cgroup system.slice:berth:t-runcsd
+	stop_containerd TERM
+	for p in $(pgrep -f "containerd-shim-runc-v2 -namespace $NS .*-address $SOCK"); do kill -9 "$p" 2>/dev/null; done
+	start_containerd || bad "containerd restarts with its own configuration"
+	watch_events
+}
+if [ -n "${BERTH_OPTIONS_ONLY:-}" ]; then
+	test_options
+	echo
+	if [ $failures -eq 0 ]; then echo "containerd tests (runtime options only): PASS"; else echo "containerd tests (runtime options only): $failures FAILED"; exit 1; fi
+	exit 0
+fi
 if [ -n "${BERTH_WORKER_ONLY:-}" ]; then
 	test_worker_replaced
 	echo
@@ -500,6 +644,7 @@ ctr tasks delete t-lost >/dev/null 2>&1; ctr containers delete t-lost >/dev/null
 grep -q "/t-lost/rootfs" /proc/self/mounts && bad "rootfs of t-lost still mounted" || ok "…its rootfs is unmounted"
 
 test_worker_replaced
+test_options
 
 # ---- berth as BinaryName under containerd's runc shim ----------------------------------------------
 out=$(ctr run --rm --runtime io.containerd.runc.v2 --runc-binary "$BERTH" "$IMG" t-runcshim sh -c 'echo via-runc-shim; exit 5' </dev/null 2>&1)

@@ -386,6 +386,16 @@ pub fn cases() -> Vec<Case> {
             },
         },
         Case {
+            // Issue #15: was created as the directory berth/system.slice:x:y.
+            name: "cgroups_path_in_systemd_form_without_the_systemd_driver",
+            expect: "berth: create container \"{id}\": config.json: linux.cgroupsPath: \"system.slice:x:y\" is in the systemd cgroup driver's slice:prefix:name form, but the cgroup driver is cgroupfs (the systemd driver is not supported by this berth version)",
+            creates: false,
+            run: |rt, b, id| {
+                b.config_mut()["linux"]["cgroupsPath"] = json!("system.slice:x:y");
+                create(rt, b, id)
+            },
+        },
+        Case {
             name: "hostname_without_uts_namespace",
             expect: "berth: create container \"{id}\": config.json: hostname: setting hostname or domainname needs a uts namespace of the container's own (new, or joined and not the runtime's)",
             creates: false,

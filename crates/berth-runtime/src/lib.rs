@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod cgroups;
 pub mod container;
 pub mod failpoint;
+pub mod features;
 pub mod hooks;
 pub mod log;
 pub mod lsm;

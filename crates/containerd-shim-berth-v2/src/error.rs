@@ -9,6 +9,7 @@ use containerd_shim::protos::ttrpc::{self, Code};
 
 use crate::console::ConsoleError;
 use crate::metrics::MetricsError;
+use crate::options::OptionsError;
 use crate::worker::{FailKind, WorkerError};
 
 /// One variant per failed operation, carrying the id or path involved.
@@ -82,6 +83,24 @@ pub enum ShimError {
     },
     #[error("task {id:?}: {uri:?} is not a stdio address this shim understands")]
     StdioUri { id: String, uri: String },
+    /// The task's runtime options (`CreateTaskRequest.options`) ask for what berth does not do.
+    #[error("{op} task {id:?}")]
+    Options {
+        op: &'static str,
+        id: String,
+        #[source]
+        source: OptionsError,
+    },
+    #[error(
+        "set the owner of the stdio of task {id:?} to {uid}:{gid} (runtime options IoUid/IoGid)"
+    )]
+    IoOwner {
+        id: String,
+        uid: u32,
+        gid: u32,
+        #[source]
+        source: nix::Error,
+    },
     #[error("{op} task {id:?}")]
     Worker {
         op: &'static str,
@@ -114,6 +133,12 @@ impl ShimError {
             ShimError::RootfsInput { .. } | ShimError::StdioUri { .. } => Code::INVALID_ARGUMENT,
             ShimError::Stdio { .. } => Code::INTERNAL,
             ShimError::Worker { .. } => Code::INTERNAL,
+            ShimError::Options {
+                source: OptionsError::ReadConfig { .. },
+                ..
+            } => Code::FAILED_PRECONDITION,
+            ShimError::Options { .. } => Code::INVALID_ARGUMENT,
+            ShimError::IoOwner { .. } => Code::INTERNAL,
         }
     }
 }

@@ -18,12 +18,17 @@
 //!   on (`console.rs`); stats and Update's resources are converted in `metrics.rs`.
 //! - `containerd-shim-berth-v2 delete`: cleanup after a lost shim (force-delete the container,
 //!   unmount its rootfs), DeleteResponse on stdout.
+//! - `containerd-shim-berth-v2 -info`: containerd 2.x's RuntimeInfo on stdout (`info.rs`).
+//!
+//! A Create's runtime options (`CreateTaskRequest.options`) are decoded in `options.rs`.
 
 mod console;
 mod error;
 mod events;
+mod info;
 mod metrics;
 mod oom;
+mod options;
 mod rootfs;
 mod service;
 mod shim;
@@ -41,6 +46,14 @@ fn main() {
         worker::serve_inherited();
     }
     let flags = containerd_shim::parse(&args[1..]).unwrap_or_default();
+    // containerd 2.x's runtime introspection (info.rs): options on stdin, RuntimeInfo on stdout.
+    if flags.info {
+        if let Err(e) = info::run(RUNTIME_ID, std::path::Path::new(shim::STATE_BASE)) {
+            eprintln!("{RUNTIME_ID}: {}", error::chain(&e));
+            std::process::exit(1);
+        }
+        return;
+    }
     if flags.version {
         println!(
             "{RUNTIME_ID} (containerd-shim-berth-v2) {}",

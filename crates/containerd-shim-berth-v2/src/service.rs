@@ -29,9 +29,10 @@ use containerd_shim::{api, ExitSignal, Task, TtrpcContext, TtrpcResult};
 use crate::console::{Console, ConsoleListener};
 use crate::error::ShimError;
 use crate::events::Events;
+use crate::options;
 use crate::rootfs::{self, RootMount};
 use crate::stdio::{self, Stdio};
-use crate::worker::{Reply, Request, Worker, WorkerError};
+use crate::worker::{PlanFlags, Reply, Request, Worker, WorkerError};
 
 /// Unclaimed exits kept for inits whose Create has not returned yet; older ones are dropped.
 const MAX_UNCLAIMED: usize = 1024;
@@ -187,6 +188,8 @@ struct TaskEntry {
     stderr: String,
     mounted: bool,
     terminal: bool,
+    /// IoUid/IoGid of the task's runtime options: the owner of its processes' stdio.
+    io_owner: Option<(u32, u32)>,
     state: Mutex<TaskState>,
     changed: Condvar,
     /// Exec'd processes by exec id (`service_exec.rs`); locked after `state`, never before.
@@ -402,6 +405,16 @@ impl Service {
             id: id.clone(),
             reason: "the runtime worker is not running".into(),
         })?;
+        // Decoded and checked before anything exists: a refused option leaves nothing to undo.
+        let state_base = self.inner.config.root.parent().unwrap_or(Path::new("/"));
+        let options = options::decode(req.options.as_ref(), state_base).map_err(|source| {
+            ShimError::Options {
+                op: "create",
+                id: id.clone(),
+                source,
+            }
+        })?;
+        stdio::check_owner("create", &id, options.io_owner, req.terminal, &req.stdout)?;
         let bundle = PathBuf::from(&req.bundle);
         let mounts: Vec<RootMount> = req
             .rootfs
@@ -429,14 +442,20 @@ impl Service {
                 &id,
                 [&req.stdin, &req.stdout, &req.stderr],
                 req.terminal,
+                options.io_owner,
                 |stdio, console_socket| Request::Create {
                     root: self.inner.config.root.clone(),
                     id: id.clone(),
                     bundle: bundle.clone(),
                     log: bundle.join("log.json"),
-                    debug: self.inner.config.debug,
+                    debug: self.inner.config.debug || options.debug,
                     stdio,
                     console_socket,
+                    plan: PlanFlags {
+                        no_pivot: options.no_pivot_root,
+                        no_new_keyring: options.no_new_keyring,
+                        systemd_cgroup: options.systemd_cgroup,
+                    },
                 },
             )
             .map_err(undo_mount)?;
@@ -486,6 +505,7 @@ impl Service {
             stderr: req.stderr.clone(),
             mounted,
             terminal: req.terminal,
+            io_owner: options.io_owner,
             state: Mutex::new(TaskState {
                 init: Proc {
                     io,
@@ -525,20 +545,30 @@ impl Service {
         })
     }
 
-    /// What a Create and an exec Start share: opens the process's stdio (containerd's FIFOs)
-    /// and, for a terminal, the socket its pty master will arrive on, then sends the worker
-    /// the request `request` makes of them (which stdio fds are attached, the console
-    /// socket), with the fds attached. A terminal's process gets the pty as its stdio, so none
-    /// of ours goes to it.
+    /// What a Create and an exec Start share: opens the process's stdio (containerd's FIFOs),
+    /// gives it the owner `io_owner` (IoUid/IoGid, checked by `stdio::check_owner`) asks for and, for a terminal, the socket its
+    /// pty master will arrive on, then sends the worker the request `request` makes of them
+    /// (which stdio fds are attached, the console socket), with the fds attached. A
+    /// terminal's process gets the pty as its stdio, so none of ours goes to it.
     fn launch(
         &self,
         worker: &Worker,
         label: &str,
         [stdin, stdout, stderr]: [&str; 3],
         terminal: bool,
+        io_owner: Option<(u32, u32)>,
         request: impl FnOnce([bool; 3], Option<PathBuf>) -> Request,
     ) -> Result<Launched, ShimError> {
         let io = stdio::open_stdio(label, &self.inner.config.namespace, stdin, stdout, stderr)?;
+        if let Some((uid, gid)) = io_owner {
+            io.set_owner(uid, gid)
+                .map_err(|source| ShimError::IoOwner {
+                    id: label.to_string(),
+                    uid,
+                    gid,
+                    source,
+                })?;
+        }
         let listener = match terminal {
             true => Some(
                 ConsoleListener::new(&std::env::temp_dir()).map_err(|source| {

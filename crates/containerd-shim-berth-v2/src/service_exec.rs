@@ -165,6 +165,13 @@ impl Service {
         if est.pid.is_some() || est.proc.exit.is_some() {
             return Err(refuse("already started"));
         }
+        stdio::check_owner(
+            "start exec in",
+            &format!("{id}/{exec_id}"),
+            task.io_owner,
+            exec.terminal,
+            &exec.stdout,
+        )?;
         let label = format!("{id}/{exec_id}");
         let spec = task.bundle.join(format!(
             ".berth-exec-{}-{}.json",
@@ -182,6 +189,7 @@ impl Service {
             &label,
             [&exec.stdin, &exec.stdout, &exec.stderr],
             exec.terminal,
+            task.io_owner,
             |stdio, console_socket| Request::Exec {
                 root: self.inner.config.root.clone(),
                 id: id.to_string(),

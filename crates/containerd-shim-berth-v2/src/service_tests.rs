@@ -32,6 +32,7 @@ fn task(id: &str, pid: i32, started: bool) -> Arc<TaskEntry> {
         stderr: String::new(),
         mounted: false,
         terminal: false,
+        io_owner: None,
         state: Mutex::new(TaskState {
             started,
             ..Default::default()

@@ -59,6 +59,54 @@ impl Stdio {
     }
 }
 
+impl Stdio {
+    /// Gives every stream handed to the process the owner `uid`:`gid` (runtime options
+    /// IoUid/IoGid, as runc's shim gives its pipes): the stdin pipe, the stdout/stderr FIFOs
+    /// (the FIFO files containerd made) or a `binary://` logger's pipes. `fchown` on the fds
+    /// the shim opened, so no path is resolved again.
+    pub fn set_owner(&self, uid: u32, gid: u32) -> nix::Result<()> {
+        let (uid, gid) = (
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        );
+        for fd in self.container.iter().flatten() {
+            nix::unistd::fchown(fd, uid, gid)?;
+        }
+        Ok(())
+    }
+}
+
+/// Refuses IoUid/IoGid (`io_owner`) for a process they cannot apply to, before `op` does
+/// anything: not to a terminal (its pty belongs to the process's user, set by the runtime) nor
+/// to a `file://` log (a file on the host the shim does not give away).
+pub fn check_owner(
+    op: &'static str,
+    id: &str,
+    io_owner: Option<(u32, u32)>,
+    terminal: bool,
+    stdout: &str,
+) -> Result<(), ShimError> {
+    let Some((uid, gid)) = io_owner else {
+        return Ok(());
+    };
+    let reason = if terminal {
+        "the process has a terminal, whose pty is owned by the process's user; IoUid/IoGid apply to stdio pipes and FIFOs".to_string()
+    } else if let Ok(Address::File(path)) = parse(stdout) {
+        format!("stdout is the file {path} (file://), whose owner berth's shim does not change; IoUid/IoGid apply to stdio pipes and FIFOs")
+    } else {
+        return Ok(());
+    };
+    Err(ShimError::Options {
+        op,
+        id: id.to_string(),
+        source: crate::options::OptionsError::Unsupported {
+            name: "IoUid/IoGid",
+            value: format!("{uid}/{gid}"),
+            reason,
+        },
+    })
+}
+
 /// What one address means.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Address {
@@ -364,6 +412,36 @@ mod tests {
         let mut all = Vec::new();
         std::io::Read::read_to_end(&mut std::fs::File::from(reader), &mut all).unwrap();
         assert!(all.is_empty());
+    }
+
+    #[test]
+    fn io_owner_applies_to_pipes_and_fifos_only() {
+        assert!(check_owner("create", "c", None, true, "file:///x").is_ok());
+        assert!(check_owner("create", "c", Some((1, 2)), false, "/run/fifo").is_ok());
+        let err = |terminal, stdout| {
+            crate::error::chain(
+                &check_owner("create", "c", Some((1, 2)), terminal, stdout).unwrap_err(),
+            )
+        };
+        assert_eq!(
+            err(true, "/run/fifo"),
+            "create task \"c\": runtime option IoUid/IoGid = 1/2: the process has a terminal, whose pty is owned by the process's user; IoUid/IoGid apply to stdio pipes and FIFOs"
+        );
+        assert_eq!(
+            err(false, "file:///var/log/c.log"),
+            "create task \"c\": runtime option IoUid/IoGid = 1/2: stdout is the file /var/log/c.log (file://), whose owner berth's shim does not change; IoUid/IoGid apply to stdio pipes and FIFOs"
+        );
+    }
+
+    #[test]
+    fn set_owner_chowns_every_stream_given_to_the_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)).unwrap();
+        let io = open_stdio("c", "ns", "", path.to_str().unwrap(), "").unwrap();
+        io.set_owner(4321, 4322).unwrap();
+        let st = nix::sys::stat::stat(&path).unwrap();
+        assert_eq!((st.st_uid, st.st_gid), (4321, 4322));
     }
 
     #[test]

@@ -101,6 +101,8 @@ pub enum Request {
         stdio: [bool; 3],
         /// Where the library sends the pty master of a `terminal: true` process.
         console_socket: Option<PathBuf>,
+        /// The library options the task's runtime options set (`options.rs`).
+        plan: PlanFlags,
     },
     /// Start another process in container `id`, described by the runtime-spec `process` JSON
     /// in the file `process`.
@@ -113,6 +115,33 @@ pub enum Request {
         stdio: [bool; 3],
         console_socket: Option<PathBuf>,
     },
+}
+
+/// The plan options (`berth_runtime::bundle::PlanOptions`) a task's runtime options set.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanFlags {
+    /// NoPivotRoot.
+    pub no_pivot: bool,
+    /// NoNewKeyring.
+    pub no_new_keyring: bool,
+    /// SystemdCgroup.
+    pub systemd_cgroup: bool,
+}
+
+impl PlanFlags {
+    /// The options set, by their containerd names, for the context of a failed create.
+    pub fn describe(&self) -> String {
+        [
+            (self.no_pivot, "NoPivotRoot"),
+            (self.no_new_keyring, "NoNewKeyring"),
+            (self.systemd_cgroup, "SystemdCgroup"),
+        ]
+        .iter()
+        .filter(|(set, _)| *set)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
 }
 
 /// How a failure maps onto a ttrpc status code.

@@ -5,6 +5,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
+use berth_runtime::bundle::PlanOptions;
 use berth_runtime::container::{self, CreateOptions, ExecOptions, ExecProcess};
 use berth_runtime::state::Store;
 use nix::fcntl::OFlag;
@@ -68,15 +69,28 @@ fn serve(sock: OwnedFd) -> ! {
                 debug,
                 stdio,
                 console_socket,
+                plan,
             }) => fork_child(&sock, &log, debug, stdio, fds, || {
                 let store = Store::new(&root);
                 let opts = CreateOptions {
                     console_socket,
+                    plan: PlanOptions {
+                        no_pivot: plan.no_pivot,
+                        no_new_keyring: plan.no_new_keyring,
+                        systemd_cgroup: plan.systemd_cgroup,
+                        ..Default::default()
+                    },
                     ..Default::default()
+                };
+                let set = plan.describe();
+                let with = if set.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (runtime options: {set})")
                 };
                 reply(
                     container::create(&store, &id, &bundle, &opts),
-                    format_args!("create container {id:?}"),
+                    format_args!("create container {id:?}{with}"),
                 )
             }),
             Ok(Request::Exec {

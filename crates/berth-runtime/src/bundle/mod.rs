@@ -226,12 +226,13 @@ impl Plan {
             _ if options.rootless.is_some() => CgroupPlan::none(),
             // As crun: without a cgroup manager linux.cgroupsPath is not used, so not checked.
             CgroupManager::Disabled => CgroupPlan::none(),
-            CgroupManager::Cgroupfs => CgroupPlan::new(
-                host_cgroups,
-                linux.cgroups_path().as_deref(),
-                id,
-                options.systemd_cgroup,
-            )?,
+            CgroupManager::Cgroupfs => {
+                let path = linux.cgroups_path().as_deref();
+                if !options.systemd_cgroup {
+                    refuse_systemd_cgroups_path(path)?;
+                }
+                CgroupPlan::new(host_cgroups, path, id, options.systemd_cgroup)?
+            }
         };
         let rootfs_path = rootfs_path(&spec, &bundle)?;
         let rootfs = RootfsPlan::new(
@@ -304,6 +305,37 @@ impl Plan {
             lsm,
             options,
         })
+    }
+}
+
+/// Whether `cgroups_path` has the systemd cgroup driver's `slice:prefix:name` form (what
+/// containerd's CRI sends when kubelet's cgroup driver is systemd, e.g.
+/// `kubepods-besteffort-pod<uid>.slice:cri-containerd:<id>`): exactly three `:`-separated
+/// fields, none holding a `/`, the first empty or a `.slice` unit. Any other path, colons
+/// included, is an ordinary cgroupfs path.
+pub fn is_systemd_cgroups_path(cgroups_path: &Path) -> bool {
+    let Some(path) = cgroups_path.to_str() else {
+        return false;
+    };
+    let fields: Vec<&str> = path.split(':').collect();
+    fields.len() == 3
+        && fields.iter().all(|f| !f.contains('/'))
+        && (fields[0].is_empty() || fields[0].ends_with(".slice"))
+}
+
+/// Refuses a systemd-form `linux.cgroupsPath` given to the cgroupfs driver: taken as a
+/// directory name it would put the container in `berth/<slice>:<prefix>:<name>`, outside the
+/// slice whose limits the caller meant to apply (issue #15).
+fn refuse_systemd_cgroups_path(cgroups_path: Option<&Path>) -> Result<(), BundleError> {
+    match cgroups_path {
+        Some(p) if is_systemd_cgroups_path(p) => Err(BundleError::invalid(
+            "linux.cgroupsPath",
+            format!(
+                "{:?} is in the systemd cgroup driver's slice:prefix:name form, but the cgroup driver is cgroupfs (the systemd driver is not supported by this berth version)",
+                p.display().to_string()
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -579,5 +611,63 @@ mod tests {
             err.to_string(),
             "invalid cgroupsPath \"/../escape\": contains a \"..\" component"
         );
+    }
+
+    #[test]
+    fn systemd_cgroups_path_form() {
+        for systemd in [
+            "system.slice:berth:c1",
+            "kubepods-besteffort-pod1b4e28ba.slice:cri-containerd:abc",
+            ":berth:c1",
+            "machine.slice:libpod:",
+        ] {
+            assert!(is_systemd_cgroups_path(Path::new(systemd)), "{systemd}");
+        }
+        for plain in [
+            "/kubepods/burstable/pod1/c1",
+            "berth/c1",
+            "a:b",
+            "a:b:c",
+            "x.slice:a:b:c",
+            "/system.slice:berth:c1",
+            "system.slice:a/b:c",
+            "",
+        ] {
+            assert!(!is_systemd_cgroups_path(Path::new(plain)), "{plain}");
+        }
+    }
+
+    /// Issue #15: a systemd-form cgroupsPath under the cgroupfs driver was taken as the
+    /// directory `berth/system.slice:x:y`, outside the slice; it is refused by the plan, naming
+    /// the path and the form. With the systemd driver asked for, the cgroup plan's own refusal
+    /// applies.
+    #[test]
+    fn systemd_form_cgroups_path_is_refused_under_the_cgroupfs_driver() {
+        let dir = bundle_with_resources("{}");
+        let config = dir.path().join("config.json");
+        let mut c: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+        c["linux"]["cgroupsPath"] = serde_json::json!("system.slice:x:y");
+        std::fs::write(&config, c.to_string()).unwrap();
+        let err = Plan::new("c1", dir.path(), &host(), PlanOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config.json: linux.cgroupsPath: \"system.slice:x:y\" is in the systemd cgroup driver's slice:prefix:name form, but the cgroup driver is cgroupfs (the systemd driver is not supported by this berth version)"
+        );
+        let systemd = PlanOptions {
+            systemd_cgroup: true,
+            ..PlanOptions::default()
+        };
+        let err = Plan::new("c1", dir.path(), &host(), systemd).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cgroupsPath \"system.slice:x:y\": systemd cgroup driver not supported yet"
+        );
+        // Without a cgroup the path is not used, so not checked.
+        let disabled = PlanOptions {
+            cgroup_manager: CgroupManager::Disabled,
+            ..PlanOptions::default()
+        };
+        assert!(Plan::new("c1", dir.path(), &host(), disabled).is_ok());
     }
 }

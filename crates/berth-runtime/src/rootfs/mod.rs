@@ -168,9 +168,16 @@ pub fn prepare(plan: &RootfsPlan, sources: &BindSources) -> Result<Mounted, Root
 /// Make the rootfs the process root: pivot_root (old root made rslave and detached) or, with
 /// `no_pivot`, MS_MOVE + chroot. Ends with cwd = "/".
 pub fn enter(plan: &RootfsPlan) -> Result<(), RootfsError> {
+    // Said in the debug log because nothing inside the container tells the two apart (the
+    // kernel hides the mounts below a moved root from mountinfo).
     if plan.no_pivot {
+        crate::log_debug!(
+            "rootfs {}: no pivot: MS_MOVE onto / and chroot",
+            plan.rootfs.display()
+        );
         pivot::move_root(&plan.rootfs)
     } else {
+        crate::log_debug!("rootfs {}: pivot_root", plan.rootfs.display());
         pivot::pivot(&plan.rootfs)
     }
 }

@@ -219,6 +219,11 @@ fn section(
                 if rule.action == profile.default_action {
                     continue; // same result as falling through to the default
                 }
+                if alternatives.is_empty() {
+                    // No argument the kernel reads can match (`mode < 0` on 16 bits). Not an
+                    // empty rule list: seccompiler reads that as unconditional.
+                    continue;
+                }
                 let entry = groups
                     .entry(rule.action)
                     .or_default()
@@ -392,20 +397,38 @@ fn conditional_group(
 }
 
 /// The alternatives of `rule` for syscall `name` on `abi`, each condition compiled for the
-/// width the kernel reads its argument with ([`condition`]).
+/// width the kernel reads its argument with ([`condition`]). A condition on a 16-bit argument
+/// can become several alternatives (OR); an alternative is then the product of its
+/// conditions' alternatives. An empty result never matches.
 fn conditions(
     abi: Abi,
     name: &str,
     rule: &Rule,
     alternatives: &[Vec<Cond>],
 ) -> Result<Vec<Vec<SeccompCondition>>, SeccompError> {
-    alternatives
-        .iter()
-        .map(|alt| alt.iter().map(|c| condition(abi, name, rule, c)).collect())
-        .collect()
+    let mut out = Vec::new();
+    for alt in alternatives {
+        let mut product: Vec<Vec<SeccompCondition>> = vec![Vec::new()];
+        for c in alt {
+            let any_of = condition(abi, name, rule, c)?;
+            product = product
+                .iter()
+                .flat_map(|prefix| {
+                    any_of.iter().map(move |conds| {
+                        let mut all = prefix.clone();
+                        all.extend(conds.iter().cloned());
+                        all
+                    })
+                })
+                .collect();
+        }
+        out.extend(product);
+    }
+    Ok(out)
 }
 
-/// One argument comparison, on the bits of the argument the kernel reads.
+/// One argument comparison, on the bits of the argument the kernel reads, as alternatives
+/// (OR) of conditions (AND): one alternative of one condition except on 16-bit arguments.
 ///
 /// `seccomp_data.args` holds whole 64-bit registers, but a syscall reads an `int`, `pid_t`,
 /// `uid_t`, `unsigned int` … argument as the register's low 32 bits (x86_64's syscall wrapper
@@ -421,31 +444,29 @@ fn conditions(
 ///   every operator this is the 64-bit comparison of the value the kernel uses: zero- and
 ///   sign-extension both keep the unsigned order of 32-bit values, so a rule written with
 ///   a negative `int` sign-extended (`AT_FDCWD` as 0xffffffffffffff9c) compares as before.
-/// - 16 bits (`umode_t`; the 16-bit uid/gid of i386's old calls): EQ and MASKED_EQ compare
-///   the low 16 bits (as MASKED_EQ under a mask of at most 0xffff); NE, LT, LE, GT and GE
-///   compare the low 32 bits, since seccomp's BPF loads only 32-bit words and an ordered
-///   comparison after a mask would need code seccompiler does not emit: bits 16–31 still
-///   count for them (docs/security.md).
+/// - 16 bits (`umode_t`; the 16-bit uid/gid of i386's old calls): the low 16 bits, unsigned,
+///   for every operator. seccomp's BPF loads 32-bit words and seccompiler has no ordered
+///   comparison under a mask, so each operator is written with MASKED_EQ on the low word
+///   ([`low_16_bits`]).
 ///
 /// The value (and mask) of a rule on a narrow argument of x86_64 or x32 must be a value of
 /// that width: its upper bits all zero, or a sign extension. Anything else names no argument
 /// the kernel can receive (no `int` is 0x1_00000028), so the profile is refused naming the
-/// rule: it cannot mean what its author meant. On i386 the value is truncated to 32 bits as
-/// libseccomp does, because a profile covers three ABIs with one value, and an argument
-/// that is 64 bits wide on x86_64 (clone's flags) is 32 bits there.
+/// rule: it cannot mean what its author meant. On i386 the value is truncated (to 32 bits as
+/// libseccomp does, and to 16 for a 16-bit argument), because a profile covers three ABIs
+/// with one value, and an argument that is 64 bits wide on x86_64 (clone's flags) is 32 bits
+/// there.
 fn condition(
     abi: Abi,
     name: &str,
     rule: &Rule,
     c: &Cond,
-) -> Result<SeccompCondition, SeccompError> {
+) -> Result<Vec<Vec<SeccompCondition>>, SeccompError> {
     let bits = arg_bits(abi, name, c.index);
-    let mut op = c.op;
-    let mut value = c.value;
     if bits < 64 && abi != Abi::X86 {
-        let mut values = vec![value];
-        if let Op::MaskedEq { mask } = op {
-            values = vec![mask, value & mask];
+        let mut values = vec![c.value];
+        if let Op::MaskedEq { mask } = c.op {
+            values = vec![mask, c.value & mask];
         }
         if let Some(&v) = values.iter().find(|&&v| !fits(v, bits)) {
             return Err(SeccompError::ArgTooWide {
@@ -458,25 +479,22 @@ fn condition(
         }
     }
     if bits < 32 {
-        let low = (1u64 << bits) - 1;
-        match op {
-            Op::Eq => {
-                op = Op::MaskedEq { mask: low };
-                value &= low;
-            }
-            Op::MaskedEq { mask } => {
-                op = Op::MaskedEq { mask: mask & low };
-                value &= low;
-            }
-            Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge => {}
-        }
+        return low_16_bits(c)
+            .into_iter()
+            .map(|(mask, value)| {
+                let op = SeccompCmpOp::MaskedEq(mask);
+                SeccompCondition::new(c.index, SeccompCmpArgLen::Dword, op, value)
+                    .map(|cond| vec![cond])
+                    .map_err(SeccompError::Compile)
+            })
+            .collect();
     }
     let len = if bits <= 32 {
         SeccompCmpArgLen::Dword
     } else {
         SeccompCmpArgLen::Qword
     };
-    let op = match op {
+    let op = match c.op {
         Op::Ne => SeccompCmpOp::Ne,
         Op::Lt => SeccompCmpOp::Lt,
         Op::Le => SeccompCmpOp::Le,
@@ -486,7 +504,46 @@ fn condition(
         Op::MaskedEq { mask } => SeccompCmpOp::MaskedEq(mask),
     };
     // seccompiler's Dword comparisons use the low 32 bits of the value and mask.
-    SeccompCondition::new(c.index, len, op, value).map_err(SeccompError::Compile)
+    let cond = SeccompCondition::new(c.index, len, op, c.value).map_err(SeccompError::Compile)?;
+    Ok(vec![vec![cond]])
+}
+
+/// A comparison of the low 16 bits of an argument as alternatives (OR) of `(arg & mask) ==
+/// value` on the low word, `mask` within 0xffff. Writing `x` for the argument's low 16 bits
+/// and `v` for the rule's value (truncated to 16 bits):
+///
+/// - EQ: `x & 0xffff == v`; MASKED_EQ: under the rule's mask cut to 16 bits.
+/// - NE: some bit differs: for each bit i, `x & 1<<i == !v & 1<<i` (16 alternatives).
+/// - LT: for each bit i set in v, x agrees with v above i and has bit i clear; GT: for each
+///   bit i clear in v, x agrees above i and has bit i set (the highest differing bit decides).
+/// - LE: EQ or LT; GE: EQ or GT.
+///
+/// No alternative (LT 0, GT 0xffff) never matches.
+fn low_16_bits(c: &Cond) -> Vec<(u64, u64)> {
+    const LOW: u64 = 0xffff;
+    let v = c.value & LOW;
+    let above = |i: u32| LOW & !((2u64 << i) - 1); // bits i+1..15
+    let lt = || {
+        (0..16)
+            .filter(|i| v & 1 << i != 0)
+            .map(|i| (above(i) | 1 << i, v & above(i)))
+            .collect::<Vec<_>>()
+    };
+    let gt = || {
+        (0..16)
+            .filter(|i| v & 1 << i == 0)
+            .map(|i| (above(i) | 1 << i, (v & above(i)) | 1 << i))
+            .collect::<Vec<_>>()
+    };
+    match c.op {
+        Op::Eq => vec![(LOW, v)],
+        Op::MaskedEq { mask } => vec![(mask & LOW, v & mask)],
+        Op::Ne => (0..16).map(|i| (1 << i, !v & 1 << i)).collect(),
+        Op::Lt => lt(),
+        Op::Gt => gt(),
+        Op::Le => [vec![(LOW, v)], lt()].concat(),
+        Op::Ge => [vec![(LOW, v)], gt()].concat(),
+    }
 }
 
 /// Whether `v` is a `bits`-wide value as a 64-bit datum: zero-extended or sign-extended.

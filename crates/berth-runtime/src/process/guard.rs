@@ -230,6 +230,41 @@ mod tests {
         assert_eq!(shebang(&fd), None);
     }
 
+    /// Issue #13, attack 4: a FIFO as the program or as a `#!` interpreter blocked the
+    /// check's open until a writer came (the racer's cue, and a hang of `berth exec`). Now it
+    /// is refused at once, as execve refuses it, and so is a directory.
+    #[test]
+    fn a_fifo_or_directory_program_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o755)).unwrap();
+        let script = dir.path().join("s");
+        std::fs::write(&script, format!("#!{}\n", fifo.display())).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let paths = [fifo.clone(), script, dir.path().to_path_buf()];
+        std::thread::spawn(move || {
+            let exe = OwnExe::open().unwrap();
+            for p in paths {
+                let r = exe
+                    .open_program(&p, &[c("x")])
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                tx.send((p, r)).unwrap();
+            }
+        });
+        for _ in 0..3 {
+            // Bounded: a regression would block in open(2) with no writer ever coming.
+            let (p, r) = rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("open_program blocked on a FIFO");
+            let err = r.expect_err("a FIFO or directory must be refused");
+            assert!(
+                err.contains("not a regular file, which execve(2) refuses"),
+                "{p:?}: {err}"
+            );
+        }
+    }
+
     #[test]
     fn own_exe_is_recognized_directly_and_through_a_script() {
         let exe = OwnExe::open().unwrap();

@@ -1,8 +1,8 @@
 //! Issue #13, "Done when": the mount code never resolves a container path twice. A create runs
 //! under `strace -f` with a config that exercises every kind of mount berth makes (binds rw
 //! and ro under a volume, a read-only tmpfs, propagation flags, the cgroup mount, masked and
-//! read-only paths, rootfsPropagation, a read-only root), and every mount-changing call in the
-//! trace must address its target by fd. Needs root and strace (`make deps`); skips loudly
+//! read-only paths, rootfsPropagation, a read-only root), with pivot_root and with
+//! `--no-pivot`, and every mount-changing call in the trace must address its target by fd. Needs root and strace (`make deps`); skips loudly
 //! otherwise.
 
 mod common;
@@ -141,10 +141,12 @@ fn resolved_paths(c: &Call) -> Vec<(String, String)> {
 /// after pivot_root in its process.
 const ALLOWED: &[(&str, &str, bool)] = &[
     // Host side, before pivot_root, in the init's new mount namespace: "/" is the host's root
-    // (nothing of the container's is involved), made rslave so nothing propagates back.
+    // (nothing of the container's is involved), made rslave so nothing propagates back; with
+    // `--no-pivot`, the target of the rootfs's MS_MOVE, before the chroot.
     ("mount", "\"/\"", false),
     // The rootfs bound onto itself: root.path from the caller, resolved here for the first
-    // time; every destination is then walked from an fd of this mount.
+    // time; every destination is then walked from an fd of this mount. With `--no-pivot`
+    // also the source of the MS_MOVE onto "/".
     ("mount", "\"ROOTFS\"", false),
     // After pivot_root(".", "."): the old root is stacked on the new one and "." is the cwd,
     // set by fchdir to an fd of the old root opened before the pivot; "." names the cwd
@@ -251,6 +253,13 @@ fn mount_calls_address_every_container_target_by_fd() {
     b.args(&["/bin/berth-probe"]);
     b.write();
 
+    for extra in [&[][..], &["--no-pivot"]] {
+        traced_run_resolves_nothing_in_the_container(&rt, &b, extra);
+    }
+}
+
+/// Runs the bundle under strace (`berth run [extra]`) and checks the trace.
+fn traced_run_resolves_nothing_in_the_container(rt: &Runtime, b: &Bundle, extra: &[&str]) {
     let traces = tempfile::tempdir().unwrap();
     let id = unique_id();
     let mut args: Vec<String> = [
@@ -269,18 +278,15 @@ fn mount_calls_address_every_container_target_by_fd() {
     .collect();
     args.push(traces.path().join("t").display().to_string());
     args.push(rt.bin().display().to_string());
-    for a in [
-        "--root",
-        rt.root_str(),
-        "run",
-        "--bundle",
-        b.path_str(),
-        &id,
-    ] {
+    for a in ["--root", rt.root_str(), "run"] {
+        args.push(a.to_string());
+    }
+    args.extend(extra.iter().map(|a| a.to_string()));
+    for a in ["--bundle", b.path_str(), &id] {
         args.push(a.to_string());
     }
     let out = run_command("strace", &args, Duration::from_secs(120));
-    rt.assert_nothing_left(&id, &b);
+    rt.assert_nothing_left(&id, b);
     assert_eq!(out.code, 0, "the run under strace failed: {out}");
     // The probe saw the mounts it was given (the trace is of a working create).
     let report: serde_json::Value = serde_json::from_str(
@@ -307,14 +313,14 @@ fn mount_calls_address_every_container_target_by_fd() {
         .filter(|c| resolved_paths(c).is_empty())
         .count();
     eprintln!(
-        "mount_trace: {} mount-changing calls, {by_fd} of them by fd alone; {} traced calls in all",
+        "mount_trace {extra:?}: {} mount-changing calls, {by_fd} of them by fd alone; {} traced calls in all",
         mounting.len(),
         calls.len()
     );
     let bad = re_resolutions(&calls, &rootfs);
     assert!(
         bad.is_empty(),
-        "mount calls that resolve a path inside the container's root:\n{}",
+        "{extra:?}: mount calls that resolve a path inside the container's root:\n{}",
         bad.join("\n")
     );
     // Enough of each kind to know the config was exercised.
@@ -322,8 +328,11 @@ fn mount_calls_address_every_container_target_by_fd() {
         let n = mounting.iter().filter(|c| c.name == name).count();
         assert!(n >= at_least, "only {n} {name} calls: {calls:#?}");
     }
-    assert!(
-        calls.iter().any(|c| c.name == "pivot_root"),
-        "no pivot_root in the trace"
-    );
+    let enter = if extra.is_empty() {
+        "pivot_root"
+    } else {
+        "chroot"
+    };
+    let names: std::collections::BTreeSet<&str> = calls.iter().map(|c| c.name.as_str()).collect();
+    assert!(names.contains(enter), "no {enter} in the trace: {names:?}");
 }

@@ -61,7 +61,8 @@ impl Action {
     }
 }
 
-/// An argument comparison (libseccomp's `SCMP_CMP_*`), 64-bit as libseccomp compares.
+/// An argument comparison (libseccomp's `SCMP_CMP_*`), compiled on the bits of the argument
+/// the kernel reads (`compile.rs`, `condition`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Ne,

@@ -194,6 +194,58 @@ fn spec_default_profile_runs_busybox_and_blocks_namespaces() {
     assert_eq!(errno_of(&r, "56,0x10000000"), libc::EPERM as i64);
 }
 
+/// Issue #13 follow-up: the kernel reads socket's family as an int (32 bits), so
+/// `socket(AF_VSOCK | 1 << 32, ...)` creates an AF_VSOCK socket; the default profile's rule
+/// (`family != 40`) must see 40 there too. On the code before argument widths (64-bit
+/// comparison) the call passed the rule and reached the kernel.
+#[test]
+fn default_profile_refuses_af_vsock_with_the_upper_half_set() {
+    if !require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    let dir = tempfile::tempdir().unwrap();
+    rt.cmd(&[
+        "spec",
+        "--hardened",
+        "--bundle",
+        dir.path().to_str().unwrap(),
+    ])
+    .ok();
+    let spec: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
+            .unwrap();
+    let b = with_seccomp(spec["linux"]["seccomp"].clone());
+    let (vsock, vsock_high) = ("41,40,1,0", "41,0x100000028,1,0");
+    let (inet, inet_high) = ("41,2,1,0", "41,0x100000002,1,0");
+    let r = rt.run_probe(
+        &b,
+        &[
+            "--syscall",
+            vsock,
+            "--syscall",
+            vsock_high,
+            "--syscall",
+            inet,
+            "--syscall",
+            inet_high,
+        ],
+    );
+    assert_eq!(r["seccomp"], 2, "the probe runs in filter mode");
+    let eperm = libc::EPERM as i64;
+    assert_eq!(errno_of(&r, vsock), eperm, "AF_VSOCK: {}", r["syscall"]);
+    assert_eq!(
+        errno_of(&r, vsock_high),
+        eperm,
+        "AF_VSOCK with bit 32 set: the kernel reads family 40: {}",
+        r["syscall"]
+    );
+    // The control: the upper half does not make the filter refuse what it allows, and the
+    // kernel ignores it (an AF_INET stream socket is created).
+    assert_eq!(errno_of(&r, inet), 0, "{}", r["syscall"]);
+    assert_eq!(errno_of(&r, inet_high), 0, "{}", r["syscall"]);
+}
+
 /// `--debug` logs one summary line for the rules of syscalls an ABI lacks (the default profile
 /// names ~100 of them across x86_64, x32 and i386), not one line per name; and nothing at all
 /// for a config without seccomp.

@@ -3,7 +3,8 @@
 //! assert on the container's view rather than on the runtime's intentions (the pattern of crun's
 //! `tests/init.c` and youki's `runtimetest`).
 //!
-//! Usage: `berth-probe --exchange-loop A B` (swap two paths forever), `berth-probe --scan-proc
+//! Usage: `berth-probe --exchange-loop A B` (swap two paths forever), `berth-probe
+//! --fifo-exchange FIFO A B` (swap them each time a reader opens FIFO), `berth-probe --scan-proc
 //! MARKER SECONDS` (count MARKER in other processes' cmdline and environ), or `berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--open-wronly PATH]...
 //! [--syscall NR[,ARG]...]... [--int80 NR[,ARG]...]... [--exit N]` (raw syscalls: see `syscalls.rs`)
 //!
@@ -551,6 +552,37 @@ fn exchange_loop(a: &str, b: &str) -> ! {
     }
 }
 
+/// `berth-probe --fifo-exchange FIFO A B`: waits for a reader of the FIFO (a runtime's
+/// check opening it as the `#!` interpreter of A), swaps A and B with renameat2
+/// (RENAME_EXCHANGE) while that reader is still inside its check, lets it go (closes the
+/// FIFO: the reader sees end of file), waits 20 ms and swaps them back; forever. It turns a
+/// check-then-exec-by-path race into a certain win: the swap lands inside the check.
+fn fifo_exchange(fifo: &str, a: &str, b: &str) -> ! {
+    let exchange = || {
+        let a = std::ffi::CString::new(a).expect("path");
+        let b = std::ffi::CString::new(b).expect("path");
+        // SAFETY: two valid NUL-terminated paths; renameat2 only renames.
+        unsafe {
+            libc::syscall(
+                libc::SYS_renameat2,
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+    };
+    loop {
+        // Blocks until a reader opens the FIFO.
+        let writer = fs::OpenOptions::new().write(true).open(fifo);
+        exchange();
+        drop(writer);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        exchange();
+    }
+}
+
 /// `berth-probe --scan-proc MARKER SECONDS`: for SECONDS, reads `/proc/<pid>/cmdline` and
 /// `/proc/<pid>/environ` of every other process over and over, and prints how often MARKER
 /// showed in each, how many passes it made and how many processes it saw whose `argv[0]` ends
@@ -618,6 +650,9 @@ fn main() {
     let argv: Vec<String> = std::env::args().collect();
     if argv.len() == 4 && argv[1] == "--exchange-loop" {
         exchange_loop(&argv[2], &argv[3]);
+    }
+    if argv.len() == 5 && argv[1] == "--fifo-exchange" {
+        fifo_exchange(&argv[2], &argv[3], &argv[4]);
     }
     if argv.len() == 4 && argv[1] == "--scan-proc" {
         return scan_proc(&argv[2], argv[3].parse().unwrap_or(5));

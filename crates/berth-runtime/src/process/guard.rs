@@ -32,6 +32,13 @@ pub enum GuardError {
         #[source]
         source: nix::Error,
     },
+    /// Carries EACCES, what execve(2) answers for a FIFO, device, socket or directory.
+    #[error("exec {path}: not a regular file, which execve(2) refuses")]
+    NotRegular {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
 }
 
 /// PR_SET_DUMPABLE 0: until execve, /proc/<pid>/exe, /proc/<pid>/fd and /proc/<pid>/mem of a
@@ -87,20 +94,38 @@ impl OwnExe {
         for _ in 0..MAX_SHEBANG_DEPTH {
             // An execute-only binary (mode 0711) cannot be read, but can be run through an
             // O_PATH fd; a script must be readable for its interpreter anyway.
-            let fd = open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-                .or_else(|e| match e {
-                    nix::Error::EACCES => {
-                        open(&path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-                    }
-                    e => Err(e),
-                })
-                .map_err(|source| GuardError::OpenProgram {
-                    path: path.clone(),
-                    source,
-                })?;
+            // O_NONBLOCK: a FIFO (or a device) named as the program or an interpreter must
+            // not block the open. A FIFO interpreter blocked the old check until a process in
+            // the container opened its other end — after swapping the program, so the swap
+            // always landed between the check and the execve (tests/security_cves.rs,
+            // cve_2019_5736_exec_race_cannot_swap_the_checked_program); and it hung `berth
+            // exec`. Reads of a regular file ignore the flag.
+            let fd = open(
+                &path,
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+                Mode::empty(),
+            )
+            .or_else(|e| match e {
+                nix::Error::EACCES => open(&path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()),
+                e => Err(e),
+            })
+            .map_err(|source| GuardError::OpenProgram {
+                path: path.clone(),
+                source,
+            })?;
             if self.is(&fd) {
                 return Err(GuardError::HostBinary {
                     path: program.to_path_buf(),
+                });
+            }
+            // execve(2) runs only regular files (EACCES otherwise); refusing here also keeps
+            // the check from reading a FIFO or a device.
+            let regular =
+                fstat(fd.as_fd()).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG);
+            if !regular {
+                return Err(GuardError::NotRegular {
+                    path,
+                    source: nix::Error::EACCES,
                 });
             }
             let Some((interp, arg)) = shebang(&fd) else {
@@ -203,6 +228,41 @@ mod tests {
         std::fs::write(&p, b"\x7fELF").unwrap();
         let fd = open(&p, OFlag::O_RDONLY, Mode::empty()).unwrap();
         assert_eq!(shebang(&fd), None);
+    }
+
+    /// Issue #13, attack 4: a FIFO as the program or as a `#!` interpreter blocked the
+    /// check's open until a writer came (the racer's cue, and a hang of `berth exec`). Now it
+    /// is refused at once, as execve refuses it, and so is a directory.
+    #[test]
+    fn a_fifo_or_directory_program_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o755)).unwrap();
+        let script = dir.path().join("s");
+        std::fs::write(&script, format!("#!{}\n", fifo.display())).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let paths = [fifo.clone(), script, dir.path().to_path_buf()];
+        std::thread::spawn(move || {
+            let exe = OwnExe::open().unwrap();
+            for p in paths {
+                let r = exe
+                    .open_program(&p, &[c("x")])
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                tx.send((p, r)).unwrap();
+            }
+        });
+        for _ in 0..3 {
+            // Bounded: a regression would block in open(2) with no writer ever coming.
+            let (p, r) = rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("open_program blocked on a FIFO");
+            let err = r.expect_err("a FIFO or directory must be refused");
+            assert!(
+                err.contains("not a regular file, which execve(2) refuses"),
+                "{p:?}: {err}"
+            );
+        }
     }
 
     #[test]

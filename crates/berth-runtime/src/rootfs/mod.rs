@@ -214,7 +214,9 @@ pub fn finish(plan: &RootfsPlan, mounted: Mounted) -> Result<(), RootfsError> {
         paths::remount_ro(&mounted.root, Path::new("/"))?;
     }
     if let Some(flags) = plan.root_propagation {
-        paths::root_propagation(flags)?;
+        // By the fd of the rootfs mount (now "/"), not the path "/": tests/mount_trace.rs
+        // checks that no mount call after pivot_root takes a path in the container.
+        paths::propagation_by_fd(&mounted.root, Path::new("/"), flags)?;
     }
     Ok(())
 }

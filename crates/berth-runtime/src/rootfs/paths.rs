@@ -70,7 +70,21 @@ pub fn remount_ro(fd: &OwnedFd, path: &Path) -> Result<(), RootfsError> {
     })
 }
 
-/// Set the propagation of "/".
+/// Set the propagation of the mount whose root `fd` is (the container's "/" after pivot:
+/// rootfsPropagation), by fd like every other propagation change (issue #13).
+pub fn propagation_by_fd(fd: &OwnedFd, path: &Path, flags: u64) -> Result<(), RootfsError> {
+    let kind = flags & (ms::SHARED | ms::SLAVE | ms::PRIVATE | ms::UNBINDABLE);
+    super::sys::mount_setattr(fd.as_fd(), flags & ms::REC != 0, 0, 0, kind).map_err(|source| {
+        RootfsError::Propagation {
+            target: path.to_path_buf(),
+            flags,
+            source,
+        }
+    })
+}
+
+/// Set the propagation of "/" by path: only on the host side, before pivot_root, where "/" is
+/// the host's root in the init's new mount namespace.
 pub fn root_propagation(flags: u64) -> Result<(), RootfsError> {
     raw_mount(None, Path::new("/"), None, flags, None).map_err(|source| RootfsError::Propagation {
         target: PathBuf::from("/"),

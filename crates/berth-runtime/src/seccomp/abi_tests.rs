@@ -620,15 +620,15 @@ fn int80_socketcall_socket_is_denied_by_a_socket_rule() {
 fn int80_chmod_argument_rule_holds_whatever_the_upper_32_bits() {
     // The kernel sees the upper half of rcx in seccomp_data.args[1] (this is what the filter
     // compared before) but chmod gets only the low 32 bits: mode 06755.
-    let exact = plan(
-        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"],
+    // A rule on the upper half cannot be written: the native ABI is always filtered, and there
+    // chmod's mode is 16 bits wide too (compile.rs, `condition`).
+    let upper = SeccompPlan::from_config(&json!({"linux": {"seccomp": {
+        "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"],
         "syscalls": [{"names": ["chmod"], "action": "SCMP_ACT_ERRNO", "errnoRet": 43,
-            "args": [{"index": 1, "value": HIGH | MODE_06755, "op": "SCMP_CMP_MASKED_EQ", "valueTwo": HIGH}]}]}),
-    );
-    assert_eq!(
-        run_filtered(&exact, Entry::Int80, 15, [0, HIGH | MODE_06755, 0, 0, 0]),
-        EFAULT,
-        "a rule on the upper half never matches on i386: only the low half is compared"
+            "args": [{"index": 1, "value": HIGH | MODE_06755, "op": "SCMP_CMP_MASKED_EQ", "valueTwo": HIGH}]}]}}}));
+    assert!(
+        matches!(upper, Err(SeccompError::ArgTooWide { .. })),
+        "{upper:?}"
     );
     let p = denylist();
     assert_eq!(
@@ -712,5 +712,246 @@ fn x32_denied_syscall_and_argument_rule_are_decided_by_the_filter() {
             libc::ENOSYS,
             "allowed, then ENOSYS"
         );
+    }
+}
+
+// ---- argument widths on x86_64 and x32 (the kernel reads `int` as 32 bits) ----
+
+#[test]
+fn argument_widths_are_the_kernels() {
+    // From the definitions (SYSCALL_DEFINEn / COMPAT_SYSCALL_DEFINEn) the table was made from.
+    for (abi, name, index, bits) in [
+        (Abi::X86_64, "socket", 0, 32),      // int family
+        (Abi::X86_64, "personality", 0, 32), // unsigned int
+        (Abi::X86_64, "kill", 0, 32),        // pid_t
+        (Abi::X86_64, "setuid", 0, 32),      // uid_t
+        (Abi::X86_64, "keyctl", 0, 32),      // int option
+        (Abi::X86_64, "keyctl", 1, 64),      // unsigned long
+        (Abi::X86_64, "chmod", 1, 16),       // umode_t
+        (Abi::X86_64, "openat", 0, 32),      // int dfd
+        (Abi::X86_64, "openat", 3, 16),      // umode_t
+        (Abi::X86_64, "clone", 0, 64),       // unsigned long flags
+        (Abi::X86_64, "ioctl", 2, 64),       // unsigned long arg
+        (Abi::X86_64, "getppid", 0, 64),     // no arguments: compared whole
+        (Abi::X32, "ioctl", 2, 32),          // compat_sys_ioctl: compat_ulong_t
+        (Abi::X32, "socket", 0, 32),
+        (Abi::X32, "clone", 0, 64),
+        (Abi::X86, "ioctl", 2, 32), // every i386 register is 32 bits
+        (Abi::X86, "chown", 1, 16), // chown16: old_uid_t
+        (Abi::X86, "chown32", 1, 32),
+        (Abi::X86_64, "file_getattr", 4, 32), // newer than the tree: by hand
+    ] {
+        assert_eq!(
+            arg_bits(abi, name, index),
+            bits,
+            "{abi:?} {name} argument {index}"
+        );
+    }
+}
+
+/// A profile with one rule on `name`'s argument `index`, on x86_64 and x32.
+fn narrow_rule(name: &str, index: u8, op: &str, value: u64, value_two: u64) -> SeccompPlan {
+    plan(json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": [name], "action": "SCMP_ACT_ERRNO", "errnoRet": 42,
+            "args": [{"index": index, "value": value, "valueTwo": value_two, "op": op}]}]}))
+}
+
+/// The upper halves a caller can put in a register the kernel reads 32 bits of.
+const UPPERS: [u64; 5] = [
+    0,
+    HIGH,
+    0x1_0000_0000,
+    0x8000_0000_0000_0000,
+    0x1234_5678_0000_0000,
+];
+
+#[test]
+fn narrow_arguments_on_x86_64_and_x32_are_compared_on_their_low_32_bits_for_every_operator() {
+    // socket's family is an int: (op, value, valueTwo, low 32 bits of the argument, matches).
+    let cases: &[(&str, u64, u64, u64, bool)] = &[
+        ("SCMP_CMP_EQ", 40, 0, 40, true),
+        ("SCMP_CMP_EQ", 40, 0, 41, false),
+        ("SCMP_CMP_NE", 40, 0, 40, false),
+        ("SCMP_CMP_NE", 40, 0, 2, true),
+        ("SCMP_CMP_LT", 40, 0, 39, true),
+        ("SCMP_CMP_LT", 40, 0, 40, false),
+        ("SCMP_CMP_LE", 40, 0, 40, true),
+        ("SCMP_CMP_LE", 40, 0, 41, false),
+        ("SCMP_CMP_GT", 40, 0, 41, true),
+        ("SCMP_CMP_GT", 40, 0, 40, false),
+        ("SCMP_CMP_GE", 40, 0, 40, true),
+        ("SCMP_CMP_GE", 40, 0, 39, false),
+        ("SCMP_CMP_MASKED_EQ", 0xff, 40, 0x1_28, true),
+        ("SCMP_CMP_MASKED_EQ", 0xff, 40, 0x29, false),
+        // A negative int written sign-extended (-1) is the 32-bit value 0xffffffff.
+        ("SCMP_CMP_EQ", u64::MAX, 0, 0xffff_ffff, true),
+        ("SCMP_CMP_GT", 0xffff_ffff_8000_0000, 0, 0x8000_0001, true),
+        ("SCMP_CMP_GT", 0xffff_ffff_8000_0000, 0, 0x7fff_ffff, false),
+    ];
+    for &(op, value, value_two, low, matches) in cases {
+        let p = narrow_rule("socket", 0, op, value, value_two);
+        let want = if matches { DENIED } else { ALLOW };
+        for upper in UPPERS {
+            for (abi, nr) in [("x86_64", 41), ("x32", X32 | 41)] {
+                let got = decide(&p, AUDIT_ARCH_X86_64, nr, [upper | low, 1, 0, 0, 0, 0]);
+                assert_eq!(got, want, "{abi} {op} {value:#x} vs {:#x}", upper | low);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_64_bit_argument_is_still_compared_whole() {
+    // clone's flags are an unsigned long: the upper half is the kernel's too.
+    let p = narrow_rule("clone", 0, "SCMP_CMP_EQ", 0x11, 0);
+    assert_eq!(
+        decide(&p, AUDIT_ARCH_X86_64, 56, [0x11, 0, 0, 0, 0, 0]),
+        DENIED
+    );
+    assert_eq!(
+        decide(&p, AUDIT_ARCH_X86_64, 56, [HIGH | 0x11, 0, 0, 0, 0, 0]),
+        ALLOW
+    );
+    // x32's ioctl takes a compat_ulong_t, x86_64's an unsigned long.
+    let p = narrow_rule("ioctl", 2, "SCMP_CMP_EQ", 7, 0);
+    assert_eq!(
+        decide(&p, AUDIT_ARCH_X86_64, 16, [0, 0, 1 << 32 | 7, 0, 0, 0]),
+        ALLOW
+    );
+    assert_eq!(
+        decide(
+            &p,
+            AUDIT_ARCH_X86_64,
+            X32 | 514,
+            [0, 0, 1 << 32 | 7, 0, 0, 0]
+        ),
+        DENIED
+    );
+}
+
+#[test]
+fn a_16_bit_mode_is_compared_on_its_16_bits_for_every_operator() {
+    // chmod's mode is an umode_t: the kernel ignores bits 16-63. Modes around each value, at
+    // both ends and across the range, under every operator, with and without bits above them,
+    // on x86_64, x32 and i386. (All 65 536 modes pass too, in ~40 s of a debug build.)
+    type Holds = fn(u64, u64) -> bool;
+    let ops: [(&str, Holds); 6] = [
+        ("SCMP_CMP_EQ", |x, v| x == v),
+        ("SCMP_CMP_NE", |x, v| x != v),
+        ("SCMP_CMP_LT", |x, v| x < v),
+        ("SCMP_CMP_LE", |x, v| x <= v),
+        ("SCMP_CMP_GT", |x, v| x > v),
+        ("SCMP_CMP_GE", |x, v| x >= v),
+    ];
+    for (op, holds) in ops {
+        for v in [0, 1, MODE_06755, 0x8000, 0xfffe, 0xffff] {
+            let p = plan(json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                "syscalls": [{"names": ["chmod"], "action": "SCMP_ACT_ERRNO", "errnoRet": 42,
+                    "args": [{"index": 1, "value": v, "op": op}]}]}));
+            let mut modes: Vec<u64> = (0..256).chain(0xff00..=0xffff).collect();
+            modes.extend((0..=0xffffu64).step_by(97));
+            modes.extend((v.saturating_sub(3)..=(v + 3).min(0xffff)).chain([v ^ 0x8000]));
+            for x in modes {
+                let want = if holds(x, v) { DENIED } else { ALLOW };
+                // The upper bits vary with x so that every mode meets several of them.
+                let upper = [0, 0x1_0000, 0xffff_0000, HIGH | 0xffff_0000][x as usize % 4];
+                for (abi, arch, nr) in [
+                    ("x86_64", AUDIT_ARCH_X86_64, 90),
+                    ("x32", AUDIT_ARCH_X86_64, X32 | 90),
+                    ("i386", AUDIT_ARCH_I386, 15),
+                ] {
+                    let got = decide(&p, arch, nr, [0, upper | x, 0, 0, 0, 0]);
+                    assert_eq!(got, want, "{abi} {op} {v:#o}: mode {:#x}", upper | x);
+                }
+            }
+        }
+    }
+    // MASKED_EQ under a mask wider than 16 bits on x86_64 is refused (below); on 16 bits:
+    let p = narrow_rule("chmod", 1, "SCMP_CMP_MASKED_EQ", 0o7777, MODE_06755);
+    for upper in UPPERS.into_iter().chain([0x1_0000, 0xffff_0000]) {
+        for nr in [90, X32 | 90] {
+            let got = decide(&p, AUDIT_ARCH_X86_64, nr, [0, upper | 0o106755, 0, 0, 0, 0]);
+            assert_eq!(got, DENIED, "{:#x}", upper | 0o106755);
+            let got = decide(&p, AUDIT_ARCH_X86_64, nr, [0, upper | 0o755, 0, 0, 0, 0]);
+            assert_eq!(got, ALLOW, "{:#x}", upper | 0o755);
+        }
+    }
+    // LT 0 never matches: chmod is not in the group at all (not an unconditional rule).
+    let p = narrow_rule("chmod", 1, "SCMP_CMP_LT", 0, 0);
+    assert_eq!(decide(&p, AUDIT_ARCH_X86_64, 90, [0, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(
+        decide(&p, AUDIT_ARCH_X86_64, 90, [0, 0x1_0000, 0, 0, 0, 0]),
+        ALLOW
+    );
+}
+
+#[test]
+fn a_rule_value_no_narrow_argument_can_have_is_refused_with_the_field() {
+    for (op, value, value_two) in [
+        ("SCMP_CMP_EQ", 0x1_0000_0028u64, 0u64),
+        ("SCMP_CMP_NE", 0xffff_ffff_0000_0028, 0), // upper half set, bit 31 clear
+        ("SCMP_CMP_MASKED_EQ", 0x1_0000_00ff, 40), // the mask
+        ("SCMP_CMP_MASKED_EQ", u64::MAX, 0x1_0000_0028), // the datum under the mask
+    ] {
+        let err = SeccompPlan::from_config(&json!({"linux": {"seccomp": {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["socket"], "action": "SCMP_ACT_ERRNO",
+                 "args": [{"index": 0, "value": value, "valueTwo": value_two, "op": op}]}]}}}))
+        .unwrap_err();
+        assert!(
+            matches!(err, SeccompError::ArgTooWide { .. }),
+            "{op}: {err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("config.json: linux.seccomp.syscalls[1].args: value 0x1")
+                || err
+                    .to_string()
+                    .starts_with("config.json: linux.seccomp.syscalls[1].args: value 0xffffffff0"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("for argument 0 of socket: the kernel reads that argument as 32 bits"),
+            "{err}"
+        );
+    }
+    // Sign-extended and zero-extended 32-bit values are fine, and the same on a 64-bit
+    // argument (clone's flags) is a plain 64-bit rule.
+    narrow_rule("socket", 0, "SCMP_CMP_EQ", 0xffff_ffff_ffff_ff9c, 0);
+    narrow_rule("socket", 0, "SCMP_CMP_EQ", 0xffff_ffff, 0);
+    narrow_rule("clone", 0, "SCMP_CMP_EQ", 0x1_0000_0028, 0);
+    // 16 bits: the mode must be a 16-bit value.
+    let err = SeccompPlan::from_config(&json!({"linux": {"seccomp": {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["chmod"], "action": "SCMP_ACT_ERRNO",
+            "args": [{"index": 1, "value": 0x1_0ded, "op": "SCMP_CMP_EQ"}]}]}}}))
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config.json: linux.seccomp.syscalls[0].args: value 0x10ded for argument 1 of chmod: the kernel reads that argument as 16 bits, and no 16-bit value is 0x10ded (a 16-bit value has its upper bits all zero or a sign extension)"
+    );
+}
+
+#[test]
+fn the_default_profile_refuses_af_vsock_whatever_the_upper_half() {
+    let p = SeccompPlan::from_config(&json!({"linux": {"seccomp": default_profile()}}))
+        .unwrap()
+        .unwrap();
+    let eperm = errno(libc::EPERM as u32);
+    for upper in UPPERS {
+        for (abi, arch, nr) in [
+            ("x86_64", AUDIT_ARCH_X86_64, 41),
+            ("x32", AUDIT_ARCH_X86_64, X32 | 41),
+            ("i386", AUDIT_ARCH_I386, 359),
+        ] {
+            let vsock = decide(&p, arch, nr, [upper | 40, 1, 0, 0, 0, 0]);
+            assert_eq!(vsock, eperm, "{abi} socket({:#x})", upper | 40);
+            let inet = decide(&p, arch, nr, [upper | 2, 1, 0, 0, 0, 0]);
+            assert_eq!(inet, ALLOW, "{abi} socket({:#x})", upper | 2);
+        }
     }
 }

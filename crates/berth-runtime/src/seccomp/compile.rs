@@ -28,7 +28,7 @@ use seccompiler::{
     SeccompFilter, SeccompRule, TargetArch,
 };
 
-use super::profile::{Abi, Action, Cond, Op, Profile};
+use super::profile::{Abi, Action, Cond, Op, Profile, Rule};
 use super::SeccompError;
 use super::{multiplex, table};
 
@@ -65,8 +65,9 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
     sock_filter { code, jt, jf, k }
 }
 
-/// Syscall number → its alternatives (OR of ANDed conditions); `None`: unconditional.
-type SyscallRules = BTreeMap<i64, Option<Vec<Vec<Cond>>>>;
+/// Syscall number → its alternatives (OR of ANDed conditions, compiled for the argument's
+/// width); `None`: unconditional.
+type SyscallRules = BTreeMap<i64, Option<Vec<Vec<SeccompCondition>>>>;
 
 /// The syscall number of `name` in `abi`, or `None` if that ABI has no such syscall.
 pub fn syscall_number(abi: Abi, name: &str) -> Option<i64> {
@@ -88,6 +89,33 @@ pub fn syscall_number(abi: Abi, name: &str) -> Option<i64> {
         Abi::X32 => 2,
     };
     index[i].get(name).copied()
+}
+
+/// The width in bits the kernel reads argument `index` of `name` with on `abi`
+/// (`table::*_ARGS`, generated from the kernel's syscall definitions): 64 on x86_64 and x32
+/// unless listed narrower, at most 32 on i386 (the ia32 entry truncates every register).
+pub fn arg_bits(abi: Abi, name: &str, index: u8) -> u8 {
+    type Index = std::collections::HashMap<&'static str, [u8; 6]>;
+    static INDEX: std::sync::OnceLock<[Index; 3]> = std::sync::OnceLock::new();
+    let index_of = INDEX.get_or_init(|| {
+        let build = |list: &[(&'static str, [u8; 6])]| list.iter().copied().collect::<Index>();
+        [
+            build(table::X86_64_ARGS),
+            build(table::X86_ARGS),
+            build(table::X32_ARGS),
+        ]
+    });
+    let (i, full) = match abi {
+        Abi::X86_64 => (0, 64),
+        Abi::X86 => (1, 32),
+        Abi::X32 => (2, 64),
+    };
+    match index_of[i].get(name).map(|bits| bits[usize::from(index)]) {
+        // 0: the syscall has no such argument; the register is compared as a whole, as
+        // before (the kernel does not read it, so no rule on it can be bypassed).
+        Some(bits) if bits != 0 => bits,
+        _ => full,
+    }
 }
 
 /// Compiles a validated profile.
@@ -164,9 +192,22 @@ fn section(
     let mut newest: Option<i64> = None;
     for rule in &profile.rules {
         for name in &rule.names {
-            let direct = syscall_number(abi, name).map(|nr| (nr, rule.alternatives.clone()));
+            let direct = match syscall_number(abi, name) {
+                Some(nr) => Some((nr, conditions(abi, name, rule, &rule.alternatives)?)),
+                None => None,
+            };
             // i386's socketcall/ipc form of the same call ([`multiplex`] says why and how).
-            let muxed = multiplex::variant(abi, name).map(|(nr, call)| (nr, vec![vec![call]]));
+            let muxed = match multiplex::variant(abi, name) {
+                Some((nr, call)) => {
+                    let mux = if nr == multiplex::SOCKETCALL {
+                        "socketcall"
+                    } else {
+                        "ipc"
+                    };
+                    Some((nr, conditions(abi, mux, rule, &[vec![call]])?))
+                }
+                None => None,
+            };
             if direct.is_none() && muxed.is_none() {
                 // runc/libseccomp skip names the ABI does not know (profiles list syscalls of
                 // newer kernels and of other ABIs).
@@ -177,6 +218,11 @@ fn section(
                 newest = newest.max(Some(nr));
                 if rule.action == profile.default_action {
                     continue; // same result as falling through to the default
+                }
+                if alternatives.is_empty() {
+                    // No argument the kernel reads can match (`mode < 0` on 16 bits). Not an
+                    // empty rule list: seccompiler reads that as unconditional.
+                    continue;
                 }
                 let entry = groups
                     .entry(rule.action)
@@ -194,7 +240,7 @@ fn section(
     }
     let mut out = Vec::new();
     for (action, rules) in groups {
-        out.extend(group(abi, action, rules)?);
+        out.extend(group(action, rules)?);
     }
     out.extend(enosys_for_newer(profile.default_action, newest));
     out.push(stmt(RET_K, profile.default_action.ret()));
@@ -224,11 +270,11 @@ fn enosys_for_newer(default: Action, newest: Option<i64>) -> Vec<sock_filter> {
 
 /// One action's rules: berth's compact match list for the unconditional syscalls, then
 /// seccompiler's program for the conditional ones.
-fn group(abi: Abi, action: Action, rules: SyscallRules) -> Result<Vec<sock_filter>, SeccompError> {
+fn group(action: Action, rules: SyscallRules) -> Result<Vec<sock_filter>, SeccompError> {
     let (plain, conditional): (Vec<_>, Vec<_>) = rules.into_iter().partition(|(_, a)| a.is_none());
     let mut out = unconditional(action, plain.iter().map(|(nr, _)| *nr));
     if !conditional.is_empty() {
-        out.extend(conditional_group(abi, action, conditional)?);
+        out.extend(conditional_group(action, conditional)?);
     }
     Ok(out)
 }
@@ -300,23 +346,16 @@ fn search_tree(nrs: &[u32], ret: u32, out: &mut Vec<sock_filter>, exits: &mut Ve
 
 /// One seccompiler program for one action, with its placeholders rewritten (module docs).
 fn conditional_group(
-    abi: Abi,
     action: Action,
-    rules: Vec<(i64, Option<Vec<Vec<Cond>>>)>,
+    rules: Vec<(i64, Option<Vec<Vec<SeccompCondition>>>)>,
 ) -> Result<Vec<sock_filter>, SeccompError> {
     let mut map: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for (nr, alts) in rules {
         let rules = match alts {
             None => Vec::new(),
             Some(alts) => alts
-                .iter()
-                .map(|conds| {
-                    let conds = conds
-                        .iter()
-                        .map(|c| condition(abi, c))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    SeccompRule::new(conds).map_err(SeccompError::Compile)
-                })
+                .into_iter()
+                .map(|conds| SeccompRule::new(conds).map_err(SeccompError::Compile))
                 .collect::<Result<Vec<_>, _>>()?,
         };
         map.insert(nr, rules);
@@ -357,18 +396,103 @@ fn conditional_group(
     Ok(prog)
 }
 
-/// One argument comparison. On i386 only the low 32 bits of the argument and of the profile's
-/// value and mask are compared, as libseccomp does for 32-bit architectures
-/// (`_db_rule_gen_32`: "implicitly strips off the upper 32 bit"): the kernel's ia32 entry
-/// hands the 32-bit syscall only the low halves, but `seccomp_data.args` gets the whole
-/// 64-bit registers (`syscall_get_arguments` copies `regs->bx`, …), and through `int 0x80`
-/// a 64-bit process sets the upper halves to anything. A 64-bit comparison would let
-/// `chmod(path, 0xffffffff_00000ded)` past a rule on mode 06755 while the kernel applies
-/// 06755.
-fn condition(abi: Abi, c: &Cond) -> Result<SeccompCondition, SeccompError> {
-    let len = match abi {
-        Abi::X86 => SeccompCmpArgLen::Dword,
-        Abi::X86_64 | Abi::X32 => SeccompCmpArgLen::Qword,
+/// The alternatives of `rule` for syscall `name` on `abi`, each condition compiled for the
+/// width the kernel reads its argument with ([`condition`]). A condition on a 16-bit argument
+/// can become several alternatives (OR); an alternative is then the product of its
+/// conditions' alternatives. An empty result never matches.
+fn conditions(
+    abi: Abi,
+    name: &str,
+    rule: &Rule,
+    alternatives: &[Vec<Cond>],
+) -> Result<Vec<Vec<SeccompCondition>>, SeccompError> {
+    let mut out = Vec::new();
+    for alt in alternatives {
+        let mut product: Vec<Vec<SeccompCondition>> = vec![Vec::new()];
+        for c in alt {
+            let any_of = condition(abi, name, rule, c)?;
+            product = product
+                .iter()
+                .flat_map(|prefix| {
+                    any_of.iter().map(move |conds| {
+                        let mut all = prefix.clone();
+                        all.extend(conds.iter().cloned());
+                        all
+                    })
+                })
+                .collect();
+        }
+        out.extend(product);
+    }
+    Ok(out)
+}
+
+/// One argument comparison, on the bits of the argument the kernel reads, as alternatives
+/// (OR) of conditions (AND): one alternative of one condition except on 16-bit arguments.
+///
+/// `seccomp_data.args` holds whole 64-bit registers, but a syscall reads an `int`, `pid_t`,
+/// `uid_t`, `unsigned int` … argument as the register's low 32 bits (x86_64's syscall wrapper
+/// casts each register to the declared type) and an `umode_t` as its low 16 bits; on i386
+/// the ia32 entry keeps only the low 32 bits of every register, which a 64-bit process
+/// entering through `int 0x80` sets whole. A 64-bit comparison would let a caller slip past
+/// a rule by setting bits the kernel ignores: `socket(AF_VSOCK | 1 << 32, …)` past a rule on
+/// family 40, `chmod(path, 0x1_00000ded)` past one on mode 06755. So, by [`arg_bits`]:
+///
+/// - 64 bits: the 64-bit comparison (libseccomp's).
+/// - 32 bits: the low 32 bits of the argument against the low 32 bits of the value (and
+///   mask), unsigned, as libseccomp does on 32-bit architectures (`_db_rule_gen_32`). For
+///   every operator this is the 64-bit comparison of the value the kernel uses: zero- and
+///   sign-extension both keep the unsigned order of 32-bit values, so a rule written with
+///   a negative `int` sign-extended (`AT_FDCWD` as 0xffffffffffffff9c) compares as before.
+/// - 16 bits (`umode_t`; the 16-bit uid/gid of i386's old calls): the low 16 bits, unsigned,
+///   for every operator. seccomp's BPF loads 32-bit words and seccompiler has no ordered
+///   comparison under a mask, so each operator is written with MASKED_EQ on the low word
+///   ([`low_16_bits`]).
+///
+/// The value (and mask) of a rule on a narrow argument of x86_64 or x32 must be a value of
+/// that width: its upper bits all zero, or a sign extension. Anything else names no argument
+/// the kernel can receive (no `int` is 0x1_00000028), so the profile is refused naming the
+/// rule: it cannot mean what its author meant. On i386 the value is truncated (to 32 bits as
+/// libseccomp does, and to 16 for a 16-bit argument), because a profile covers three ABIs
+/// with one value, and an argument that is 64 bits wide on x86_64 (clone's flags) is 32 bits
+/// there.
+fn condition(
+    abi: Abi,
+    name: &str,
+    rule: &Rule,
+    c: &Cond,
+) -> Result<Vec<Vec<SeccompCondition>>, SeccompError> {
+    let bits = arg_bits(abi, name, c.index);
+    if bits < 64 && abi != Abi::X86 {
+        let mut values = vec![c.value];
+        if let Op::MaskedEq { mask } = c.op {
+            values = vec![mask, c.value & mask];
+        }
+        if let Some(&v) = values.iter().find(|&&v| !fits(v, bits)) {
+            return Err(SeccompError::ArgTooWide {
+                field: format!("{}.args", rule.field),
+                value: v,
+                syscall: name.to_string(),
+                index: c.index,
+                bits,
+            });
+        }
+    }
+    if bits < 32 {
+        return low_16_bits(c)
+            .into_iter()
+            .map(|(mask, value)| {
+                let op = SeccompCmpOp::MaskedEq(mask);
+                SeccompCondition::new(c.index, SeccompCmpArgLen::Dword, op, value)
+                    .map(|cond| vec![cond])
+                    .map_err(SeccompError::Compile)
+            })
+            .collect();
+    }
+    let len = if bits <= 32 {
+        SeccompCmpArgLen::Dword
+    } else {
+        SeccompCmpArgLen::Qword
     };
     let op = match c.op {
         Op::Ne => SeccompCmpOp::Ne,
@@ -379,7 +503,53 @@ fn condition(abi: Abi, c: &Cond) -> Result<SeccompCondition, SeccompError> {
         Op::Gt => SeccompCmpOp::Gt,
         Op::MaskedEq { mask } => SeccompCmpOp::MaskedEq(mask),
     };
-    SeccompCondition::new(c.index, len, op, c.value).map_err(SeccompError::Compile)
+    // seccompiler's Dword comparisons use the low 32 bits of the value and mask.
+    let cond = SeccompCondition::new(c.index, len, op, c.value).map_err(SeccompError::Compile)?;
+    Ok(vec![vec![cond]])
+}
+
+/// A comparison of the low 16 bits of an argument as alternatives (OR) of `(arg & mask) ==
+/// value` on the low word, `mask` within 0xffff. Writing `x` for the argument's low 16 bits
+/// and `v` for the rule's value (truncated to 16 bits):
+///
+/// - EQ: `x & 0xffff == v`; MASKED_EQ: under the rule's mask cut to 16 bits.
+/// - NE: some bit differs: for each bit i, `x & 1<<i == !v & 1<<i` (16 alternatives).
+/// - LT: for each bit i set in v, x agrees with v above i and has bit i clear; GT: for each
+///   bit i clear in v, x agrees above i and has bit i set (the highest differing bit decides).
+/// - LE: EQ or LT; GE: EQ or GT.
+///
+/// No alternative (LT 0, GT 0xffff) never matches.
+fn low_16_bits(c: &Cond) -> Vec<(u64, u64)> {
+    const LOW: u64 = 0xffff;
+    let v = c.value & LOW;
+    let above = |i: u32| LOW & !((2u64 << i) - 1); // bits i+1..15
+    let lt = || {
+        (0..16)
+            .filter(|i| v & 1 << i != 0)
+            .map(|i| (above(i) | 1 << i, v & above(i)))
+            .collect::<Vec<_>>()
+    };
+    let gt = || {
+        (0..16)
+            .filter(|i| v & 1 << i == 0)
+            .map(|i| (above(i) | 1 << i, (v & above(i)) | 1 << i))
+            .collect::<Vec<_>>()
+    };
+    match c.op {
+        Op::Eq => vec![(LOW, v)],
+        Op::MaskedEq { mask } => vec![(mask & LOW, v & mask)],
+        Op::Ne => (0..16).map(|i| (1 << i, !v & 1 << i)).collect(),
+        Op::Lt => lt(),
+        Op::Gt => gt(),
+        Op::Le => [vec![(LOW, v)], lt()].concat(),
+        Op::Ge => [vec![(LOW, v)], gt()].concat(),
+    }
+}
+
+/// Whether `v` is a `bits`-wide value as a 64-bit datum: zero-extended or sign-extended.
+fn fits(v: u64, bits: u8) -> bool {
+    let shift = 64 - u32::from(bits);
+    (v << shift) >> shift == v || (((v << shift) as i64) >> shift) as u64 == v
 }
 
 #[cfg(test)]

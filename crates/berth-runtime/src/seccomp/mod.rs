@@ -22,7 +22,7 @@ mod tests;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-pub use compile::{syscall_number, BAD_ABI_ACTION};
+pub use compile::{arg_bits, syscall_number, BAD_ABI_ACTION};
 pub use default_profile::default_profile;
 pub use notify::{Listener, ListenerState};
 pub use profile::{Abi, Action, Cond, Op, Profile, Rule};
@@ -56,6 +56,14 @@ pub enum SeccompError {
     DefaultNotify,
     #[error("config.json: {field}: SCMP_ACT_NOTIFY cannot be used for write (the runtime writes after loading the filter, before the agent can answer)")]
     NotifyWrite { field: String },
+    #[error("config.json: {field}: value {value:#x} for argument {index} of {syscall}: the kernel reads that argument as {bits} bits, and no {bits}-bit value is {value:#x} (a {bits}-bit value has its upper bits all zero or a sign extension)")]
+    ArgTooWide {
+        field: String,
+        value: u64,
+        syscall: String,
+        index: u8,
+        bits: u8,
+    },
     #[error("compile the seccomp filter")]
     Compile(#[source] seccompiler::BackendError),
     #[error("compile the seccomp filter: unexpected seccompiler output ({0})")]

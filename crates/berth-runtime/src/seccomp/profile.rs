@@ -61,7 +61,8 @@ impl Action {
     }
 }
 
-/// An argument comparison (libseccomp's `SCMP_CMP_*`), 64-bit as libseccomp compares.
+/// An argument comparison (libseccomp's `SCMP_CMP_*`), compiled on the bits of the argument
+/// the kernel reads (`compile.rs`, `condition`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Ne,
@@ -95,6 +96,8 @@ pub enum Abi {
 /// One syscall entry, after validation: names as written (resolved per ABI by the compiler).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
+    /// Where the rule is in the config (`linux.seccomp.syscalls[2]`), for errors.
+    pub field: String,
     pub names: Vec<String>,
     pub action: Action,
     /// Alternatives (OR); each alternative is a list of conditions (AND). A single empty
@@ -211,6 +214,7 @@ pub fn parse(value: &serde_json::Value) -> Result<Profile, SeccompError> {
             conds.push(cond(a, &format!("{field}.args[{j}]"))?);
         }
         rules.push(Rule {
+            field,
             names: sc.names.clone(),
             action,
             alternatives: alternatives(conds),

@@ -113,6 +113,14 @@ clean-demo:
 test-vm: build
 	BERTH=$(BERTH) integration/vm/run.sh
 
+# The systemd VM tier: systemd as PID 1 on pure cgroup v2 (a Debian 12 image that
+# integration/vm-systemd/build-rootfs.sh builds with mmdebstrap and caches under
+# /var/cache/berth/vm-systemd), running the systemd cgroup driver's suite; see
+# docs/testing.md. Not part of `make test` (yet): see docs/testing.md for its times.
+.PHONY: test-systemd
+test-systemd: build probe
+	BERTH=$(BERTH) BERTH_PROBE=$(PROBE) integration/vm-systemd/run.sh
+
 # The opencontainers/runtime-tools validation suite (docs/conformance.md): builds it once into
 # /var/cache/berth/runtime-tools-<commit>/ (Go 1.22 from bookworm-backports when missing), runs
 # all tests on the host and the cgroup tests in the VM tier, and compares with

@@ -26,6 +26,10 @@ pub const DEFAULT_SLICE: &str = "system.slice";
 /// The scope name prefix when `linux.cgroupsPath` is empty: the unit is `berth-<id>.scope`.
 pub const DEFAULT_PREFIX: &str = "berth";
 
+/// The cgroup v2 controllers systemd enables for a unit with `Delegate=yes` (the ones it
+/// manages itself); hugetlb, rdma and misc are not among them.
+pub(crate) const DELEGATED_CONTROLLERS: [&str; 5] = ["cpu", "cpuset", "io", "memory", "pids"];
+
 /// The transient unit that holds a container: recorded in the state with the cgroup plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemdUnit {

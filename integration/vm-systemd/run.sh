@@ -47,7 +47,8 @@ timeout "$timeout_s" qemu-system-x86_64 -accel tcg -m 1536 -smp 2 -nographic -no
     -drive "file=$work/payload.img,format=raw,if=virtio,readonly=on" \
     -append "console=ttyS0 root=/dev/vda panic=-1 quiet systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all systemd.show_status=0" \
     < /dev/null 2>&1 |
-    tr -d '\r' | tee "$work/console.log" | grep --line-buffered -E '^(PASS|FAIL|RUN|VM-|INFO)'
+    tr -d '\r' | sed -u 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' | tee "$work/console.log" |
+    grep --line-buffered -E '^(PASS|FAIL|RUN|VM-|INFO)'
 set -e
 echo "vm-systemd: VM ran $(($(date +%s) - start)) s (whole tier $(($(date +%s) - t0)) s)"
 

@@ -98,7 +98,8 @@ impl BundleError {
 pub struct PlanOptions {
     /// `create --no-pivot`.
     pub no_pivot: bool,
-    /// `--systemd-cgroup`.
+    /// The systemd cgroup driver (`--systemd-cgroup` or `--cgroup-manager=systemd`): the
+    /// cgroup is a transient scope systemd creates (cgroups/systemd/).
     pub systemd_cgroup: bool,
     /// `--cgroup-manager`: with [`CgroupManager::Disabled`] the plan has no cgroup
     /// ([`CgroupPlan::none`]) and `systemd_cgroup` is not looked at (the command line refuses

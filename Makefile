@@ -86,7 +86,7 @@ clippy:
 # run skips it.
 # Every skip line is collected from the output and summarised at the end (integration/skips.sh).
 TEST_LOG     := $(CURDIR)/target/test-workspace.log
-test: deps probe fmt-check clippy build test-vm conformance fuzz-smoke test-diff
+test: deps probe fmt-check clippy build test-vm test-systemd conformance fuzz-smoke test-diff
 	@mkdir -p $(dir $(TEST_LOG))
 	set -o pipefail; status=0; BERTH_PROBE=$(PROBE) $(CARGO) test --workspace --no-fail-fast --features failpoints \
 		-- --skip differential_against_runc 2>&1 | tee $(TEST_LOG) || status=$$?; \
@@ -125,6 +125,14 @@ clean-demo:
 .PHONY: test-vm
 test-vm: build
 	BERTH=$(BERTH) integration/vm/run.sh
+
+# The systemd VM tier: systemd as PID 1 on pure cgroup v2 (a Debian 12 image that
+# integration/vm-systemd/build-rootfs.sh builds with mmdebstrap and caches under
+# /var/cache/berth/vm-systemd), running the systemd cgroup driver's suite; see
+# docs/testing.md (about 70 s, plus about 70 s once to build the image on a fresh machine).
+.PHONY: test-systemd
+test-systemd: build probe
+	BERTH=$(BERTH) BERTH_PROBE=$(PROBE) integration/vm-systemd/run.sh
 
 # The opencontainers/runtime-tools validation suite (docs/conformance.md): builds it once into
 # /var/cache/berth/runtime-tools-<commit>/ (Go 1.22 from bookworm-backports when missing), runs

@@ -42,10 +42,11 @@ pub struct Global {
     /// Log debug messages
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Manage cgroups through systemd (not supported yet: rejected)
+    /// Manage cgroups through systemd: the container's cgroup is a transient scope that
+    /// systemd creates (cgroupsPath "slice:prefix:name"; pure cgroup v2 hosts only)
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
-    /// Cgroup manager: cgroupfs, systemd (not supported yet: rejected) or disabled (no cgroup)
+    /// Cgroup manager: cgroupfs, systemd (as --systemd-cgroup) or disabled (no cgroup)
     ///
     /// Read by create and run; later commands follow what the container was created with.
     /// disabled: the container gets no cgroup at all, linux.resources and linux.cgroupsPath

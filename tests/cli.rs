@@ -37,8 +37,8 @@ fn features_states_supported_versions_namespaces_and_mount_options() {
     for o in ["ro", "rbind", "rro", "nosymfollow", "rslave"] {
         assert!(opts.contains(&o.to_string()), "{o} missing from {opts:?}");
     }
-    // Only what berth does: no systemd driver.
-    assert_eq!(f["linux"]["cgroup"]["systemd"], false);
+    // Only what berth does: the systemd driver (system instance), not the user instance.
+    assert_eq!(f["linux"]["cgroup"]["systemd"], true);
 }
 
 #[test]

@@ -402,8 +402,8 @@ test_options() {
 
 	printf 'systemd_cgroup = true\n' >"$opts/systemd.toml"
 	refused "ConfigPath systemd_cgroup = true (the library's refusal of the systemd driver)" t-systemd \
-		"(runtime options: SystemdCgroup): cgroupsPath" $RT --runtime-config-path "$opts/systemd.toml"
-	contains "…saying the driver is not supported" "systemd cgroup driver not supported yet" "$err"
+		"(runtime options: SystemdCgroup): the systemd cgroup driver needs a pure cgroup v2 host" $RT --runtime-config-path "$opts/systemd.toml"
+	contains "…naming this host's layout" "this host's cgroups are Hybrid" "$err"
 	printf 'binary_name = "runc"\n' >"$opts/unknown.toml"
 	refused "ConfigPath with a key berth does not know" t-unknown "parse the shim config file $opts/unknown.toml (runtime option ConfigPath): " \
 		$RT --runtime-config-path "$opts/unknown.toml"
@@ -425,8 +425,8 @@ test_options() {
 	# create is refused and the error reaches the CRI client.
 	if [ -n "$CRI_TEST" ] && [ -x "$CRI_TEST" ]; then
 		out=$(BERTH_CRI_HOST_NETWORK=1 timeout 120 "$CRI_TEST" "$SOCK" berth-systemd "$IMG" "$WORK" 2>&1)
-		contains "CRI handler berth-systemd (options ConfigPath, systemd_cgroup = true): RunPodSandbox fails naming the option" "(runtime options: SystemdCgroup): cgroupsPath" "$out"
-		contains "…with the library's refusal" "systemd cgroup driver not supported yet" "$out"
+		contains "CRI handler berth-systemd (options ConfigPath, systemd_cgroup = true): RunPodSandbox fails naming the option" "(runtime options: SystemdCgroup): " "$out"
+		contains "…with the library's refusal" "the systemd cgroup driver needs a pure cgroup v2 host" "$out"
 	else
 		bad "CRI test binary missing ($3): the CRI handler with options is not tested"
 	fi
@@ -453,7 +453,7 @@ test_options() {
 	refused "runc options BinaryName" t-runcbin "runtime option BinaryName = \"runc\": berth's shim runs containers with the berth library in-process" \
 		$RUNC --runc-binary runc
 	refused "runc options SystemdCgroup (ctr --runc-systemd-cgroup)" t-runcsd \
-		"(runtime options: SystemdCgroup): cgroupsPath \"system.slice:berth:t-runcsd\": systemd cgroup driver not supported yet" \
+		"(runtime options: SystemdCgroup): the systemd cgroup driver needs a pure cgroup v2 host" \
 		$RUNC --runc-systemd-cgroup --cgroup system.slice:berth:t-runcsd
 	stop_containerd TERM
 	for p in $(pgrep -f "containerd-shim-runc-v2 -namespace $NS .*-address $SOCK"); do kill -9 "$p" 2>/dev/null; done

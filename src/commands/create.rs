@@ -16,7 +16,7 @@ pub fn run(store: &Store, g: &Global, args: &CreateArgs) -> anyhow::Result<i32> 
 
 /// Checks the flags berth does not support yet, and turns the rest into library options.
 pub fn options(g: &Global, args: &CreateArgs) -> anyhow::Result<CreateOptions> {
-    let cgroup_manager = cgroup_manager(g)?;
+    let (cgroup_manager, systemd_cgroup) = cgroup_manager(g)?;
     let listen_fds = listen_fds();
     Ok(CreateOptions {
         pid_file: args.pid_file.clone(),
@@ -25,7 +25,7 @@ pub fn options(g: &Global, args: &CreateArgs) -> anyhow::Result<CreateOptions> {
         plan: PlanOptions {
             no_pivot: args.no_pivot,
             no_new_keyring: args.no_new_keyring,
-            systemd_cgroup: g.systemd_cgroup,
+            systemd_cgroup,
             cgroup_manager,
             // Socket-activation fds come first (3..3+n-1), then --preserve-fds, as runc.
             preserve_fds: listen_fds + args.preserve_fds,
@@ -37,21 +37,17 @@ pub fn options(g: &Global, args: &CreateArgs) -> anyhow::Result<CreateOptions> {
     })
 }
 
-/// `--cgroup-manager` and `--systemd-cgroup` together: systemd is not supported either way, and
-/// asking for systemd and for no cgroup at once is a contradiction.
-fn cgroup_manager(g: &Global) -> anyhow::Result<cgroups::CgroupManager> {
+/// `--cgroup-manager` and `--systemd-cgroup` together: `(manager, systemd driver)`. Both
+/// `--systemd-cgroup` and `--cgroup-manager=systemd` select the systemd driver; asking for it
+/// and for no cgroup at once is a contradiction.
+fn cgroup_manager(g: &Global) -> anyhow::Result<(cgroups::CgroupManager, bool)> {
     match (g.systemd_cgroup, g.cgroup_manager) {
         (true, CgroupManager::Disabled) => bail!(
             "--systemd-cgroup and --cgroup-manager=disabled cannot be used together (one asks for the systemd cgroup driver, the other for no cgroup)"
         ),
-        (true, _) => bail!(
-            "--systemd-cgroup: the systemd cgroup driver is not supported by this berth version"
-        ),
-        (false, CgroupManager::Systemd) => bail!(
-            "--cgroup-manager=systemd: the systemd cgroup driver is not supported by this berth version"
-        ),
-        (false, CgroupManager::Cgroupfs) => Ok(cgroups::CgroupManager::Cgroupfs),
-        (false, CgroupManager::Disabled) => Ok(cgroups::CgroupManager::Disabled),
+        (true, _) | (false, CgroupManager::Systemd) => Ok((cgroups::CgroupManager::Cgroupfs, true)),
+        (false, CgroupManager::Cgroupfs) => Ok((cgroups::CgroupManager::Cgroupfs, false)),
+        (false, CgroupManager::Disabled) => Ok((cgroups::CgroupManager::Disabled, false)),
     }
 }
 

@@ -28,7 +28,7 @@ pub fn features_with(mount_options: &[&str]) -> Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": capabilities,
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": false},
             "seccomp": crate::seccomp::features(),
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
@@ -64,7 +64,7 @@ mod tests {
         let linux = &f["linux"];
         assert_eq!(linux["namespaces"].as_array().unwrap().len(), 8);
         assert_eq!(linux["cgroup"]["v1"], true);
-        assert_eq!(linux["cgroup"]["systemd"], false);
+        assert_eq!(linux["cgroup"]["systemd"], true);
         assert_eq!(linux["seccomp"]["enabled"], true);
         assert!(linux["seccomp"]["actions"]
             .as_array()

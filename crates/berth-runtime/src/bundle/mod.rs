@@ -98,7 +98,8 @@ impl BundleError {
 pub struct PlanOptions {
     /// `create --no-pivot`.
     pub no_pivot: bool,
-    /// `--systemd-cgroup`.
+    /// The systemd cgroup driver (`--systemd-cgroup` or `--cgroup-manager=systemd`): the
+    /// cgroup is a transient scope systemd creates (cgroups/systemd/).
     pub systemd_cgroup: bool,
     /// `--cgroup-manager`: with [`CgroupManager::Disabled`] the plan has no cgroup
     /// ([`CgroupPlan::none`]) and `systemd_cgroup` is not looked at (the command line refuses
@@ -331,7 +332,7 @@ fn refuse_systemd_cgroups_path(cgroups_path: Option<&Path>) -> Result<(), Bundle
         Some(p) if is_systemd_cgroups_path(p) => Err(BundleError::invalid(
             "linux.cgroupsPath",
             format!(
-                "{:?} is in the systemd cgroup driver's slice:prefix:name form, but the cgroup driver is cgroupfs (the systemd driver is not supported by this berth version)",
+                "{:?} is in the systemd cgroup driver's slice:prefix:name form, but the cgroup driver is cgroupfs (the systemd driver is chosen by --systemd-cgroup, --cgroup-manager=systemd or the shim's SystemdCgroup option)",
                 p.display().to_string()
             ),
         )),
@@ -639,8 +640,7 @@ mod tests {
 
     /// Issue #15: a systemd-form cgroupsPath under the cgroupfs driver was taken as the
     /// directory `berth/system.slice:x:y`, outside the slice; it is refused by the plan, naming
-    /// the path and the form. With the systemd driver asked for, the cgroup plan's own refusal
-    /// applies.
+    /// the path and the form. With the systemd driver asked for, it names the scope.
     #[test]
     fn systemd_form_cgroups_path_is_refused_under_the_cgroupfs_driver() {
         let dir = bundle_with_resources("{}");
@@ -652,16 +652,16 @@ mod tests {
         let err = Plan::new("c1", dir.path(), &host(), PlanOptions::default()).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "config.json: linux.cgroupsPath: \"system.slice:x:y\" is in the systemd cgroup driver's slice:prefix:name form, but the cgroup driver is cgroupfs (the systemd driver is not supported by this berth version)"
+            "config.json: linux.cgroupsPath: \"system.slice:x:y\" is in the systemd cgroup driver's slice:prefix:name form, but the cgroup driver is cgroupfs (the systemd driver is chosen by --systemd-cgroup, --cgroup-manager=systemd or the shim's SystemdCgroup option)"
         );
         let systemd = PlanOptions {
             systemd_cgroup: true,
             ..PlanOptions::default()
         };
-        let err = Plan::new("c1", dir.path(), &host(), systemd).unwrap_err();
+        let plan = Plan::new("c1", dir.path(), &host(), systemd).unwrap();
         assert_eq!(
-            err.to_string(),
-            "cgroupsPath \"system.slice:x:y\": systemd cgroup driver not supported yet"
+            plan.cgroup.relative_path,
+            std::path::PathBuf::from("system.slice/x-y.scope")
         );
         // Without a cgroup the path is not used, so not checked.
         let disabled = PlanOptions {

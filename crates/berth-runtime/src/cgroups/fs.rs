@@ -181,7 +181,12 @@ impl CgroupPlan {
     /// rmdir the container directory in every hierarchy (child cgroups first, EBUSY retried for
     /// up to 2 s while the last tasks exit), then berth's own parents (`berth/`) if empty. A
     /// missing directory is not an error, so delete is idempotent.
+    ///
+    /// With the systemd driver the scope is stopped instead (systemd removes its cgroup).
     pub fn remove(&self) -> Result<(), CgroupError> {
+        if let Some(unit) = &self.systemd {
+            return self.stop_systemd_scope(unit);
+        }
         self.remove_with(&HostFs)
     }
 

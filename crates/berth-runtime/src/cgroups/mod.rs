@@ -16,11 +16,14 @@
 //! - `freeze.rs`: pause/resume through the v1 freezer or `cgroup.freeze`.
 //! - `stats.rs`: usage in runc's stats shape, and the OOM watch behind `berth events`.
 //! - `sub.rs`: `exec --cgroup`, the sub-cgroups an exec'd process joins.
+//! - `systemd/`: the systemd driver: `slice:prefix:name` paths, the transient scope systemd
+//!   creates over D-Bus, and the unit properties for `linux.resources`.
 //!
 //! See docs/cgroups.md for the v1/v2 mapping of every setting.
 //!
 //! Safety rules this module keeps (see docs/ENVIRONMENT): it never mounts, unmounts or remounts a
-//! hierarchy, and it writes only below directories it created itself, except the v2
+//! hierarchy, and it writes only below directories it created itself (or, with the systemd
+//! driver, in the scope systemd created for the container), except the v2
 //! `cgroup.subtree_control` of berth's own parent directories (e.g. `berth/`), never the root's.
 
 pub mod bpf;
@@ -32,6 +35,7 @@ mod resources;
 mod rt_budget;
 mod stats;
 mod sub;
+pub mod systemd;
 mod v1;
 mod v2;
 mod writes;
@@ -106,8 +110,10 @@ pub struct HostCgroups {
     pub hierarchies: Vec<Hierarchy>,
 }
 
-/// Who places the container in a cgroup (`--cgroup-manager`). systemd is not one of them: the
-/// command line rejects it, as it rejects `--systemd-cgroup`.
+/// Who places the container in a cgroup (`--cgroup-manager`). The systemd driver is
+/// `Cgroupfs` with `PlanOptions::systemd_cgroup` set (the command line maps
+/// `--cgroup-manager=systemd` to it): systemd creates and removes the scope, berth writes,
+/// reads and signals its cgroup files like any other.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum CgroupManager {
     /// berth creates, writes and removes the cgroup directories itself.
@@ -138,6 +144,10 @@ pub struct CgroupPlan {
     /// update, stats, ps) check this and refuse.
     #[serde(default)]
     pub disabled: bool,
+    /// The systemd driver's scope: systemd created the cgroup (`relative_path` is the scope's)
+    /// and removes it when the unit stops; `None` for a cgroup berth makes itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<systemd::SystemdUnit>,
 }
 
 /// Errors of the cgroups module: one variant per failed operation, naming the path or id.
@@ -161,8 +171,39 @@ pub enum CgroupError {
     InvalidId { id: String, reason: &'static str },
     #[error("invalid cgroupsPath {path:?}: {reason}")]
     InvalidPath { path: String, reason: &'static str },
-    #[error("cgroupsPath {path:?}: systemd cgroup driver not supported yet")]
-    SystemdUnsupported { path: String },
+    #[error(
+        "the systemd cgroup driver needs a pure cgroup v2 host; this host's cgroups are {layout:?}"
+    )]
+    SystemdNeedsUnified { layout: Layout },
+    #[error("systemd cgroup driver: cannot reach systemd over the system D-Bus at {address}: {reason} (is systemd PID 1 and dbus running?)")]
+    NoBus {
+        address: String,
+        reason: &'static str,
+    },
+    #[error("systemd cgroup driver: connect to the system D-Bus at {address}")]
+    Bus {
+        address: String,
+        #[source]
+        source: Box<zbus::Error>,
+    },
+    #[error("systemd cgroup driver: {op}")]
+    SystemdCall {
+        op: String,
+        #[source]
+        source: Box<zbus::Error>,
+    },
+    #[error("systemd unit {unit} did not {what} within {secs} s")]
+    UnitTimeout {
+        unit: String,
+        what: &'static str,
+        secs: u64,
+    },
+    #[error("systemd unit {unit} is {state} after its job (expected {expected})")]
+    UnitState {
+        unit: String,
+        state: String,
+        expected: &'static str,
+    },
     #[error("create cgroup {path}")]
     Create {
         path: PathBuf,

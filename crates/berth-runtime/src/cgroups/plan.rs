@@ -4,7 +4,8 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::{CgroupError, CgroupPlan, Hierarchy, HostCgroups};
+use super::systemd::SystemdUnit;
+use super::{CgroupError, CgroupPlan, Hierarchy, HostCgroups, Layout};
 
 /// The directory below each hierarchy root that holds berth's containers by default.
 pub const BERTH_PARENT: &str = "berth";
@@ -19,8 +20,11 @@ impl CgroupPlan {
     /// - absolute → that path below each hierarchy root.
     ///
     /// Rejected: an empty id or one that is not a single path component, `..` components, a path
-    /// naming the hierarchy root itself, and any path at all when `systemd` is true (the systemd
-    /// cgroup driver and its `slice:prefix:name` form are not supported yet). With `systemd`
+    /// naming the hierarchy root itself.
+    ///
+    /// With `systemd` (the systemd driver) the path is `slice:prefix:name` instead (empty →
+    /// `system.slice:berth:<id>`, [`SystemdUnit::parse`]) and the cgroup is the scope's
+    /// directory, in the cgroup2 hierarchy only: the host must be pure cgroup v2. With `systemd`
     /// false a path containing `:` is an ordinary path.
     pub fn new(
         host: &HostCgroups,
@@ -31,11 +35,7 @@ impl CgroupPlan {
         validate_id(id)?;
         let given = cgroups_path.filter(|p| !p.as_os_str().is_empty());
         if systemd {
-            let path = match given {
-                Some(p) => p.to_string_lossy().into_owned(),
-                None => String::new(),
-            };
-            return Err(CgroupError::SystemdUnsupported { path });
+            return Self::systemd(host, given, id);
         }
         let (relative_path, owned_parent_depth) = match given {
             None => (Path::new(BERTH_PARENT).join(id), 1),
@@ -53,6 +53,35 @@ impl CgroupPlan {
             hierarchies: host.hierarchies.clone(),
             owned_parent_depth,
             disabled: false,
+            systemd: None,
+        })
+    }
+
+    /// The systemd driver's plan: the scope's cgroup in the cgroup2 hierarchy, which systemd
+    /// creates and removes (so berth owns none of its parents).
+    fn systemd(
+        host: &HostCgroups,
+        given: Option<&Path>,
+        id: &str,
+    ) -> Result<CgroupPlan, CgroupError> {
+        let path = match given {
+            None => None,
+            Some(p) => Some(p.to_str().ok_or_else(|| CgroupError::InvalidPath {
+                path: p.to_string_lossy().into_owned(),
+                reason: "is not UTF-8",
+            })?),
+        };
+        let unit = SystemdUnit::parse(path, id)?;
+        let layout = host.layout();
+        if layout != Layout::Unified {
+            return Err(CgroupError::SystemdNeedsUnified { layout });
+        }
+        Ok(CgroupPlan {
+            relative_path: unit.relative_path(),
+            hierarchies: host.hierarchies.clone(),
+            owned_parent_depth: 0,
+            disabled: false,
+            systemd: Some(unit),
         })
     }
 
@@ -64,6 +93,7 @@ impl CgroupPlan {
             hierarchies: Vec::new(),
             owned_parent_depth: 0,
             disabled: true,
+            systemd: None,
         }
     }
 

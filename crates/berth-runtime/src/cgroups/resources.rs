@@ -579,6 +579,17 @@ impl CgroupPlan {
         if fs.exists(&leaf) {
             return words(leaf.join("cgroup.controllers"));
         }
+        if self.systemd.is_some() {
+            // systemd makes the slices and the scope, and for a delegated unit enables in
+            // them the controllers it manages (systemd.resource-control(5), "Delegate="),
+            // of those the host has.
+            let root = words(h.mount_point.join("cgroup.controllers"))?;
+            return Some(
+                root.into_iter()
+                    .filter(|c| super::systemd::DELEGATED_CONTROLLERS.contains(&c.as_str()))
+                    .collect(),
+            );
+        }
         let mut handed_down = words(h.mount_point.join("cgroup.subtree_control"))?;
         let components: Vec<_> = self.relative_path.components().collect();
         let mut dir = h.mount_point.clone();

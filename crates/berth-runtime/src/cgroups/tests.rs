@@ -413,13 +413,13 @@ fn plan_path_rules() {
 }
 
 #[test]
-fn plan_rejects_the_systemd_driver() {
+fn plan_rejects_the_systemd_driver_on_a_hybrid_host() {
     let host = hybrid_fixture().host();
     let err =
         CgroupPlan::new(&host, Some(Path::new("system.slice:berth:c1")), "c1", true).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "cgroupsPath \"system.slice:berth:c1\": systemd cgroup driver not supported yet"
+        "the systemd cgroup driver needs a pure cgroup v2 host; this host's cgroups are Hybrid"
     );
 }
 

@@ -123,7 +123,9 @@ impl Undo<'_> {
         };
         container.save_identity(&identity)?;
 
-        self.cgroup = !plan.cgroup.disabled; // before creating: a half-made cgroup is undone too
+        // Before creating: a half-made cgroup is undone too. Not a systemd scope, which is
+        // undone only once this create has started it (the name may be another's scope).
+        self.cgroup = !plan.cgroup.disabled && plan.cgroup.systemd.is_none();
         setup_cgroup(plan)?;
         crate::failpoint!("create:after-cgroup");
 
@@ -155,7 +157,16 @@ impl Undo<'_> {
             hooks::run_all(&plan.hooks, HookKind::CreateRuntime, &json, ctx)?;
             Ok(json)
         };
-        let mut spawned = process::spawn(plan, &fifo, &runtime_hooks)?;
+        let scope_started = std::cell::Cell::new(false);
+        let place_in_cgroup = |stage1: i32| -> Result<(), process::ProcessError> {
+            plan.cgroup
+                .start_systemd_scope(&plan.id, stage1, plan.resources.as_ref())?;
+            scope_started.set(true);
+            Ok(apply_resources(plan)?)
+        };
+        let spawned = process::spawn(plan, &fifo, &runtime_hooks, &place_in_cgroup);
+        self.cgroup |= scope_started.get();
+        let mut spawned = spawned?;
         crate::failpoint!("create:after-spawn");
         let console = spawned.console.take();
         let pid = spawned.pid;
@@ -203,6 +214,12 @@ fn setup_cgroup(plan: &Plan) -> Result<(), ContainerError> {
         }
         return Ok(());
     }
+    if plan.cgroup.systemd.is_some() {
+        // systemd creates the scope around stage 1 once it is forked (process::spawn calls
+        // `place_in_cgroup`); only check now that systemd can be reached.
+        plan.cgroup.check_systemd_bus()?;
+        return Ok(());
+    }
     let created = plan.cgroup.create()?;
     plan.cgroup.ensure_not_frozen()?; // else the init freezes on its first instruction and create waits forever
     let occupants = plan.cgroup.occupants();
@@ -214,7 +231,6 @@ fn setup_cgroup(plan: &Plan) -> Result<(), ContainerError> {
             plan.id
         );
     }
-    // Validated by Plan::new; this only writes (after the checks that need the cgroup).
     if let Some(resources) = &plan.resources {
         if let Some(cpu) = resources.resources().cpu() {
             if let Some(runtime) = cpu.realtime_runtime() {
@@ -223,6 +239,14 @@ fn setup_cgroup(plan: &Plan) -> Result<(), ContainerError> {
                     .grant_rt_budget(runtime, cpu.realtime_period(), &created.dirs)?;
             }
         }
+    }
+    Ok(apply_resources(plan)?)
+}
+
+/// Writes the planned `linux.resources` to the container's cgroup files (validated by
+/// Plan::new; this only writes, after the checks that need the cgroup).
+fn apply_resources(plan: &Plan) -> Result<(), crate::cgroups::CgroupError> {
+    if let Some(resources) = &plan.resources {
         let unapplied = plan.cgroup.apply_resources(resources)?;
         if !unapplied.is_empty() {
             crate::log_warn!(

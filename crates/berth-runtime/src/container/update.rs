@@ -41,5 +41,7 @@ pub fn update_requiring(
             cgroup.grant_rt_budget(runtime, cpu.realtime_period(), &[])?;
         }
     }
+    // The systemd driver: systemd first, so that it keeps what the files get next.
+    cgroup.update_systemd_properties(&planned)?;
     Ok(cgroup.update_resources_requiring(&planned, required)?)
 }

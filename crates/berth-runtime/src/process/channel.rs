@@ -7,7 +7,11 @@
 //! ```text
 //!  parent (berth create)                 stage-1 child                    init (stage-2)
 //!  ─────────────────────                 ─────────────                    ──────────────
-//!  fork ───────────────────────────────▶ join cgroup, setns(paths)
+//!  fork ───────────────────────────────▶ (systemd driver: waits)
+//!  start the systemd scope with stage 1,
+//!  write the resources to its files
+//!      CgroupPlaced ───────────────────▶ (only with the systemd driver)
+//!                                        join cgroup, setns(paths)
 //!                                        unshare(user)?
 //!      ◀──────────────── MapIds          (only with a new user ns)
 //!  write uid_map/gid_map
@@ -52,6 +56,9 @@ use serde::{Deserialize, Serialize};
 /// Every message of the protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
+    /// parent → stage-1 (systemd driver only): systemd moved stage 1 into the container's
+    /// scope and its resources are written; go on.
+    CgroupPlaced,
     /// stage-1 → parent: the new user namespace exists; write its id maps.
     MapIds,
     /// parent → stage-1: the maps are written.
@@ -82,6 +89,7 @@ pub enum Msg {
 /// A protocol step: what a message is, without its payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    CgroupPlaced,
     MapIds,
     IdsMapped,
     InitPid,
@@ -97,7 +105,8 @@ pub enum Step {
 
 impl Step {
     /// Every step, for the test that the protocol is documented.
-    pub const ALL: [Step; 11] = [
+    pub const ALL: [Step; 12] = [
+        Step::CgroupPlaced,
         Step::MapIds,
         Step::IdsMapped,
         Step::InitPid,
@@ -121,6 +130,7 @@ impl std::fmt::Display for Step {
 impl Msg {
     pub fn step(&self) -> Step {
         match self {
+            Msg::CgroupPlaced => Step::CgroupPlaced,
             Msg::MapIds => Step::MapIds,
             Msg::IdsMapped => Step::IdsMapped,
             Msg::InitPid(_) => Step::InitPid,
@@ -261,6 +271,11 @@ impl Channel {
             }),
             Some(m) => in_order(m, expected, self.peer),
         }
+    }
+
+    /// parent → stage 1: systemd placed stage 1 in the container's scope.
+    pub fn recv_cgroup_placed(&self) -> Result<(), ChannelError> {
+        self.expect(Step::CgroupPlaced).map(drop)
     }
 
     /// stage 1 → parent: a new user namespace waits for its id maps.

@@ -86,6 +86,8 @@ pub enum ProcessError {
     Hook(#[from] crate::hooks::HookError),
     #[error(transparent)]
     Guard(Box<guard::GuardError>),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("open the bind mount sources on the host")]
     BindSources(#[source] crate::rootfs::RootfsError),
 }
@@ -118,12 +120,17 @@ impl Spawned {
 /// returns the state JSON the container's own hooks read (container/create.rs builds it).
 pub type RuntimeHooks<'a> = &'a dyn Fn(i32) -> Result<String, ProcessError>;
 
+/// The systemd driver's placement: puts the process with the given host pid (stage 1, waiting)
+/// into the container's scope and writes its resources (container/create.rs).
+pub type PlaceInCgroup<'a> = &'a dyn Fn(i32) -> Result<(), ProcessError>;
+
 /// Forks the container process and runs the protocol up to `Ready`. On error every process it
 /// forked is killed and reaped.
 pub fn spawn(
     plan: &Plan,
     exec_fifo: &Path,
     runtime_hooks: RuntimeHooks,
+    place_in_cgroup: PlaceInCgroup,
 ) -> Result<Spawned, ProcessError> {
     let handles = InitHandles {
         exec_fifo: open_path(exec_fifo, OFlag::O_PATH)?,
@@ -145,7 +152,11 @@ pub fn spawn(
     // execve, so /proc/<pid>/exe (the host binary) is out of the container's reach.
     guard::set_non_dumpable().map_err(|e| ProcessError::Guard(Box::new(e)))?;
     let me = nix::unistd::getpid().as_raw();
-    let v2_dir = plan.cgroup.open_v2_dir();
+    // The systemd driver's scope does not exist yet: systemd creates it around stage 1 below.
+    let v2_dir = match plan.cgroup.systemd {
+        Some(_) => None,
+        None => plan.cgroup.open_v2_dir(),
+    };
     let stage1 = match crate::sys::fork_into_cgroup(v2_dir.as_ref().map(|fd| fd.as_fd()))
         .map_err(ProcessError::Fork)?
     {
@@ -161,6 +172,15 @@ pub fn spawn(
     drop(handles);
     crate::phase!("create: fork stage 1");
     crate::failpoint!("spawn:after-fork");
+    if plan.cgroup.systemd.is_some() {
+        // After the fork, never before: the D-Bus connection runs a thread, and a process
+        // with more than one thread must not fork (fork(2) copies only the calling thread).
+        let placed = place_in_cgroup(stage1).and_then(|()| Ok(chan.send(&Msg::CgroupPlaced)?));
+        if let Err(e) = placed {
+            kill_and_reap(stage1);
+            return Err(e);
+        }
+    }
 
     let mut init_pid = None;
     let result = drive(plan, &chan, stage1, &mut init_pid, runtime_hooks);

@@ -90,7 +90,12 @@ fn stage1(
     // Join the cgroup first (cgroup2: this process was cloned into it when possible): the init
     // inherits it, so it never runs a single instruction outside its limits, and the cgroup
     // namespace created below is rooted at it.
-    plan.cgroup.join_self(born_in_v2)?;
+    // The systemd driver: the parent asks systemd to start the scope with this process in it
+    // (systemd moves it) and says when that is done.
+    match plan.cgroup.systemd {
+        Some(_) => chan.recv_cgroup_placed()?,
+        None => plan.cgroup.join_self(born_in_v2)?,
+    }
     crate::phase!("stage1: join cgroup");
     crate::failpoint!("stage1:after-cgroup-join");
 

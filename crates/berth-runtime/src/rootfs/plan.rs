@@ -742,6 +742,7 @@ mod tests {
                 h("/sys/fs/cgroup/unified", "cgroup2", ""),
             ],
             disabled: false,
+            systemd: None,
         };
         let mut c = ctx(dir.path());
         c.cgroup = Some(&hybrid);
@@ -771,6 +772,7 @@ mod tests {
             owned_parent_depth: 0,
             hierarchies: vec![h("/sys/fs/cgroup", "cgroup2", "")],
             disabled: false,
+            systemd: None,
         };
         c.cgroup = Some(&unified);
         c.new_cgroup_ns = true;

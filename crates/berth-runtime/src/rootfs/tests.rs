@@ -451,6 +451,7 @@ fn cgroup_mount_binds_each_hierarchy_read_only() {
         owned_parent_depth: 0,
         hierarchies: hierarchies.clone(),
         disabled: false,
+        systemd: None,
     };
     let dir = bundle();
     let spec = spec(serde_json::json!({

@@ -124,42 +124,20 @@ pub fn load_config_with<T>(
 /// Fields of the runtime-spec berth does not apply, each with why. A config that sets one is
 /// refused naming it, never run as if it took effect (and `berth features` does not claim
 /// them). Checked on the raw document: oci-spec drops some of them while parsing.
-const UNAPPLIED: &[(&str, &str)] = &[
+pub const UNAPPLIED: &[(&str, &str)] = &[
     (
         "linux.intelRdt",
         "berth does not implement Intel RDT (resctrl)",
     ),
     (
-        "linux.personality",
-        "berth does not set the execution domain (personality(2))",
-    ),
-    (
-        "linux.memoryPolicy",
-        "berth does not set a NUMA memory policy (set_mempolicy(2))",
-    ),
-    (
         "linux.netDevices",
         "berth does not move network devices into the container",
     ),
-    (
-        "process.ioPriority",
-        "berth does not set the I/O priority (ioprio_set(2))",
-    ),
-    (
-        "process.execCPUAffinity",
-        "berth does not set the CPU affinity of the process",
-    ),
 ];
 
-/// Refuses a `process` object (`exec --process`'s) that sets a field of [`UNAPPLIED`], or
-/// `scheduler` (refused for config.json's process by `Plan::new`).
+/// Refuses a `process` object (`exec --process`'s) that sets a field of [`UNAPPLIED`] (none
+/// of them is a `process` field today; kept so that a future one is refused there too).
 pub fn refuse_unapplied_in_process(process: &serde_json::Value) -> Result<(), BundleError> {
-    if process.get("scheduler").is_some_and(|v| !v.is_null()) {
-        return Err(BundleError::invalid(
-            "process.scheduler",
-            "berth does not apply scheduling policies (remove the field, or set it with chrt in the container)",
-        ));
-    }
     refuse_unapplied(&serde_json::json!({ "process": process }))
 }
 

@@ -183,6 +183,10 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
             .map_err(crate::bundle::BundleError::from)?,
         None => None,
     };
+    // The container's personality and memory policy, from the same saved config.
+    let attrs = crate::bundle::ContainerAttrs::from_saved(
+        state.config.as_ref().and_then(|c| c.get("linux")),
+    )?;
     // Release the lock before the process is spawned: with --ignore-paused it joins a frozen
     // cgroup and stops there until `resume`, which needs this lock (runc's exec holds none
     // either). The namespace fds are open and checked against the init's start time, so a
@@ -209,6 +213,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
         cgroups: &cgroups,
         preserve_fds: opts.preserve_fds,
         lsm: &lsm,
+        attrs: &attrs,
         seccomp: seccomp.as_ref(),
         listener,
     })

@@ -13,6 +13,25 @@ use super::BundleError;
 /// The NUMA nodes a node mask can name (MAX_NUMNODES is at most 1 << 10).
 pub const MAX_NODES: usize = 1024;
 
+/// The `linux.memoryPolicy` modes berth applies: all of config-linux.md's (`berth features`
+/// lists them).
+pub const MEMORY_POLICY_MODES: &[&str] = &[
+    "MPOL_DEFAULT",
+    "MPOL_BIND",
+    "MPOL_INTERLEAVE",
+    "MPOL_WEIGHTED_INTERLEAVE",
+    "MPOL_PREFERRED",
+    "MPOL_PREFERRED_MANY",
+    "MPOL_LOCAL",
+];
+
+/// The `linux.memoryPolicy` flags berth applies: all of config-linux.md's.
+pub const MEMORY_POLICY_FLAGS: &[&str] = &[
+    "MPOL_F_NUMA_BALANCING",
+    "MPOL_F_RELATIVE_NODES",
+    "MPOL_F_STATIC_NODES",
+];
+
 /// `linux.memoryPolicy` as set_mempolicy(2) takes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryPolicy {
@@ -195,6 +214,26 @@ mod tests {
                 e.to_string(),
                 format!("config.json: linux.memoryPolicy: {expect}")
             );
+        }
+    }
+
+    /// What `berth features` lists is what the plan accepts, each under its own name.
+    #[test]
+    fn every_listed_mode_and_flag_is_accepted() {
+        for mode in MEMORY_POLICY_MODES {
+            let nodes = if matches!(*mode, "MPOL_DEFAULT" | "MPOL_LOCAL") {
+                ""
+            } else {
+                r#","nodes":"0""#
+            };
+            let a = linux(&format!(r#"{{"memoryPolicy":{{"mode":"{mode}"{nodes}}}}}"#)).unwrap();
+            assert_eq!(a.memory_policy.unwrap().mode_name, *mode);
+        }
+        for flag in MEMORY_POLICY_FLAGS {
+            linux(&format!(
+                r#"{{"memoryPolicy":{{"mode":"MPOL_BIND","nodes":"0","flags":["{flag}"]}}}}"#
+            ))
+            .unwrap();
         }
     }
 

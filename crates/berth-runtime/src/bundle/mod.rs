@@ -22,9 +22,12 @@ use oci_spec::runtime::{LinuxSeccomp, Process, Spec};
 pub const MAX_MAJOR: u64 = (1 << 12) - 1;
 pub const MAX_MINOR: u64 = (1 << 20) - 1;
 
-pub use container_attrs::{ContainerAttrs, MemoryPolicy, MAX_NODES};
+pub use container_attrs::{
+    ContainerAttrs, MemoryPolicy, MAX_NODES, MEMORY_POLICY_FLAGS, MEMORY_POLICY_MODES,
+};
 pub use load::{
     load_config, read_bounded, refuse_unapplied_in_process, MAX_INPUT_BYTES, SUPPORTED_OCI_VERSION,
+    UNAPPLIED,
 };
 pub use namespaces::{NamespaceEntry, NamespaceKind, Namespaces};
 pub use process::{IdMap, ProcessPlan, Rlimit};

@@ -58,13 +58,15 @@ fn scheduler_is_applied_to_the_init_and_exec_processes() {
     let r = exec_probe(&rt, &id, None);
     assert_eq!(r["scheduler"]["policy"], "SCHED_BATCH");
     assert_eq!(r["scheduler"]["nice"], 7);
-    // A --process file's own scheduler: SCHED_IDLE; and one without keeps berth's default.
+    // A --process file's own scheduler: SCHED_IDLE, with a flag in config.md's spelling (as
+    // in config.json); and one without keeps berth's default.
     let r = exec_probe(
         &rt,
         &id,
-        Some(json!({"scheduler": {"policy": "SCHED_IDLE"}})),
+        Some(json!({"scheduler": {"policy": "SCHED_IDLE", "flags": ["SCHED_FLAG_RESET_ON_FORK"]}})),
     );
     assert_eq!(r["scheduler"]["policy"], "SCHED_IDLE");
+    assert_eq!(r["scheduler"]["flags"], 1);
     let r = exec_probe(&rt, &id, Some(json!({})));
     assert_eq!(r["scheduler"]["policy"], "SCHED_OTHER");
     assert_eq!(r["scheduler"]["nice"], 0);

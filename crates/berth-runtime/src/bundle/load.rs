@@ -260,23 +260,8 @@ fn struct_as_array(doc: &serde_json::Value) -> Option<(String, serde::de::Unexpe
 ///
 /// Returns whether anything changed.
 fn normalize(doc: &mut serde_json::Value) -> bool {
-    let mut changed = false;
     let process = &mut doc["process"];
-    if let Some(flags) = process
-        .get_mut("scheduler")
-        .and_then(|s| s.get_mut("flags"))
-        .and_then(|f| f.as_array_mut())
-    {
-        for flag in flags.iter_mut() {
-            let oci_spec_name = match flag.as_str() {
-                Some("SCHED_FLAG_RESET_ON_FORK") => "SCHED_RESET_ON_FORK",
-                Some("SCHED_FLAG_DL_OVERRUN") => "SCHED_FLAG_D_L_OVERRUN",
-                _ => continue,
-            };
-            *flag = oci_spec_name.into();
-            changed = true;
-        }
-    }
+    let changed = normalize_scheduler_flags(process);
     let Some(caps) = process
         .get_mut("capabilities")
         .and_then(|c| c.as_object_mut())
@@ -305,6 +290,28 @@ fn normalize(doc: &mut serde_json::Value) -> bool {
         );
     }
     changed || !unknown.is_empty()
+}
+
+/// `process.scheduler.flags` in config.md's spelling, renamed to oci-spec's (see
+/// [`normalize`]); also for `exec --process` files. Returns whether anything changed.
+pub fn normalize_scheduler_flags(process: &mut serde_json::Value) -> bool {
+    let mut changed = false;
+    if let Some(flags) = process
+        .get_mut("scheduler")
+        .and_then(|s| s.get_mut("flags"))
+        .and_then(|f| f.as_array_mut())
+    {
+        for flag in flags.iter_mut() {
+            let oci_spec_name = match flag.as_str() {
+                Some("SCHED_FLAG_RESET_ON_FORK") => "SCHED_RESET_ON_FORK",
+                Some("SCHED_FLAG_DL_OVERRUN") => "SCHED_FLAG_D_L_OVERRUN",
+                _ => continue,
+            };
+            *flag = oci_spec_name.into();
+            changed = true;
+        }
+    }
+    changed
 }
 
 #[derive(serde::Deserialize)]

@@ -255,6 +255,7 @@ fn process_plan(state: &ContainerState, opts: &ExecOptions) -> Result<ProcessPla
             };
             let mut value: serde_json::Value = serde_json::from_slice(&text).map_err(parse_err)?;
             crate::bundle::refuse_unapplied_in_process(&value)?;
+            crate::bundle::normalize_scheduler_flags(&mut value);
             complete_process_file(&mut value, state);
             let p: oci_spec::runtime::Process = serde_json::from_value(value).map_err(parse_err)?;
             return Ok(ProcessPlan::from_process(&p)?);

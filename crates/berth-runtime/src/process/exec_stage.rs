@@ -129,9 +129,13 @@ pub fn spawn_exec(req: &ExecRequest) -> Result<ExecSpawned, ProcessError> {
         None => None,
     };
     let forked = sys::fork_into_cgroup(v2_dir.as_ref().map(|fd| fd.as_fd()));
-    if let (Some(own), Ok((child, _))) = (&own_cpus, &forked) {
-        if *child != 0 {
-            sys::set_affinity(own).map_err(ProcessError::Affinity)?;
+    if let Some(own) = &own_cpus {
+        // The parent only. Failing here would leave stage 1 running for nothing: berth exec's
+        // own affinity matters to nobody but the processes it forks, which set their own.
+        if !matches!(forked, Ok((0, _))) {
+            if let Err(e) = sys::set_affinity(own) {
+                crate::log_warn!("exec: restore berth's own CPU affinity: {e}");
+            }
         }
     }
     // Closed on both sides at once: in the child it is a handle on the host's cgroupfs, which

@@ -52,7 +52,7 @@ pub enum ProcessError {
     },
     #[error("fork the container process")]
     Fork(#[source] nix::Error),
-    #[error("read or restore berth's own CPU affinity around the exec fork (sched_getaffinity/sched_setaffinity)")]
+    #[error("read berth's own CPU affinity before the exec fork (sched_getaffinity)")]
     Affinity(#[source] nix::Error),
     #[error(transparent)]
     Attrs(attrs::AttrsError),

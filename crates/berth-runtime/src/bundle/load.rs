@@ -122,8 +122,8 @@ pub fn load_config_with<T>(
 }
 
 /// Fields of the runtime-spec berth does not apply, each with why. A config that sets one is
-/// refused naming it, never run as if it took effect (and `berth features` does not claim
-/// them). Checked on the raw document: oci-spec drops some of them while parsing.
+/// refused naming it, never run as if it took effect; `berth features` reports each as
+/// disabled (its test walks this table). Checked on the raw document.
 pub const UNAPPLIED: &[(&str, &str)] = &[
     (
         "linux.intelRdt",

@@ -34,7 +34,7 @@ impl Scheduler {
                 // In the spec's list, but Linux has no such policy (sched(7): "not yet
                 // implemented"); sched_setattr would fail with EINVAL.
                 return Err(invalid(
-                    "policy",
+                    "process.scheduler.policy",
                     "SCHED_ISO is not implemented by Linux (sched(7))",
                 ));
             }
@@ -45,12 +45,15 @@ impl Scheduler {
         let deadline_policy = policy == 6;
         let nice = s.nice().unwrap_or(0);
         if !(-20..=19).contains(&nice) {
-            return Err(invalid("nice", format!("{nice} is outside -20..=19")));
+            return Err(invalid(
+                "process.scheduler.nice",
+                format!("{nice} is outside -20..=19"),
+            ));
         }
         if nice != 0 && (realtime || deadline_policy) {
             // sched(7): the nice value only affects SCHED_OTHER, SCHED_BATCH and SCHED_IDLE.
             return Err(invalid(
-                "nice",
+                "process.scheduler.nice",
                 format!("{policy_name} has no nice value (it applies to SCHED_OTHER, SCHED_BATCH and SCHED_IDLE)"),
             ));
         }
@@ -59,13 +62,13 @@ impl Scheduler {
             (true, 1..=99) | (false, 0) => {}
             (true, p) => {
                 return Err(invalid(
-                    "priority",
+                    "process.scheduler.priority",
                     format!("{p}: {policy_name} takes a priority in 1..=99"),
                 ))
             }
             (false, p) => {
                 return Err(invalid(
-                    "priority",
+                    "process.scheduler.priority",
                     format!("{p}: {policy_name} takes priority 0 (only SCHED_FIFO and SCHED_RR have priorities)"),
                 ))
             }
@@ -81,13 +84,13 @@ impl Scheduler {
             let period_or_deadline = if period == 0 { deadline } else { period };
             if runtime < 1024 || runtime > deadline || deadline > period_or_deadline {
                 return Err(invalid(
-                    "runtime",
+                    "process.scheduler.runtime",
                     format!("SCHED_DEADLINE needs 1024 <= runtime <= deadline <= period (ns); got runtime {runtime}, deadline {deadline}, period {period}"),
                 ));
             }
         } else if runtime != 0 || deadline != 0 || period != 0 {
             return Err(invalid(
-                "runtime",
+                "process.scheduler.runtime",
                 format!(
                     "runtime, deadline and period apply to SCHED_DEADLINE only, not {policy_name}"
                 ),
@@ -223,13 +226,7 @@ impl CpuAffinity {
     }
 }
 
-fn invalid(part: &str, reason: impl Into<String>) -> BundleError {
-    let field = match part {
-        "policy" => "process.scheduler.policy",
-        "nice" => "process.scheduler.nice",
-        "priority" => "process.scheduler.priority",
-        _ => "process.scheduler.runtime",
-    };
+fn invalid(field: &'static str, reason: impl Into<String>) -> BundleError {
     BundleError::Invalid {
         field,
         reason: reason.into(),

@@ -177,30 +177,31 @@ fn exec_process_json_replaces_the_process() {
     let out = rt.cmd(&["exec", "--process", pj.to_str().unwrap(), &id]);
     out.fails_with(&format!("parse process file {}", pj.display()));
     assert_eq!(rt.state(&id)["status"], "running");
-    // A field berth does not apply is refused, not ignored (no silent ignores), and nothing
-    // runs: the marker the program would write stays absent.
+    // An invalid value of a process field is refused naming it, and nothing runs: the
+    // marker the program would write stays absent (the values themselves are applied:
+    // tests/process_attrs.rs).
     for (field, value, why) in [
         (
             "ioPriority",
-            json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}),
-            "berth does not set the I/O priority (ioprio_set(2))",
+            json!({"class": "IOPRIO_CLASS_IDLE", "priority": 3}),
+            "ioPriority.priority: 3 is outside 0..=0 for IOPRIO_CLASS_IDLE",
         ),
         (
             "execCPUAffinity",
-            json!({"initial": "0"}),
-            "berth does not set the CPU affinity of the process",
+            json!({"initial": "2-1"}),
+            "execCPUAffinity.initial: \"2-1\": range 2-1 is reversed",
         ),
         (
             "scheduler",
-            json!({"policy": "SCHED_OTHER"}),
-            "berth does not apply scheduling policies",
+            json!({"policy": "SCHED_OTHER", "priority": 3}),
+            "scheduler.priority: 3: SCHED_OTHER takes priority 0",
         ),
     ] {
         let mut process = json!({"args": ["sh", "-c", "touch /dev/shm/ran"], "cwd": "/"});
         process[field] = value;
         std::fs::write(&pj, process.to_string()).unwrap();
         let out = rt.cmd(&["exec", "--process", pj.to_str().unwrap(), &id]);
-        out.fails_with(&format!("config.json: process.{field}: {why}"));
+        out.fails_with(&format!("config.json: process.{why}"));
         let ran = rt.cmd(&["exec", &id, "test", "-e", "/dev/shm/ran"]);
         assert!(!ran.success(), "{field}: the refused process ran");
     }

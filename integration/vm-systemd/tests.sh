@@ -67,7 +67,7 @@ else
     show="$(prop berth-sd1.scope ActiveState) $(prop berth-sd1.scope Slice) $(prop berth-sd1.scope ControlGroup) Delegate=$(prop berth-sd1.scope Delegate) MemoryMax=$(prop berth-sd1.scope MemoryMax) TasksMax=$(prop berth-sd1.scope TasksMax) CPUWeight=$(prop berth-sd1.scope CPUWeight) Quota=$(prop berth-sd1.scope CPUQuotaPerSecUSec)"
     echo "INFO systemctl show: $show"
     status=$(systemctl status --no-pager berth-sd1.scope 2>&1)
-    if [ "$show" != "active system.slice /$SCOPE Delegate=yes MemoryMax=268435456 TasksMax=64 CPUWeight=39 Quota=500ms" ]; then
+    if [ "$show" != "active system.slice /$SCOPE Delegate=yes MemoryMax=268435456 TasksMax=64 CPUWeight=100 Quota=500ms" ]; then
         bad "systemctl show: $show"
     elif ! grep -qx "$pid" /sys/fs/cgroup/$SCOPE/cgroup.procs; then
         bad "container pid $pid not in $SCOPE: $(cat /sys/fs/cgroup/$SCOPE/cgroup.procs)"

@@ -64,7 +64,7 @@ S
 bundle cpu '{ "cpu": { "shares": 512, "quota": 50000, "period": 100000, "burst": 10000 } }'
 out=$($B run --bundle /b/cpu cpu 2>&1)
 case $out in
-*"max=50000 100000 weight=20 burst=10000"*) ok ;;
+*"max=50000 100000 weight=59 burst=10000"*) ok ;;
 *) bad "container saw: $out" ;;
 esac
 cgroup_gone cpu || bad "cgroup left after run"
@@ -236,7 +236,7 @@ echo '{ "pids": { "limit": 30 }, "cpu": { "shares": 2048 } }' > /tmp/res.json
 if $B update --memory 64m --memory-swap 64m --cpu-quota 20000 --cpu-period 100000 upd &&
     $B update -r /tmp/res.json upd; then
     got="$(cat $CG/upd/memory.max) $(cat $CG/upd/cpu.max) $(cat $CG/upd/pids.max) $(cat $CG/upd/cpu.weight)"
-    [ "$got" = "67108864 20000 100000 30 79" ] && ok || bad "after update: $got"
+    [ "$got" = "67108864 20000 100000 30 174" ] && ok || bad "after update: $got"
 else
     bad "update failed"
 fi

@@ -303,11 +303,11 @@ pub fn cases() -> Vec<Case> {
             },
         },
         Case {
-            name: "process_scheduler_not_applied",
-            expect: "berth: create container \"{id}\": config.json: process.scheduler: berth does not apply scheduling policies (remove the field, or set it with chrt in the container)",
+            name: "process_scheduler_iso_policy",
+            expect: "berth: create container \"{id}\": config.json: process.scheduler.policy: SCHED_ISO is not implemented by Linux (sched(7))",
             creates: false,
             run: |rt, b, id| {
-                b.config_mut()["process"]["scheduler"] = json!({"policy": "SCHED_OTHER",
+                b.config_mut()["process"]["scheduler"] = json!({"policy": "SCHED_ISO",
                     "flags": ["SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_DL_OVERRUN"]});
                 create(rt, b, id)
             },
@@ -322,20 +322,20 @@ pub fn cases() -> Vec<Case> {
             },
         },
         Case {
-            name: "linux_personality_not_applied",
-            expect: "berth: create container \"{id}\": config.json: linux.personality: berth does not set the execution domain (personality(2)): remove the field",
+            name: "linux_personality_flag",
+            expect: "berth: create container \"{id}\": config.json: linux.personality.flags: \"ADDR_NO_RANDOMIZE\": the runtime-spec defines no personality flags",
             creates: false,
             run: |rt, b, id| {
-                b.config_mut()["linux"]["personality"] = json!({"domain": "LINUX32"});
+                b.config_mut()["linux"]["personality"] = json!({"domain": "LINUX32", "flags": ["ADDR_NO_RANDOMIZE"]});
                 create(rt, b, id)
             },
         },
         Case {
-            name: "linux_memory_policy_not_applied",
-            expect: "berth: create container \"{id}\": config.json: linux.memoryPolicy: berth does not set a NUMA memory policy (set_mempolicy(2)): remove the field",
+            name: "linux_memory_policy_bind_without_nodes",
+            expect: "berth: create container \"{id}\": config.json: linux.memoryPolicy: MPOL_BIND needs nodes",
             creates: false,
             run: |rt, b, id| {
-                b.config_mut()["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"});
+                b.config_mut()["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND"});
                 create(rt, b, id)
             },
         },
@@ -349,20 +349,20 @@ pub fn cases() -> Vec<Case> {
             },
         },
         Case {
-            name: "process_io_priority_not_applied",
-            expect: "berth: create container \"{id}\": config.json: process.ioPriority: berth does not set the I/O priority (ioprio_set(2)): remove the field",
+            name: "process_io_priority_level_above_7",
+            expect: "berth: create container \"{id}\": config.json: process.ioPriority.priority: 8 is outside 0..=7 for IOPRIO_CLASS_BE",
             creates: false,
             run: |rt, b, id| {
-                b.config_mut()["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+                b.config_mut()["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 8});
                 create(rt, b, id)
             },
         },
         Case {
-            name: "process_exec_cpu_affinity_not_applied",
-            expect: "berth: create container \"{id}\": config.json: process.execCPUAffinity: berth does not set the CPU affinity of the process: remove the field",
+            name: "process_exec_cpu_affinity_beyond_cpu_setsize",
+            expect: "berth: create container \"{id}\": config.json: process.execCPUAffinity.final: \"0,1024\": 1024 is not below 1024",
             creates: false,
             run: |rt, b, id| {
-                b.config_mut()["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "0"});
+                b.config_mut()["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "0,1024"});
                 create(rt, b, id)
             },
         },

@@ -15,6 +15,10 @@
 //! - `--open-wronly PATH` opens an existing file O_WRONLY and closes it without writing: whether
 //!   it could be written (EROFS on a read-only mount), without changing it — safe on a host
 //!   sysctl that a broken container setup left writable.
+//! - scheduling and placement (sched.rs): `scheduler` (sched_getattr: policy name, raw flags,
+//!   nice, priority, runtime/deadline/period), `io_priority` (`{"class": "IOPRIO_CLASS_BE",
+//!   "priority": 4}`), `personality` (persona, domain, uname machine), `cpu_affinity` (sorted
+//!   CPU numbers), `mempolicy` (mode name, mode flags, node list).
 //! - errors of the `--write` / `--open` / `--open-wronly` / `--sysctl` checks: `{"ok": false, "errno": 30,
 //!   "error": "EROFS"}`.
 //!
@@ -22,6 +26,7 @@
 //! static glibc binary in an empty rootfs.
 
 mod bench;
+mod sched;
 mod syscalls;
 
 use serde_json::{json, Map, Value};
@@ -747,6 +752,11 @@ fn main() {
         "open": opens,
         "open_wronly": opens_wronly,
         "syscall": raw_calls,
+        "scheduler": sched::scheduler(),
+        "io_priority": sched::io_priority(),
+        "personality": sched::personality(),
+        "cpu_affinity": sched::affinity(),
+        "mempolicy": sched::mempolicy(),
     });
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{report}");

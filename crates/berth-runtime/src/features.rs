@@ -3,7 +3,10 @@
 //! the two cannot differ.
 //!
 //! Everything not implemented is reported as absent or `enabled: false` rather than omitted,
-//! because features.md reads an omitted field as "unknown", not "unsupported".
+//! because features.md reads an omitted field as "unknown", not "unsupported". What the code
+//! decides is read from the code's own tables (the supported version, the memory policy modes
+//! and flags, the fields `config.json` refuses as not applied), so the two cannot drift; the
+//! tests here and tests/features.rs check the rest against behaviour.
 
 use serde_json::{json, Value};
 
@@ -19,21 +22,38 @@ pub fn features_with(mount_options: &[&str]) -> Value {
     capabilities.sort_by_key(|c| c.index());
     // caps' Display already spells them "CAP_CHOWN" etc.
     let capabilities: Vec<String> = capabilities.iter().map(|c| c.to_string()).collect();
+    let applied = |field: &str| {
+        !crate::bundle::UNAPPLIED
+            .iter()
+            .any(|(refused, _)| *refused == field)
+    };
     json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": "1.3.0",
+        // features.md: the newest version whose configs berth accepts; every field of it is
+        // applied or refused by name (docs/config-coverage.md).
+        "ociVersionMax": crate::bundle::SUPPORTED_OCI_VERSION,
         // Every hook config.md defines (hooks/ in berth-runtime runs them).
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": mount_options,
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": capabilities,
-            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": false},
+            // rdma: linux.resources.rdma is written to rdma.max (cgroups/resources.rs).
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true},
             "seccomp": crate::seccomp::features(),
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
-            "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            // features.md: whether berth implements them, not whether this host runs them
+            // (lsm.rs writes the labels where the LSM is active, refuses them where not).
+            "apparmor": {"enabled": true},
+            "selinux": {"enabled": true},
+            "intelRdt": {"enabled": applied("linux.intelRdt"), "schemata": false, "monitoring": false},
+            "memoryPolicy": {
+                "modes": crate::bundle::MEMORY_POLICY_MODES,
+                "flags": crate::bundle::MEMORY_POLICY_FLAGS,
+            },
+            // mounts[].uidMappings / gidMappings and the idmap options are refused
+            // (rootfs/plan.rs).
+            "mountExtensions": {"idmap": {"enabled": false}},
+            "netDevices": {"enabled": applied("linux.netDevices")}
         },
         "annotations": {"io.github.berth.version": env!("CARGO_PKG_VERSION")}
     })
@@ -70,14 +90,40 @@ mod tests {
             .as_array()
             .unwrap()
             .contains(&json!("SCMP_ACT_NOTIFY")));
-        for off in ["apparmor", "selinux", "intelRdt"] {
-            assert_eq!(linux[off], json!({"enabled": false}), "{off}");
+        for on in ["apparmor", "selinux"] {
+            assert_eq!(linux[on], json!({"enabled": true}), "{on}");
         }
+        assert_eq!(linux["cgroup"]["rdma"], true);
+        assert_eq!(
+            linux["intelRdt"],
+            json!({"enabled": false, "schemata": false, "monitoring": false})
+        );
+        assert_eq!(linux["netDevices"], json!({"enabled": false}));
+        assert_eq!(linux["memoryPolicy"]["modes"].as_array().unwrap().len(), 7);
+        assert_eq!(linux["memoryPolicy"]["flags"].as_array().unwrap().len(), 3);
         assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], false);
         assert_eq!(
             f["annotations"]["io.github.berth.version"],
             env!("CARGO_PKG_VERSION")
         );
+    }
+
+    /// Issue #14: every field config.json refuses as not applied is reported disabled, and
+    /// the version claimed is the one the loader accepts up to.
+    #[test]
+    fn refused_fields_are_reported_disabled() {
+        let f = features_with(&[]);
+        for (field, _) in crate::bundle::UNAPPLIED {
+            let feature = match *field {
+                "linux.intelRdt" => &f["linux"]["intelRdt"]["enabled"],
+                "linux.netDevices" => &f["linux"]["netDevices"]["enabled"],
+                other => {
+                    panic!("{other}: refused as not applied, but features has no entry for it")
+                }
+            };
+            assert_eq!(feature, &json!(false), "{field}");
+        }
+        assert_eq!(f["ociVersionMax"], crate::bundle::SUPPORTED_OCI_VERSION);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! - an SELinux process label on a host without SELinux is an error (runc's config
 //!   validation: "selinux label is specified in config, but selinux is disabled or not
 //!   supported"); a mount label is ignored (runc's `label.FormatMountLabel` drops it);
+//! - a mount label on a host *with* SELinux is refused: berth does not add `context=` to the
+//!   container's mounts yet, and a label that silently does nothing is worse than an error;
 //! - an AppArmor profile on a host without AppArmor is an error (runc fails writing
 //!   `attr/apparmor/exec`); berth reports it before anything is created.
 
@@ -19,6 +21,8 @@ pub enum LsmError {
     AppArmorDisabled { profile: String },
     #[error("config.json: process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported")]
     SelinuxDisabled,
+    #[error("config.json: linux.mountLabel: {label:?}: berth does not label the container's mounts (context=) on an SELinux host yet: remove the field")]
+    MountLabelUnapplied { label: String },
     #[error("apply {what} {value:?}")]
     Apply {
         what: &'static str,
@@ -74,8 +78,16 @@ impl LsmPlan {
         if selinux_label.is_some() && !host.selinux {
             return Err(LsmError::SelinuxDisabled);
         }
-        if mount_label.is_some_and(|l| !l.is_empty()) && !host.selinux {
-            crate::log_debug!("linux.mountLabel ignored: SELinux is not enabled on this host");
+        if let Some(label) = mount_label.filter(|l| !l.is_empty()) {
+            if !host.selinux {
+                crate::log_debug!("linux.mountLabel ignored: SELinux is not enabled on this host");
+            } else {
+                // No silent ignores: with SELinux enforcing the label matters, and berth
+                // does not pass it as `context=` yet (issue #14).
+                return Err(LsmError::MountLabelUnapplied {
+                    label: label.to_string(),
+                });
+            }
         }
         Ok(LsmPlan {
             apparmor_profile,
@@ -144,6 +156,25 @@ mod tests {
             .unwrap(),
             LsmPlan::default()
         );
+    }
+
+    /// No silent ignores (issue #14): with SELinux on, a mount label would matter, and berth
+    /// does not apply it, so it is refused naming the field.
+    #[test]
+    fn mount_label_on_an_selinux_host_is_refused_not_ignored() {
+        let selinux = HostLsms {
+            apparmor: false,
+            selinux: true,
+        };
+        let e = LsmPlan::new(
+            None,
+            None,
+            Some("system_u:object_r:container_file_t:s0"),
+            selinux,
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "config.json: linux.mountLabel: \"system_u:object_r:container_file_t:s0\": berth does not label the container's mounts (context=) on an SELinux host yet: remove the field");
+        assert!(LsmPlan::new(None, None, Some(""), selinux).is_ok());
     }
 
     #[test]

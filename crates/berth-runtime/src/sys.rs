@@ -435,3 +435,102 @@ pub fn loopback_up() -> nix::Result<()> {
     }
     Ok(())
 }
+
+/// `struct sched_attr` up to `sched_period` (SCHED_ATTR_SIZE_VER0, include/uapi/linux/sched/types.h).
+#[repr(C)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+/// sched_setattr(2) on the calling thread.
+pub fn sched_setattr(s: &crate::bundle::Scheduler) -> nix::Result<()> {
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        policy: s.policy,
+        flags: s.flags,
+        nice: s.nice,
+        priority: s.priority,
+        runtime: s.runtime,
+        deadline: s.deadline,
+        period: s.period,
+    };
+    // SAFETY: `attr` is a valid sched_attr whose `size` says how much of it the kernel reads;
+    // pid 0 is the calling thread.
+    let r = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
+    nix::errno::Errno::result(r).map(drop)
+}
+
+/// ioprio_set(IOPRIO_WHO_PROCESS, 0, value): the calling thread's I/O priority.
+pub fn ioprio_set(value: u16) -> nix::Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: ioprio_set takes three integers and reads no memory.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            0,
+            libc::c_int::from(value),
+        )
+    };
+    nix::errno::Errno::result(r).map(drop)
+}
+
+/// personality(2).
+pub fn set_personality(persona: u64) -> nix::Result<()> {
+    // SAFETY: personality takes an integer and reads no memory.
+    let r = unsafe { libc::personality(persona as libc::c_ulong) };
+    nix::errno::Errno::result(r).map(drop)
+}
+
+/// set_mempolicy(2) with a node mask holding `nodes` (empty: no mask).
+pub fn set_mempolicy(mode: i32, nodes: &[usize]) -> nix::Result<()> {
+    let max = crate::bundle::MAX_NODES;
+    let mut mask = vec![0 as libc::c_ulong; max / libc::c_ulong::BITS as usize];
+    let bits = libc::c_ulong::BITS as usize;
+    for &n in nodes {
+        mask[n / bits] |= 1 << (n % bits);
+    }
+    let (ptr, maxnode) = if nodes.is_empty() {
+        (std::ptr::null(), 0)
+    } else {
+        (mask.as_ptr(), max as libc::c_ulong + 1)
+    };
+    // SAFETY: `mask` holds `max` bits and outlives the call; the kernel reads maxnode - 1
+    // bits (set_mempolicy(2)), or nothing from a null mask.
+    let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) };
+    nix::errno::Errno::result(r).map(drop)
+}
+
+/// The calling thread's CPU affinity (sched_getaffinity(2)).
+pub fn affinity() -> nix::Result<libc::cpu_set_t> {
+    // SAFETY: cpu_set_t is plain old data; zeroed is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a writable cpu_set_t of the size passed.
+    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    nix::errno::Errno::result(r).map(|_| set)
+}
+
+/// sched_setaffinity(2) of the calling thread to a set.
+pub fn set_affinity(set: &libc::cpu_set_t) -> nix::Result<()> {
+    // SAFETY: `set` is a valid cpu_set_t of the size passed.
+    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) };
+    nix::errno::Errno::result(r).map(drop)
+}
+
+/// The set holding `cpus` (each below CPU_SETSIZE, checked by the plan).
+pub fn cpu_set(cpus: &[usize]) -> libc::cpu_set_t {
+    // SAFETY: cpu_set_t is plain old data; zeroed is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus.iter().filter(|&&c| c < libc::CPU_SETSIZE as usize) {
+        // SAFETY: `cpu` is below CPU_SETSIZE, so the bit is inside `set`.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    set
+}

@@ -122,44 +122,22 @@ pub fn load_config_with<T>(
 }
 
 /// Fields of the runtime-spec berth does not apply, each with why. A config that sets one is
-/// refused naming it, never run as if it took effect (and `berth features` does not claim
-/// them). Checked on the raw document: oci-spec drops some of them while parsing.
-const UNAPPLIED: &[(&str, &str)] = &[
+/// refused naming it, never run as if it took effect; `berth features` reports each as
+/// disabled (its test walks this table). Checked on the raw document.
+pub const UNAPPLIED: &[(&str, &str)] = &[
     (
         "linux.intelRdt",
         "berth does not implement Intel RDT (resctrl)",
     ),
     (
-        "linux.personality",
-        "berth does not set the execution domain (personality(2))",
-    ),
-    (
-        "linux.memoryPolicy",
-        "berth does not set a NUMA memory policy (set_mempolicy(2))",
-    ),
-    (
         "linux.netDevices",
         "berth does not move network devices into the container",
     ),
-    (
-        "process.ioPriority",
-        "berth does not set the I/O priority (ioprio_set(2))",
-    ),
-    (
-        "process.execCPUAffinity",
-        "berth does not set the CPU affinity of the process",
-    ),
 ];
 
-/// Refuses a `process` object (`exec --process`'s) that sets a field of [`UNAPPLIED`], or
-/// `scheduler` (refused for config.json's process by `Plan::new`).
+/// Refuses a `process` object (`exec --process`'s) that sets a field of [`UNAPPLIED`] (none
+/// of them is a `process` field today; kept so that a future one is refused there too).
 pub fn refuse_unapplied_in_process(process: &serde_json::Value) -> Result<(), BundleError> {
-    if process.get("scheduler").is_some_and(|v| !v.is_null()) {
-        return Err(BundleError::invalid(
-            "process.scheduler",
-            "berth does not apply scheduling policies (remove the field, or set it with chrt in the container)",
-        ));
-    }
     refuse_unapplied(&serde_json::json!({ "process": process }))
 }
 
@@ -282,23 +260,8 @@ fn struct_as_array(doc: &serde_json::Value) -> Option<(String, serde::de::Unexpe
 ///
 /// Returns whether anything changed.
 fn normalize(doc: &mut serde_json::Value) -> bool {
-    let mut changed = false;
     let process = &mut doc["process"];
-    if let Some(flags) = process
-        .get_mut("scheduler")
-        .and_then(|s| s.get_mut("flags"))
-        .and_then(|f| f.as_array_mut())
-    {
-        for flag in flags.iter_mut() {
-            let oci_spec_name = match flag.as_str() {
-                Some("SCHED_FLAG_RESET_ON_FORK") => "SCHED_RESET_ON_FORK",
-                Some("SCHED_FLAG_DL_OVERRUN") => "SCHED_FLAG_D_L_OVERRUN",
-                _ => continue,
-            };
-            *flag = oci_spec_name.into();
-            changed = true;
-        }
-    }
+    let changed = normalize_scheduler_flags(process);
     let Some(caps) = process
         .get_mut("capabilities")
         .and_then(|c| c.as_object_mut())
@@ -327,6 +290,28 @@ fn normalize(doc: &mut serde_json::Value) -> bool {
         );
     }
     changed || !unknown.is_empty()
+}
+
+/// `process.scheduler.flags` in config.md's spelling, renamed to oci-spec's (see
+/// [`normalize`]); also for `exec --process` files. Returns whether anything changed.
+pub fn normalize_scheduler_flags(process: &mut serde_json::Value) -> bool {
+    let mut changed = false;
+    if let Some(flags) = process
+        .get_mut("scheduler")
+        .and_then(|s| s.get_mut("flags"))
+        .and_then(|f| f.as_array_mut())
+    {
+        for flag in flags.iter_mut() {
+            let oci_spec_name = match flag.as_str() {
+                Some("SCHED_FLAG_RESET_ON_FORK") => "SCHED_RESET_ON_FORK",
+                Some("SCHED_FLAG_DL_OVERRUN") => "SCHED_FLAG_D_L_OVERRUN",
+                _ => continue,
+            };
+            *flag = oci_spec_name.into();
+            changed = true;
+        }
+    }
+    changed
 }
 
 #[derive(serde::Deserialize)]

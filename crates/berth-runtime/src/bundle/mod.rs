@@ -5,10 +5,12 @@
 //! `config.json` is read once, here; the [`Plan`] keeps what later steps need as typed fields,
 //! not the parsed document, so nothing downstream reads the config again.
 
+mod container_attrs;
 mod load;
 mod namespaces;
 mod process;
 mod rootless;
+mod sched;
 mod sysctl;
 
 use std::collections::BTreeMap;
@@ -20,12 +22,17 @@ use oci_spec::runtime::{LinuxSeccomp, Process, Spec};
 pub const MAX_MAJOR: u64 = (1 << 12) - 1;
 pub const MAX_MINOR: u64 = (1 << 20) - 1;
 
+pub use container_attrs::{
+    ContainerAttrs, MemoryPolicy, MAX_NODES, MEMORY_POLICY_FLAGS, MEMORY_POLICY_MODES,
+};
 pub use load::{
-    load_config, read_bounded, refuse_unapplied_in_process, MAX_INPUT_BYTES, SUPPORTED_OCI_VERSION,
+    load_config, normalize_scheduler_flags, read_bounded, refuse_unapplied_in_process,
+    MAX_INPUT_BYTES, SUPPORTED_OCI_VERSION, UNAPPLIED,
 };
 pub use namespaces::{NamespaceEntry, NamespaceKind, Namespaces};
 pub use process::{IdMap, ProcessPlan, Rlimit};
 pub use rootless::{helper_args, in_user_namespace, IdMapWriter, Rootless};
+pub use sched::{CpuAffinity, IdList, IoPriority, Scheduler};
 
 use crate::cgroups::{CgroupManager, CgroupPlan, HostCgroups, ResourcesPlan};
 use crate::rootfs::{RootfsContext, RootfsPlan};
@@ -122,7 +129,8 @@ pub struct PlanOptions {
 /// The parts of `config.json` that outlive `create`, as written: the state keeps them (its
 /// `config`) so that `start` and `delete` can run poststart and poststop, and `exec` can start
 /// from the container's process and seccomp profile (as runc). Serializes to
-/// `{"hooks": …, "process": …, "linux": {"seccomp": …}}`, absent parts as `null`.
+/// `{"hooks": …, "process": …, "linux": {"seccomp": …, "personality": …, "memoryPolicy": …}}`,
+/// absent parts as `null` (`personality` and `memoryPolicy` left out).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SavedConfig {
     /// As written (the validated form is [`Plan::hooks`]).
@@ -136,6 +144,12 @@ pub struct SavedConfig {
 pub struct SavedLinux {
     /// `berth exec` applies the container's seccomp filter to its process too.
     pub seccomp: Option<LinuxSeccomp>,
+    /// Every exec'd process gets the container's execution domain and memory policy too
+    /// (left out when absent, so the state of a container without them keeps its shape).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub personality: Option<oci_spec::runtime::LinuxPersonality>,
+    #[serde(rename = "memoryPolicy", skip_serializing_if = "Option::is_none")]
+    pub memory_policy: Option<oci_spec::runtime::LinuxMemoryPolicy>,
 }
 
 /// A validated bundle: what `create` will do, decided before anything is created.
@@ -172,6 +186,8 @@ pub struct Plan {
     pub seccomp: Option<crate::seccomp::SeccompPlan>,
     /// AppArmor profile and SELinux label, checked against the host's LSMs.
     pub lsm: crate::lsm::LsmPlan,
+    /// `linux.personality` and `linux.memoryPolicy`.
+    pub attrs: ContainerAttrs,
     pub options: PlanOptions,
     /// config.md "POSIX-platform Hooks", validated (hooks/).
     pub hooks: crate::hooks::Hooks,
@@ -200,7 +216,6 @@ impl Plan {
         // oci-spec's Default for Linux (`runc spec`'s namespaces and masked paths).
         let linux = spec.linux().clone().unwrap_or_else(empty_linux);
 
-        refuse_scheduler(&spec)?;
         let namespaces = Namespaces::from_spec(&linux)?;
         let id_map_writer = match options.rootless {
             Some(rootless) => rootless.check_namespaces(&namespaces, rootless::find_in_path)?,
@@ -210,6 +225,7 @@ impl Plan {
         if let Some(rootless) = options.rootless {
             rootless.check_process(&namespaces, &id_map_writer, &mut process)?;
         }
+        let attrs = ContainerAttrs::from_linux(&linux)?;
         let sysctls = sysctl::validate(&linux, &namespaces)?;
         let (hostname, domainname) = names(&spec, &namespaces)?;
         let lsm = crate::lsm::LsmPlan::new(
@@ -277,6 +293,8 @@ impl Plan {
             process: spec.process().clone(),
             linux: SavedLinux {
                 seccomp: linux.seccomp().clone(),
+                personality: linux.personality().clone(),
+                memory_policy: linux.memory_policy().clone(),
             },
         };
         Ok(Plan {
@@ -304,6 +322,7 @@ impl Plan {
             domainname,
             seccomp,
             lsm,
+            attrs,
             options,
         })
     }
@@ -338,22 +357,6 @@ fn refuse_systemd_cgroups_path(cgroups_path: Option<&Path>) -> Result<(), Bundle
         )),
         _ => Ok(()),
     }
-}
-
-/// Refuses `process.scheduler`: parsed (both flag spellings), but not applied, and refusing
-/// beats running the process under a policy it did not ask for.
-fn refuse_scheduler(spec: &Spec) -> Result<(), BundleError> {
-    if spec
-        .process()
-        .as_ref()
-        .is_some_and(|p| p.scheduler().is_some())
-    {
-        return Err(BundleError::invalid(
-            "process.scheduler",
-            "berth does not apply scheduling policies (remove the field, or set it with chrt in the container)",
-        ));
-    }
-    Ok(())
 }
 
 /// `process`, with systemd's socket-activation variables when berth got `LISTEN_FDS` fds.

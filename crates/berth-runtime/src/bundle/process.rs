@@ -49,6 +49,13 @@ pub struct ProcessPlan {
     /// unprivileged berth must deny it to write gid_map): setgroups(2) is not called, and
     /// `additional_gids` is then empty (checked by the plan).
     pub setgroups_denied: bool,
+    /// `process.scheduler` (sched_setattr(2)).
+    pub scheduler: Option<super::Scheduler>,
+    /// `process.ioPriority` (ioprio_set(2)).
+    pub io_priority: Option<super::IoPriority>,
+    /// `process.execCPUAffinity`: for `berth exec`'s processes only (config.md: "not
+    /// applicable to the container's init process").
+    pub exec_cpu_affinity: super::CpuAffinity,
 }
 
 impl ProcessPlan {
@@ -112,6 +119,22 @@ impl ProcessPlan {
                 )
             }),
             setgroups_denied: false,
+            scheduler: process
+                .scheduler()
+                .as_ref()
+                .map(super::Scheduler::from_spec)
+                .transpose()?,
+            io_priority: process
+                .io_priority()
+                .as_ref()
+                .map(super::IoPriority::from_spec)
+                .transpose()?,
+            exec_cpu_affinity: process
+                .exec_cpu_affinity()
+                .as_ref()
+                .map(super::CpuAffinity::from_spec)
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }

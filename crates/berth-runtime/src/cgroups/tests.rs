@@ -962,7 +962,7 @@ fn resources_v2_file_values_and_device_program() {
             ("memory.max", "67108864"),
             ("memory.low", "33554432"),
             ("pids.max", "100"),
-            ("cpu.weight", "39"),
+            ("cpu.weight", "100"),
             ("cpu.max", "50000 100000"),
             ("cpuset.cpus", "0"),
             ("cpuset.mems", "0"),
@@ -970,12 +970,44 @@ fn resources_v2_file_values_and_device_program() {
     );
 }
 
+/// Issue #14: runc 1.1's linear map gave 1024 shares (v1's default) weight 39 where runc ≥ 1.3
+/// and crun give 100 (v2's default): every container got ~0.4x the CPU weight. The values are
+/// the curve's at its ends, at the two defaults and in between.
+#[test]
+fn cpu_shares_convert_to_weight_as_runc_1_3_and_crun() {
+    use super::v2::shares_to_weight;
+    for (shares, weight) in [
+        (0, 0),
+        (1, 1),
+        (2, 1),
+        (3, 2),
+        (4, 2),
+        (512, 59),
+        (1024, 100),
+        (2048, 174),
+        (10_000, 627),
+        (100_000, 4340),
+        (262_143, 10_000),
+        (262_144, 10_000),
+        (1 << 20, 10_000),
+    ] {
+        assert_eq!(shares_to_weight(shares), weight, "shares {shares}");
+    }
+    // Monotonic over the whole range: more shares never mean less weight.
+    let mut last = 0;
+    for shares in (0..=262_144).step_by(7) {
+        let w = shares_to_weight(shares);
+        assert!(w >= last, "shares {shares}: {w} < {last}");
+        last = w;
+    }
+}
+
 #[test]
 fn v2_conversions() {
     use super::v2::{shares_to_weight, swap_to_v2};
     assert_eq!(shares_to_weight(0), 0);
     assert_eq!(shares_to_weight(2), 1);
-    assert_eq!(shares_to_weight(1024), 39);
+    assert_eq!(shares_to_weight(1024), 100);
     assert_eq!(shares_to_weight(262_144), 10_000);
     assert_eq!(swap_to_v2(0, 100).unwrap(), 0);
     assert_eq!(swap_to_v2(0, -1).unwrap(), -1);

@@ -167,7 +167,7 @@ fn v2_every_resource_file_value() {
     assert_eq!(
         fs.writes_under(&f.root().join("cg/berth/c1")),
         pairs(&[
-            ("cpu.weight", "20"),
+            ("cpu.weight", "59"),
             ("cpu.max.burst", "10000"),
             ("cpu.idle", "0"),
             ("io.weight", "default 4950"),

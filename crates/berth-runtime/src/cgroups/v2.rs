@@ -87,15 +87,22 @@ pub(super) fn memory(
     Ok(())
 }
 
-/// runc's cpu.shares → cpu.weight: maps v1's [2, 262144] linearly onto v2's [1, 10000]
-/// (`1 + (shares - 2) * 9999 / 262142`; 0 stays unset). This is the conversion of runc 1.1 (the
-/// reference runc on our machines); runc ≥ 1.3 switched to a logarithmic curve.
+/// cpu.shares → cpu.weight on the curve runc ≥ 1.3 and crun use, so a container gets the same
+/// weight whichever of them runs it: v1's [2, 262144] (default 1024) maps onto v2's [1, 10000]
+/// (default 100) with `weight = ⌈10^((l² + 125·l) / 612 − 7/34)⌉`, `l = log2(shares)` — a
+/// parabola through (log2 2, 10^0), (log2 1024, 10^2) and (log2 262144, 10^4). 0 stays unset;
+/// below 2 is 1, above 262144 is 10000. (runc 1.1's linear map gave 1024 shares weight 39.)
 pub fn shares_to_weight(shares: u64) -> u64 {
-    if shares == 0 {
-        return 0;
+    match shares {
+        0 => 0,
+        1..=2 => 1,
+        262_144.. => 10_000,
+        _ => {
+            let l = (shares as f64).log2();
+            let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
+            10f64.powf(exponent).ceil() as u64
+        }
     }
-    let shares = shares.clamp(2, 262_144);
-    1 + ((shares - 2) * 9999) / 262_142
 }
 
 /// cpu.shares → `cpu.weight`; cpu.quota and cpu.period → `cpu.max` as "`quota|max` [period]"

@@ -183,6 +183,10 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
             .map_err(crate::bundle::BundleError::from)?,
         None => None,
     };
+    // The container's personality and memory policy, from the same saved config.
+    let attrs = crate::bundle::ContainerAttrs::from_saved(
+        state.config.as_ref().and_then(|c| c.get("linux")),
+    )?;
     // Release the lock before the process is spawned: with --ignore-paused it joins a frozen
     // cgroup and stops there until `resume`, which needs this lock (runc's exec holds none
     // either). The namespace fds are open and checked against the init's start time, so a
@@ -209,6 +213,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
         cgroups: &cgroups,
         preserve_fds: opts.preserve_fds,
         lsm: &lsm,
+        attrs: &attrs,
         seccomp: seccomp.as_ref(),
         listener,
     })
@@ -250,6 +255,7 @@ fn process_plan(state: &ContainerState, opts: &ExecOptions) -> Result<ProcessPla
             };
             let mut value: serde_json::Value = serde_json::from_slice(&text).map_err(parse_err)?;
             crate::bundle::refuse_unapplied_in_process(&value)?;
+            crate::bundle::normalize_scheduler_flags(&mut value);
             complete_process_file(&mut value, state);
             let p: oci_spec::runtime::Process = serde_json::from_value(value).map_err(parse_err)?;
             return Ok(ProcessPlan::from_process(&p)?);

@@ -8,6 +8,8 @@
 //!  ───────────────────                  ───────────────────                 ────────────────────────────
 //!  pidfd + ns fds of the init,
 //!  checked against its start time
+//!  [execCPUAffinity.initial: set on
+//!   itself for the fork, then restored]
 //!  fork ──────────────────────────────▶ PR_SET_PDEATHSIG(SIGKILL)
 //!                                       join the container's cgroup
 //!                                       setns user (then uid/gid 0), then
@@ -17,7 +19,9 @@
 //!  reap stage 1                                                             setsid
 //!                                                                           [terminal: pty from /dev/pts/ptmx]
 //!      ◀──────────────────────────────────────────────────────────────────  Console (+ master fd)
-//!                                                                           LSM label, final steps
+//!                                                                           final steps (scheduler, ioprio, mempolicy,
+//!                                                                           personality, execCPUAffinity.final,
+//!                                                                           LSM label, creds, seccomp)
 //!                                                                           execve: the channel closes (CLOEXEC)
 //!  EOF on the channel: exec'd (an Error message instead: it failed)
 //! ```
@@ -55,6 +59,8 @@ pub struct ExecRequest<'a> {
     pub preserve_fds: u32,
     /// The AppArmor profile / SELinux label for the exec (applied like the init's).
     pub lsm: &'a crate::lsm::LsmPlan,
+    /// The container's personality and memory policy (from the config saved at create).
+    pub attrs: &'a crate::bundle::ContainerAttrs,
     /// The container's seccomp filter, applied like the init's.
     pub seccomp: Option<&'a crate::seccomp::SeccompPlan>,
     /// The seccomp agent (`listenerPath`), connected by `berth exec` in the host's mount
@@ -112,7 +118,26 @@ pub fn spawn_exec(req: &ExecRequest) -> Result<ExecSpawned, ProcessError> {
     let (chan, child_chan) = Channel::pair()?;
     let me = nix::unistd::getpid().as_raw();
     let v2_dir = req.cgroups.iter().find_map(|cg| cg.open_v2_dir());
+    // execCPUAffinity.initial: stage 1 is born with it, before it joins (or is cloned into)
+    // the container's cgroup, as config.md orders; berth exec gets its own back right after.
+    let own_cpus = match &req.process.exec_cpu_affinity.initial {
+        Some(cpus) => {
+            let own = sys::affinity().map_err(ProcessError::Affinity)?;
+            super::attrs::set_cpus("initial", cpus).map_err(ProcessError::Attrs)?;
+            Some(own)
+        }
+        None => None,
+    };
     let forked = sys::fork_into_cgroup(v2_dir.as_ref().map(|fd| fd.as_fd()));
+    if let Some(own) = &own_cpus {
+        // The parent only. Failing here would leave stage 1 running for nothing: berth exec's
+        // own affinity matters to nobody but the processes it forks, which set their own.
+        if !matches!(forked, Ok((0, _))) {
+            if let Err(e) = sys::set_affinity(own) {
+                crate::log_warn!("exec: restore berth's own CPU affinity: {e}");
+            }
+        }
+    }
     // Closed on both sides at once: in the child it is a handle on the host's cgroupfs, which
     // the exec'd process would otherwise hold, visible in the container's pid namespace, until
     // its execve (/proc/<pid>/fd/N/.. walks the host's cgroup tree).
@@ -246,6 +271,8 @@ fn exec_process(
         listener.set_pid(host_pid);
     }
     let restrictions = final_steps::Restrictions {
+        attrs: req.attrs,
+        final_cpus: req.process.exec_cpu_affinity.final_cpus.as_ref(),
         seccomp: req.seccomp,
         listener, // the agent gets this process's notify fd, as runc's exec sends it
         lsm: Some(req.lsm),

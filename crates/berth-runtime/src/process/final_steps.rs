@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use super::{creds, exec, guard};
-use crate::bundle::ProcessPlan;
+use super::{attrs, creds, exec, guard};
+use crate::bundle::{ContainerAttrs, IdList, ProcessPlan};
 use crate::lsm::LsmPlan;
 use crate::seccomp::{Listener, SeccompPlan};
 use crate::sys;
@@ -32,10 +32,18 @@ pub enum FinalStepsError {
     },
     #[error(transparent)]
     Exec(#[from] exec::ExecError),
+    #[error(transparent)]
+    Attrs(#[from] attrs::AttrsError),
 }
 
-/// What confines the process beyond its credentials.
+/// What the process gets beyond its `process` fields: the container-wide attributes, its
+/// final CPU affinity, and what confines it beyond its credentials.
 pub(super) struct Restrictions<'a> {
+    /// `linux.personality` and `linux.memoryPolicy`.
+    pub attrs: &'a ContainerAttrs,
+    /// `process.execCPUAffinity.final`: `berth exec`'s processes only (config.md: not
+    /// applicable to the init).
+    pub final_cpus: Option<&'a IdList>,
     /// `linux.seccomp`, compiled.
     pub seccomp: Option<&'a SeccompPlan>,
     /// Where to send the seccomp notify fd (`listenerPath`), connected before pivot_root.
@@ -44,8 +52,8 @@ pub(super) struct Restrictions<'a> {
     pub lsm: Option<&'a LsmPlan>,
 }
 
-/// rlimits, oom_score_adj, cwd, LSM label, user and capabilities, program lookup,
-/// no_new_privs and seccomp. With `rearm_parent_death`, the parent-death signal (cleared by
+/// rlimits, oom_score_adj, scheduler, I/O priority, memory policy, personality, final CPU
+/// affinity, cwd, LSM label, user and capabilities, program lookup, no_new_privs and seccomp. With `rearm_parent_death`, the parent-death signal (cleared by
 /// the uid change) is set again: the init keeps it until `create` commits; an exec'd process
 /// must not have it, or it would die with `berth exec --detach`.
 ///
@@ -60,6 +68,12 @@ pub(super) fn run(
 ) -> Result<exec::Program, FinalStepsError> {
     creds::apply_rlimits(&process.rlimits)?; // as root: raising a limit may need privileges
     creds::apply_oom_score_adj(process.oom_score_adj)?;
+    attrs::apply(process, r.attrs)?; // as root: raising priorities needs CAP_SYS_NICE; before any filter, which may deny these calls
+    if let Some(cpus) = r.final_cpus {
+        // In the container's cgroup (joined by stage 1) and before any filter: the spec's
+        // "after the transition to the container's cgroup".
+        attrs::set_cpus("final", cpus)?;
+    }
     let cwd_done = nix::unistd::chdir(&process.cwd).is_ok(); // as root, in case the user cannot reach it yet
     if cwd_done {
         // Before any filter: a profile may deny getcwd (runtime-tools' linux_seccomp does).

@@ -131,6 +131,8 @@ fn setup(
     crate::rootfs::finish(&plan.rootfs, mounted)?; // masked and read-only paths, read-only root (through the mounts' fds)
     crate::phase!("init: masked, read-only paths");
     let restrictions = final_steps::Restrictions {
+        attrs: &plan.attrs,
+        final_cpus: None, // execCPUAffinity: config.md "not applicable to the container's init process"
         seccomp: plan.seccomp.as_ref(),
         listener,
         lsm: Some(&plan.lsm),
@@ -140,7 +142,7 @@ fn setup(
         true,
         3 + plan.options.preserve_fds,
         restrictions,
-    )?; // rlimits, LSM, user, caps, lookup, no_new_privs, seccomp: shared with exec
+    )?; // rlimits, scheduler, ioprio, mempolicy, personality, LSM, user, caps, lookup, no_new_privs, seccomp: shared with exec
     crate::failpoint!("init:before-ready");
     handshake(chan)?;
     crate::phase!("init: ready, committed");

@@ -4,6 +4,7 @@
 //! No re-exec of the berth binary: `create` forks (stage 1), stage 1 forks the init into the
 //! new namespaces, and the init execs the user's program once `start` opens `exec.fifo`.
 
+mod attrs;
 pub mod channel;
 mod console;
 mod creds;
@@ -27,6 +28,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
+pub use attrs::AttrsError;
 pub use channel::{ChannelError, Msg};
 pub use creds::CredsError;
 pub use exec::ExecError;
@@ -50,6 +52,10 @@ pub enum ProcessError {
     },
     #[error("fork the container process")]
     Fork(#[source] nix::Error),
+    #[error("read berth's own CPU affinity before the exec fork (sched_getaffinity)")]
+    Affinity(#[source] nix::Error),
+    #[error(transparent)]
+    Attrs(attrs::AttrsError),
     #[error("write {path}")]
     IdMap {
         path: PathBuf,

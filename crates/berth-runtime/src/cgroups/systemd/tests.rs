@@ -126,7 +126,7 @@ fn resources_become_the_properties_systemd_understands() {
         ("MemoryMax", PropValue::U64(268435456)),
         ("MemoryLow", PropValue::U64(1048576)),
         ("MemorySwapMax", PropValue::U64(268435456)),
-        ("CPUWeight", PropValue::U64(39)),
+        ("CPUWeight", PropValue::U64(100)),
         ("CPUQuotaPerSecUSec", PropValue::U64(500_000)),
         ("CPUQuotaPeriodUSec", PropValue::U64(100_000)),
         ("AllowedCPUs", PropValue::Bytes(vec![0b1011])),

@@ -89,7 +89,7 @@ shim_rss() { # KiB: every process of that shim on our socket (berth's shim has a
 }
 rb=$(shim_rss berth) rr=$(shim_rss runc)
 mb=$(median "${berth[@]}") mr=$(median "${runc[@]}")
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (b == 0) printf "–"; else printf "%.2f", a/b}'; }
 rows=("| \`ctr run --rm\` hello, $ROUNDS rounds, ms | $(stats "${berth[@]}") | $(stats "${runc[@]}") | $(ratio "$mb" "$mr") | ≤ 0.6 |"
 	"| idle shim RSS (\`ctr run -d\`), KiB | $rb | $rr | $(ratio "$rb" "$rr") | ≤ 0.33 |")
 for c in idle-berth idle-runc; do ctr tasks kill -s KILL "$c" >/dev/null 2>&1; done

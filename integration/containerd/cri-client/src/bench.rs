@@ -11,8 +11,8 @@
 //! `bench-pods` starts and tears down one pod per handler per round, the handlers' order rotated
 //! every round, and prints `POD_START <handler> <µs>` and `POD_TEARDOWN <handler> <µs>`.
 //!
-//! `bench-density` starts PODS pods through HANDLER, one after the other, waits a second for
-//! the shims to settle, and prints
+//! `bench-density` starts and removes one pod (unmeasured), then starts PODS pods through
+//! HANDLER, one after the other, waits a second for the shims to settle, and prints
 //!
 //!   DENSITY <handler> pods <n> shim_procs <n> shim_rss_kib <sum of VmRSS> \
 //!     shim_pss_kib <sum of Pss> containerd_before_kib <VmRSS> containerd_after_kib <VmRSS>
@@ -278,6 +278,10 @@ pub async fn density(args: &[String]) -> Res<()> {
     let n: usize = n.parse().map_err(|e| format!("PODS {n:?}: {e}"))?;
     let ctrd_status = format!("/proc/{ctrd}/status");
     let mut b = Bench::new(Path::new(socket), image, Path::new(workdir)).await?;
+    // One pod first, unmeasured: containerd's one-time set-up (the image's snapshot, the CNI
+    // plugin's first run) is not the pods' memory.
+    let pod = b.start_pod(handler).await?;
+    b.remove_pod(&pod).await?;
     let before = proc_kib(&ctrd_status, "VmRSS");
     let mut pods = Vec::with_capacity(n);
     let mut failed = None;

@@ -153,7 +153,7 @@ bench: build probe
 # The benchmark itself must keep working (it broke unnoticed once, when `berth spec` stopped
 # carrying a seccomp profile): every case for two rounds (about a minute). It checks that
 # every row of the table is there, not the numbers (performance is never asserted in tests).
-# The containerd part runs shortened: 2 ctr rounds, 2 CRI rounds, 5 pods per handler (~1 min).
+# The containerd part runs shortened: 2 ctr rounds, 2 CRI rounds, 5 pods per handler.
 .PHONY: bench-smoke
 test: bench-smoke
 bench-smoke: build probe containerd-deps cri-client

@@ -6,8 +6,8 @@
 #
 # Installs what it needs from Debian when missing (runc crun hyperfine time python3), then runs
 # integration/bench/bench.py — every case interleaved, round by round — and the containerd
-# comparison (integration/bench/containerd.sh, skipped with a reason when the shim or containerd
-# is missing). Results: integration/.work/bench/results.md (and stdout).
+# comparison, ctr and CRI (integration/bench/containerd.sh, skipped with a reason when the shim
+# or containerd is missing; its CRI rows need the CRI client, make cri-client). Results: integration/.work/bench/results.md (and stdout).
 #
 # Why a private mount namespace: crun 1.8.1 refuses to run at all on this hybrid host ("cgroups
 # in hybrid mode not supported, drop all controllers from cgroupv2": the host's cgroup2 holds
@@ -15,6 +15,7 @@
 # private mount namespace (unshare -m, propagation private) where an empty tmpfs covers
 # /sys/fs/cgroup/unified: there the host looks like a legacy cgroup v1 host to all three. The v1
 # controller hierarchies are untouched and real; the host's own mount namespace is not changed.
+# The runtimes' state roots (WORK/state) are a tmpfs in the same namespace.
 set -euo pipefail
 
 BERTH=$(readlink -f "$1") PROBE=$(readlink -f "$2")
@@ -41,8 +42,12 @@ if [ "$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" == cgroup2fs ]; then
 	mount -t tmpfs -o size=16m,mode=755 berth-bench-hide-cgroup2 /sys/fs/cgroup/unified
 fi
 rm -rf "$WORK"
-mkdir -p "$WORK"
+mkdir -p "$WORK/state"
 WORK=$(readlink -f "$WORK")
+# The runtimes' state roots on a tmpfs, as in production (/run/berth, /run/runc, /run/crun): on
+# this host's ext4 root (mounted with `discard`) every file a runtime frees costs a synchronous
+# discard that queues on the disk, which serialized the parallel runs (docs/benchmarks.md).
+mount -t tmpfs -o size=64m,mode=700 berth-bench-state "$WORK/state"
 
 cleanup() {
 	for rt in berth berth-nocg runc crun crun-nocg; do
@@ -62,12 +67,15 @@ cleanup() {
 	for d in /sys/fs/cgroup/*/berth-bench; do
 		[ -d "$d" ] && rmdir "$d" 2>/dev/null || true
 	done
+	umount "$WORK/state" 2>/dev/null
 	rm -rf "$WORK/bundles" "$WORK/base" "$WORK/spec" "$WORK/state"
 }
 trap cleanup EXIT
 
 python3 "$HERE/bench.py" "$WORK" "$BERTH" "$PROBE"
 echo
-"$HERE/containerd.sh" "$BERTH" "$WORK" | tee -a "$WORK/results.md"
+# containerd creates /run/containerd/{s,fifo} whatever its config says: one private containerd
+# at a time on this host (wrap `make test-containerd` in the same lock when both may run).
+flock /tmp/berth-containerd.lock "$HERE/containerd.sh" "$BERTH" "$WORK" | tee -a "$WORK/results.md"
 echo
 echo "bench: results in $WORK/results.md"

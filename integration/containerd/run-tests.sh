@@ -44,10 +44,8 @@ command -v containerd >/dev/null || skip "containerd is not installed (make test
 [ -x "$SHIM" ] || { echo "no shim binary at $1" >&2; exit 1; }
 
 rm -rf "$WORK" /run/containerd/berth/"$NS"
-mkdir -p "$WORK"/{bin,root,state,opt,cni,cni-ipam,logs}
+mkdir -p "$WORK"/{bin,logs}
 WORK=$(readlink -f "$WORK")
-SOCK=$WORK/containerd.sock
-ln -s "$SHIM" "$WORK/bin/containerd-shim-berth-v2"
 # BinaryName of the berth-runc handler: berth itself, or with BERTH_RUNC_TRACE=1 a wrapper that
 # logs every call the runc shim makes (argv; exit status and stderr except for create, run and
 # exec, whose container inherits berth's stdio) to $WORK/logs/runc-calls.log.
@@ -70,126 +68,18 @@ EOF
 	sed -i "s|@LOG@|$WORK/logs/runc-calls.log|; s|@BERTH@|$BERTH|g" "$RUNC_BINARY"
 	chmod +x "$RUNC_BINARY"
 fi
+# The private containerd: its config, start_containerd, stop_containerd, shim_pids, ctrd_cleanup.
+. "$HERE/lib.sh"
 # Every client call is bounded: a hang is a failure, not a stuck test run.
 ctr() { timeout 60 ctr -a "$SOCK" -n "$NS" "$@"; }
-
-# ---- containerd --------------------------------------------------------------------------
-CNI_BRIDGE=berthcni0
-host_network=${BERTH_CRI_HOST_NETWORK:-}
-if [ -z "$host_network" ] && [ -x /usr/lib/cni/bridge ]; then
-	cat >"$WORK/cni/10-berth.conflist" <<EOF
-{"cniVersion":"0.4.0","name":"berth-test","plugins":[{"type":"bridge","bridge":"$CNI_BRIDGE","isGateway":true,"ipMasq":false,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.88.77.0/24"}]],"dataDir":"$WORK/cni-ipam"}}]}
-EOF
-else
-	host_network=1
-fi
-cat >"$WORK/config.toml" <<EOF
-version = 2
-root = "$WORK/root"
-state = "$WORK/state"
-[grpc]
-  address = "$SOCK"
-[ttrpc]
-  address = "$SOCK.ttrpc"
-[debug]
-  level = "info"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$WORK/opt"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$PAUSE"
-  restrict_oom_score_adj = true
-  disable_apparmor = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth]
-      runtime_type = "io.containerd.berth.v2"
-    # berth with a handler options table: containerd 1.6 CRI sends it to the shim as the
-    # generic runtime options (TypeUrl, ConfigPath); the config file asks for the systemd
-    # cgroup driver, which this berth refuses (test_options).
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth-systemd]
-      runtime_type = "io.containerd.berth.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth-systemd.options]
-        ConfigPath = "$WORK/opts/systemd.toml"
-    # containerd's own runc shim with berth as its runtime binary (how youki and crun are
-    # deployed as drop-ins); containerd 1.6 decodes these options only for runc.v1/v2 types.
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth-runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.berth-runc.options]
-        BinaryName = "$RUNC_BINARY"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "$WORK/cni"
-EOF
-
-start_containerd() { # [CONFIG [DIRECTORY PUT FIRST IN CONTAINERD'S PATH]]
-	PATH="${2:+$2:}$WORK/bin:$PATH" containerd --config "${1:-$WORK/config.toml}" >>"$WORK/logs/containerd.log" 2>&1 &
-	CTRD_PID=$!
-	for _ in $(seq 100); do
-		command ctr -a "$SOCK" version >/dev/null 2>&1 && return 0
-		kill -0 "$CTRD_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	return 1
-}
-stop_containerd() { # SIGNAL
-	[ -n "$CTRD_PID" ] || return 0
-	kill -"${1:-TERM}" "$CTRD_PID" 2>/dev/null
-	wait "$CTRD_PID" 2>/dev/null
-	CTRD_PID=
-}
-
-shim_pids() { # the berth shim daemons (they run with -socket)
-	local p cmd ppid
-	for p in /proc/[0-9]*; do
-		cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")
-		[[ "$cmd" == *"containerd-shim-berth-v2 "*"-address $SOCK -socket"* ]] || continue
-		# Skip the runtime worker: a child of the daemon running the shim's binary (in its
-		# `runtime-worker` mode).
-		ppid=$(awk '{print $4}' "$p/stat" 2>/dev/null)
-		[[ "$(tr '\0' ' ' 2>/dev/null <"/proc/$ppid/cmdline")" == *"containerd-shim-berth-v2 "* ]] && continue
-		echo "${p#/proc/}"
-	done
-}
-
-runc_shim_pids() { # containerd-shim-runc-v2 daemons of NAMESPACE on our containerd
-	local p
-	for p in /proc/[0-9]*; do
-		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "containerd-shim-runc-v2 -namespace $1 .*-address $SOCK" && echo "${p#/proc/}"
-	done
-}
 
 cleanup() {
 	ctr tasks ls -q 2>/dev/null | while read -r t; do ctr tasks kill -s SIGKILL "$t" >/dev/null 2>&1; ctr tasks delete -f "$t" >/dev/null 2>&1; done
 	ctr containers ls -q 2>/dev/null | while read -r c; do ctr containers delete "$c" >/dev/null 2>&1; done
-	stop_containerd TERM
-	for p in $(shim_pids); do kill -9 "$p" 2>/dev/null; done
-	# What a failed run left under the runc shim (berth's or runc's containers whose bundle is
-	# ours): force-delete with whichever runtime owns the state, then stop those shims.
-	local ns c r
-	for ns in "$NS" k8s.io; do
-		for c in $(ls /run/containerd/runc/$ns 2>/dev/null); do
-			for r in "$BERTH" runc; do
-				"$r" --root /run/containerd/runc/$ns state "$c" 2>/dev/null | grep -q "\"bundle\": *\"$WORK/" &&
-					"$r" --root /run/containerd/runc/$ns delete --force "$c" 2>/dev/null
-			done
-		done
-		for p in $(runc_shim_pids "$ns"); do kill -9 "$p" 2>/dev/null; done
-	done
-	# Anything still mounted under the test directory (a failed test's rootfs) goes too.
-	grep -o " $WORK[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
-	[ -n "$host_network" ] || ip link del "$CNI_BRIDGE" 2>/dev/null
-	rm -rf /run/containerd/berth/"$NS" /run/containerd/berth/k8s.io /run/containerd/runc/"$NS"
+	ctrd_cleanup "$NS" k8s.io
 	# ctr leaves the FIFO directories of detached (-d) runs.
 	for f in $(comm -13 <(echo "$fifos_before") <(ls /run/containerd/fifo 2>/dev/null | sort)); do
 		rm -rf "/run/containerd/fifo/$f"
-	done
-	# The per-namespace parent cgroups (ctr's "/$NS/<id>", CRI's "/k8s.io/<id>"), left empty by
-	# the runtimes as runc leaves them; rmdir removes only empty ones.
-	for d in /sys/fs/cgroup/*/"$NS" /sys/fs/cgroup/*/k8s.io /sys/fs/cgroup/unified/"$NS" /sys/fs/cgroup/unified/k8s.io; do
-		[ -d "$d" ] && rmdir "$d" 2>/dev/null
 	done
 	[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }

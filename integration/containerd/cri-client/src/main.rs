@@ -17,6 +17,11 @@
 //!
 //! Nothing may hang the tier: every CRI call has a deadline (the channel's request timeout), and
 //! every scenario as a whole is bounded too.
+//!
+//! `berth-cri-test bench-pods ...` and `berth-cri-test bench-density ...` are the CRI part of
+//! `make bench` instead ([`bench`]).
+
+mod bench;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -823,6 +828,18 @@ async fn start_pod(ctx: &mut Ctx) -> Res<String> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let bench = match args.get(1).map(String::as_str) {
+        Some("bench-pods") => Some(bench::pods(&args[2..]).await),
+        Some("bench-density") => Some(bench::density(&args[2..]).await),
+        _ => None,
+    };
+    if let Some(result) = bench {
+        if let Err(e) = result {
+            println!("FAIL {}", e.replace('\n', " "));
+            std::process::exit(1);
+        }
+        return;
+    }
     if args.len() != 5 {
         eprintln!("usage: berth-cri-test SOCKET HANDLER IMAGE WORKDIR");
         std::process::exit(2);

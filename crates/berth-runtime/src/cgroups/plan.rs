@@ -71,11 +71,12 @@ impl CgroupPlan {
                 reason: "is not UTF-8",
             })?),
         };
-        let unit = SystemdUnit::parse(path, id)?;
+        // The host first: on a host that is not pure cgroup v2 no cgroupsPath would help.
         let layout = host.layout();
         if layout != Layout::Unified {
             return Err(CgroupError::SystemdNeedsUnified { layout });
         }
+        let unit = SystemdUnit::parse(path, id)?;
         Ok(CgroupPlan {
             relative_path: unit.relative_path(),
             hierarchies: host.hierarchies.clone(),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build (or reuse) the systemd VM tier's root filesystem: a Debian 12 ext4 image made by
-# mmdebstrap from Debian packages (systemd as PID 1, dbus, udev, busybox), with the modules of
+# mmdebstrap from Debian packages (systemd as PID 1, dbus, udev, busybox, containerd and the CNI
+# plugins for the CRI suite, criu for checkpoint/restore, iproute2, uidmap), with the modules of
 # the kernel the tier boots, and a small initramfs that mounts it. Prints the cache directory.
 #
 # Cache: /var/cache/berth/vm-systemd/<key>/{rootfs.img,initrd.cpio.gz,vmlinuz}, where <key> is
@@ -46,7 +47,7 @@ root=$tmp/root
 
 # 2. The Debian root filesystem. udev makes /dev/vdb a device unit the payload mount waits for.
 mmdebstrap --variant=minbase --mode=root \
-    --include=systemd,systemd-sysv,dbus,udev,kmod,busybox,procps \
+    --include=systemd,systemd-sysv,dbus,udev,kmod,busybox,procps,iproute2,uidmap,containerd,containernetworking-plugins,criu \
     bookworm "$root" http://deb.debian.org/debian >&2
 
 # 3. The kernel's modules (the tier boots the host's Debian kernel, not one from the image).
@@ -62,6 +63,8 @@ echo "/dev/vda / ext4 rw,noatime 0 1" > "$root/etc/fstab"
 ln -sf /dev/null "$root/etc/systemd/system/serial-getty@ttyS0.service"
 ln -sf /dev/null "$root/etc/systemd/system/getty@tty1.service"
 ln -sf /lib/systemd/system/multi-user.target "$root/etc/systemd/system/default.target"
+# containerd is not started at boot: the suites that need it start it with their own config.
+rm -f "$root/etc/systemd/system/multi-user.target.wants/containerd.service"
 mkdir -p "$root/vm"
 # The runner mounts the per-run payload disk (/dev/vdb, ext4) on /vm and runs /vm/tests.sh;
 # its output goes to the serial console, then the VM powers off whatever happened.

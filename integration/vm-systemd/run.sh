@@ -10,8 +10,10 @@
 # console, and powers the VM off.
 #
 # Env: BERTH (default target/<triple>/release/berth, built if missing), BERTH_PROBE (default
-# target/probe/<triple>/release/berth-probe, built if missing), VM_TIMEOUT (seconds for the
-# whole VM, default 900), VM_KEEP=1 keeps the work directory (integration/.work/vm-systemd).
+# target/probe/<triple>/release/berth-probe, built if missing), VM_SUITES (names of the suites
+# in suites/ to run, space-separated; default all of them), VM_EXTRA_BINS (more static binaries
+# for /vm/bin), VM_TIMEOUT (seconds for the whole VM, default 900), VM_KEEP=1 keeps the work
+# directory (integration/.work/vm-systemd).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,7 +37,12 @@ mkdir -p "$pay/bin"
 cp "$berth" "$pay/bin/berth"
 cp "$probe" "$pay/bin/berth-probe"
 "$repo/integration/mkbundle.sh" "$pay/bundle" sh /ct/X.sh > /dev/null
+for b in ${VM_EXTRA_BINS:-}; do cp "$b" "$pay/bin/"; done
 cp "$here/tests.sh" "$pay/tests.sh"
+mkdir -p "$pay/suites"
+for s in ${VM_SUITES:-$(cd "$here/suites" && ls *.sh | sed 's/[.]sh$//')}; do
+    cp "$here/suites/$s.sh" "$pay/suites/$s.sh"
+done
 mke2fs -q -t ext4 -d "$pay" "$work/payload.img" "$(( $(du -sm "$pay" | cut -f1) + 32 ))M"
 
 echo "vm-systemd: booting $cache/vmlinuz (image ready in ${t_image} s)"

@@ -7,6 +7,14 @@
 //! The connection to containerd does not outlive a containerd restart: a failed publish
 //! reconnects to `TTRPC_ADDRESS` and retries with backoff (as the Go shims' publisher does), so
 //! a TaskExit that happens after containerd came back still reaches it.
+//!
+//! The envelope is built here rather than by the containerd-shim crate's `RemotePublisher`:
+//! that one names the event's type from its protobuf descriptor, and building the first
+//! descriptor builds those of every file the event's file imports (gogo.proto, and so
+//! google/protobuf/descriptor.proto): ~460 KiB of heap held for the shim's life, in every pod
+//! (docs/benchmarks.md, "Where a pod's memory goes"). Every task event is a message of
+//! containerd's `containerd.events` package, so its type name is that package and the Rust
+//! type's name; a unit test checks each against its descriptor.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
@@ -14,11 +22,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use containerd_shim::event::Event;
-use containerd_shim::protos::protobuf::MessageDyn;
-use containerd_shim::publisher::RemotePublisher;
+use containerd_shim::protos::protobuf::well_known_types::any::Any;
+use containerd_shim::protos::protobuf::Message;
+use containerd_shim::protos::shim::event::Envelope;
+use containerd_shim::protos::shim::events::ForwardRequest;
+use containerd_shim::protos::{Client, EventsClient};
 use containerd_shim::Context;
 
-type Queued = (String, Box<dyn MessageDyn>);
+/// One event on its way: its topic and its envelope's payload.
+type Queued = (String, Any);
 
 /// Attempts per event, and the first pause between them (doubled each time).
 const ATTEMPTS: u32 = 6;
@@ -35,8 +47,9 @@ pub struct Events {
 }
 
 impl Events {
-    /// Starts the publisher thread for `namespace`.
-    pub fn start(publisher: RemotePublisher, namespace: String) -> Events {
+    /// Starts the publisher thread for `namespace`; it connects to containerd's ttrpc address
+    /// (`TTRPC_ADDRESS`) at the first event.
+    pub fn start(namespace: String) -> Events {
         let (tx, rx) = channel::<Queued>();
         let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
         let pending = Arc::new(AtomicUsize::new(0));
@@ -44,17 +57,15 @@ impl Events {
         std::thread::Builder::new()
             .name("events".into())
             .spawn(move || {
-                let mut publisher = Some(publisher);
+                let mut publisher: Option<EventsClient> = None;
                 for (topic, event) in rx.iter() {
                     let mut backoff = FIRST_BACKOFF;
                     for attempt in 1..=ATTEMPTS {
                         if publisher.is_none() {
-                            publisher = RemotePublisher::new(&address).ok();
+                            publisher = connect(&address);
                         }
                         let result = match &publisher {
-                            Some(p) => p
-                                .publish(Context::default(), &topic, &namespace, event.clone_box())
-                                .map_err(|e| e.to_string()),
+                            Some(p) => forward(p, &topic, &namespace, &event),
                             None => Err(format!("connect to {address}")),
                         };
                         match result {
@@ -103,17 +114,89 @@ impl Events {
     }
 
     /// Queues one event.
-    pub fn send<E: Event + MessageDyn>(&self, event: E) {
+    pub fn send<E: Event + Message>(&self, event: E) {
         let topic = event.topic();
         #[cfg(test)]
         if let Some(rec) = &self.recorded {
             rec.lock().unwrap().push(topic);
             return;
         }
+        let payload = match event.write_to_bytes() {
+            Ok(value) => Any {
+                type_url: type_name::<E>(),
+                value,
+                ..Default::default()
+            },
+            Err(e) => {
+                containerd_shim::error!("encode the {topic} event: {e}");
+                return;
+            }
+        };
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         self.pending.fetch_add(1, Ordering::SeqCst);
-        if tx.send((topic, Box::new(event))).is_err() {
+        if tx.send((topic, payload)).is_err() {
             self.pending.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+}
+
+/// The protobuf full name of task event `E`: `containerd.events.` and the message's name (the
+/// last path segment of the generated Rust type), without touching its descriptor.
+fn type_name<E>() -> String {
+    let rust = std::any::type_name::<E>();
+    format!(
+        "containerd.events.{}",
+        rust.rsplit("::").next().unwrap_or(rust)
+    )
+}
+
+/// A client of containerd's events service at `address` (a path or `unix://` address).
+fn connect(address: &str) -> Option<EventsClient> {
+    let fd = containerd_shim::util::connect(address).ok()?;
+    Client::new(fd).ok().map(EventsClient::new)
+}
+
+/// Sends one event to containerd, as containerd-shim-runc-v2's publisher does (Forward with an
+/// envelope holding the topic, namespace and a timestamp).
+fn forward(client: &EventsClient, topic: &str, namespace: &str, event: &Any) -> Result<(), String> {
+    let mut envelope = Envelope::new();
+    envelope.set_topic(topic.to_owned());
+    envelope.set_namespace(namespace.to_owned());
+    envelope.set_timestamp(containerd_shim::util::timestamp().map_err(|e| e.to_string())?);
+    envelope.set_event(event.clone());
+    let mut req = ForwardRequest::new();
+    req.set_envelope(envelope);
+    client
+        .forward(Context::default(), &req)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use containerd_shim::protos::events::task::{
+        TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskPaused,
+        TaskResumed, TaskStart,
+    };
+    use containerd_shim::protos::protobuf::MessageFull;
+
+    use super::type_name;
+
+    /// The names built without descriptors are the descriptors' full names, for every event
+    /// the shim sends.
+    #[test]
+    fn event_type_names_match_their_descriptors() {
+        fn check<E: MessageFull>() {
+            assert_eq!(type_name::<E>(), E::descriptor().full_name());
+        }
+        check::<TaskCreate>();
+        check::<TaskStart>();
+        check::<TaskDelete>();
+        check::<TaskExit>();
+        check::<TaskOOM>();
+        check::<TaskExecAdded>();
+        check::<TaskExecStarted>();
+        check::<TaskPaused>();
+        check::<TaskResumed>();
     }
 }

@@ -68,6 +68,7 @@ fn main() {
         match worker::Worker::start(Box::new(worker::ExecSelf::new())) {
             Ok(w) => {
                 let _ = shim::WORKER.set(w);
+                worker::retire_when_idle(shim::WORKER.get().expect("just set"));
             }
             Err(e) => {
                 eprintln!("{RUNTIME_ID}: {}", error::chain(&e));

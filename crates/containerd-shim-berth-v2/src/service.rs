@@ -290,7 +290,12 @@ impl Service {
     pub fn on_exit(&self, pid: i32, code: i32) {
         // A runtime worker's exit belongs to the worker handle, which replaces it.
         if self.inner.worker.is_some_and(|w| w.claim_exit(pid, code)) {
-            containerd_shim::warn!("the runtime worker {pid} exited with {code}");
+            // Status 0 is a worker that read EOF: one retired while idle (Worker::retire_idle).
+            if code == 0 {
+                containerd_shim::debug!("the runtime worker {pid} exited");
+            } else {
+                containerd_shim::warn!("the runtime worker {pid} exited with {code}");
+            }
             return;
         }
         let exit = Exit::now(code);

@@ -104,14 +104,16 @@ impl containerd_shim::Shim for BerthShim {
         self.exit.wait();
     }
 
-    fn create_task_service(&self, publisher: RemotePublisher) -> Service {
+    /// `publisher` (the crate's connection to containerd) is dropped: events.rs forwards events
+    /// on a connection of its own.
+    fn create_task_service(&self, _publisher: RemotePublisher) -> Service {
         let config = ServiceConfig {
             namespace: self.namespace.clone(),
             root: state_root(Path::new(STATE_BASE), &self.namespace),
             debug: self.debug,
             socket: self.socket.clone(),
         };
-        let events = Events::start(publisher, self.namespace.clone());
+        let events = Events::start(self.namespace.clone());
         Service::new(config, WORKER.get(), events, self.exit.clone())
     }
 }

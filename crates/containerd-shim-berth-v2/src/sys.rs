@@ -151,6 +151,15 @@ pub fn get_winsize(tty: std::os::fd::BorrowedFd<'_>) -> nix::Result<(u16, u16)> 
     nix::errno::Errno::result(r).map(|_| (ws.ws_row, ws.ws_col))
 }
 
+/// Returns the free pages of the heap to the kernel (glibc's `malloc_trim`, which also
+/// releases free pages in the middle of the heap, not only at its top).
+pub fn trim_heap() {
+    // SAFETY: malloc_trim takes the arena lock itself; it only releases free memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// One glibc malloc arena for the whole daemon. It runs ~17 threads (ttrpc's listener, reaper
 /// and per-connection reader, response and worker threads, the crate's signal and publisher
 /// threads, berth's event and console threads), and glibc would give each allocating thread an

@@ -65,7 +65,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use berth_runtime::container::{ContainerError, ExecError};
 use berth_runtime::process::packet;
@@ -284,10 +284,18 @@ impl Spawn for ExecSelf {
     }
 }
 
-/// The live worker: our end of its socketpair and its pid.
+/// How long a worker may sit without a request before the daemon lets it go
+/// ([`Worker::retire_idle`]). A pod's containers are created in a burst (sandbox, then its
+/// containers, seconds apart at most); after that the worker is needed only for an exec, and a
+/// new one costs one fork + exec of this static binary (~1 ms), while an idle one holds ~470
+/// KiB of private memory per pod (docs/benchmarks.md, "Where a pod's memory goes").
+pub const IDLE_RETIRE: Duration = Duration::from_secs(10);
+
+/// The live worker: our end of its socketpair, its pid, and when its last request ended.
 struct Live {
     sock: OwnedFd,
     pid: i32,
+    idle_since: Instant,
 }
 
 /// The shim's handle on the worker. Requests are serialized: one at a time on the socket. A
@@ -340,7 +348,28 @@ impl Worker {
         pids.retain(|_, code| code.is_none());
         let pid = self.spawner.spawn(theirs)?;
         pids.insert(pid, None);
-        Ok(Live { sock: ours, pid })
+        Ok(Live {
+            sock: ours,
+            pid,
+            idle_since: Instant::now(),
+        })
+    }
+
+    /// Lets the worker go if it has had no request for `idle`: our end of its socket is closed,
+    /// so it reads EOF and exits; the reaper's report of that exit is claimed as any worker's
+    /// ([`Worker::claim_exit`]), and the next request starts a new worker. A request in flight
+    /// holds the lock, so this never takes the worker from under it (`try_lock`: the caller,
+    /// a periodic thread, simply looks again later). Returns the retired worker's pid.
+    pub fn retire_idle(&self, idle: Duration) -> Option<i32> {
+        let mut current = match self.current.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        if current.as_ref()?.idle_since.elapsed() < idle {
+            return None;
+        }
+        current.take().map(|live| live.pid)
     }
 
     /// Called by the service for every child the reaper reaped: true if `pid` is a worker (its
@@ -463,8 +492,33 @@ impl Worker {
                 Ok(Some(reply)) => break reply,
             }
         };
-        *current = Some(live);
+        *current = Some(Live {
+            idle_since: Instant::now(),
+            ..live
+        });
         serde_json::from_slice(&n.bytes).map_err(WorkerError::Decode)
+    }
+}
+
+/// Starts the daemon's thread that retires the worker after [`IDLE_RETIRE`] without a request
+/// and then gives the heap's free pages back to the kernel (`malloc_trim`: what the Create and
+/// Exec requests allocated is free by then, but glibc keeps freed pages below its trim
+/// threshold resident). It looks every [`IDLE_RETIRE`] / 2, so a worker goes 10–15 s after its
+/// last request; its thread sleeps otherwise.
+pub fn retire_when_idle(worker: &'static Worker) {
+    let spawned = std::thread::Builder::new()
+        .name("idle".into())
+        .stack_size(64 * 1024)
+        .spawn(move || loop {
+            std::thread::sleep(IDLE_RETIRE / 2);
+            if let Some(pid) = worker.retire_idle(IDLE_RETIRE) {
+                containerd_shim::debug!("retiring the idle runtime worker {pid}");
+                sys::trim_heap();
+            }
+        });
+    if let Err(e) = spawned {
+        // The daemon works without it; the worker then stays until the shim exits.
+        containerd_shim::warn!("start the idle-worker thread: {e}");
     }
 }
 

@@ -253,3 +253,52 @@ fn a_stopped_worker_holding_a_request_is_killed_and_the_request_fails() {
     assert_eq!(fake.0.lock().unwrap().killed, [FAKE_PID]);
     assert_eq!(answered_by(&w), 1);
 }
+
+#[test]
+fn an_idle_worker_is_retired_and_the_next_request_starts_a_new_one() {
+    let fake = FakeSpawn::default();
+    let w = Worker::start(Box::new(fake.clone())).unwrap();
+    assert_eq!(answered_by(&w), 0);
+    assert_eq!(
+        w.retire_idle(Duration::from_secs(3600)),
+        None,
+        "a worker that just answered is not idle"
+    );
+    assert_eq!(w.retire_idle(Duration::ZERO), Some(FAKE_PID));
+    assert_eq!(
+        w.retire_idle(Duration::ZERO),
+        None,
+        "nothing left to retire"
+    );
+    // Our end is closed: the fake worker reads EOF and ends, as the real one exits 0.
+    assert!(
+        w.claim_exit(FAKE_PID, 0),
+        "the retired worker's exit is claimed"
+    );
+    assert_eq!(answered_by(&w), 1, "the next request goes to a new worker");
+    assert_eq!(fake.spawned(), 2);
+}
+
+#[test]
+fn a_worker_busy_with_a_request_is_not_retired() {
+    let fake = FakeSpawn::default();
+    fake.0.lock().unwrap().script = vec![Then::StopWithTheRequest];
+    let w = Arc::new(Worker::start(Box::new(fake.clone())).unwrap());
+    let caller = {
+        let w = w.clone();
+        std::thread::spawn(move || w.call(&request(), &[]))
+    };
+    // The call holds the worker until the stopped fake is found and killed (STOPPED_CHECK).
+    while fake.0.lock().unwrap().stopped.is_empty() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        w.retire_idle(Duration::ZERO),
+        None,
+        "the worker in the middle of a request is left to it"
+    );
+    assert!(matches!(
+        caller.join().unwrap(),
+        Err(WorkerError::Died { .. })
+    ));
+}

@@ -15,7 +15,8 @@
 #
 #   containerd.sh BERTH WORKDIR
 #
-# Environment: BENCH_CTR_ROUNDS (10), BENCH_CRI_ROUNDS (20), BENCH_CRI_PODS (100), BERTH_SHIM,
+# Environment: BENCH_CTR_ROUNDS (10), BENCH_CRI_ROUNDS (20), BENCH_CRI_PODS (100),
+# BENCH_CRI_SETTLE (seconds between the last pod's start and the density measurement, 20), BERTH_SHIM,
 # BERTH_CRI_CLIENT (the berth-cri-test binary).
 set -uo pipefail
 
@@ -27,6 +28,7 @@ CRI=${BERTH_CRI_CLIENT:-$REPO/integration/containerd/cri-client/target/release/b
 ROUNDS=${BENCH_CTR_ROUNDS:-10}
 CRI_ROUNDS=${BENCH_CRI_ROUNDS:-20}
 CRI_PODS=${BENCH_CRI_PODS:-100}
+export BENCH_CRI_SETTLE=${BENCH_CRI_SETTLE:-20}
 skip() { echo "SKIP containerd comparison: $*"; exit 0; }
 
 command -v containerd >/dev/null && command -v ctr >/dev/null \
@@ -144,7 +146,7 @@ if [ -n "${dens[berth]:-}" ] && [ -n "${dens[runc]:-}" ]; then
 	read -r nb kb rb pb gb <<<"${dens[berth]}"
 	read -r nr kr rr pr gr <<<"${dens[runc]}"
 	per() { awk -v a="$1" -v n="$2" 'BEGIN{printf "%.0f", a/n}'; }
-	rows+=("| $nb pods: shim processes | $kb | $kr | | |"
+	rows+=("| $nb pods, measured ${BENCH_CRI_SETTLE} s after the last one started: shim processes | $kb | $kr | | |"
 		"| $nb pods: shim memory per pod (sum of Pss), KiB | $(per "$pb" "$nb") | $(per "$pr" "$nr") | $(ratio "$(per "$pb" "$nb")" "$(per "$pr" "$nr")") | |"
 		"| $nb pods: shim memory per pod (sum of VmRSS), KiB | $(per "$rb" "$nb") | $(per "$rr" "$nr") | $(ratio "$(per "$rb" "$nb")" "$(per "$rr" "$nr")") | |"
 		"| $nb pods: containerd VmRSS growth per pod, KiB | $(per "$gb" "$nb") | $(per "$gr" "$nr") | $(ratio "$(per "$gb" "$nb")" "$(per "$gr" "$nr")") | |"

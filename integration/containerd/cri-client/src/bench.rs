@@ -12,7 +12,9 @@
 //! every round, and prints `POD_START <handler> <µs>` and `POD_TEARDOWN <handler> <µs>`.
 //!
 //! `bench-density` starts and removes one pod (unmeasured), then starts PODS pods through
-//! HANDLER, one after the other, waits a second for the shims to settle, and prints
+//! HANDLER, one after the other, waits `BENCH_CRI_SETTLE` seconds (default 20) so that the
+//! pods are measured as a node holds them most of the time, idle since their start (berth's
+//! shim lets a pod's runtime worker go 10–15 s after its last request), and prints
 //!
 //!   DENSITY <handler> pods <n> shim_procs <n> shim_rss_kib <sum of VmRSS> \
 //!     shim_pss_kib <sum of Pss> containerd_before_kib <VmRSS> containerd_after_kib <VmRSS>
@@ -295,7 +297,11 @@ pub async fn density(args: &[String]) -> Res<()> {
         }
     }
     if failed.is_none() {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        let settle = std::env::var("BENCH_CRI_SETTLE")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(20);
+        tokio::time::sleep(Duration::from_secs(settle)).await;
         let procs = shim_procs(socket);
         let rss: u64 = procs
             .iter()

@@ -140,7 +140,7 @@ kill_worker() { # DAEMON_PID: SIGKILLs its worker, waits until the shim reaped i
 	echo "$w"
 }
 test_worker_replaced() {
-	local daemon w1 w2 w3 w4 w5 out rc st execpid
+	local daemon w1 w2 w3 w4 w5 w7 w8 out rc st execpid
 	ctr run -d $RT "$IMG" t-worker sh -c 'while :; do sleep 0.1; done' >/dev/null
 	daemon=$(for p in $(shim_pids); do tr '\0' ' ' </proc/$p/cmdline | grep -q -- "-id t-worker " && echo $p; done)
 	w1=$(shim_workers "$daemon")
@@ -206,6 +206,16 @@ test_worker_replaced() {
 	contains "…the shim killed the stopped worker" "exec in task \"t-worker\": the runtime worker (pid $w6) died (signal 9, SIGKILL) before replying" "$out"
 	out=$(ctr tasks exec --exec-id wk8 t-worker echo after-stopped-worker </dev/null 2>&1)
 	expect "…and the next exec is served by a new worker" "after-stopped-worker" "$out"
+	# Idle: the shim lets the worker go 10–15 s after its last request (worker.rs IDLE_RETIRE);
+	# the task runs on, and the next exec starts a new worker.
+	w7=$(shim_workers "$daemon")
+	for _ in $(seq 250); do [ -z "$(shim_workers "$daemon")" ] && break; sleep 0.1; done
+	expect "idle worker $w7 retired within 25 s of the last request" "" "$(shim_workers "$daemon")"
+	expect "…the task is still RUNNING" RUNNING "$(ctr tasks ls | awk '$1=="t-worker"{print $3}')"
+	out=$(ctr tasks exec --exec-id wk9 t-worker echo after-idle </dev/null 2>&1)
+	expect "…the next exec works" "after-idle" "$out"
+	w8=$(shim_workers "$daemon")
+	[ -n "$w8" ] && [ "$w8" != "$w7" ] && ok "…served by a new worker ($w7 → $w8)" || bad "no new worker after the idle one ([$w7] → [$w8])"
 	ctr tasks kill -s SIGKILL t-worker
 	expect "…ctr task kill works" 0 $?
 	for _ in $(seq 50); do st=$(ctr tasks ls | awk '$1=="t-worker"{print $3}'); [ "$st" == STOPPED ] && break; sleep 0.1; done

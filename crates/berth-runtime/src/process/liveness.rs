@@ -1,5 +1,5 @@
-//! Whether a recorded container pid is still the container's process: alive, not a zombie,
-//! and with the same start time (so a reused pid cannot pass for it).
+//! Whether a recorded container pid is still the container's process: alive, not exiting nor
+//! a zombie, and with the same start time (so a reused pid cannot pass for it).
 
 use std::path::Path;
 
@@ -8,6 +8,8 @@ use std::path::Path;
 pub struct ProcStat {
     /// Field 3: R, S, D, Z, T, …
     pub state: char,
+    /// Field 9: the kernel's per-task flags (PF_*).
+    pub flags: u64,
     /// Field 22: start time in clock ticks after boot.
     pub start_time: u64,
 }
@@ -24,14 +26,26 @@ fn parse_stat(text: &str) -> Option<ProcStat> {
     let rest = &text[text.rfind(')')? + 1..];
     let mut fields = rest.split_ascii_whitespace();
     let state = fields.next()?.chars().next()?;
-    // `rest` starts at field 3; field 22 is 19 further on.
-    let start_time = fields.nth(18)?.parse().ok()?;
-    Some(ProcStat { state, start_time })
+    // `rest` starts at field 3; field 9 is 6 further on, and field 22 13 after that.
+    let flags = fields.nth(5)?.parse().ok()?;
+    let start_time = fields.nth(12)?.parse().ok()?;
+    Some(ProcStat {
+        state,
+        flags,
+        start_time,
+    })
 }
 
-/// Whether `pid` is still the process that had `start_time`, and has not exited.
+/// PF_EXITING (include/linux/sched.h): set when the task enters do_exit, before it closes
+/// its files and long before it is a zombie.
+const PF_EXITING: u64 = 0x4;
+
+/// Whether `pid` is still the process that had `start_time`, and is neither exiting nor
+/// exited. The exiting check matters to `start`: a SIGKILLed init closes exec.fifo on its way
+/// out, which without it looked like an init that had gone on to execve.
 pub fn is_alive(proc_root: &Path, pid: i32, start_time: u64) -> bool {
-    matches!(proc_stat(proc_root, pid), Some(s) if s.start_time == start_time && s.state != 'Z' && s.state != 'X')
+    matches!(proc_stat(proc_root, pid), Some(s) if s.start_time == start_time
+        && s.state != 'Z' && s.state != 'X' && s.flags & PF_EXITING == 0)
 }
 
 #[cfg(test)]
@@ -46,9 +60,24 @@ mod tests {
             parse_stat(line),
             Some(ProcStat {
                 state: 'S',
+                flags: 4194560,
                 start_time: 987654
             })
         );
+    }
+
+    #[test]
+    fn an_exiting_process_is_not_alive() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("7")).unwrap();
+        let stat = |flags: u64| {
+            format!("7 (init) R 1 7 7 0 -1 {flags} 0 0 0 0 1 2 0 0 20 0 1 0 555 1000 10")
+        };
+        std::fs::write(dir.path().join("7/stat"), stat(0x400100)).unwrap();
+        assert!(is_alive(dir.path(), 7, 555));
+        // PF_EXITING: SIGKILLed, in do_exit, not yet a zombie.
+        std::fs::write(dir.path().join("7/stat"), stat(0x400104)).unwrap();
+        assert!(!is_alive(dir.path(), 7, 555));
     }
 
     #[test]

@@ -173,6 +173,26 @@ fn bad_idmapped_mounts_are_refused_before_anything_is_created() {
     }
 }
 
+/// A source on a filesystem the kernel cannot id-map (sysfs has no FS_ALLOW_IDMAP) is
+/// refused naming the mount and the syscall, and the half-made container is removed.
+#[test]
+fn idmap_on_a_filesystem_without_idmap_support_is_refused_naming_the_syscall() {
+    if !require_root() {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.mount(
+        json!({"destination": "/v", "type": "bind", "source": "/sys/kernel",
+        "options": ["rbind"], "uidMappings": map(0, 1000, 10), "gidMappings": map(0, 1000, 10)}),
+    );
+    let rt = Runtime::new();
+    let id = unique_id();
+    rt.create(&b, &id).fails_with(
+        "mount_setattr(MOUNT_ATTR_IDMAP) on the bind of /sys/kernel for /v (the kernel or the source's filesystem does not support id-mapped mounts): Invalid argument",
+    );
+    rt.assert_nothing_left(&id, &b);
+}
+
 /// `tmpcopyup`: a tmpfs over the image's /etc starts with a copy of it (contents, owners,
 /// modes, symlinks, fifos), and writes into it stay in the tmpfs.
 #[test]

@@ -187,9 +187,9 @@ fn idmap_on_a_filesystem_without_idmap_support_is_refused_naming_the_syscall() {
     );
     let rt = Runtime::new();
     let id = unique_id();
-    rt.create(&b, &id).fails_with(
-        "mount_setattr(MOUNT_ATTR_IDMAP) on the bind of /sys/kernel for /v (the kernel or the source's filesystem does not support id-mapped mounts): Invalid argument",
-    );
+    rt.create(&b, &id).fails_with(&format!(
+        "berth: create container {id:?}: open the bind mount sources on the host: mount_setattr(MOUNT_ATTR_IDMAP) on the bind of /sys/kernel for /v (the kernel or the source's filesystem does not support id-mapped mounts): EINVAL: Invalid argument",
+    ));
     rt.assert_nothing_left(&id, &b);
 }
 

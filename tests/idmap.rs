@@ -281,8 +281,8 @@ fn tmpcopyup_keeps_the_images_files_and_writes_stay_off_the_image() {
 /// A Kubernetes `hostUsers: false` pod as containerd 2.x shapes it: the sandbox (pause)
 /// container gets new user, pid, ipc, uts, net and mount namespaces with the pod's maps
 /// 0:<base>:65536; an app container joins the sandbox's user, ipc, uts and net namespaces by
-/// /proc/<pid>/ns path, repeats the same maps, sets the pod's hostname and a namespaced
-/// sysctl, and binds a volume id-mapped with the pod's maps. The volume's files, owned by the
+/// /proc/<pid>/ns path, repeats the same maps, sets the pod's hostname, a domainname and a
+/// namespaced sysctl (allowed: the joined uts and net namespaces are not berth's own), and binds a volume id-mapped with the pod's maps. The volume's files, owned by the
 /// host's root, are the app's root inside; what the app writes there is the host's root's on
 /// the host (not the unprivileged <base>), which is what makes volumes shareable.
 #[test]
@@ -317,6 +317,7 @@ fn kubernetes_user_namespaced_pod_runs_with_an_idmapped_volume() {
     app.config_mut()["linux"]["uidMappings"] = map(0, BASE, 65536);
     app.config_mut()["linux"]["gidMappings"] = map(0, BASE, 65536);
     app.config_mut()["hostname"] = json!("pod-a");
+    app.config_mut()["domainname"] = json!("cluster.local");
     app.config_mut()["linux"]["sysctl"] = json!({"net.ipv4.ip_unprivileged_port_start": "0"});
     app.mount(
         json!({"destination": "/volume", "type": "bind", "source": volume.path(),
@@ -338,6 +339,7 @@ fn kubernetes_user_namespaced_pod_runs_with_an_idmapped_volume() {
     );
     assert_eq!(r["ids"]["uid"], 0, "{}", r["ids"]);
     assert_eq!(r["hostname"], "pod-a");
+    assert_eq!(r["domainname"], "cluster.local");
     assert_eq!(
         r["namespaces"]["user"].as_u64(),
         Some(ns_inode(&pid.to_string(), "user"))

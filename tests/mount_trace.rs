@@ -1,6 +1,6 @@
 //! Issue #13, "Done when": the mount code never resolves a container path twice. A create runs
 //! under `strace -f` with a config that exercises every kind of mount berth makes (binds rw
-//! and ro under a volume, a read-only tmpfs, propagation flags, the cgroup mount, masked and
+//! and ro under a volume, an id-mapped bind, a tmpcopyup tmpfs, a read-only tmpfs, propagation flags, the cgroup mount, masked and
 //! read-only paths, rootfsPropagation, a read-only root), with pivot_root and with
 //! `--no-pivot`, and every mount-changing call in the trace must address its target by fd. Needs root and strace (`make deps`); skips loudly
 //! otherwise.
@@ -234,6 +234,18 @@ fn mount_calls_address_every_container_target_by_fd() {
     b.mount(
         json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
         "options": ["ro", "nosuid", "mode=700", "size=1m", "private"]}),
+    );
+    // An id-mapped bind (opened and id-mapped on the host, attached by fd in the init) and a
+    // tmpcopyup tmpfs over the image's /etc (filled by fd before it is attached).
+    b.mount(
+        json!({"destination": "/idmapped", "type": "bind", "source": prop_src,
+        "options": ["rbind", "ridmap"],
+        "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 10}],
+        "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 10}]}),
+    );
+    b.mount(
+        json!({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+        "options": ["nosuid", "tmpcopyup", "size=1m"]}),
     );
     // The default config already has proc, /dev tmpfs, devpts, shm, mqueue, sysfs, the cgroup
     // mount (ro) and runc's masked and read-only paths.

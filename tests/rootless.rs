@@ -356,6 +356,10 @@ fn rootless_refuses_resources_other_ids_and_groups_naming_the_field() {
             json!({"process": {"user": {"uid": 1000, "gid": 0}}}),
             "config.json: process.user.uid: rootless: uid 1000 is not mapped in the container's user namespace".into(),
         ),
+        (
+            json!({"mounts": [{"destination": "/v", "type": "bind", "source": "/tmp", "options": ["rbind", "ridmap"]}]}),
+            "config.json: mounts[].uidMappings: rootless: an id-mapped mount needs a berth privileged over the source's filesystem".into(),
+        ),
     ];
     for (patch, message) in cases {
         let mut c = r.config.clone();

@@ -97,11 +97,10 @@ pub fn seccomp_bpf(data: &[u8]) {
 pub fn mount_options(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let opts: Vec<&str> = text.split('\n').collect();
-    if let Ok(parsed) = berth_runtime::rootfs::parse_mount_options(&opts) {
-        let _ = parsed.remount_flags();
-        let _ = parsed.is_bind();
-        assert!(parsed.data.len() <= text.len(), "data grew");
-    }
+    let parsed = berth_runtime::rootfs::parse_mount_options(&opts);
+    let _ = parsed.remount_flags();
+    let _ = parsed.is_bind();
+    assert!(parsed.data.len() <= text.len(), "data grew");
 }
 
 /// A state.json in the state root → what every command reads first.

@@ -6,7 +6,7 @@
 //! Usage: `berth-probe --exchange-loop A B` (swap two paths forever), `berth-probe
 //! --fifo-exchange FIFO A B` (swap them each time a reader opens FIFO), `berth-probe --scan-proc
 //! MARKER SECONDS` (count MARKER in other processes' cmdline and environ), or `berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--open-wronly PATH]...
-//! [--syscall NR[,ARG]...]... [--int80 NR[,ARG]...]... [--exit N]` (raw syscalls: see `syscalls.rs`)
+//! [--syscall NR[,ARG]...]... [--int80 NR[,ARG]...]... [--stat PATH]... [--exit N]` (raw syscalls: see `syscalls.rs`)
 //!
 //! Output conventions (documented in docs/testing.md):
 //! - rlimits: `{"RLIMIT_NOFILE": {"soft": 1024, "hard": 4096}}`; `RLIM_INFINITY` is `null`.
@@ -124,6 +124,7 @@ struct Args {
     open_wronly: Vec<String>,
     syscalls: Vec<String>,
     int80s: Vec<String>,
+    stats: Vec<String>,
     exit: Option<i32>,
 }
 
@@ -139,13 +140,14 @@ fn parse_args() -> Result<Args, String> {
             "--open-wronly" => args.open_wronly.push(value("--open-wronly")?),
             "--syscall" => args.syscalls.push(value("--syscall")?),
             "--int80" => args.int80s.push(value("--int80")?),
+            "--stat" => args.stats.push(value("--stat")?),
             "--exit" => {
                 let v = value("--exit")?;
                 args.exit = Some(v.parse().map_err(|_| format!("--exit {v}: not a number"))?);
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--open-wronly PATH]... [--syscall NR[,ARG]...]... [--int80 NR[,ARG]...]... [--exit N]"
+                    "usage: berth-probe [--sysctl KEY]... [--write PATH]... [--open PATH]... [--open-wronly PATH]... [--syscall NR[,ARG]...]... [--int80 NR[,ARG]...]... [--stat PATH]... [--exit N]"
                 );
                 std::process::exit(0);
             }
@@ -502,6 +504,43 @@ fn try_open_wronly(path: &str) -> Value {
     io_result(fs::OpenOptions::new().write(true).open(path).map(|_| ()))
 }
 
+/// lstat of `path` (after the writes, so a file the probe wrote can be looked at): type,
+/// owner, permission bits, and a symlink's target, as the container sees them.
+fn stat(path: &str) -> Value {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    match fs::symlink_metadata(path) {
+        Ok(m) => {
+            let t = m.file_type();
+            let kind = if t.is_symlink() {
+                "symlink"
+            } else if t.is_dir() {
+                "dir"
+            } else if t.is_file() {
+                "file"
+            } else if t.is_fifo() {
+                "fifo"
+            } else if t.is_socket() {
+                "socket"
+            } else if t.is_char_device() {
+                "char"
+            } else if t.is_block_device() {
+                "block"
+            } else {
+                "?"
+            };
+            let target = fs::read_link(path)
+                .ok()
+                .map(|p| p.to_string_lossy().into_owned());
+            json!({"ok": true, "type": kind, "uid": m.uid(), "gid": m.gid(),
+                   "mode": format!("{:o}", m.mode() & 0o7777), "size": m.size(), "target": target})
+        }
+        Err(e) => {
+            let errno = e.raw_os_error().unwrap_or(0);
+            json!({"ok": false, "errno": errno, "error": errno_name(errno)})
+        }
+    }
+}
+
 fn sysctl(key: &str) -> Value {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
     match fs::read_to_string(&path) {
@@ -716,6 +755,7 @@ fn main() {
         .iter()
         .map(|p| (p.clone(), try_open_wronly(p)))
         .collect();
+    let stats: Map<String, Value> = args.stats.iter().map(|p| (p.clone(), stat(p))).collect();
     let sysctls: Map<String, Value> = args
         .sysctls
         .iter()
@@ -751,6 +791,7 @@ fn main() {
         "write": writes,
         "open": opens,
         "open_wronly": opens_wronly,
+        "stat": stats,
         "syscall": raw_calls,
         "scheduler": sched::scheduler(),
         "io_priority": sched::io_priority(),

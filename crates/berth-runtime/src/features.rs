@@ -50,9 +50,8 @@ pub fn features_with(mount_options: &[&str]) -> Value {
                 "modes": crate::bundle::MEMORY_POLICY_MODES,
                 "flags": crate::bundle::MEMORY_POLICY_FLAGS,
             },
-            // mounts[].uidMappings / gidMappings and the idmap options are refused
-            // (rootfs/plan.rs).
-            "mountExtensions": {"idmap": {"enabled": false}},
+            // mounts[].uidMappings / gidMappings, idmap and ridmap (rootfs/idmap.rs).
+            "mountExtensions": {"idmap": {"enabled": true}},
             "netDevices": {"enabled": applied("linux.netDevices")}
         },
         "annotations": {"io.github.berth.version": env!("CARGO_PKG_VERSION")}
@@ -101,7 +100,7 @@ mod tests {
         assert_eq!(linux["netDevices"], json!({"enabled": false}));
         assert_eq!(linux["memoryPolicy"]["modes"].as_array().unwrap().len(), 7);
         assert_eq!(linux["memoryPolicy"]["flags"].as_array().unwrap().len(), 3);
-        assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], false);
+        assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], true);
         assert_eq!(
             f["annotations"]["io.github.berth.version"],
             env!("CARGO_PKG_VERSION")

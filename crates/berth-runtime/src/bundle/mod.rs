@@ -265,6 +265,14 @@ impl Plan {
                 cgroup: (!cgroup.disabled).then_some(&cgroup),
             },
         )?;
+        if options.rootless.is_some() && rootfs.mounts().iter().any(|m| m.idmap.is_some()) {
+            // mount_setattr(MOUNT_ATTR_IDMAP) needs CAP_SYS_ADMIN over the user namespace of
+            // the source's filesystem: the host's, for a host directory.
+            return Err(BundleError::invalid(
+                "mounts[].uidMappings",
+                "rootless: an id-mapped mount needs a berth privileged over the source's filesystem",
+            ));
+        }
         if !namespaces.has(NamespaceKind::Mount) {
             // Without its own mount namespace the container's mounts would land on the host.
             return Err(BundleError::invalid(

@@ -43,8 +43,13 @@ pub enum RootfsError {
         option: String,
         destination: PathBuf,
     },
-    #[error("id-mapped mount on {destination} is not supported")]
-    IdmapMount { destination: PathBuf },
+    #[error("id-mapped mount on {destination}: {reason}")]
+    IdmapPlan {
+        destination: PathBuf,
+        reason: String,
+    },
+    #[error("tmpcopyup on {destination}: only a tmpfs mount can start with a copy of the directory it covers")]
+    TmpCopyUpNotTmpfs { destination: PathBuf },
     #[error("linux.rootfsPropagation {value} is not a propagation mode")]
     InvalidRootfsPropagation { value: String },
     #[error("device {path}: {reason}")]
@@ -53,6 +58,30 @@ pub enum RootfsError {
     RelativePath { kind: &'static str, path: PathBuf },
 
     // --- acting ---
+    #[error("create the user namespace holding the mapping of the id-mapped mount on {destination}: {step}")]
+    IdmapUserns {
+        destination: PathBuf,
+        step: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("mount_setattr(MOUNT_ATTR_IDMAP) on the bind of {source_path} for {destination}{}", idmap_hint(*.source))]
+    Idmap {
+        source_path: PathBuf,
+        destination: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("an id-mapped mount on {destination} cannot be made by a berth that binds its sources by path (rootless in a nested user namespace)")]
+    IdmapByPath { destination: PathBuf },
+    #[error("tmpcopyup on {destination}: {op} {path}")]
+    CopyUp {
+        destination: PathBuf,
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
     #[error("open {path}")]
     Open {
         path: PathBuf,
@@ -273,6 +302,16 @@ impl HardeningError {
     }
 }
 
+/// What the kernel's refusal of `MOUNT_ATTR_IDMAP` usually means (mount_setattr(2) ERRORS).
+fn idmap_hint(errno: nix::Error) -> &'static str {
+    match errno {
+        nix::Error::EINVAL | nix::Error::EOPNOTSUPP | nix::Error::ENOSYS => {
+            " (the kernel or the source's filesystem does not support id-mapped mounts)"
+        }
+        _ => "",
+    }
+}
+
 impl RootfsError {
     /// The errno behind a failed syscall, for the parent/child channel (STYLE.md point 7).
     pub fn errno(&self) -> Option<i32> {
@@ -303,7 +342,10 @@ impl RootfsError {
             | PivotRoot { source, .. }
             | MoveRoot { source, .. }
             | Chroot { source, .. }
+            | Idmap { source, .. }
+            | CopyUp { source, .. }
             | UnmountOldRoot { source } => Some(*source as i32),
+            IdmapUserns { source, .. } => source.raw_os_error(),
             Hardening(h) => h.errno(),
             _ => None,
         }

@@ -15,13 +15,15 @@
 //!
 //! Files: `options` (mount option table), `plan` (validated plan), `resolve` (in-root path
 //! resolution, the mount-point walk), `newmount` (detached mounts, attach, flags),
-//! `mounts` (applying mounts), `devices` (/dev), `pivot`, `paths` (masked/readonly),
+//! `mounts` (applying mounts), `idmap` (id-mapped binds), `copyup` (tmpcopyup), `devices` (/dev), `pivot`, `paths` (masked/readonly),
 //! `hardening` (destination rules), `procfs` (verified procfs writes), `sys` (the only
 //! `unsafe`: syscall wrappers), `error`.
 
+mod copyup;
 mod devices;
 mod error;
 mod hardening;
+mod idmap;
 mod mounts;
 mod newmount;
 mod options;
@@ -45,7 +47,8 @@ pub use options::{
     parse as parse_mount_options, MountOptions, RecursiveAttrs, SUPPORTED_MOUNT_OPTIONS,
 };
 pub use plan::{
-    CgroupMount, CgroupSubdir, DevSetup, DeviceKind, DeviceNode, MountKind, MountStep, RootfsPlan,
+    CgroupMount, CgroupSubdir, DevSetup, DeviceKind, DeviceNode, MountIdmap, MountKind, MountStep,
+    RootfsPlan,
 };
 
 use options::ms;
@@ -71,31 +74,35 @@ pub struct RootfsContext<'a> {
     pub cgroup: Option<&'a crate::cgroups::CgroupPlan>,
 }
 
-/// The bind-mount sources of a container with a new user namespace, opened by `berth create`
-/// on the host as detached mount trees (open_tree(OPEN_TREE_CLONE)), one per mount step (`None`
-/// for the other steps). The init runs as the namespace's root, which may not be allowed to
-/// reach a source the host's root can (a 0700 directory, a path under another user's home):
-/// opened beforehand, the source is attached by fd (runc opens mount sources before entering
-/// the user namespace too). Without a new user namespace the init binds by path as before.
+/// The bind-mount sources opened by `berth create` on the host as detached mount trees
+/// (open_tree(OPEN_TREE_CLONE)), one per mount step (`None` for the other steps): every bind
+/// of a container with a new user namespace, and every id-mapped bind. The init runs as the
+/// namespace's root, which may not be allowed to reach a source the host's root can (a 0700
+/// directory, a path under another user's home): opened beforehand, the source is attached by
+/// fd (runc opens mount sources before entering the user namespace too). An id-mapped bind is
+/// id-mapped here, while detached (`idmap`). The init binds the other sources by path.
 #[derive(Debug, Default)]
 pub struct BindSources(Vec<Option<OwnedFd>>);
 
 impl BindSources {
     pub fn open(plan: &RootfsPlan) -> Result<BindSources, RootfsError> {
-        if !plan.new_user_ns {
+        if !plan.new_user_ns && plan.mounts.iter().all(|m| m.idmap.is_none()) {
             return Ok(BindSources::default());
         }
         plan.mounts
             .iter()
             .map(|step| match &step.kind {
-                MountKind::Bind { source, .. } => {
+                MountKind::Bind { source, .. } if plan.new_user_ns || step.idmap.is_some() => {
                     let recursive = step.options.flags & ms::REC != 0;
-                    sys::open_tree_clone(source, recursive)
-                        .map(Some)
-                        .map_err(|e| RootfsError::Open {
+                    let tree =
+                        sys::open_tree_clone(source, recursive).map_err(|e| RootfsError::Open {
                             path: source.clone(),
                             source: e,
-                        })
+                        })?;
+                    if let Some(map) = &step.idmap {
+                        idmap::apply(&tree, map, source, &step.destination)?;
+                    }
+                    Ok(Some(tree))
                 }
                 _ => Ok(None),
             })

@@ -85,6 +85,13 @@ pub fn apply(
             source,
             source_is_dir,
         } => {
+            // Id-mapped on the host (BindSources); binding the source by path would drop the
+            // mapping silently.
+            if step.idmap.is_some() && opened.is_none() {
+                return Err(RootfsError::IdmapByPath {
+                    destination: dest.clone(),
+                });
+            }
             let point = root.mount_point(dest, *source_is_dir)?;
             bind(source, opened, &point.fd, &display, opts, new_user_ns)?
         }
@@ -132,6 +139,11 @@ pub fn apply(
                 }
                 other => {
                     let mount = other?;
+                    // tmpcopyup: filled while detached, from the directory it will cover
+                    // (resolved once, above), so the container never sees it half copied.
+                    if opts.tmpcopyup && !point.created {
+                        super::copyup::copy_dir(point.fd.as_fd(), mount.fd(), dest)?;
+                    }
                     mount.attach(&point.fd)?;
                     mount
                 }

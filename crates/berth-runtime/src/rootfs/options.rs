@@ -61,8 +61,10 @@ enum Effect {
     Propagation(u64),
     /// A recursive attribute: (clear?, `MOUNT_ATTR_*` bit).
     Recursive(bool, u64),
-    /// Recognised but not supported by berth (id-mapped mounts, runc's tmpcopyup).
-    Unsupported,
+    /// An id-mapped bind (`idmap`: the mount only; `ridmap`: with `true`, every mount below).
+    Idmap(bool),
+    /// runc's `tmpcopyup`: a tmpfs starts with a copy of the directory it covers.
+    TmpCopyUp,
 }
 
 /// The option table, in the order `berth features` reports it.
@@ -128,9 +130,9 @@ const TABLE: &[(&str, Effect)] = &[
     ("rnostrictatime", Effect::Recursive(true, attr::STRICTATIME)),
     ("rnosymfollow", Effect::Recursive(false, attr::NOSYMFOLLOW)),
     ("rsymfollow", Effect::Recursive(true, attr::NOSYMFOLLOW)),
-    ("idmap", Effect::Unsupported),
-    ("ridmap", Effect::Unsupported),
-    ("tmpcopyup", Effect::Unsupported),
+    ("idmap", Effect::Idmap(false)),
+    ("ridmap", Effect::Idmap(true)),
+    ("tmpcopyup", Effect::TmpCopyUp),
 ];
 
 /// Every option string the parser accepts as a flag, propagation or recursive attribute
@@ -197,6 +199,9 @@ pub const SUPPORTED_MOUNT_OPTIONS: &[&str] = &[
     "rnostrictatime",
     "rnosymfollow",
     "rsymfollow",
+    "idmap",
+    "ridmap",
+    "tmpcopyup",
 ];
 
 /// Recursive attributes for `mount_setattr(2)`: bits to set and bits to clear.
@@ -220,11 +225,11 @@ pub struct MountOptions {
     pub recursive: Option<RecursiveAttrs>,
     /// Unknown options, comma-joined, passed as fs data.
     pub data: String,
+    /// `idmap` (`Some(false)`) or `ridmap` (`Some(true)`); the last one given wins.
+    pub idmap: Option<bool>,
+    /// `tmpcopyup`.
+    pub tmpcopyup: bool,
 }
-
-/// An option berth recognises but refuses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnsupportedOption(pub String);
 
 impl MountOptions {
     /// Whether `bind` or `rbind` was among the options.
@@ -245,7 +250,7 @@ impl MountOptions {
 }
 
 /// Parse the `options` of one mount, in order.
-pub fn parse<S: AsRef<str>>(options: &[S]) -> Result<MountOptions, UnsupportedOption> {
+pub fn parse<S: AsRef<str>>(options: &[S]) -> MountOptions {
     let mut out = MountOptions::default();
     let mut data: Vec<&str> = Vec::new();
     for option in options {
@@ -277,12 +282,13 @@ pub fn parse<S: AsRef<str>>(options: &[S]) -> Result<MountOptions, UnsupportedOp
                     }
                 }
             }
-            Some(Effect::Unsupported) => return Err(UnsupportedOption(option.to_string())),
+            Some(Effect::Idmap(recursive)) => out.idmap = Some(recursive),
+            Some(Effect::TmpCopyUp) => out.tmpcopyup = true,
             None => data.push(option),
         }
     }
     out.data = data.join(",");
-    Ok(out)
+    out
 }
 
 /// The flag for a `linux.rootfsPropagation` value, `None` when it is not a propagation mode.
@@ -346,7 +352,7 @@ mod tests {
     use super::*;
 
     fn p(opts: &[&str]) -> MountOptions {
-        parse(opts).unwrap()
+        parse(opts)
     }
 
     #[test]
@@ -505,22 +511,19 @@ mod tests {
     }
 
     #[test]
-    fn idmap_and_tmpcopyup_are_unsupported() {
-        for opt in ["idmap", "ridmap", "tmpcopyup"] {
-            assert_eq!(
-                parse(&["rbind", opt]),
-                Err(UnsupportedOption(opt.to_string()))
-            );
-        }
+    fn idmap_ridmap_and_tmpcopyup_are_options_not_data() {
+        assert_eq!(p(&["rbind", "idmap"]).idmap, Some(false));
+        assert_eq!(p(&["rbind", "ridmap"]).idmap, Some(true));
+        assert_eq!(p(&["ridmap", "idmap"]).idmap, Some(false));
+        assert_eq!(p(&["rbind"]).idmap, None);
+        let o = p(&["tmpcopyup", "size=1m"]);
+        assert!(o.tmpcopyup);
+        assert_eq!(o.data, "size=1m");
     }
 
     #[test]
     fn supported_list_matches_table() {
-        let table: Vec<&str> = TABLE
-            .iter()
-            .filter(|(_, e)| *e != Effect::Unsupported)
-            .map(|(n, _)| *n)
-            .collect();
+        let table: Vec<&str> = TABLE.iter().map(|(n, _)| *n).collect();
         assert_eq!(table, SUPPORTED_MOUNT_OPTIONS);
     }
 }

@@ -9,6 +9,7 @@ use oci_spec::runtime::{LinuxDeviceType, Spec};
 use super::hardening::{check_destination, Mounted};
 use super::options::{self, ms, MountOptions};
 use super::{RootfsContext, RootfsError};
+use crate::bundle::IdMap;
 use crate::cgroups::CgroupPlan;
 
 /// What kind of mount one step makes.
@@ -62,7 +63,25 @@ pub struct MountStep {
     pub destination: PathBuf,
     pub kind: MountKind,
     pub options: MountOptions,
+    /// The id mapping of an id-mapped bind (`uidMappings`/`gidMappings`, `idmap`, `ridmap`).
+    pub idmap: Option<MountIdmap>,
 }
+
+/// How an id-mapped bind maps the owners of its files (config.md "Mounts": the format of
+/// `linux.uidMappings`): a file owned by `container_id + n` on the source filesystem is seen
+/// as owned by `host_id + n`. A user namespace holding these maps is created for the mount
+/// (`rootfs/idmap.rs`) and given to `mount_setattr(MOUNT_ATTR_IDMAP)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountIdmap {
+    pub uid_map: Vec<IdMap>,
+    pub gid_map: Vec<IdMap>,
+    /// `ridmap`: every mount of the bound tree is id-mapped; otherwise only its top mount
+    /// (`idmap`, or mappings without either option, as runc does).
+    pub recursive: bool,
+}
+
+/// The kernel's limit on the lines of a uid_map or gid_map (user_namespaces(7)).
+const MAX_MAP_LINES: usize = 340;
 
 /// Type of a device node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,11 +154,15 @@ impl RootfsPlan {
         }
 
         let mut mounts = Vec::new();
+        let linux = spec.linux().as_ref();
+        let container_maps = (
+            linux.and_then(|l| l.uid_mappings().as_deref()),
+            linux.and_then(|l| l.gid_mappings().as_deref()),
+        );
         for m in spec.mounts().iter().flatten() {
-            mounts.push(plan_mount(m, ctx)?);
+            mounts.push(plan_mount(m, ctx, container_maps)?);
         }
 
-        let linux = spec.linux().as_ref();
         let root_propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
             None | Some("") => None,
             Some(value) => Some(options::propagation_flag(value).ok_or_else(|| {
@@ -219,30 +242,41 @@ fn clean(p: &Path) -> PathBuf {
         .collect()
 }
 
-fn plan_mount(m: &oci_spec::runtime::Mount, ctx: &RootfsContext) -> Result<MountStep, RootfsError> {
+/// The spec's `linux.uidMappings` and `linux.gidMappings`.
+type Maps<'a> = (
+    Option<&'a [oci_spec::runtime::LinuxIdMapping]>,
+    Option<&'a [oci_spec::runtime::LinuxIdMapping]>,
+);
+
+fn plan_mount(
+    m: &oci_spec::runtime::Mount,
+    ctx: &RootfsContext,
+    container_maps: Maps<'_>,
+) -> Result<MountStep, RootfsError> {
     let destination = m.destination().to_path_buf();
     if !destination.is_absolute() {
         return Err(RootfsError::RelativeDestination { destination });
     }
     let destination = clean(&destination);
-    if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-        return Err(RootfsError::IdmapMount { destination });
-    }
     let raw: &[String] = m.options().as_deref().unwrap_or(&[]);
-    let mut options = options::parse(raw).map_err(|e| {
-        if e.0 == "idmap" || e.0 == "ridmap" {
-            RootfsError::IdmapMount {
-                destination: destination.clone(),
-            }
-        } else {
-            RootfsError::UnsupportedOption {
-                option: e.0,
-                destination: destination.clone(),
-            }
-        }
-    })?;
+    let mut options = options::parse(raw);
     let typ = m.typ().as_deref().unwrap_or("");
     let is_bind = typ == "bind" || options.is_bind();
+    let idmap = plan_idmap(
+        &destination,
+        (m.uid_mappings().as_deref(), m.gid_mappings().as_deref()),
+        options.idmap,
+        container_maps,
+    )?;
+    if idmap.is_some() && !is_bind {
+        return Err(RootfsError::IdmapPlan {
+            destination,
+            reason: "only bind mounts can be id-mapped".to_string(),
+        });
+    }
+    if options.tmpcopyup && (is_bind || typ != "tmpfs") {
+        return Err(RootfsError::TmpCopyUpNotTmpfs { destination });
+    }
 
     let kind = if is_bind {
         options.flags |= ms::BIND;
@@ -307,7 +341,100 @@ fn plan_mount(m: &oci_spec::runtime::Mount, ctx: &RootfsContext) -> Result<Mount
         destination,
         kind,
         options,
+        idmap,
     })
+}
+
+/// The id mapping of one mount: its own `uidMappings`/`gidMappings` (both required), or, for
+/// `idmap`/`ridmap` without them, the container's `linux.uidMappings`/`gidMappings`
+/// (runtime-spec config.md "Mounts", as runc does). Each map is checked as the kernel checks a
+/// uid_map write, so a bad one is refused before anything is created.
+fn plan_idmap(
+    destination: &Path,
+    own: Maps<'_>,
+    option: Option<bool>,
+    container: Maps<'_>,
+) -> Result<Option<MountIdmap>, RootfsError> {
+    let refuse = |reason: String| RootfsError::IdmapPlan {
+        destination: destination.to_path_buf(),
+        reason,
+    };
+    let (uid, gid, whose) =
+        match (present(own.0), present(own.1)) {
+            (None, None) => match option {
+                None => return Ok(None),
+                Some(_) => match (present(container.0), present(container.1)) {
+                    (Some(u), Some(g)) => (u, g, "linux"),
+                    _ => return Err(refuse(
+                        "idmap/ridmap without uidMappings and gidMappings on the mount take the \
+                         container's linux.uidMappings and gidMappings, and it has none"
+                            .to_string(),
+                    )),
+                },
+            },
+            (Some(u), Some(g)) => (u, g, "mount"),
+            _ => {
+                return Err(refuse(
+                    "uidMappings and gidMappings must be given together".to_string(),
+                ))
+            }
+        };
+    let uid_map = checked_map(uid).map_err(|r| refuse(format!("{whose} uidMappings: {r}")))?;
+    let gid_map = checked_map(gid).map_err(|r| refuse(format!("{whose} gidMappings: {r}")))?;
+    Ok(Some(MountIdmap {
+        uid_map,
+        gid_map,
+        recursive: option == Some(true),
+    }))
+}
+
+/// `m` unless it is absent or empty.
+fn present(
+    m: Option<&[oci_spec::runtime::LinuxIdMapping]>,
+) -> Option<&[oci_spec::runtime::LinuxIdMapping]> {
+    m.filter(|m| !m.is_empty())
+}
+
+/// A map as the kernel accepts it in a uid_map (user_namespaces(7)): at most 340 lines, no
+/// empty range, no range past 2^32 - 1, no two ranges overlapping on either side.
+fn checked_map(maps: &[oci_spec::runtime::LinuxIdMapping]) -> Result<Vec<IdMap>, String> {
+    if maps.len() > MAX_MAP_LINES {
+        return Err(format!(
+            "{} ranges, the kernel takes at most {MAX_MAP_LINES}",
+            maps.len()
+        ));
+    }
+    let out: Vec<IdMap> = maps
+        .iter()
+        .map(|m| IdMap {
+            container_id: m.container_id(),
+            host_id: m.host_id(),
+            size: m.size(),
+        })
+        .collect();
+    let end = |start: u32, size: u32| u64::from(start) + u64::from(size);
+    for (i, m) in out.iter().enumerate() {
+        let range = format!("{}:{}:{}", m.container_id, m.host_id, m.size);
+        if m.size == 0 {
+            return Err(format!("range {range} is empty"));
+        }
+        if end(m.container_id, m.size) > u64::from(u32::MAX)
+            || end(m.host_id, m.size) > u64::from(u32::MAX)
+        {
+            return Err(format!("range {range} goes past id 4294967294"));
+        }
+        for o in &out[..i] {
+            let overlap =
+                |a: u32, b: u32| u64::from(a) < end(b, o.size) && u64::from(b) < end(a, m.size);
+            if overlap(m.container_id, o.container_id) || overlap(m.host_id, o.host_id) {
+                return Err(format!(
+                    "range {range} overlaps {}:{}:{}",
+                    o.container_id, o.host_id, o.size
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn plan_cgroup(cgroup: Option<&CgroupPlan>, new_cgroup_ns: bool) -> CgroupMount {
@@ -555,22 +682,127 @@ mod tests {
     }
 
     #[test]
-    fn idmap_and_missing_type_are_rejected() {
-        let (_d, e) = err(
-            serde_json::json!([{"destination": "/data", "type": "bind", "source": "/", "options": ["idmap"]}]),
-            serde_json::json!({}),
-        );
-        assert_eq!(e, "id-mapped mount on /data is not supported");
+    fn missing_type_and_tmpcopyup_off_tmpfs_are_rejected() {
         let (_d, e) = err(
             serde_json::json!([{"destination": "/data", "type": "bind", "source": "/", "options": ["tmpcopyup"]}]),
             serde_json::json!({}),
         );
-        assert_eq!(e, "mount option tmpcopyup on /data is not supported");
+        assert_eq!(e, "tmpcopyup on /data: only a tmpfs mount can start with a copy of the directory it covers");
         let (_d, e) = err(
             serde_json::json!([{"destination": "/x", "source": "x"}]),
             serde_json::json!({}),
         );
         assert_eq!(e, "mount on /x has no type");
+    }
+
+    #[test]
+    fn tmpcopyup_on_tmpfs_is_planned() {
+        let (dir, spec) = bundle(
+            serde_json::json!([{"destination": "/etc", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "size=1m"]}]),
+            serde_json::json!({}),
+        );
+        let plan = RootfsPlan::new(&spec, &ctx(dir.path())).unwrap();
+        assert!(plan.mounts()[0].options.tmpcopyup);
+        assert_eq!(plan.mounts()[0].options.data, "size=1m");
+    }
+
+    fn idmap_of(mount: serde_json::Value, linux: serde_json::Value) -> Option<MountIdmap> {
+        let (dir, spec) = bundle(serde_json::json!([mount]), linux);
+        RootfsPlan::new(&spec, &ctx(dir.path())).unwrap().mounts()[0]
+            .idmap
+            .clone()
+    }
+
+    fn one(c: u32, h: u32, s: u32) -> IdMap {
+        IdMap {
+            container_id: c,
+            host_id: h,
+            size: s,
+        }
+    }
+
+    #[test]
+    fn idmap_takes_the_mount_maps_or_the_containers() {
+        let maps = |c, h, s| serde_json::json!([{"containerID": c, "hostID": h, "size": s}]);
+        // Mappings alone: the top mount only, as runc does.
+        let m = idmap_of(
+            serde_json::json!({"destination": "/v", "type": "bind", "source": "/", "options": ["rbind"],
+                "uidMappings": maps(1000, 2000, 1), "gidMappings": maps(0, 3000, 10)}),
+            serde_json::json!({}),
+        )
+        .unwrap();
+        assert_eq!(m.uid_map, [one(1000, 2000, 1)]);
+        assert_eq!(m.gid_map, [one(0, 3000, 10)]);
+        assert!(!m.recursive);
+        // ridmap without mappings: the container's own, recursively.
+        let linux = serde_json::json!({"uidMappings": maps(0, 100000, 65536), "gidMappings": maps(0, 200000, 65536)});
+        let m = idmap_of(
+            serde_json::json!({"destination": "/v", "type": "bind", "source": "/", "options": ["rbind", "ridmap"]}),
+            linux.clone(),
+        )
+        .unwrap();
+        assert_eq!(m.uid_map, [one(0, 100000, 65536)]);
+        assert_eq!(m.gid_map, [one(0, 200000, 65536)]);
+        assert!(m.recursive);
+        // The mount's own mappings win over the container's.
+        let m = idmap_of(
+            serde_json::json!({"destination": "/v", "type": "bind", "source": "/", "options": ["idmap"],
+                "uidMappings": maps(5, 6, 7), "gidMappings": maps(5, 6, 7)}),
+            linux,
+        )
+        .unwrap();
+        assert_eq!(m.uid_map, [one(5, 6, 7)]);
+        assert!(!m.recursive);
+        assert_eq!(
+            idmap_of(
+                serde_json::json!({"destination": "/v", "type": "bind", "source": "/", "options": ["rbind"]}),
+                serde_json::json!({})
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn bad_idmaps_are_refused_before_anything_is_made() {
+        let maps = |c: u64, h: u64, s: u64| serde_json::json!([{"containerID": c, "hostID": h, "size": s}]);
+        let cases = [
+            (
+                serde_json::json!({"destination": "/v", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"]}),
+                serde_json::json!({"uidMappings": maps(0, 1, 1), "gidMappings": maps(0, 1, 1)}),
+                "id-mapped mount on /v: only bind mounts can be id-mapped",
+            ),
+            (
+                serde_json::json!({"destination": "/v", "type": "bind", "source": "/", "options": ["idmap"]}),
+                serde_json::json!({}),
+                "id-mapped mount on /v: idmap/ridmap without uidMappings and gidMappings on the mount take the container's linux.uidMappings and gidMappings, and it has none",
+            ),
+            (
+                serde_json::json!({"destination": "/v", "type": "bind", "source": "/", "uidMappings": maps(0, 1, 1)}),
+                serde_json::json!({}),
+                "id-mapped mount on /v: uidMappings and gidMappings must be given together",
+            ),
+            (
+                serde_json::json!({"destination": "/v", "type": "bind", "source": "/", "uidMappings": maps(0, 1, 0), "gidMappings": maps(0, 1, 1)}),
+                serde_json::json!({}),
+                "id-mapped mount on /v: mount uidMappings: range 0:1:0 is empty",
+            ),
+            (
+                serde_json::json!({"destination": "/v", "type": "bind", "source": "/", "uidMappings": maps(0, 1, 1), "gidMappings": maps(4294967000_u64, 1, 1000)}),
+                serde_json::json!({}),
+                "id-mapped mount on /v: mount gidMappings: range 4294967000:1:1000 goes past id 4294967294",
+            ),
+            (
+                serde_json::json!({"destination": "/v", "type": "bind", "source": "/",
+                    "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 10}, {"containerID": 20, "hostID": 1005, "size": 1}],
+                    "gidMappings": maps(0, 1, 1)}),
+                serde_json::json!({}),
+                "id-mapped mount on /v: mount uidMappings: range 20:1005:1 overlaps 0:1000:10",
+            ),
+        ];
+        for (mount, linux, want) in cases {
+            let (_d, e) = err(serde_json::json!([mount]), linux);
+            assert_eq!(e, want);
+        }
     }
 
     #[test]

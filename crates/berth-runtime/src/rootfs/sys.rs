@@ -94,6 +94,40 @@ pub fn mount_setattr(
     Errno::result(ret).map(drop)
 }
 
+/// `mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], {MOUNT_ATTR_IDMAP, userns_fd})`:
+/// id-map the detached mount `fd` is the root of (with `recursive`, every mount below it too)
+/// with the maps of the user namespace `userns` (mount_setattr(2) "ID-mapped mounts").
+pub fn mount_setattr_idmap(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    userns: BorrowedFd<'_>,
+) -> nix::Result<()> {
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: as in `mount_setattr`: a static empty path and a `struct mount_attr` that
+    // outlives the call, with its exact size; both fds stay open for the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
 /// `open_tree(AT_FDCWD, path, OPEN_TREE_CLONE [| AT_RECURSIVE])`: a detached copy of the mount
 /// (tree) at `path`, held by the returned fd, for a later [`move_mount_onto`].
 pub fn open_tree_clone(path: &Path, recursive: bool) -> nix::Result<OwnedFd> {

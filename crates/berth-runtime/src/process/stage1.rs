@@ -46,7 +46,7 @@ pub enum Stage1Error {
     },
     #[error("bring up the loopback interface lo in the new network namespace")]
     LoopbackUp(#[source] nix::Error),
-    #[error("fork the container init")]
+    #[error("fork the container init (clone with CLONE_PARENT)")]
     Fork(#[source] nix::Error),
     #[error("create the pipe that holds the init until its pid is sent (pipe2)")]
     HoldPipe(#[source] nix::Error),

@@ -156,7 +156,7 @@ fn busybox_applets() -> &'static [String] {
 /// tests/cli.rs `spec_default_is_runc_spec`) with the three changes every test bundle makes:
 /// ociVersion 1.0.2-dev (what runc 1.1.5's spec writes, so a bundle is the same under both
 /// runtimes), terminal false (tests run without a console), hostname "berth". One source:
-/// integration/mkbundle.sh writes the same config out in a layout busybox sed can edit, and
+/// integration/mkbundle.sh makes the same changes to `berth spec`'s config (with jq), and
 /// tests/harness.rs checks that the two are equal.
 pub fn default_config() -> Value {
     static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();

@@ -94,6 +94,26 @@ pub fn runc_gap(reason: &str) -> bool {
     false
 }
 
+/// For what only berth has (its own commands, flags, logs and messages): when testing runc,
+/// print a loud `SKIP <test>: berth only: <what>` and return true.
+pub fn berth_only(what: &str) -> bool {
+    berth_only_skip("", what)
+}
+
+/// [`berth_only`] for the rest of a test whose first part ran under runc too:
+/// `SKIP <test> (part): berth only: <what>`.
+pub fn berth_only_part(what: &str) -> bool {
+    berth_only_skip(" (part)", what)
+}
+
+fn berth_only_skip(part: &str, what: &str) -> bool {
+    if runtime_is_runc() {
+        loud(&format!("SKIP {}{part}: berth only: {what}", test_name()));
+        return true;
+    }
+    false
+}
+
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -84,3 +84,27 @@ fn the_exec_fifo_reply_keeps_the_write_errno() {
         "{text}"
     );
 }
+
+/// The init's own steps name the syscall beside the operation.
+#[test]
+fn init_steps_name_their_syscall() {
+    use nix::errno::Errno::{EINVAL, EPERM};
+    let cases: [(InitError, &str); 4] = [
+        (InitError::Setsid(EPERM), "start a new session (setsid): EPERM: Operation not permitted"),
+        (
+            InitError::ParentDeath(EINVAL),
+            "set the parent-death signal (prctl PR_SET_PDEATHSIG): EINVAL: Invalid argument",
+        ),
+        (
+            InitError::Keyring(EPERM),
+            "join a new session keyring (keyctl KEYCTL_JOIN_SESSION_KEYRING): EPERM: Operation not permitted",
+        ),
+        (
+            InitError::Hostname("c1".into(), EPERM),
+            "set hostname to \"c1\" (sethostname): EPERM: Operation not permitted",
+        ),
+    ];
+    for (err, text) in cases {
+        assert_eq!(sent(&err).0, text);
+    }
+}

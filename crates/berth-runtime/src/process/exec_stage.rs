@@ -77,7 +77,7 @@ pub struct ExecSpawned {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecStageError {
-    #[error("set the parent-death signal")]
+    #[error("set the parent-death signal (prctl PR_SET_PDEATHSIG)")]
     ParentDeath(#[source] nix::Error),
     #[error("scrub the command line and environment of the process entering the container")]
     Scrub(#[source] std::io::Error),
@@ -97,7 +97,7 @@ pub enum ExecStageError {
     HoldPipe(#[source] nix::Error),
     #[error("pass the exec process its host pid (write to the hold pipe)")]
     SendPid(#[source] nix::Error),
-    #[error("start a new session")]
+    #[error("start a new session (setsid)")]
     Setsid(#[source] nix::Error),
     #[error(transparent)]
     FinalSteps(#[from] final_steps::FinalStepsError),

@@ -17,7 +17,7 @@ use crate::sys;
 pub enum Stage1Error {
     #[error("set the dumpable flag around the uid/gid map write (PR_SET_DUMPABLE)")]
     Dumpable(#[source] nix::Error),
-    #[error("set the parent-death signal")]
+    #[error("set the parent-death signal (prctl PR_SET_PDEATHSIG)")]
     ParentDeath(#[source] nix::Error),
     #[error("scrub the command line and environment of the process entering the container")]
     Scrub(#[source] std::io::Error),

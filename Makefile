@@ -32,8 +32,9 @@ CLIPPY_FLAGS ?=
 # Debian packages the tests need: busybox-static for bundles; util-linux (unshare) and
 # iproute2 are in the base system; runc for side-by-side runs (make test-runc); strace as
 # the fault injector of tests/recovery.rs (a kill at each syscall of start); uidmap
-# (newuidmap/newgidmap) for the subordinate ids of tests/rootless.rs.
-DEB_PKGS     := busybox-static runc util-linux strace uidmap
+# (newuidmap/newgidmap) for the subordinate ids of tests/rootless.rs; jq for
+# integration/mkbundle.sh (berth spec's config, edited).
+DEB_PKGS     := busybox-static runc util-linux strace uidmap jq
 # Installed without their Recommends: podman for tests/rootless.rs (rootless podman with berth
 # as its runtime; vfs storage and no network, so buildah, slirp4netns, fuse-overlayfs and
 # dbus-user-session are not needed).
@@ -112,7 +113,7 @@ test-diff: deps probe build
 
 demo: deps build
 	rm -rf $(DEMO_DIR)
-	integration/mkbundle.sh $(DEMO_DIR) sh -c \
+	BERTH=$(BERTH) integration/mkbundle.sh $(DEMO_DIR) sh -c \
 		'echo "hostname: $$(hostname)"; echo "PID 1: $$$$"; echo "mounts:"; cat /proc/self/mounts'
 	$(DEMO_RUNTIME) --root $(DEMO_DIR)/state run --bundle $(DEMO_DIR) berth-demo-$$$$
 	rm -rf $(DEMO_DIR)

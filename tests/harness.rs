@@ -53,9 +53,12 @@ fn mkbundle_script_matches_rust_bundle() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
+    // The berth under test writes the config (`berth spec`), as default_config()'s.
     let out = run_command(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/integration/mkbundle.sh"),
+        "env",
         &[
+            format!("BERTH={}", env!("CARGO_BIN_EXE_berth")),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/integration/mkbundle.sh").into(),
             dir.path().to_str().unwrap().into(),
             "sh".into(),
             "-c".into(),

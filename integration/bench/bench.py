@@ -56,7 +56,7 @@ def make_rootfs():
     """One busybox rootfs (with the probe) shared read-only by every container."""
     base = f"{work}/base"
     shutil.rmtree(base, ignore_errors=True)
-    env = dict(os.environ, BERTH_PROBE=probe)
+    env = dict(os.environ, BERTH_PROBE=probe, BERTH=berth)
     subprocess.run([f"{REPO}/integration/mkbundle.sh", base, "true"], check=True, env=env,
                    stderr=DEVNULL)
     with open(f"{base}/config.json") as f:

@@ -34,7 +34,7 @@ mkdir -p "$WORK/trace/berth" "$WORK/trace/shim" "$WORK/wrap"
 STATE=$WORK/state
 trap 'for id in o-run o-life o-nocg; do "$BIN" --root "$STATE" delete -f $id >/dev/null 2>&1 || true; done; rm -rf "$WORK"' EXIT
 
-integration/mkbundle.sh "$WORK/bundle" sleep 5 >/dev/null
+BERTH="$BIN" integration/mkbundle.sh "$WORK/bundle" sleep 5 >/dev/null
 python3 - "$WORK/bundle/config.json" <<'PY'
 import json, sys
 path = sys.argv[1]

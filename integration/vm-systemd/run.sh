@@ -36,7 +36,7 @@ pay=$work/payload
 mkdir -p "$pay/bin"
 cp "$berth" "$pay/bin/berth"
 cp "$probe" "$pay/bin/berth-probe"
-"$repo/integration/mkbundle.sh" "$pay/bundle" sh /ct/X.sh > /dev/null
+BERTH="$berth" "$repo/integration/mkbundle.sh" "$pay/bundle" sh /ct/X.sh > /dev/null
 for b in ${VM_EXTRA_BINS:-}; do cp "$b" "$pay/bin/"; done
 cp "$here/tests.sh" "$pay/tests.sh"
 mkdir -p "$pay/suites"

@@ -22,10 +22,10 @@ bad() { echo "FAIL $T: $*"; fail=$((fail + 1)); }
 # namespace (so /sys/fs/cgroup in the container is its own cgroup).
 bundle() {
     mkdir -p /b/$1
-    sed -e "s|\"args\": \[ \"sh\", \"/ct/X.sh\" \]|\"args\": [ \"sh\", \"/ct/$1.sh\" ]|" \
-        -e "s|^    \"resources\": .*\$|    \"resources\": $2,${3:+ \"cgroupsPath\": \"$3\",}|" \
-        -e "s|\"path\": \"rootfs\"|\"path\": \"$ROOTFS\"|" \
-        -e "s|{ \"type\": \"mount\" }|{ \"type\": \"mount\" }, { \"type\": \"cgroup\" }|" \
+    sed -e "s|\"args\":\[\"sh\",\"/ct/X.sh\"\]|\"args\":[\"sh\",\"/ct/$1.sh\"]|" \
+        -e "s|\"resources\":{\"devices\":\[[^]]*\]}|\"resources\":$2${3:+,\"cgroupsPath\":\"$3\"}|" \
+        -e "s|\"path\":\"rootfs\"|\"path\":\"$ROOTFS\"|" \
+        -e "s|{\"type\":\"mount\"}|{\"type\":\"mount\"},{\"type\":\"cgroup\"}|" \
         $TEMPLATE > /b/$1/config.json
 }
 script() { cat > $ROOTFS/ct/$1.sh; }

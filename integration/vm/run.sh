@@ -64,7 +64,7 @@ loop=/lib/modules/$kver/kernel/drivers/block/loop.ko
 if [[ -f $loop ]]; then cp "$loop" "$root/vm/loop.ko"; fi
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
 echo "root:x:0:" > "$root/etc/group"
-"$repo/integration/mkbundle.sh" "$root/vm/bundle" sh /ct/X.sh > /dev/null
+BERTH="$berth" "$repo/integration/mkbundle.sh" "$root/vm/bundle" sh /ct/X.sh > /dev/null
 cp "$here/init" "$root/init"
 cp "$here/stage2.sh" "$root/vm/"
 cp "$tests" "$root/vm/tests.sh"

@@ -21,10 +21,10 @@ bad() { echo "FAIL $T: $*"; fail=$((fail + 1)); }
 bundle() {
     mkdir -p /b/$1
     devs=${3:-}
-    sed -e "s|\"args\": \[ \"sh\", \"/ct/X.sh\" \]|\"args\": [ \"sh\", \"/ct/$1.sh\" ]|" \
-        -e "s|^    \"resources\": .*\$|    \"resources\": $2,${devs:+ \"devices\": $devs,}|" \
-        -e "s|\"path\": \"rootfs\"|\"path\": \"$ROOTFS\"|" \
-        -e "s|{ \"type\": \"mount\" }|{ \"type\": \"mount\" }, { \"type\": \"cgroup\" }|" \
+    sed -e "s|\"args\":\[\"sh\",\"/ct/X.sh\"\]|\"args\":[\"sh\",\"/ct/$1.sh\"]|" \
+        -e "s|\"resources\":{\"devices\":\[[^]]*\]}|\"resources\":$2${devs:+,\"devices\":$devs}|" \
+        -e "s|\"path\":\"rootfs\"|\"path\":\"$ROOTFS\"|" \
+        -e "s|{\"type\":\"mount\"}|{\"type\":\"mount\"},{\"type\":\"cgroup\"}|" \
         $TEMPLATE > /b/$1/config.json
 }
 

@@ -493,7 +493,7 @@ pub fn cases() -> Vec<Case> {
         // --- more config cases ---
         Case {
             name: "config_is_a_json_array",
-            expect: "berth: create container \"{id}\": parse {bundle}/config.json: invalid length 0, expected struct VersionOnly with 1 element at line 1 column 2",
+            expect: "berth: create container \"{id}\": parse {bundle}/config.json: invalid type: sequence, expected a map",
             creates: false,
             run: |rt, b, id| {
                 std::fs::write(b.path().join("config.json"), "[]").unwrap();

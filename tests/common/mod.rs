@@ -94,6 +94,26 @@ pub fn runc_gap(reason: &str) -> bool {
     false
 }
 
+/// For what only berth has (its own commands, flags, logs and messages): when testing runc,
+/// print a loud `SKIP <test>: berth only: <what>` and return true.
+pub fn berth_only(what: &str) -> bool {
+    berth_only_skip("", what)
+}
+
+/// [`berth_only`] for the rest of a test whose first part ran under runc too:
+/// `SKIP <test> (part): berth only: <what>`.
+pub fn berth_only_part(what: &str) -> bool {
+    berth_only_skip(" (part)", what)
+}
+
+fn berth_only_skip(part: &str, what: &str) -> bool {
+    if runtime_is_runc() {
+        loud(&format!("SKIP {}{part}: berth only: {what}", test_name()));
+        return true;
+    }
+    false
+}
+
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -156,7 +176,7 @@ fn busybox_applets() -> &'static [String] {
 /// tests/cli.rs `spec_default_is_runc_spec`) with the three changes every test bundle makes:
 /// ociVersion 1.0.2-dev (what runc 1.1.5's spec writes, so a bundle is the same under both
 /// runtimes), terminal false (tests run without a console), hostname "berth". One source:
-/// integration/mkbundle.sh writes the same config out in a layout busybox sed can edit, and
+/// integration/mkbundle.sh makes the same changes to `berth spec`'s config (with jq), and
 /// tests/harness.rs checks that the two are equal.
 pub fn default_config() -> Value {
     static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();

@@ -79,16 +79,30 @@ pub fn load_config_with<T>(
         path: path.clone(),
         source,
     })?;
-    // Check the version before the typed parse, so a 2.x config gets the version message rather
-    // than a confusing field error.
-    let version = serde_json::from_slice::<VersionOnly>(&text)
-        .map_err(|source| BundleError::ParseConfig {
+    // The one parse of the text into a document; every check below reads it.
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|source| BundleError::ParseConfig {
             path: path.clone(),
             source,
-        })?
-        .oci_version;
-    if !version_supported(&version) {
-        return Err(BundleError::UnsupportedVersion { path, version });
+        })?;
+    // The version before anything else (seccomp's checks, the typed parse), so a 2.x config
+    // gets the version message rather than a confusing field error.
+    let version = oci_version(&doc).map_err(|(field, source)| match field {
+        Some(field) => BundleError::ParseField {
+            path: path.clone(),
+            field: field.to_string(),
+            source,
+        },
+        None => BundleError::ParseConfig {
+            path: path.clone(),
+            source,
+        },
+    })?;
+    if !version_supported(version) {
+        return Err(BundleError::UnsupportedVersion {
+            path,
+            version: version.to_string(),
+        });
     }
     // serde_path_to_error names the field that failed: "linux.namespaces[3].type: unknown
     // variant `foo`" rather than only a line and column.
@@ -97,11 +111,6 @@ pub fn load_config_with<T>(
         field: e.path().to_string(),
         source: e.into_inner(),
     };
-    let mut doc: serde_json::Value =
-        serde_json::from_slice(&text).map_err(|source| BundleError::ParseConfig {
-            path: path.clone(),
-            source,
-        })?;
     let early = before_typed(&doc)?;
     if let Some((field, found)) = struct_as_array(&doc) {
         return Err(BundleError::ParseField {
@@ -114,7 +123,8 @@ pub fn load_config_with<T>(
     let spec = if normalize(&mut doc) {
         serde_path_to_error::deserialize(doc).map_err(field_error)?
     } else {
-        // Unchanged: parse the text itself, so errors keep their line and column.
+        // Unchanged: the typed parse reads the text itself (not the document), so that its
+        // errors keep their line and column.
         let de = &mut serde_json::Deserializer::from_slice(&text);
         serde_path_to_error::deserialize(de).map_err(field_error)?
     };
@@ -314,10 +324,28 @@ pub fn normalize_scheduler_flags(process: &mut serde_json::Value) -> bool {
     changed
 }
 
-#[derive(serde::Deserialize)]
-struct VersionOnly {
-    #[serde(rename = "ociVersion")]
-    oci_version: String,
+/// The document's `ociVersion`; the error names the field when there is one to name.
+fn oci_version(doc: &serde_json::Value) -> Result<&str, (Option<&'static str>, serde_json::Error)> {
+    use serde::de::{Error, Unexpected};
+    let unexpected = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => Unexpected::Unit,
+        serde_json::Value::Bool(b) => Unexpected::Bool(*b),
+        serde_json::Value::Number(_) => Unexpected::Other("number"),
+        serde_json::Value::String(_) => Unexpected::Other("string"),
+        serde_json::Value::Array(_) => Unexpected::Seq,
+        serde_json::Value::Object(_) => Unexpected::Map,
+    };
+    let serde_json::Value::Object(map) = doc else {
+        return Err((None, Error::invalid_type(unexpected(doc), &"a map")));
+    };
+    match map.get("ociVersion") {
+        None => Err((None, Error::missing_field("ociVersion"))),
+        Some(serde_json::Value::String(v)) => Ok(v),
+        Some(other) => Err((
+            Some("ociVersion"),
+            Error::invalid_type(unexpected(other), &"a string"),
+        )),
+    }
 }
 
 /// Any 1.x version is accepted: the spec keeps 1.x backwards compatible, and a newer minor
@@ -361,6 +389,27 @@ mod tests {
             err.contains("ociVersion \"2.0.0\" is not supported"),
             "{err}"
         );
+    }
+
+    /// The version is read off the one parsed document: what is not a version is named as
+    /// such (no internal type in the message).
+    #[test]
+    fn a_missing_or_mistyped_version_is_named() {
+        for (json, want) in [
+            ("[]", "invalid type: sequence, expected a map"),
+            ("{}", "missing field `ociVersion`"),
+            (
+                r#"{"ociVersion": 1}"#,
+                "ociVersion: invalid type: number, expected a string",
+            ),
+        ] {
+            let err = load(json).unwrap_err();
+            let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+            assert!(
+                chain.ends_with(&format!("config.json: {want}")),
+                "{json}: {chain}"
+            );
+        }
     }
 
     #[test]

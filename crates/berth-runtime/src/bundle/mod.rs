@@ -590,6 +590,34 @@ mod tests {
         assert_eq!(plan.ignored_resources, ["cpu", "pids"]);
     }
 
+    /// #19 item 2: the ociVersion check comes first; a 2.x config with a bad seccomp section
+    /// is refused for its version, not for a section of a spec berth does not implement.
+    #[test]
+    fn the_version_is_checked_before_seccomp() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        let config = |version: &str| {
+            format!(
+                r#"{{"ociVersion": "{version}", "root": {{"path": "rootfs"}},
+                    "process": {{"args": ["sh"], "cwd": "/", "user": {{"uid": 0, "gid": 0}}}},
+                    "linux": {{"namespaces": [{{"type": "mount"}}],
+                              "seccomp": {{"defaultAction": "SCMP_ACT_BOGUS"}}}}}}"#
+            )
+        };
+        std::fs::write(dir.path().join("config.json"), config("2.0.0")).unwrap();
+        let err = Plan::new("c1", dir.path(), &host(), PlanOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, BundleError::UnsupportedVersion { ref version, .. } if version == "2.0.0"),
+            "{err}"
+        );
+        std::fs::write(dir.path().join("config.json"), config("1.0.2")).unwrap();
+        let err = Plan::new("c1", dir.path(), &host(), PlanOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config.json: linux.seccomp.defaultAction: unknown action \"SCMP_ACT_BOGUS\""
+        );
+    }
+
     /// The state's `config` keeps the shape it had when it was built from the parsed Spec.
     #[test]
     fn saved_config_has_hooks_process_and_seccomp() {

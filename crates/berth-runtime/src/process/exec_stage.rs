@@ -77,7 +77,7 @@ pub struct ExecSpawned {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecStageError {
-    #[error("set the parent-death signal")]
+    #[error("set the parent-death signal (prctl PR_SET_PDEATHSIG)")]
     ParentDeath(#[source] nix::Error),
     #[error("scrub the command line and environment of the process entering the container")]
     Scrub(#[source] std::io::Error),
@@ -91,9 +91,13 @@ pub enum ExecStageError {
     },
     #[error("become root in the container's user namespace")]
     BecomeRoot(#[source] nix::Error),
-    #[error("fork the exec process")]
+    #[error("fork the exec process (clone with CLONE_PARENT)")]
     Fork(#[source] nix::Error),
-    #[error("start a new session")]
+    #[error("create the pipe that passes the exec process its host pid (pipe2)")]
+    HoldPipe(#[source] nix::Error),
+    #[error("pass the exec process its host pid (write to the hold pipe)")]
+    SendPid(#[source] nix::Error),
+    #[error("start a new session (setsid)")]
     Setsid(#[source] nix::Error),
     #[error(transparent)]
     FinalSteps(#[from] final_steps::FinalStepsError),
@@ -231,26 +235,29 @@ fn stage1(
         }
     }
     let (hold_r, hold_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ExecStageError::Fork)?;
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ExecStageError::HoldPipe)?;
     match sys::fork_sibling().map_err(ExecStageError::Fork)? {
         0 => {
             drop(hold_w);
             // Send nothing before the parent knows our pid (it must be able to reap us).
             // Stage 1 then writes that pid (the host's view, which the seccomp agent needs).
+            // Four bytes or nothing: a write of at most PIPE_BUF bytes is atomic. Without
+            // them stage 1 failed after InitPid and reports why; this process only exits.
             let mut pid = [0u8; 4];
-            let host_pid = match nix::unistd::read(&hold_r, &mut pid) {
-                Ok(4) => i32::from_ne_bytes(pid),
-                _ => 0,
-            };
-            let Err(err) = exec_process(req, host_pid, exe, chan);
+            if nix::unistd::read(&hold_r, &mut pid) != Ok(4) {
+                sys::exit_child(1);
+            }
+            let Err(err) = exec_process(req, i32::from_ne_bytes(pid), exe, chan);
             chan.send_error(&err);
             sys::exit_child(127)
         }
         pid => {
             chan.send(&Msg::InitPid(pid))?;
-            // The write end closes when stage 1 exits; a short write is read as pid 0.
-            let _ = nix::unistd::write(&hold_w, &pid.to_ne_bytes());
-            Ok(())
+            match nix::unistd::write(&hold_w, &pid.to_ne_bytes()) {
+                Ok(4) => Ok(()),
+                Ok(_) => Err(ExecStageError::SendPid(nix::Error::EIO)),
+                Err(e) => Err(ExecStageError::SendPid(e)),
+            }
         }
     }
 }

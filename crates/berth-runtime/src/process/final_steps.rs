@@ -22,7 +22,7 @@ pub enum FinalStepsError {
     CloseFds(#[from] sys::CloexecError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
-    #[error("set the parent-death signal")]
+    #[error("set the parent-death signal (prctl PR_SET_PDEATHSIG)")]
     ParentDeath(#[source] nix::Error),
     #[error("change to the working directory {path}")]
     Chdir {

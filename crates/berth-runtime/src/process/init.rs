@@ -31,17 +31,17 @@ pub struct InitHandles {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
-    #[error("start a new session")]
+    #[error("start a new session (setsid)")]
     Setsid(#[source] nix::Error),
     #[error(transparent)]
     Rootfs(#[from] crate::rootfs::RootfsError),
-    #[error("join a new session keyring")]
+    #[error("join a new session keyring (keyctl KEYCTL_JOIN_SESSION_KEYRING)")]
     Keyring(#[source] nix::Error),
     #[error("make the session keyring searchable (keyctl setperm)")]
     KeyringPerm(#[source] nix::Error),
-    #[error("set hostname to {0:?}")]
+    #[error("set hostname to {0:?} (sethostname)")]
     Hostname(String, #[source] nix::Error),
-    #[error("set domainname to {0:?}")]
+    #[error("set domainname to {0:?} (setdomainname)")]
     Domainname(String, #[source] nix::Error),
     #[error("write sysctl {key} = {value:?}")]
     Sysctl {
@@ -66,7 +66,7 @@ pub enum InitError {
     },
     #[error("open exec.fifo for writing (wait for start)")]
     WaitStart(#[source] nix::Error),
-    #[error("set the parent-death signal")]
+    #[error("set the parent-death signal (prctl PR_SET_PDEATHSIG)")]
     ParentDeath(#[source] nix::Error),
     #[error(transparent)]
     Channel(#[from] ChannelError),

@@ -8,6 +8,8 @@ mod attrs;
 pub mod channel;
 mod console;
 mod creds;
+#[cfg(test)]
+mod error_tests;
 pub(crate) mod exec;
 mod exec_stage;
 mod final_steps;
@@ -50,7 +52,7 @@ pub enum ProcessError {
         #[source]
         source: nix::Error,
     },
-    #[error("fork the container process")]
+    #[error("fork stage 1 (fork, or clone3 into the container's cgroup)")]
     Fork(#[source] nix::Error),
     #[error("read berth's own CPU affinity before the exec fork (sched_getaffinity)")]
     Affinity(#[source] nix::Error),

@@ -17,7 +17,7 @@ use crate::sys;
 pub enum Stage1Error {
     #[error("set the dumpable flag around the uid/gid map write (PR_SET_DUMPABLE)")]
     Dumpable(#[source] nix::Error),
-    #[error("set the parent-death signal")]
+    #[error("set the parent-death signal (prctl PR_SET_PDEATHSIG)")]
     ParentDeath(#[source] nix::Error),
     #[error("scrub the command line and environment of the process entering the container")]
     Scrub(#[source] std::io::Error),
@@ -46,7 +46,7 @@ pub enum Stage1Error {
     },
     #[error("bring up the loopback interface lo in the new network namespace")]
     LoopbackUp(#[source] nix::Error),
-    #[error("fork the container init")]
+    #[error("fork the container init (clone with CLONE_PARENT)")]
     Fork(#[source] nix::Error),
     #[error("create the pipe that holds the init until its pid is sent (pipe2)")]
     HoldPipe(#[source] nix::Error),

@@ -60,7 +60,7 @@ pub struct Global {
     // different (boolean) flag.
     #[arg(long, value_enum)]
     pub rootless: Option<Rootless>,
-    /// Path of the criu binary, used by runc's checkpoint and restore only (berth refuses those)
+    /// Path of the criu binary for checkpoint and restore [default: criu, looked up on PATH]
     #[arg(long, global = true)]
     pub criu: Option<PathBuf>,
 }
@@ -206,16 +206,10 @@ pub enum Command {
         interval: String,
         id: String,
     },
-    /// Checkpoint a container with CRIU (runc's; not supported by berth: refused)
-    Checkpoint {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        args: Vec<String>,
-    },
-    /// Restore a container from a CRIU checkpoint (runc's; not supported by berth: refused)
-    Restore {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        args: Vec<String>,
-    },
+    /// Checkpoint a running container with CRIU (docs/checkpoint.md)
+    Checkpoint(crate::commands::checkpoint::CheckpointArgs),
+    /// Restore a container from a CRIU checkpoint (docs/checkpoint.md)
+    Restore(crate::commands::restore::RestoreArgs),
     /// Report what this host offers berth (cgroups, namespaces, seccomp, ...)
     Check {
         #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]

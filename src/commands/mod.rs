@@ -2,6 +2,7 @@
 //! command's context.
 
 mod check;
+pub mod checkpoint;
 mod completion;
 mod create;
 mod delete;
@@ -13,6 +14,7 @@ mod list;
 pub mod man;
 mod pause;
 mod ps;
+pub mod restore;
 mod resume;
 mod run;
 pub mod spec;
@@ -24,8 +26,6 @@ pub mod version;
 use std::fmt;
 
 use berth_runtime::state::Store;
-
-use anyhow::bail;
 
 use crate::cli::{Cli, Command};
 
@@ -133,9 +133,8 @@ fn run_command(store: &Store, g: &crate::cli::Global, command: Command) -> anyho
             keep,
             no_subreaper: _,
         } => run::run(store, g, &create, detach, keep),
-        Command::Checkpoint { .. } | Command::Restore { .. } => {
-            bail!("checkpoint and restore (CRIU) are not supported by berth")
-        }
+        Command::Checkpoint(args) => checkpoint::run(store, g, &args).map(|_| 0),
+        Command::Restore(args) => restore::run(store, g, &args),
         Command::List { format, quiet } => list::run(store, format, quiet).map(|_| 0),
         Command::Spec {
             bundle,

@@ -54,7 +54,12 @@ pub fn features_with(mount_options: &[&str]) -> Value {
             "mountExtensions": {"idmap": {"enabled": true}},
             "netDevices": {"enabled": applied("linux.netDevices")}
         },
-        "annotations": {"io.github.berth.version": env!("CARGO_PKG_VERSION")}
+        // runc's annotation for its checkpoint/restore commands, which berth has too (through
+        // criu swrk, when a criu that works on the host is installed: docs/checkpoint.md).
+        "annotations": {
+            "io.github.berth.version": env!("CARGO_PKG_VERSION"),
+            "org.opencontainers.runc.checkpoint.enabled": "true"
+        }
     })
 }
 
@@ -104,6 +109,10 @@ mod tests {
         assert_eq!(
             f["annotations"]["io.github.berth.version"],
             env!("CARGO_PKG_VERSION")
+        );
+        assert_eq!(
+            f["annotations"]["org.opencontainers.runc.checkpoint.enabled"],
+            "true"
         );
     }
 

@@ -7,6 +7,7 @@
 pub mod bundle;
 pub mod cgroups;
 pub mod container;
+pub mod criu;
 pub mod failpoint;
 pub mod features;
 pub mod hooks;

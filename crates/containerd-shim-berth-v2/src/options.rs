@@ -339,7 +339,7 @@ fn refused(name: &'static str, value: Value) -> OptionsError {
         "TypeUrl" => "berth reads its config file (ConfigPath) as its own TOML only; leave TypeUrl empty",
         "CriuPath" | "CriuImagePath" | "CriuWorkPath" | "OpenTcp" | "ExternalUnixSockets"
         | "Terminal" | "FileLocks" | "EmptyNamespaces" | "CgroupsMode" => {
-            "berth does not checkpoint or restore containers"
+            "berth's shim does not checkpoint or restore containers (the berth CLI does: docs/checkpoint.md)"
         }
         _ => "not supported by berth's shim",
     };

@@ -113,7 +113,7 @@ fn runc_options_berth_cannot_honour_are_refused_by_name() {
                 criu_image_path: "/img".into(),
                 ..Default::default()
             },
-            "runtime option CriuImagePath = \"/img\": berth does not checkpoint or restore containers",
+            "runtime option CriuImagePath = \"/img\": berth's shim does not checkpoint or restore containers (the berth CLI does: docs/checkpoint.md)",
         ),
         (
             RuncOptions {
@@ -137,7 +137,7 @@ fn runc_options_berth_cannot_honour_are_refused_by_name() {
     let criu = any("containerd.runc.v1.Options", encode(&[(8, "/criu")], &[]));
     assert_eq!(
         decode_any(&criu).unwrap_err().to_string(),
-        "runtime option CriuPath = \"/criu\": berth does not checkpoint or restore containers"
+        "runtime option CriuPath = \"/criu\": berth's shim does not checkpoint or restore containers (the berth CLI does: docs/checkpoint.md)"
     );
     // A field no table knows (a newer containerd's) is refused by number.
     let future = any("containerd.runc.v1.Options", encode(&[(99, "x")], &[]));
@@ -171,7 +171,7 @@ fn legacy_create_options_from_ctr_no_pivot() {
     let open_tcp = any("containerd.linux.runc.CreateOptions", encode(&[], &[2]));
     assert_eq!(
         decode_any(&open_tcp).unwrap_err().to_string(),
-        "runtime option OpenTcp = true: berth does not checkpoint or restore containers"
+        "runtime option OpenTcp = true: berth's shim does not checkpoint or restore containers (the berth CLI does: docs/checkpoint.md)"
     );
 }
 

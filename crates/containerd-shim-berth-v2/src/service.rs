@@ -402,7 +402,7 @@ impl Service {
         if !req.checkpoint.is_empty() {
             return Err(ShimError::Unimplemented {
                 op: "create from a checkpoint",
-                what: "berth does not checkpoint or restore",
+                what: "berth's shim does not checkpoint or restore (the berth CLI does)",
             });
         }
         let worker = self.inner.worker.ok_or_else(|| ShimError::Precondition {
@@ -1000,7 +1000,7 @@ impl Task for Service {
     ) -> TtrpcResult<api::Empty> {
         Err(ShimError::Unimplemented {
             op: "checkpoint",
-            what: "berth does not checkpoint containers",
+            what: "berth's shim does not checkpoint containers (the berth CLI does)",
         }
         .into())
     }

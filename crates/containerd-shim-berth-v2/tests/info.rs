@@ -86,6 +86,6 @@ fn info_echoes_the_options_and_refuses_those_create_would_refuse() {
     assert!(out.stdout.is_empty());
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim_end(),
-        "io.containerd.berth.v2: -info: runtime option CriuWorkPath = \"/tmp/criu\": berth does not checkpoint or restore containers"
+        "io.containerd.berth.v2: -info: runtime option CriuWorkPath = \"/tmp/criu\": berth's shim does not checkpoint or restore containers (the berth CLI does: docs/checkpoint.md)"
     );
 }

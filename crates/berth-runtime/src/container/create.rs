@@ -194,7 +194,7 @@ impl Undo<'_> {
 
 /// Creates the container's cgroup and applies the planned `linux.resources` to it; for a
 /// container without a cgroup, only warns about the resources it ignores.
-fn setup_cgroup(plan: &Plan) -> Result<(), ContainerError> {
+pub(super) fn setup_cgroup(plan: &Plan) -> Result<(), ContainerError> {
     if plan.cgroup.disabled {
         if plan.options.rootless.is_some() {
             // The one warning of a rootless create: its processes stay in the caller's
@@ -285,7 +285,7 @@ impl Drop for Undo<'_> {
     }
 }
 
-fn initial_state(plan: &Plan) -> ContainerState {
+pub(super) fn initial_state(plan: &Plan) -> ContainerState {
     ContainerState {
         oci_version: plan.oci_version.clone(),
         id: plan.id.clone(),

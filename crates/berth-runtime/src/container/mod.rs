@@ -3,6 +3,7 @@
 //! Status is never stored, only derived: the recorded phase (created or started) plus whether
 //! the recorded init is still the same live process (pid and start time).
 
+mod checkpoint;
 mod create;
 mod damaged;
 mod delete;
@@ -11,6 +12,7 @@ mod kill;
 mod lifecycle_hooks;
 mod pause;
 mod pid_ns;
+mod restore;
 mod start;
 mod stats;
 mod update;
@@ -21,11 +23,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use checkpoint::{checkpoint, CgroupsMode, CheckpointOptions};
 pub use create::{create, create_with_console, CreateOptions};
 pub use delete::delete;
 pub use exec::{exec, ExecError, ExecOptions, ExecOverrides, ExecProcess, Executed};
 pub use kill::kill;
 pub use pause::{pause, resume};
+pub use restore::{restore, RestoreOptions};
 pub use start::{release, start, Released};
 pub use stats::{stats, StatsEvent};
 pub use update::{update, update_requiring};
@@ -153,6 +157,8 @@ pub enum ContainerError {
     StartFailed(crate::process::channel::ChannelError),
     #[error(transparent)]
     Exec(#[from] exec::ExecError),
+    #[error(transparent)]
+    Criu(#[from] crate::criu::CriuError),
 }
 
 /// A container locked for an operation, whose status the operation allows.

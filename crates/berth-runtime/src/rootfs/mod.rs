@@ -29,7 +29,7 @@ mod newmount;
 mod options;
 mod paths;
 mod pivot;
-mod plan;
+pub(crate) mod plan;
 pub mod procfs;
 mod resolve;
 pub(crate) mod sys;

@@ -80,9 +80,9 @@ rm -rf /tmp/criu-plain
 # criu_bundle NAME: /b/NAME/config.json running /ct/NAME.sh with /run/criu-out/NAME on /out.
 criu_bundle() {
     mkdir -p /b/$1 /run/criu-out/$1 $ROOTFS/out
-    sed -e "s|\"args\": \[ \"sh\", \"/ct/X.sh\" \]|\"args\": [ \"sh\", \"/ct/$1.sh\" ]|" \
-        -e "s|\"path\": \"rootfs\"|\"path\": \"$ROOTFS\"|" \
-        -e "s|^  \"mounts\": \[|  \"mounts\": [ { \"destination\": \"/out\", \"type\": \"bind\", \"source\": \"/run/criu-out/$1\", \"options\": [ \"rbind\", \"rw\" ] },|" \
+    sed -e "s|\"args\":\[\"sh\",\"/ct/X.sh\"\]|\"args\":[\"sh\",\"/ct/$1.sh\"]|" \
+        -e "s|\"path\":\"rootfs\"|\"path\":\"$ROOTFS\"|" \
+        -e "s|\"mounts\":\[|\"mounts\":[{\"destination\":\"/out\",\"type\":\"bind\",\"source\":\"/run/criu-out/$1\",\"options\":[\"rbind\",\"rw\"]},|" \
         $TEMPLATE > /b/$1/config.json
     script $1 <<'S'
 exec < /dev/null > /dev/null 2>&1

@@ -68,8 +68,10 @@ pub enum BundleError {
     },
     #[error("{path}: ociVersion {version:?} is not supported (berth runs runtime-spec 1.x configs, up to {SUPPORTED_OCI_VERSION})")]
     UnsupportedVersion { path: PathBuf, version: String },
-    #[error("config.json: linux.resources.{section}: rootless: the container gets no cgroup (cgroup delegation is not supported yet), so its resources cannot be applied")]
-    RootlessResources { section: String },
+    #[error("config.json: linux.resources.{section}: rootless: the container gets no cgroup, so its resources cannot be applied: {reason}")]
+    RootlessResources { section: String, reason: String },
+    #[error("the systemd cgroup driver (--systemd-cgroup, --cgroup-manager=systemd) is not supported rootless (an unprivileged berth would need systemd --user over the session bus); run berth with the cgroupfs driver in a delegated cgroup, e.g. under `systemd-run --user --scope -p Delegate=yes`")]
+    RootlessSystemd,
     #[error("config.json: {field}: {reason}")]
     Invalid { field: &'static str, reason: String },
     #[error("config.json: {field}: {path}")]
@@ -120,9 +122,10 @@ pub struct PlanOptions {
     /// on (counted in `preserve_fds` too) and the process gets `LISTEN_FDS=n`, `LISTEN_PID=1`
     /// as runc does.
     pub listen_fds: u32,
-    /// Rootless mode (`--rootless`, or berth run by an unprivileged user): the container gets
-    /// no cgroup and `linux.resources` is refused; an unprivileged caller maps only its own
-    /// ids (docs/rootless.md).
+    /// Rootless mode (`--rootless`, or berth run by an unprivileged user): the container's
+    /// cgroup is made in the cgroup v2 subtree delegated to berth (cgroups/delegation.rs) if
+    /// there is one; without one it gets no cgroup and `linux.resources` is refused. An
+    /// unprivileged caller maps only its own ids (docs/rootless.md).
     pub rootless: Option<Rootless>,
 }
 
@@ -178,6 +181,8 @@ pub struct Plan {
     /// The `linux.resources` sections that ask for something although the container has no
     /// cgroup (`--cgroup-manager=disabled`): not validated, not applied, warned about by create.
     pub ignored_resources: Vec<String>,
+    /// Rootless without a delegated cgroup: why there is none (create's one warning).
+    pub rootless_no_cgroup: Option<String>,
     /// `linux.sysctl`, checked against the container's namespaces, in a stable order.
     pub sysctls: Vec<(String, String)>,
     pub hostname: Option<String>,
@@ -238,11 +243,29 @@ impl Plan {
             linux.mount_label().as_deref(),
             crate::lsm::HostLsms::detect(Path::new("/sys"), Path::new("/proc")),
         )?;
+        let mut rootless_no_cgroup = None;
         let cgroup = match options.cgroup_manager {
-            // Rootless: no cgroup (nothing here is delegated to an unprivileged user).
-            _ if options.rootless.is_some() => CgroupPlan::none(),
             // As crun: without a cgroup manager linux.cgroupsPath is not used, so not checked.
-            CgroupManager::Disabled => CgroupPlan::none(),
+            CgroupManager::Disabled => {
+                if options.rootless.is_some() {
+                    rootless_no_cgroup = Some("--cgroup-manager=disabled".to_string());
+                }
+                CgroupPlan::none()
+            }
+            CgroupManager::Cgroupfs if options.rootless.is_some() => {
+                if options.systemd_cgroup {
+                    return Err(BundleError::RootlessSystemd);
+                }
+                let path = linux.cgroups_path().as_deref();
+                refuse_systemd_cgroups_path(path)?;
+                match rootless::cgroup(host_cgroups, path, id)? {
+                    Ok(plan) => plan,
+                    Err(reason) => {
+                        rootless_no_cgroup = Some(reason);
+                        CgroupPlan::none()
+                    }
+                }
+            }
             CgroupManager::Cgroupfs => {
                 let path = linux.cgroups_path().as_deref();
                 if !options.systemd_cgroup {
@@ -281,9 +304,18 @@ impl Plan {
         let (resources, ignored_resources) = match linux.resources() {
             None => (None, Vec::new()),
             // Refused, not ignored: the caller asked for limits it would not get.
-            Some(r) if options.rootless.is_some() => {
-                rootless::refuse_resources(&crate::cgroups::requested_sections(r))?;
+            Some(r) if rootless_no_cgroup.is_some() => {
+                rootless::refuse_resources(
+                    &crate::cgroups::requested_sections(r),
+                    rootless_no_cgroup.as_deref().unwrap_or_default(),
+                )?;
                 (None, Vec::new())
+            }
+            Some(r) if cgroup.delegated && r.devices().as_ref().is_some_and(|d| !d.is_empty()) => {
+                return Err(BundleError::invalid(
+                    "linux.resources.devices",
+                    "rootless: device rules need a cgroup device program, which only a privileged berth may load (CAP_BPF or CAP_SYS_ADMIN); in the container's user namespace no device node can be made, only the host's bound",
+                ));
             }
             Some(r) if cgroup.disabled => (None, crate::cgroups::requested_sections(r)),
             Some(r) => (Some(ResourcesPlan::new(r, &cgroup)?), Vec::new()),
@@ -317,6 +349,7 @@ impl Plan {
             cgroup,
             resources,
             ignored_resources,
+            rootless_no_cgroup,
             sysctls,
             hostname,
             domainname,

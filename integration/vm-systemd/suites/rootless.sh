@@ -16,8 +16,13 @@ RL_MGR=user@$RL_UID.service
 RL_APP=/sys/fs/cgroup/user.slice/user-$RL_UID.slice/$RL_MGR/app.slice
 RL_DIR=/tmp/rl
 mkdir -p $RL_DIR && chown $RL_USER: $RL_DIR
-systemctl start $RL_MGR
-wait_until 60 test -S $RL_RUN/systemd/private || echo "INFO $RL_MGR: no private socket: $(systemctl status --no-pager $RL_MGR 2>&1 | tail -5)"
+# The image has no pam_systemd (libpam-systemd), which would give the manager its
+# XDG_RUNTIME_DIR: a runtime drop-in does (/run/user/<uid> is made by user-runtime-dir@).
+RL_DROPIN=/run/systemd/system/$RL_MGR.d
+mkdir -p $RL_DROPIN
+printf '[Service]\nEnvironment=XDG_RUNTIME_DIR=%s\n' $RL_RUN > $RL_DROPIN/berth-test.conf
+systemctl daemon-reload
+systemctl start $RL_MGR || echo "INFO $RL_MGR did not start: $(systemctl status --no-pager $RL_MGR 2>&1 | tail -5)"
 
 # as_user CMD...: run as the test user with the user manager's environment.
 as_user() {
@@ -171,4 +176,5 @@ systemctl stop $RL_MGR user-runtime-dir@$RL_UID.service
 wait_until 30 sh -c "[ ! -e /sys/fs/cgroup/user.slice/user-$RL_UID.slice/$RL_MGR ]" ||
     echo "INFO rootless cleanup: $RL_MGR cgroup still there"
 userdel $RL_USER
-rm -rf $RL_DIR
+rm -rf $RL_DIR $RL_DROPIN
+systemctl daemon-reload

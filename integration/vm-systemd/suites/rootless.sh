@@ -32,13 +32,14 @@ as_user() {
 # in_scope CMD...: as the user, in a new delegated scope of its manager.
 in_scope() { as_user systemd-run --user --scope --quiet -p Delegate=yes "$@"; }
 # rl_bundle NAME RESOURCES [CGROUPS_PATH]: `berth spec --rootless` as the user (its uid and
-# gid mapped to 0, no network namespace, a cgroup namespace), running /ct/NAME.sh.
+# gid mapped to 0, no network namespace) plus a cgroup namespace, running /ct/NAME.sh.
 rl_bundle() {
     as_user mkdir -p $RL_DIR/$1
     (cd $RL_DIR/$1 && as_user berth spec --rootless)
     sed -i -e 's|"terminal": true|"terminal": false|' \
         -e "s|^\t\t\t\"sh\"\$|\t\t\t\"sh\", \"/ct/$1.sh\"|" \
         -e "s|\"path\": \"rootfs\"|\"path\": \"$ROOTFS\"|" \
+        -e 's|^\t\t\t\t"type": "mount"$|\t\t\t\t"type": "mount" }, { "type": "cgroup"|' \
         -e "s|^\t\"linux\": {\$|\t\"linux\": { \"resources\": $2,${3:+ \"cgroupsPath\": \"$3\",}|" \
         $RL_DIR/$1/config.json
 }

@@ -674,6 +674,52 @@ mod tests {
         }
     }
 
+    /// Rootless (issue #16): the systemd driver is refused, not ignored; without a delegated
+    /// cgroup (here: a v1 host) there is no cgroup, and resources are refused with the reason.
+    #[test]
+    fn rootless_refuses_the_systemd_driver_and_without_delegation_says_why() {
+        let rootless = Some(Rootless {
+            uid: 0,
+            gid: 0,
+            in_user_namespace: false,
+            setgroups_denied: false,
+        });
+        let dir = bundle_with_resources(r#"{"pids": {"limit": 10}}"#);
+        let systemd = PlanOptions {
+            systemd_cgroup: true,
+            rootless,
+            ..PlanOptions::default()
+        };
+        let err = Plan::new("c1", dir.path(), &host(), systemd).unwrap_err();
+        assert!(matches!(err, BundleError::RootlessSystemd), "{err}");
+        let v1 = HostCgroups {
+            hierarchies: vec![Hierarchy {
+                mount_point: "/sys/fs/cgroup/pids".into(),
+                fs_type: "cgroup".into(),
+                options: "pids".into(),
+                root: "/".into(),
+            }],
+        };
+        let opts = PlanOptions {
+            rootless,
+            ..PlanOptions::default()
+        };
+        let err = Plan::new("c1", dir.path(), &v1, opts.clone()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config.json: linux.resources.pids: rootless: the container gets no cgroup, so its resources cannot be applied: this host's cgroups are Legacy, and cgroup delegation needs a pure cgroup v2 host"
+        );
+        let dir = bundle_with_resources("{}");
+        let plan = Plan::new("c1", dir.path(), &v1, opts).unwrap();
+        assert_eq!(plan.cgroup, CgroupPlan::none());
+        assert_eq!(
+            plan.rootless_no_cgroup.as_deref(),
+            Some(
+                "this host's cgroups are Legacy, and cgroup delegation needs a pure cgroup v2 host"
+            )
+        );
+    }
+
     /// Issue #15: a systemd-form cgroupsPath under the cgroupfs driver was taken as the
     /// directory `berth/system.slice:x:y`, outside the slice; it is refused by the plan, naming
     /// the path and the form. With the systemd driver asked for, it names the scope.

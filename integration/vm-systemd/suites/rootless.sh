@@ -170,12 +170,22 @@ case "$rc $out" in
 esac
 
 # ---------------------------------------------------------------------------------------
-# Clean up: the user's containers, manager (its cgroups, /run/user/<uid>), and the user.
+# Clean up: the user's containers, its slice (its manager, /run/user/<uid>), and the user.
+start_test rootless_suite_leaves_no_user_manager_cgroup_or_state
 for c in rl1 rl2 rl3 rl3b rl4; do as_user $RB delete --force $c > /dev/null 2>&1; done
 rmdir $RL_APP/berth 2> /dev/null
-systemctl stop $RL_MGR user-runtime-dir@$RL_UID.service
-wait_until 30 sh -c "[ ! -e /sys/fs/cgroup/user.slice/user-$RL_UID.slice/$RL_MGR ]" ||
-    echo "INFO rootless cleanup: $RL_MGR cgroup still there"
+systemctl stop user-$RL_UID.slice
+RL_SLICE=/sys/fs/cgroup/user.slice/user-$RL_UID.slice
+wait_until 30 sh -c "[ ! -e $RL_SLICE ]" || true
 userdel $RL_USER
 rm -rf $RL_DIR $RL_DROPIN
 systemctl daemon-reload
+if [ -e $RL_SLICE ]; then
+    bad "left: $(find $RL_SLICE -type d 2>&1 | head -5)"
+elif [ -e $RL_RUN ] || id $RL_USER > /dev/null 2>&1; then
+    bad "left: $(ls -d $RL_RUN 2>&1) $(id $RL_USER 2>&1)"
+elif [ "$(prop $RL_MGR ActiveState)" = active ]; then
+    bad "$RL_MGR still active"
+else
+    ok
+fi

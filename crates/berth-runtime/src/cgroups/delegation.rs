@@ -19,6 +19,8 @@ use super::{Hierarchy, HostCgroups, Layout};
 /// Why the caller has no delegated cgroup: the text of rootless create's one warning.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotDelegated {
+    #[error("no cgroup hierarchy is mounted")]
+    NoCgroupfs,
     #[error(
         "this host's cgroups are {layout:?}, and cgroup delegation needs a pure cgroup v2 host"
     )]
@@ -47,6 +49,7 @@ pub fn delegated_subtree(
 ) -> Result<HostCgroups, NotDelegated> {
     let layout = host.layout();
     let h = match host.hierarchies.as_slice() {
+        [] => return Err(NotDelegated::NoCgroupfs),
         [h] if layout == Layout::Unified => h,
         _ => return Err(NotDelegated::NotUnified { layout }),
     };
@@ -199,6 +202,9 @@ mod tests {
             err.to_string(),
             "this host's cgroups are Hybrid, and cgroup delegation needs a pure cgroup v2 host"
         );
+
+        let none = delegated_subtree(&HostCgroups::default(), own.path(), 1000, |_| true);
+        assert_eq!(none.unwrap_err(), NotDelegated::NoCgroupfs);
 
         let v1_only = own_file("12:memory:/user.slice\n");
         let err = delegated_subtree(&unified, v1_only.path(), 1000, |_| true).unwrap_err();

@@ -54,7 +54,10 @@ pub fn create_with_console(
         // Rootless: a host without any cgroupfs mounted is one where nothing is delegated
         // (bundle/rootless.rs), not an error.
         CgroupManager::Cgroupfs if opts.plan.rootless.is_some() => {
-            HostCgroups::detect(Path::new("/proc/self/mountinfo")).unwrap_or_default()
+            match HostCgroups::detect(Path::new("/proc/self/mountinfo")) {
+                Err(crate::cgroups::CgroupError::NoHierarchies { .. }) => HostCgroups::default(),
+                other => other?,
+            }
         }
         CgroupManager::Cgroupfs => HostCgroups::detect(Path::new("/proc/self/mountinfo"))?,
         // No cgroup: the host's layout does not matter, and a host without any cgroupfs works.

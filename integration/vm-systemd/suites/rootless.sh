@@ -108,6 +108,31 @@ fi
 as_user $RB delete --force rl1 > /dev/null 2>&1
 
 # ---------------------------------------------------------------------------------------
+start_test rootless_relative_cgroups_path_is_below_berth_in_the_delegated_subtree
+script rl5 <<'S'
+echo "in: pids=$(cat /sys/fs/cgroup/pids.max)"
+exec sleep 600
+S
+rl_bundle rl5 '{ "pids": { "limit": 20 } }' "rl5-cg"
+in_scope $RB run -d --bundle $RL_DIR/rl5 rl5 > $RL_DIR/rl5.out 2>&1
+rc=$?
+wait_until 30 file_has $RL_DIR/rl5.out "in: " || true
+pid=$(as_user $RB state rl5 2>/dev/null | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+host_cg=$(cat /proc/$pid/cgroup 2>&1)
+del=$(as_user $RB delete --force rl5 2>&1)
+if [ $rc != 0 ] || [ -z "$pid" ]; then
+    bad "run (exit $rc): $(cat $RL_DIR/rl5.out)"
+elif [ "$host_cg" != "0::${RL_APP#/sys/fs/cgroup}/berth/rl5-cg" ]; then
+    bad "the init's cgroup seen from the host: $host_cg"
+elif ! file_has $RL_DIR/rl5.out "in: pids=20$"; then
+    bad "container saw: $(cat $RL_DIR/rl5.out)"
+elif [ -n "$del" ] || [ -e $RL_APP/berth ]; then
+    bad "delete --force: $del; left: $(ls -d $RL_APP/berth 2>&1)"
+else
+    ok
+fi
+
+# ---------------------------------------------------------------------------------------
 start_test rootless_controller_not_delegated_is_refused_by_name
 script rl2 <<'S'
 exit 0
@@ -172,7 +197,7 @@ esac
 # ---------------------------------------------------------------------------------------
 # Clean up: the user's containers, its slice (its manager, /run/user/<uid>), and the user.
 start_test rootless_suite_leaves_no_user_manager_cgroup_or_state
-for c in rl1 rl2 rl3 rl3b rl4; do as_user $RB delete --force $c > /dev/null 2>&1; done
+for c in rl1 rl2 rl3 rl3b rl4 rl5; do as_user $RB delete --force $c > /dev/null 2>&1; done
 rmdir $RL_APP/berth 2> /dev/null
 systemctl stop user-$RL_UID.slice
 RL_SLICE=/sys/fs/cgroup/user.slice/user-$RL_UID.slice

@@ -54,8 +54,9 @@ pub struct Global {
     #[arg(long, global = true, value_enum, default_value_t = CgroupManager::Cgroupfs)]
     pub cgroup_manager: CgroupManager,
     /// Rootless mode: true, false or auto (the default: rootless when berth runs as an
-    /// unprivileged user). A rootless container gets no cgroup and its linux.resources are
-    /// refused (docs/rootless.md)
+    /// unprivileged user). A rootless container's cgroup is made in the cgroup v2 subtree
+    /// delegated to berth (the parent of its own cgroup); without one it gets no cgroup and
+    /// its linux.resources are refused (docs/rootless.md)
     // Not `global`: only before the command, as with runc, since `spec --rootless` is a
     // different (boolean) flag.
     #[arg(long, value_enum)]
@@ -372,8 +373,8 @@ impl Global {
 
     /// Whether this run is rootless: `--rootless true`/`false`, else (`auto`, or no flag)
     /// whether berth's effective uid is not 0 or berth runs in a user namespace other than
-    /// the host's (root there, as rootless podman runs its runtime, owns no cgroup either), as
-    /// runc's auto with its cgroupfs driver.
+    /// the host's (root there, as rootless podman runs its runtime, owns only what was
+    /// delegated to the user), as runc's auto with its cgroupfs driver.
     pub fn is_rootless(&self) -> bool {
         match self.rootless {
             Some(Rootless::True) => true,

@@ -472,7 +472,7 @@ fn rootless_criu_and_no_subreaper_flags_are_accepted_or_refused_clearly() {
     let out = rt.cmd(&["--rootless", "true", "run", "--bundle", b.path_str(), &id]);
     assert_eq!(
         out.stderr.trim(),
-        format!("berth: create container {id:?}: config.json: linux.resources.devices: rootless: the container gets no cgroup (cgroup delegation is not supported yet), so its resources cannot be applied")
+        format!("berth: create container {id:?}: config.json: linux.resources.devices: rootless: the container gets no cgroup, so its resources cannot be applied: this host's cgroups are Hybrid, and cgroup delegation needs a pure cgroup v2 host")
     );
     assert_eq!(out.code, 1);
     rt.assert_nothing_left(&id, &b);

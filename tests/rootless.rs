@@ -346,7 +346,7 @@ fn rootless_refuses_resources_other_ids_and_groups_naming_the_field() {
     let cases: Vec<(Value, String)> = vec![
         (
             json!({"linux": {"resources": {"pids": {"limit": 10}}}}),
-            "config.json: linux.resources.pids: rootless: the container gets no cgroup (cgroup delegation is not supported yet), so its resources cannot be applied".into(),
+            "config.json: linux.resources.pids: rootless: the container gets no cgroup, so its resources cannot be applied: this host's cgroups are Hybrid, and cgroup delegation needs a pure cgroup v2 host".into(),
         ),
         (
             json!({"process": {"user": {"uid": 0, "gid": 0, "additionalGids": [5]}}}),

@@ -711,7 +711,7 @@ pub fn cases() -> Vec<Case> {
             // Rootless mode forced as root: no cgroup, so the default spec's device rule is
             // refused naming its field (docs/rootless.md).
             name: "rootless_true_refuses_resources",
-            expect: "berth: create container \"{id}\": config.json: linux.resources.devices: rootless: the container gets no cgroup (cgroup delegation is not supported yet), so its resources cannot be applied",
+            expect: "berth: create container \"{id}\": config.json: linux.resources.devices: rootless: the container gets no cgroup, so its resources cannot be applied: this host's cgroups are Hybrid, and cgroup delegation needs a pure cgroup v2 host",
             creates: false,
             run: |rt, b, id| {
                 b.write();

@@ -68,8 +68,10 @@ pub enum BundleError {
     },
     #[error("{path}: ociVersion {version:?} is not supported (berth runs runtime-spec 1.x configs, up to {SUPPORTED_OCI_VERSION})")]
     UnsupportedVersion { path: PathBuf, version: String },
-    #[error("config.json: linux.resources.{section}: rootless: the container gets no cgroup (cgroup delegation is not supported yet), so its resources cannot be applied")]
-    RootlessResources { section: String },
+    #[error("config.json: linux.resources.{section}: rootless: the container gets no cgroup, so its resources cannot be applied: {reason}")]
+    RootlessResources { section: String, reason: String },
+    #[error("the systemd cgroup driver (--systemd-cgroup, --cgroup-manager=systemd) is not supported rootless (an unprivileged berth would need systemd --user over the session bus); run berth with the cgroupfs driver in a delegated cgroup, e.g. under `systemd-run --user --scope -p Delegate=yes`")]
+    RootlessSystemd,
     #[error("config.json: {field}: {reason}")]
     Invalid { field: &'static str, reason: String },
     #[error("config.json: {field}: {path}")]
@@ -120,9 +122,10 @@ pub struct PlanOptions {
     /// on (counted in `preserve_fds` too) and the process gets `LISTEN_FDS=n`, `LISTEN_PID=1`
     /// as runc does.
     pub listen_fds: u32,
-    /// Rootless mode (`--rootless`, or berth run by an unprivileged user): the container gets
-    /// no cgroup and `linux.resources` is refused; an unprivileged caller maps only its own
-    /// ids (docs/rootless.md).
+    /// Rootless mode (`--rootless`, or berth run by an unprivileged user): the container's
+    /// cgroup is made in the cgroup v2 subtree delegated to berth (cgroups/delegation.rs) if
+    /// there is one; without one it gets no cgroup and `linux.resources` is refused. An
+    /// unprivileged caller maps only its own ids (docs/rootless.md).
     pub rootless: Option<Rootless>,
 }
 
@@ -178,6 +181,8 @@ pub struct Plan {
     /// The `linux.resources` sections that ask for something although the container has no
     /// cgroup (`--cgroup-manager=disabled`): not validated, not applied, warned about by create.
     pub ignored_resources: Vec<String>,
+    /// Rootless without a delegated cgroup: why there is none (create's one warning).
+    pub rootless_no_cgroup: Option<String>,
     /// `linux.sysctl`, checked against the container's namespaces, in a stable order.
     pub sysctls: Vec<(String, String)>,
     pub hostname: Option<String>,
@@ -238,11 +243,29 @@ impl Plan {
             linux.mount_label().as_deref(),
             crate::lsm::HostLsms::detect(Path::new("/sys"), Path::new("/proc")),
         )?;
+        let mut rootless_no_cgroup = None;
         let cgroup = match options.cgroup_manager {
-            // Rootless: no cgroup (nothing here is delegated to an unprivileged user).
-            _ if options.rootless.is_some() => CgroupPlan::none(),
             // As crun: without a cgroup manager linux.cgroupsPath is not used, so not checked.
-            CgroupManager::Disabled => CgroupPlan::none(),
+            CgroupManager::Disabled => {
+                if options.rootless.is_some() {
+                    rootless_no_cgroup = Some("--cgroup-manager=disabled".to_string());
+                }
+                CgroupPlan::none()
+            }
+            CgroupManager::Cgroupfs if options.rootless.is_some() => {
+                if options.systemd_cgroup {
+                    return Err(BundleError::RootlessSystemd);
+                }
+                let path = linux.cgroups_path().as_deref();
+                refuse_systemd_cgroups_path(path)?;
+                match rootless::cgroup(host_cgroups, path, id)? {
+                    Ok(plan) => plan,
+                    Err(reason) => {
+                        rootless_no_cgroup = Some(reason);
+                        CgroupPlan::none()
+                    }
+                }
+            }
             CgroupManager::Cgroupfs => {
                 let path = linux.cgroups_path().as_deref();
                 if !options.systemd_cgroup {
@@ -289,9 +312,18 @@ impl Plan {
         let (resources, ignored_resources) = match linux.resources() {
             None => (None, Vec::new()),
             // Refused, not ignored: the caller asked for limits it would not get.
-            Some(r) if options.rootless.is_some() => {
-                rootless::refuse_resources(&crate::cgroups::requested_sections(r))?;
+            Some(r) if rootless_no_cgroup.is_some() => {
+                rootless::refuse_resources(
+                    &crate::cgroups::requested_sections(r),
+                    rootless_no_cgroup.as_deref().unwrap_or_default(),
+                )?;
                 (None, Vec::new())
+            }
+            Some(r) if cgroup.delegated && r.devices().as_ref().is_some_and(|d| !d.is_empty()) => {
+                return Err(BundleError::invalid(
+                    "linux.resources.devices",
+                    "rootless: device rules need a cgroup device program, which only a privileged berth may load (CAP_BPF or CAP_SYS_ADMIN); in the container's user namespace no device node can be made, only the host's bound",
+                ));
             }
             Some(r) if cgroup.disabled => (None, crate::cgroups::requested_sections(r)),
             Some(r) => (Some(ResourcesPlan::new(r, &cgroup)?), Vec::new()),
@@ -325,6 +357,7 @@ impl Plan {
             cgroup,
             resources,
             ignored_resources,
+            rootless_no_cgroup,
             sysctls,
             hostname,
             domainname,
@@ -675,6 +708,52 @@ mod tests {
         ] {
             assert!(!is_systemd_cgroups_path(Path::new(plain)), "{plain}");
         }
+    }
+
+    /// Rootless (issue #16): the systemd driver is refused, not ignored; without a delegated
+    /// cgroup (here: a v1 host) there is no cgroup, and resources are refused with the reason.
+    #[test]
+    fn rootless_refuses_the_systemd_driver_and_without_delegation_says_why() {
+        let rootless = Some(Rootless {
+            uid: 0,
+            gid: 0,
+            in_user_namespace: false,
+            setgroups_denied: false,
+        });
+        let dir = bundle_with_resources(r#"{"pids": {"limit": 10}}"#);
+        let systemd = PlanOptions {
+            systemd_cgroup: true,
+            rootless,
+            ..PlanOptions::default()
+        };
+        let err = Plan::new("c1", dir.path(), &host(), systemd).unwrap_err();
+        assert!(matches!(err, BundleError::RootlessSystemd), "{err}");
+        let v1 = HostCgroups {
+            hierarchies: vec![Hierarchy {
+                mount_point: "/sys/fs/cgroup/pids".into(),
+                fs_type: "cgroup".into(),
+                options: "pids".into(),
+                root: "/".into(),
+            }],
+        };
+        let opts = PlanOptions {
+            rootless,
+            ..PlanOptions::default()
+        };
+        let err = Plan::new("c1", dir.path(), &v1, opts.clone()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config.json: linux.resources.pids: rootless: the container gets no cgroup, so its resources cannot be applied: this host's cgroups are Legacy, and cgroup delegation needs a pure cgroup v2 host"
+        );
+        let dir = bundle_with_resources("{}");
+        let plan = Plan::new("c1", dir.path(), &v1, opts).unwrap();
+        assert_eq!(plan.cgroup, CgroupPlan::none());
+        assert_eq!(
+            plan.rootless_no_cgroup.as_deref(),
+            Some(
+                "this host's cgroups are Legacy, and cgroup delegation needs a pure cgroup v2 host"
+            )
+        );
     }
 
     /// Issue #15: a systemd-form cgroupsPath under the cgroupfs driver was taken as the

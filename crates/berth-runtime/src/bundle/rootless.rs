@@ -5,11 +5,13 @@
 //! What is supported (docs/rootless.md): a new user namespace mapping the caller's own uid and
 //! gid (one id each, written by berth itself), or more ids through the setuid helpers
 //! `newuidmap`/`newgidmap` (shadow's uidmap package, which check the caller's `/etc/subuid`
-//! and `/etc/subgid` ranges), and no cgroup.
+//! and `/etc/subgid` ranges), and a cgroup only in the cgroup v2 subtree delegated to berth
+//! ([`cgroup`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{BundleError, IdMap, NamespaceKind, Namespaces, ProcessPlan};
+use crate::cgroups::{delegated_subtree, writable_by_me, CgroupPlan, HostCgroups};
 
 /// How the parent writes the uid_map and gid_map of a new user namespace
 /// (process/mod.rs `write_id_maps`).
@@ -218,15 +220,42 @@ fn single_own_id(maps: &[IdMap], own: u32) -> bool {
     matches!(maps, [m] if m.host_id == own && m.size == 1)
 }
 
-/// `linux.resources` sections set in a rootless container: refused, one error naming the
-/// first one, since the container gets no cgroup to apply them to.
-pub fn refuse_resources(sections: &[String]) -> Result<(), BundleError> {
+/// `linux.resources` sections set in a rootless container without a cgroup: refused, one
+/// error naming the first one and why there is no cgroup.
+pub fn refuse_resources(sections: &[String], reason: &str) -> Result<(), BundleError> {
     match sections.first() {
         None => Ok(()),
         Some(section) => Err(BundleError::RootlessResources {
             section: section.clone(),
+            reason: reason.to_string(),
         }),
     }
+}
+
+/// The cgroup of a rootless container (`linux.cgroupsPath` as given, not in the systemd
+/// driver's form): in the cgroup v2 subtree delegated to berth, the parent of its own cgroup
+/// (cgroups/delegation.rs): `berth/<id>` by default, `berth/<path>` for a relative path. An
+/// absolute path is taken from the hierarchy's root, as runc does; creating it fails unless
+/// berth may write there. `Ok(Err(why))`: nothing is delegated, so no cgroup.
+pub fn cgroup(
+    host: &HostCgroups,
+    path: Option<&Path>,
+    id: &str,
+) -> Result<Result<CgroupPlan, String>, BundleError> {
+    let delegated = match delegated_subtree(
+        host,
+        Path::new("/proc/self/cgroup"),
+        nix::unistd::geteuid().as_raw(),
+        writable_by_me,
+    ) {
+        Ok(delegated) => delegated,
+        Err(why) => return Ok(Err(why.to_string())),
+    };
+    let absolute = path.is_some_and(|p| p.is_absolute());
+    let base = if absolute { host } else { &delegated };
+    let mut plan = CgroupPlan::new(base, path, id, false)?;
+    plan.delegated = true;
+    Ok(Ok(plan))
 }
 
 #[cfg(test)]
@@ -446,12 +475,12 @@ mod tests {
 
     #[test]
     fn resources_are_refused_naming_the_section() {
-        refuse_resources(&[]).unwrap();
+        refuse_resources(&[], "why").unwrap();
         assert_eq!(
-            refuse_resources(&["memory".into(), "pids".into()])
+            refuse_resources(&["memory".into(), "pids".into()], "why")
                 .unwrap_err()
                 .to_string(),
-            "config.json: linux.resources.memory: rootless: the container gets no cgroup (cgroup delegation is not supported yet), so its resources cannot be applied"
+            "config.json: linux.resources.memory: rootless: the container gets no cgroup, so its resources cannot be applied: why"
         );
     }
 }

@@ -4,6 +4,7 @@
 //! reading stats.
 //!
 //! Files, one per responsibility:
+//! - `delegation.rs`: rootless: the cgroup v2 subtree delegated to an unprivileged berth.
 //! - `detect.rs`: parse mountinfo into [`HostCgroups`] (which hierarchies the host mounts where).
 //! - `plan.rs`: validate `linux.cgroupsPath` into an immutable [`CgroupPlan`] (no side effects).
 //! - `fs.rs`: the only code that touches cgroupfs (the `CgroupFs` trait), plus create/join/
@@ -27,6 +28,7 @@
 //! `cgroup.subtree_control` of berth's own parent directories (e.g. `berth/`), never the root's.
 
 pub mod bpf;
+mod delegation;
 mod detect;
 mod freeze;
 mod fs;
@@ -44,6 +46,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use delegation::{delegated_subtree, writable_by_me, NotDelegated};
 pub use freeze::FreezerState;
 pub use fs::Created;
 pub use resources::{requested_sections, ApplyMode, ResourcesPlan};
@@ -148,6 +151,12 @@ pub struct CgroupPlan {
     /// and removes it when the unit stops; `None` for a cgroup berth makes itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systemd: Option<systemd::SystemdUnit>,
+    /// Rootless: the cgroup lies in the cgroup v2 subtree delegated to an unprivileged berth
+    /// ([`delegated_subtree`]; `hierarchies` holds that subtree as the root berth may not
+    /// write). No device program is attached (loading one needs CAP_BPF or CAP_SYS_ADMIN), and
+    /// a controller the subtree does not hand down is refused as not delegated.
+    #[serde(default)]
+    pub delegated: bool,
 }
 
 /// Errors of the cgroups module: one variant per failed operation, naming the path or id.

@@ -54,6 +54,7 @@ impl CgroupPlan {
             owned_parent_depth,
             disabled: false,
             systemd: None,
+            delegated: false,
         })
     }
 
@@ -83,6 +84,7 @@ impl CgroupPlan {
             owned_parent_depth: 0,
             disabled: false,
             systemd: Some(unit),
+            delegated: false,
         })
     }
 
@@ -95,6 +97,7 @@ impl CgroupPlan {
             owned_parent_depth: 0,
             disabled: true,
             systemd: None,
+            delegated: false,
         }
     }
 

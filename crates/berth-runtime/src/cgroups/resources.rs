@@ -368,17 +368,34 @@ fn check_controllers(
     cgroup: &CgroupPlan,
 ) -> Result<(), CgroupError> {
     let v2 = match cgroup.v2_dir() {
-        None => Some(Vec::new()),
+        None => Some((Vec::new(), PathBuf::new())),
         Some(_) => cgroup.v2_controllers_to_come(fs),
     };
-    let Some(v2) = v2 else { return Ok(()) };
+    let Some((v2, source)) = v2 else {
+        return Ok(());
+    };
     for (controllers, setting) in needed_controllers(r) {
         let bound = controllers.iter().any(|c| {
             cgroup.hierarchies.iter().any(|h| h.has_v1_controller(c)) || v2.iter().any(|v| v == c)
         });
-        if !bound {
-            return Err(unavailable(setting, &controllers.join("/")));
+        if bound {
+            continue;
         }
+        let controllers = controllers.join("/");
+        if cgroup.delegated {
+            // Rootless: berth may not enable a controller above its own `berth/` directory;
+            // whoever delegated the subtree (systemd: `Delegate=`) decides which it gets.
+            return Err(invalid(
+                setting,
+                format!(
+                    "rootless: the {controller} controller is not delegated to berth: the container's cgroup.controllers would list only {enabled:?} (as {source} says)",
+                    controller = controllers,
+                    source = source.display(),
+                    enabled = v2.join(" "),
+                ),
+            ));
+        }
+        return Err(unavailable(setting, &controllers));
     }
     Ok(())
 }
@@ -569,11 +586,15 @@ impl CgroupPlan {
     /// `cgroup.subtree_control`; berth's own parents and the directories `create` makes enable
     /// everything they get (`enable_v2_controllers`). `None` when a file cannot be read or
     /// there is no cgroup2 hierarchy.
-    pub(super) fn v2_controllers_to_come(&self, fs: &dyn CgroupFs) -> Option<Vec<String>> {
+    /// With them, the file they were read from.
+    pub(super) fn v2_controllers_to_come(
+        &self,
+        fs: &dyn CgroupFs,
+    ) -> Option<(Vec<String>, PathBuf)> {
         let h = self.hierarchies.iter().find(|h| h.is_v2())?;
-        let words = |path: PathBuf| -> Option<Vec<String>> {
+        let words = |path: PathBuf| -> Option<(Vec<String>, PathBuf)> {
             let text = fs.read(&path).ok()?;
-            Some(text.split_whitespace().map(str::to_string).collect())
+            Some((text.split_whitespace().map(str::to_string).collect(), path))
         };
         let leaf = self.dir(h);
         if fs.exists(&leaf) {
@@ -583,12 +604,13 @@ impl CgroupPlan {
             // systemd makes the slices and the scope, and for a delegated unit enables in
             // them the controllers it manages (systemd.resource-control(5), "Delegate="),
             // of those the host has.
-            let root = words(h.mount_point.join("cgroup.controllers"))?;
-            return Some(
+            let (root, path) = words(h.mount_point.join("cgroup.controllers"))?;
+            return Some((
                 root.into_iter()
                     .filter(|c| super::systemd::DELEGATED_CONTROLLERS.contains(&c.as_str()))
                     .collect(),
-            );
+                path,
+            ));
         }
         let mut handed_down = words(h.mount_point.join("cgroup.subtree_control"))?;
         let components: Vec<_> = self.relative_path.components().collect();
@@ -918,6 +940,13 @@ impl CgroupPlan {
             if !rules.is_empty() {
                 plan.unapplied("devices");
             }
+            return Ok(());
+        }
+        if self.delegated {
+            // Rootless: loading a cgroup device program needs CAP_BPF or CAP_SYS_ADMIN, which
+            // an unprivileged berth lacks; Plan::new refused any `devices` rule, and in the
+            // container's user namespace no device node can be made (only bind mounts of the
+            // host's, opened with the caller's permissions).
             return Ok(());
         }
         // Like runc, the device list is always programmed (deny all, the config's rules, runc's

@@ -691,8 +691,53 @@ fn v2_controllers_to_come_are_checked_before_the_cgroup_exists() {
     f.file("cg/theirs/c3/cgroup.procs", "");
     let existing = plan(&f, Some("/theirs/c3"), "c3");
     assert_eq!(
-        existing.v2_controllers_to_come(&fs),
+        existing.v2_controllers_to_come(&fs).map(|(c, _)| c),
         Some(vec!["memory".to_string()])
     );
     assert!(ResourcesPlan::new_with(&fs, &pids, &existing).is_err());
+}
+
+/// Rootless in a delegated subtree (delegation.rs): the subtree is the root berth may not
+/// write, so a controller it does not hand down is refused as not delegated, naming the file
+/// that says so; and no device program is planned (loading one needs privilege).
+#[test]
+fn delegated_subtree_refuses_a_controller_not_handed_down_and_programs_no_devices() {
+    let f = unified_fixture();
+    let fs = FakeFs::default();
+    f.file("cg/user/app.slice/cgroup.controllers", "cpu memory pids\n");
+    f.file("cg/user/app.slice/cgroup.subtree_control", "memory pids\n");
+    let mut host = f.host();
+    let base = f.root().join("cg/user/app.slice");
+    host.hierarchies[0].mount_point = base.clone();
+    let mut p = CgroupPlan::new(&host, None, "c1", false).unwrap();
+    p.delegated = true;
+    assert_eq!(p.dir(&p.hierarchies[0]), base.join("berth/c1"));
+    let cpu = LinuxResourcesBuilder::default()
+        .cpu(LinuxCpuBuilder::default().shares(512u64).build().unwrap())
+        .build()
+        .unwrap();
+    let err = ResourcesPlan::new_with(&fs, &cpu, &p).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid linux.resources.cpu.shares: rootless: the cpu controller is not delegated to berth: the container's cgroup.controllers would list only \"memory pids\" (as {}/cgroup.subtree_control says)",
+            base.display()
+        )
+    );
+    let pids = LinuxResourcesBuilder::default()
+        .pids(LinuxPidsBuilder::default().limit(5).build().unwrap())
+        .build()
+        .unwrap();
+    let planned = ResourcesPlan::new_with(&fs, &pids, &p).unwrap();
+    f.file(
+        "cg/user/app.slice/berth/c1/cgroup.controllers",
+        "memory pids\n",
+    );
+    f.file("cg/user/app.slice/berth/c1/pids.max", "max\n");
+    let writes = p.resource_plan(&fs, &planned, ApplyMode::Create).unwrap();
+    assert!(
+        writes.device_program.is_none(),
+        "no device program rootless"
+    );
+    assert_eq!(writes.writes.len(), 1, "{:?}", writes.writes);
 }

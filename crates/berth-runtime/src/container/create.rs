@@ -51,8 +51,14 @@ pub fn create_with_console(
     crate::failpoint!("create:start");
     // Plan first: a bad bundle is rejected before anything exists that would need undoing.
     let host = match opts.plan.cgroup_manager {
-        // Rootless: no cgroup either (bundle/rootless.rs).
-        _ if opts.plan.rootless.is_some() => HostCgroups::default(),
+        // Rootless: a host without any cgroupfs mounted is one where nothing is delegated
+        // (bundle/rootless.rs), not an error.
+        CgroupManager::Cgroupfs if opts.plan.rootless.is_some() => {
+            match HostCgroups::detect(Path::new("/proc/self/mountinfo")) {
+                Err(crate::cgroups::CgroupError::NoHierarchies { .. }) => HostCgroups::default(),
+                other => other?,
+            }
+        }
         CgroupManager::Cgroupfs => HostCgroups::detect(Path::new("/proc/self/mountinfo"))?,
         // No cgroup: the host's layout does not matter, and a host without any cgroupfs works.
         CgroupManager::Disabled => HostCgroups::default(),
@@ -196,11 +202,12 @@ impl Undo<'_> {
 /// container without a cgroup, only warns about the resources it ignores.
 pub(super) fn setup_cgroup(plan: &Plan) -> Result<(), ContainerError> {
     if plan.cgroup.disabled {
-        if plan.options.rootless.is_some() {
-            // The one warning of a rootless create: its processes stay in the caller's
-            // cgroups, unlimited and unaccounted (resources were refused by the plan).
+        if let Some(why) = &plan.rootless_no_cgroup {
+            // The one warning of a rootless create without a delegated cgroup: its processes
+            // stay in the caller's cgroups, unlimited and unaccounted (resources were refused
+            // by the plan).
             crate::log_warn!(
-                "container {:?}: rootless: no cgroup is created (cgroup delegation is not supported yet); the container stays in the caller's cgroups",
+                "container {:?}: rootless: no cgroup is created, the container stays in the caller's cgroups: {why}",
                 plan.id
             );
         }

@@ -975,6 +975,7 @@ mod tests {
             ],
             disabled: false,
             systemd: None,
+            delegated: false,
         };
         let mut c = ctx(dir.path());
         c.cgroup = Some(&hybrid);
@@ -1005,6 +1006,7 @@ mod tests {
             hierarchies: vec![h("/sys/fs/cgroup", "cgroup2", "")],
             disabled: false,
             systemd: None,
+            delegated: false,
         };
         c.cgroup = Some(&unified);
         c.new_cgroup_ns = true;

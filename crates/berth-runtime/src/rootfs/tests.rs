@@ -452,6 +452,7 @@ fn cgroup_mount_binds_each_hierarchy_read_only() {
         hierarchies: hierarchies.clone(),
         disabled: false,
         systemd: None,
+        delegated: false,
     };
     let dir = bundle();
     let spec = spec(serde_json::json!({

@@ -164,10 +164,15 @@ pub fn decode_resources(id: &str, any: &Any) -> Result<LinuxResources, MetricsEr
             type_url: url.to_string(),
         });
     }
-    serde_json::from_slice(&any.value).map_err(|source| MetricsError::ResourcesJson {
+    let json_err = |source| MetricsError::ResourcesJson {
         id: id.to_string(),
         source,
-    })
+    };
+    let mut doc: serde_json::Value = serde_json::from_slice(&any.value).map_err(json_err)?;
+    // `pids` without `limit` sets nothing (runtime-spec 1.3), where the typed parse would
+    // read a limit of 0.
+    berth_runtime::bundle::normalize_pids(&mut doc);
+    serde_json::from_value(doc).map_err(json_err)
 }
 
 #[cfg(test)]

@@ -111,8 +111,9 @@ pub enum ExecError {
     },
     #[error(transparent)]
     Process(#[from] BundleError),
+    /// Boxed: LsmError carries an attribute-write error, far larger than the others.
     #[error(transparent)]
-    Lsm(#[from] crate::lsm::LsmError),
+    Lsm(Box<crate::lsm::LsmError>),
     #[error(transparent)]
     Spawn(#[from] process::ProcessError),
 }
@@ -448,7 +449,8 @@ fn lsm_plan(
             f.selinux_label.as_deref(),
             None,
             host,
-        )?,
+        )
+        .map_err(|e| ExecError::Lsm(Box::new(e)))?,
         None => LsmPlan::default(),
     };
     Ok(LsmPlan {

@@ -6,6 +6,9 @@
 //! not the parsed document, so nothing downstream reads the config again.
 
 mod container_attrs;
+pub mod coverage;
+#[cfg(test)]
+mod fill;
 mod load;
 mod namespaces;
 mod process;

@@ -565,3 +565,32 @@ fn realtime_runtime_below_berths_own_parent_is_granted_again_after_delete() {
     );
     finish(&rt, &b, &id);
 }
+
+/// Issue #14, runtime-spec 1.3 (runc ≥ 1.4): `pids.limit: 0` is a limit of 0 tasks, not
+/// "unlimited": the container's init runs (joining a cgroup is not a fork), and the first
+/// fork inside is refused. The shell reads pids.max with a builtin (`cat` would fork).
+#[test]
+fn pids_limit_zero_refuses_every_fork_inside() {
+    if !require_root() || !has_v1("pids") {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.config_mut()["linux"]["resources"] = json!({"pids": {"limit": 0}});
+    let id = unique_id();
+    let out = rt.run_args(
+        &b,
+        &id,
+        &[
+            "sh",
+            "-c",
+            "read max < /sys/fs/cgroup/pids/pids.max; echo \"max=$max\"; ( echo forked ); echo after",
+        ],
+        &[],
+    );
+    // busybox sh gives up when the subshell cannot be forked.
+    assert!(out.stdout.contains("max=0"), "{out}");
+    assert!(out.stderr.contains("can't fork"), "{out}");
+    assert!(!out.stdout.contains("forked"), "{out}");
+    rt.assert_nothing_left(&id, &b);
+}

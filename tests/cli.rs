@@ -19,6 +19,27 @@ fn version_names_berth_commit_and_spec() {
     assert!(out.stdout.contains("spec: 1.3.0"), "{out}");
 }
 
+/// Issue #14: `spec` writes the runtime-spec version `--version` states and `features`
+/// reports as `ociVersionMax` — the newest berth fully implements, 1.3.0 — and `run` takes
+/// that config as it is.
+#[test]
+fn spec_version_and_features_agree_on_the_runtime_spec_version() {
+    if common::runtime_is_runc() {
+        return;
+    }
+    let rt = Runtime::new();
+    let dir = tempfile::tempdir().unwrap();
+    rt.cmd(&["spec", "--bundle", dir.path().to_str().unwrap()])
+        .ok();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["ociVersion"], "1.3.0");
+    let version = rt.cmd(&["--version"]);
+    assert!(version.stdout.ends_with("\nspec: 1.3.0\n"), "{version}");
+    let f = rt.cmd(&["features"]).json();
+    assert_eq!(f["ociVersionMax"], config["ociVersion"]);
+}
+
 #[test]
 fn features_states_supported_versions_namespaces_and_mount_options() {
     if berth_only("berth's features document") {

@@ -130,7 +130,11 @@ fn resources(args: &UpdateArgs) -> anyhow::Result<(LinuxResources, Vec<String>)>
                 berth_runtime::bundle::read_bounded(std::path::Path::new(path))
                     .with_context(|| format!("read {path}"))?
             };
-            serde_json::from_slice(&text).with_context(|| format!("parse resources {path}"))?
+            let mut doc: serde_json::Value =
+                serde_json::from_slice(&text).with_context(|| format!("parse resources {path}"))?;
+            // `pids` without `limit` sets nothing (runtime-spec 1.3); 0 is a limit.
+            berth_runtime::bundle::normalize_pids(&mut doc);
+            serde_json::from_value(doc).with_context(|| format!("parse resources {path}"))?
         }
         None => LinuxResources::default(),
     };
@@ -197,7 +201,8 @@ fn resources(args: &UpdateArgs) -> anyhow::Result<(LinuxResources, Vec<String>)>
         }
         r.set_cpu(Some(c));
     }
-    if let Some(limit) = args.pids_limit {
+    // runc's flag: 0 leaves the limit as it is (a resources file's `pids.limit: 0` is a limit).
+    if let Some(limit) = args.pids_limit.filter(|&l| l != 0) {
         let mut p = LinuxPids::default();
         p.set_limit(limit);
         r.set_pids(Some(p));

@@ -164,10 +164,15 @@ pub fn decode_resources(id: &str, any: &Any) -> Result<LinuxResources, MetricsEr
             type_url: url.to_string(),
         });
     }
-    serde_json::from_slice(&any.value).map_err(|source| MetricsError::ResourcesJson {
+    let json_err = |source| MetricsError::ResourcesJson {
         id: id.to_string(),
         source,
-    })
+    };
+    let mut doc: serde_json::Value = serde_json::from_slice(&any.value).map_err(json_err)?;
+    // `pids` without `limit` sets nothing (runtime-spec 1.3), where the typed parse would
+    // read a limit of 0.
+    berth_runtime::bundle::normalize_pids(&mut doc);
+    serde_json::from_value(doc).map_err(json_err)
 }
 
 #[cfg(test)]
@@ -225,6 +230,18 @@ mod tests {
         assert_eq!(r.memory().unwrap().limit(), Some(67108864));
         assert_eq!(r.cpu().as_ref().unwrap().shares(), Some(512));
         assert_eq!(r.pids().as_ref().unwrap().limit(), 50);
+        // runtime-spec 1.3: `pids` without `limit` sets nothing; 0 is a limit.
+        for (json, limit) in [
+            (r#"{"pids":{}}"#, None),
+            (r#"{"pids":{"limit":0}}"#, Some(0)),
+        ] {
+            let any = Any {
+                value: json.as_bytes().to_vec(),
+                ..Default::default()
+            };
+            let r = decode_resources("c", &any).unwrap();
+            assert_eq!(r.pids().map(|p| p.limit()), limit, "{json}");
+        }
     }
 
     #[test]

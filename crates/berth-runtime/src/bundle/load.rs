@@ -264,14 +264,19 @@ fn struct_as_array(doc: &serde_json::Value) -> Option<(String, serde::de::Unexpe
 /// - `process.scheduler.flags`: config.md spells `SCHED_FLAG_RESET_ON_FORK` and
 ///   `SCHED_FLAG_DL_OVERRUN`; oci-spec 0.10 only parses `SCHED_RESET_ON_FORK` and
 ///   `SCHED_FLAG_D_L_OVERRUN`. Both spellings are accepted.
+/// - `linux.resources.pids` without `limit`: dropped ([`normalize_pids`]).
 /// - `process.capabilities`: a name oci-spec does not know is dropped with a warning, as runc
 ///   does ("ignoring unknown or unavailable capabilities"); config.md: a runtime SHOULD log a
 ///   warning, not fail, for a capability it does not know.
 ///
 /// Returns whether anything changed.
 fn normalize(doc: &mut serde_json::Value) -> bool {
+    let pids_changed = doc
+        .get_mut("linux")
+        .and_then(|l| l.get_mut("resources"))
+        .is_some_and(normalize_pids);
     let process = &mut doc["process"];
-    let changed = normalize_scheduler_flags(process);
+    let changed = normalize_scheduler_flags(process) || pids_changed;
     let Some(caps) = process
         .get_mut("capabilities")
         .and_then(|c| c.as_object_mut())
@@ -300,6 +305,24 @@ fn normalize(doc: &mut serde_json::Value) -> bool {
         );
     }
     changed || !unknown.is_empty()
+}
+
+/// `pids` of a `resources` object (config.json's, `update -r`'s, the shim's Update): runtime-spec
+/// 1.3 makes `limit` optional, and a `pids` object without it sets nothing, while 0 is a
+/// limit of 0 tasks. oci-spec 0.10 reads a missing `limit` as 0, so such an object is dropped
+/// before the typed parse. Returns whether anything changed.
+pub fn normalize_pids(resources: &mut serde_json::Value) -> bool {
+    let Some(r) = resources.as_object_mut() else {
+        return false;
+    };
+    let no_limit = r
+        .get("pids")
+        .and_then(|p| p.as_object())
+        .is_some_and(|p| p.get("limit").is_none_or(|l| l.is_null()));
+    if no_limit {
+        r.remove("pids");
+    }
+    no_limit
 }
 
 /// `process.scheduler.flags` in config.md's spelling, renamed to oci-spec's (see
@@ -532,6 +555,24 @@ mod tests {
                 chain.ends_with(&format!("{field}: invalid type: sequence, expected a map")),
                 "{chain}"
             );
+        }
+    }
+
+    /// runtime-spec 1.3: `pids.limit` 0 is a limit (kept), a `pids` object without `limit`
+    /// sets nothing (dropped, where oci-spec would read it as 0).
+    #[test]
+    fn pids_without_limit_is_dropped_and_zero_is_kept() {
+        let spec =
+            load(r#"{"ociVersion":"1.3.0","linux":{"resources":{"pids":{"limit":0}}}}"#).unwrap();
+        let r = spec.linux().as_ref().unwrap().resources().clone().unwrap();
+        assert_eq!(r.pids().map(|p| p.limit()), Some(0));
+        for pids in [r#"{}"#, r#"{"limit":null}"#] {
+            let spec = load(&format!(
+                r#"{{"ociVersion":"1.3.0","linux":{{"resources":{{"pids":{pids}}}}}}}"#
+            ))
+            .unwrap();
+            let r = spec.linux().as_ref().unwrap().resources().clone().unwrap();
+            assert!(r.pids().is_none(), "{pids}");
         }
     }
 }

@@ -6,6 +6,9 @@
 //! not the parsed document, so nothing downstream reads the config again.
 
 mod container_attrs;
+pub mod coverage;
+#[cfg(test)]
+mod fill;
 mod load;
 mod namespaces;
 mod process;
@@ -26,8 +29,8 @@ pub use container_attrs::{
     ContainerAttrs, MemoryPolicy, MAX_NODES, MEMORY_POLICY_FLAGS, MEMORY_POLICY_MODES,
 };
 pub use load::{
-    load_config, normalize_scheduler_flags, read_bounded, refuse_unapplied_in_process,
-    MAX_INPUT_BYTES, SUPPORTED_OCI_VERSION, UNAPPLIED,
+    load_config, normalize_pids, normalize_scheduler_flags, read_bounded,
+    refuse_unapplied_in_process, MAX_INPUT_BYTES, SUPPORTED_OCI_VERSION, UNAPPLIED,
 };
 pub use namespaces::{NamespaceEntry, NamespaceKind, Namespaces};
 pub use process::{IdMap, ProcessPlan, Rlimit};

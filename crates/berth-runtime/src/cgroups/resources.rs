@@ -77,6 +77,24 @@ impl ResourcesPlan {
     pub fn resources(&self) -> &LinuxResources {
         &self.resources
     }
+
+    /// The plan in two parts: everything but `pids`, and `pids` alone (`None` without it).
+    /// The cgroupfs driver writes the second once the init is forked: berth's stage 1 forks
+    /// the init from inside the cgroup, so a limit of 0 or 1 (runtime-spec 1.3: 0 is a limit)
+    /// would refuse that fork. runc, too, sets the resources once its init is ready.
+    pub fn split_pids(&self) -> (ResourcesPlan, Option<ResourcesPlan>) {
+        let mut rest = self.clone();
+        rest.resources.set_pids(None);
+        let pids = self.resources.pids().map(|p| {
+            let mut only = LinuxResources::default();
+            only.set_pids(Some(p));
+            ResourcesPlan {
+                resources: only,
+                devices: Vec::new(),
+            }
+        });
+        (rest, pids)
+    }
 }
 
 fn check_memory(r: &LinuxResources, cgroup: &CgroupPlan) -> Result<(), CgroupError> {
@@ -335,7 +353,7 @@ fn needed_controllers(r: &LinuxResources) -> Vec<(&'static [&'static str], &'sta
     if let Some(setting) = r.memory().as_ref().and_then(memory_setting) {
         needed.push((&["memory"], setting));
     }
-    if r.pids().as_ref().is_some_and(|p| p.limit() != 0) {
+    if r.pids().is_some() {
         needed.push((&["pids"], "pids.limit"));
     }
     if let Some(c) = r.cpu() {
@@ -726,12 +744,13 @@ impl CgroupPlan {
         r: &LinuxResources,
         plan: &mut Writes,
     ) -> Result<(), CgroupError> {
+        // runtime-spec 1.3 (and runc ≥ 1.4): a `pids` object without `limit` sets nothing
+        // (bundle::normalize_pids drops it before the typed parse), 0 is a limit of 0 tasks,
+        // a negative value is "max".
         let Some(p) = r.pids() else { return Ok(()) };
-        if p.limit() != 0 {
-            // Same file and format on v1 and v2.
-            let (Target::V1(dir) | Target::V2(dir)) = self.need(fs, "pids", "pids.limit")?;
-            v1::pids(plan, &dir, p.limit());
-        }
+        // Same file and format on v1 and v2.
+        let (Target::V1(dir) | Target::V2(dir)) = self.need(fs, "pids", "pids.limit")?;
+        v1::pids(plan, &dir, p.limit());
         Ok(())
     }
 
@@ -824,7 +843,21 @@ impl CgroupPlan {
                     format!("page size {size:?} is not supported by this host (no {file})"),
                 ));
             }
-            plan.write(dir, &file, value);
+            // config-linux.md (1.1+): the limit is on reservations where the kernel accounts
+            // them (Linux 5.7+: `hugetlb.<size>.rsvd.max`, v1 `.rsvd.limit_in_bytes`), else
+            // on page faults. Both are written, as runc ≥ 1.1.10 does: the fault limit keeps
+            // what older readers of the cgroup see, the reservation limit makes an mmap past
+            // it fail at mmap rather than with SIGBUS at first touch. A kernel without the
+            // rsvd file gets the fault limit alone — the spec's fallback, not a dropped value.
+            let rsvd = match file.strip_suffix(".limit_in_bytes") {
+                Some(stem) => format!("{stem}.rsvd.limit_in_bytes"),
+                None => format!("hugetlb.{size}.rsvd.max"),
+            };
+            let rsvd_exists = fs.exists(&dir.join(&rsvd));
+            plan.write(dir, &file, value.clone());
+            if rsvd_exists {
+                plan.write(dir, &rsvd, value);
+            }
         }
         Ok(())
     }

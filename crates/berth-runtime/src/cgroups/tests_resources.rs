@@ -741,3 +741,65 @@ fn delegated_subtree_refuses_a_controller_not_handed_down_and_programs_no_device
     );
     assert_eq!(writes.writes.len(), 1, "{:?}", writes.writes);
 }
+
+/// Issue #14, config-linux.md (1.1+): hugepage limits apply to reservations where the kernel
+/// has the rsvd files, and to page faults always; without the rsvd file the fault limit alone
+/// is written (the spec's fallback).
+#[test]
+fn hugetlb_limits_reach_the_rsvd_files_where_the_kernel_has_them() {
+    let r = LinuxResourcesBuilder::default()
+        .hugepage_limits(vec![LinuxHugepageLimitBuilder::default()
+            .page_size("2MB")
+            .limit(4 << 20)
+            .build()
+            .unwrap()])
+        .build()
+        .unwrap();
+    let f = full_v2();
+    f.file("cg/hugetlb.2MB.rsvd.max", "");
+    let (fs, p) = created(&f);
+    p.apply_resources_with(&fs, &r, ApplyMode::Create).unwrap();
+    assert_eq!(
+        fs.writes_under(&f.root().join("cg/berth/c1")),
+        pairs(&[
+            ("hugetlb.2MB.max", "4194304"),
+            ("hugetlb.2MB.rsvd.max", "4194304")
+        ])
+    );
+    let f = full_v1();
+    f.file("cg/hugetlb/hugetlb.2MB.rsvd.limit_in_bytes", "");
+    let (fs, p) = created(&f);
+    p.apply_resources_with(&fs, &r, ApplyMode::Create).unwrap();
+    assert_eq!(
+        fs.writes_under(&f.root().join("cg/hugetlb/berth/c1")),
+        pairs(&[
+            ("hugetlb.2MB.limit_in_bytes", "4194304"),
+            ("hugetlb.2MB.rsvd.limit_in_bytes", "4194304")
+        ])
+    );
+}
+
+/// Issue #14, runtime-spec 1.3 (runc ≥ 1.4): `pids.limit` 0 is written as a limit of 0
+/// tasks, a negative limit as "max".
+#[test]
+fn pids_limit_zero_is_a_limit_and_negative_is_max() {
+    for (limit, written) in [(0, "0"), (-1, "max"), (-5, "max"), (7, "7")] {
+        let f = full_v2();
+        let (fs, p) = created(&f);
+        let r = LinuxResourcesBuilder::default()
+            .pids(
+                oci_spec::runtime::LinuxPidsBuilder::default()
+                    .limit(limit)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        p.apply_resources_with(&fs, &r, ApplyMode::Create).unwrap();
+        assert_eq!(
+            fs.writes_under(&f.root().join("cg/berth/c1")),
+            pairs(&[("pids.max", written)]),
+            "{limit}"
+        );
+    }
+}

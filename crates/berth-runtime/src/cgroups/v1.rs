@@ -96,11 +96,11 @@ pub(super) fn check_swap(limit: i64, swap: i64) -> Result<(), CgroupError> {
     Ok(())
 }
 
-/// pids.limit → `pids.max`: positive is the limit, negative is `max`, 0 is unset.
+/// pids.limit → `pids.max`: 0 or more is the limit (runtime-spec 1.3), negative is `max`.
 pub(super) fn pids(plan: &mut Writes, dir: &Path, limit: i64) {
-    if limit > 0 {
+    if limit >= 0 {
         plan.write(dir, "pids.max", limit.to_string());
-    } else if limit < 0 {
+    } else {
         plan.write(dir, "pids.max", "max");
     }
 }

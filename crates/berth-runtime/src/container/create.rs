@@ -168,12 +168,21 @@ impl Undo<'_> {
             plan.cgroup
                 .start_systemd_scope(&plan.id, stage1, plan.resources.as_ref())?;
             scope_started.set(true);
-            Ok(apply_resources(plan)?)
+            // systemd: TasksMax is a property of the scope started above, so the pids
+            // limit is not deferred as with cgroupfs (a limit of 0 or 1 fails the fork).
+            Ok(apply_resources(
+                &plan.id,
+                &plan.cgroup,
+                plan.resources.as_ref(),
+            )?)
         };
         let spawned = process::spawn(plan, &fifo, &runtime_hooks, &place_in_cgroup);
         self.cgroup |= scope_started.get();
         let mut spawned = spawned?;
         crate::failpoint!("create:after-spawn");
+        let pids_limit = plan.resources.as_ref().and_then(|r| r.split_pids().1);
+        let deferred_pids =
+            pids_limit.filter(|_| !plan.cgroup.disabled && plan.cgroup.systemd.is_none());
         let console = spawned.console.take();
         let pid = spawned.pid;
         state.pid = Some(pid);
@@ -182,6 +191,11 @@ impl Undo<'_> {
         identity.pid = state.pid;
         identity.pid_start_time = state.pid_start_time;
         self.init = Some(spawned);
+        // The pids limit, now that the init is forked (setup_cgroup left it out): the init
+        // waits for `start` and has not run the container's program.
+        if let Some(pids) = &deferred_pids {
+            apply_resources(&plan.id, &plan.cgroup, Some(pids))?;
+        }
         // Before the commit: until then the init dies with this process, so no init outlives
         // `create` without its pid on record.
         container.save_identity(&identity)?;
@@ -247,18 +261,29 @@ pub(super) fn setup_cgroup(plan: &Plan) -> Result<(), ContainerError> {
             }
         }
     }
-    Ok(apply_resources(plan)?)
+    // All but the pids limit, which create writes once the init is forked (a limit of 0 or 1
+    // would refuse the fork from stage 1, which is already in the cgroup).
+    let before_fork = plan.resources.as_ref().map(|r| r.split_pids().0);
+    Ok(apply_resources(
+        &plan.id,
+        &plan.cgroup,
+        before_fork.as_ref(),
+    )?)
 }
 
 /// Writes the planned `linux.resources` to the container's cgroup files (validated by
 /// Plan::new; this only writes, after the checks that need the cgroup).
-fn apply_resources(plan: &Plan) -> Result<(), crate::cgroups::CgroupError> {
-    if let Some(resources) = &plan.resources {
-        let unapplied = plan.cgroup.apply_resources(resources)?;
+fn apply_resources(
+    id: &str,
+    cgroup: &crate::cgroups::CgroupPlan,
+    resources: Option<&crate::cgroups::ResourcesPlan>,
+) -> Result<(), crate::cgroups::CgroupError> {
+    if let Some(resources) = resources {
+        let unapplied = cgroup.apply_resources(resources)?;
         if !unapplied.is_empty() {
             crate::log_warn!(
                 "container {:?}: resources not applied by this berth version: {}",
-                plan.id,
+                id,
                 unapplied.join(", ")
             );
         }

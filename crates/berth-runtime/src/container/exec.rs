@@ -111,6 +111,9 @@ pub enum ExecError {
     },
     #[error(transparent)]
     Process(#[from] BundleError),
+    /// Boxed: LsmError carries an attribute-write error, far larger than the others.
+    #[error(transparent)]
+    Lsm(Box<crate::lsm::LsmError>),
     #[error(transparent)]
     Spawn(#[from] process::ProcessError),
 }
@@ -146,7 +149,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
             })
         }
     }
-    let mut plan = process_plan(&state, opts)?;
+    let (mut plan, file_labels) = process_plan(&state, opts)?;
     plan.terminal |= opts.tty;
     let socket = match (&opts.console_socket, plan.terminal) {
         (Some(path), true) => Some(ConsoleSocket::connect(path)?),
@@ -154,7 +157,12 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<Executed, Con
         (None, true) if opts.detach => return Err(ContainerError::TerminalWithoutConsole),
         (None, _) => None,
     };
-    let lsm = lsm_plan(opts, &state)?;
+    let lsm = lsm_plan(
+        opts,
+        file_labels.as_ref(),
+        &state,
+        HostLsms::detect(Path::new("/sys"), Path::new("/proc")),
+    )?;
     // Checked before anything is forked: a bad --cgroup leaves nothing behind.
     let cgroups = match super::own_cgroup(&state) {
         Some(cgroup) => cgroup.for_exec(&opts.sub_cgroups)?,
@@ -240,8 +248,29 @@ fn setgroups_denied(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/setgroups")).is_ok_and(|s| s.trim() == "deny")
 }
 
-/// The process to run, validated like config.json's.
-fn process_plan(state: &ContainerState, opts: &ExecOptions) -> Result<ProcessPlan, ExecError> {
+/// The `apparmorProfile` and `selinuxLabel` of a `--process` file (empty strings mean unset,
+/// as in config.json).
+#[derive(Debug, Default)]
+struct FileLabels {
+    apparmor_profile: Option<String>,
+    selinux_label: Option<String>,
+}
+
+impl FileLabels {
+    fn of(p: &oci_spec::runtime::Process) -> FileLabels {
+        let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        FileLabels {
+            apparmor_profile: set(p.apparmor_profile()),
+            selinux_label: set(p.selinux_label()),
+        }
+    }
+}
+
+/// The process to run, validated like config.json's, with the labels of a `--process` file.
+fn process_plan(
+    state: &ContainerState,
+    opts: &ExecOptions,
+) -> Result<(ProcessPlan, Option<FileLabels>), ExecError> {
     let o = match &opts.process {
         ExecProcess::Json(path) => {
             let text =
@@ -258,7 +287,7 @@ fn process_plan(state: &ContainerState, opts: &ExecOptions) -> Result<ProcessPla
             crate::bundle::normalize_scheduler_flags(&mut value);
             complete_process_file(&mut value, state);
             let p: oci_spec::runtime::Process = serde_json::from_value(value).map_err(parse_err)?;
-            return Ok(ProcessPlan::from_process(&p)?);
+            return Ok((ProcessPlan::from_process(&p)?, Some(FileLabels::of(&p))));
         }
         ExecProcess::Args(o) => o,
     };
@@ -309,7 +338,7 @@ fn process_plan(state: &ContainerState, opts: &ExecOptions) -> Result<ProcessPla
         }
     }
     p.no_new_privileges |= o.no_new_privs;
-    Ok(p)
+    Ok((p, None))
 }
 
 /// Fills what runc fills in a `--process` file: no `user` is uid 0, gid 0 (runc decodes the
@@ -378,11 +407,18 @@ fn open_namespaces(pid: i32, start_time: u64) -> Result<Vec<JoinNs>, ExecError> 
     Ok(out)
 }
 
-/// The LSM labels for the exec'd process: `--apparmor`/`--process-label`, else the
-/// container's own (saved at create) when that LSM is active. Applied like the init's, through
-/// verified procfs writes (lsm.rs).
-fn lsm_plan(opts: &ExecOptions, state: &ContainerState) -> Result<LsmPlan, ExecError> {
-    let host = HostLsms::detect(Path::new("/sys"), Path::new("/proc"));
+/// The LSM labels for the exec'd process, each from the first that sets it: the
+/// `--apparmor`/`--process-label` flags, the `--process` file's `apparmorProfile`/`selinuxLabel`
+/// (checked like config.json's: refused naming the field where the LSM is not active, lsm.rs),
+/// else the container's own (saved at create) when that LSM is active. runc takes a process
+/// file's labels as they are, so a file without them runs unconfined there; berth keeps the
+/// container's confinement instead. Applied like the init's, through verified procfs writes.
+fn lsm_plan(
+    opts: &ExecOptions,
+    file: Option<&FileLabels>,
+    state: &ContainerState,
+    host: HostLsms,
+) -> Result<LsmPlan, ExecError> {
     let saved = |key: &str| -> Option<String> {
         state
             .config
@@ -406,10 +442,23 @@ fn lsm_plan(opts: &ExecOptions, state: &ContainerState) -> Result<LsmPlan, ExecE
             lsm: "SELinux",
         });
     }
+    let from_file = match file {
+        // The same check as config.json's process labels (and the same message).
+        Some(f) => LsmPlan::new(
+            f.apparmor_profile.as_deref(),
+            f.selinux_label.as_deref(),
+            None,
+            host,
+        )
+        .map_err(|e| ExecError::Lsm(Box::new(e)))?,
+        None => LsmPlan::default(),
+    };
     Ok(LsmPlan {
         apparmor_profile: flag(&opts.apparmor)
+            .or(from_file.apparmor_profile)
             .or_else(|| saved("apparmorProfile").filter(|_| host.apparmor)),
         selinux_label: flag(&opts.process_label)
+            .or(from_file.selinux_label)
             .or_else(|| saved("selinuxLabel").filter(|_| host.selinux)),
     })
 }
@@ -481,7 +530,8 @@ mod tests {
                 no_new_privs: true,
             }),
         )
-        .unwrap();
+        .unwrap()
+        .0;
         assert_eq!(p.args, ["id"]);
         assert!(
             !p.terminal,
@@ -518,7 +568,7 @@ mod tests {
         std::fs::write(&file, r#"{"args": ["/bin/id"], "cwd": "/"}"#).unwrap();
         let mut o = opts(ExecOverrides::default());
         o.process = ExecProcess::Json(file.clone());
-        let p = process_plan(&st, &o).unwrap();
+        let p = process_plan(&st, &o).unwrap().0;
         assert_eq!((p.uid, p.gid), (0, 0));
         for (set, list) in &p.capabilities {
             let expected = !matches!(set, caps::CapSet::Inheritable | caps::CapSet::Ambient);
@@ -536,7 +586,7 @@ mod tests {
                 "capabilities": {"bounding": ["CAP_CHOWN"]}}"#,
         )
         .unwrap();
-        let p = process_plan(&st, &o).unwrap();
+        let p = process_plan(&st, &o).unwrap().0;
         assert_eq!((p.uid, p.gid), (7, 0));
         for (set, list) in &p.capabilities {
             assert!(!list.contains(&caps::Capability::CAP_KILL), "{set:?}");
@@ -568,5 +618,60 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, ExecError::NoSavedProcess));
+    }
+
+    /// Issue #14: a `--process` file's labels are read, checked like config.json's (refused
+    /// naming the field where the LSM is not active), and win over the container's own; the
+    /// flags win over both.
+    #[test]
+    fn process_file_labels_are_applied_or_refused_like_the_configs() {
+        let st = state_with_process(serde_json::json!({
+            "user": {"uid": 0, "gid": 0}, "args": ["sh"], "cwd": "/",
+            "apparmorProfile": "saved-profile", "selinuxLabel": "saved_t"}));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("process.json");
+        let mut o = opts(ExecOverrides::default());
+        o.process = ExecProcess::Json(file.clone());
+        let plan = |o: &ExecOptions, host: HostLsms| {
+            let (_, labels) = process_plan(&st, o).unwrap();
+            lsm_plan(o, labels.as_ref(), &st, host)
+        };
+        let none = HostLsms {
+            apparmor: false,
+            selinux: false,
+        };
+        let both = HostLsms {
+            apparmor: true,
+            selinux: true,
+        };
+        std::fs::write(
+            &file,
+            r#"{"args": ["/bin/id"], "cwd": "/", "apparmorProfile": "file-profile"}"#,
+        )
+        .unwrap();
+        assert_eq!(plan(&o, none).unwrap_err().to_string(), "config.json: process.apparmorProfile: \"file-profile\" is set but AppArmor is not enabled on this host");
+        let p = plan(&o, both).unwrap();
+        assert_eq!(p.apparmor_profile.as_deref(), Some("file-profile"));
+        // The file sets no SELinux label: the container's stays.
+        assert_eq!(p.selinux_label.as_deref(), Some("saved_t"));
+        std::fs::write(
+            &file,
+            r#"{"args": ["/bin/id"], "cwd": "/", "selinuxLabel": "file_t"}"#,
+        )
+        .unwrap();
+        assert_eq!(plan(&o, none).unwrap_err().to_string(), "config.json: process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported");
+        assert_eq!(
+            plan(&o, both).unwrap().selinux_label.as_deref(),
+            Some("file_t")
+        );
+        o.process_label = Some("flag_t".into());
+        assert_eq!(
+            plan(&o, both).unwrap().selinux_label.as_deref(),
+            Some("flag_t")
+        );
+        // Without labels anywhere and no LSM, nothing is applied.
+        std::fs::write(&file, r#"{"args": ["/bin/id"], "cwd": "/"}"#).unwrap();
+        o.process_label = None;
+        assert_eq!(plan(&o, none).unwrap(), LsmPlan::default());
     }
 }

@@ -7,6 +7,16 @@
 //! the kernel is rejected before anything is created. Where in the init the filter is loaded,
 //! and why, is in `process/init.rs` and docs/security.md.
 
+// The compiler emits an x86 filter: its ABI dispatch checks AUDIT_ARCH_X86_64 / AUDIT_ARCH_I386
+// and the x32 bit, and its syscall tables (`table.rs`) are x86_64, i386 and x32 numbers. Built
+// for another architecture, every filter would send the native ABI down the bad-ABI path, so
+// the build is refused rather than producing a runtime whose seccomp is wrong (issue #14).
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!(
+    "berth's seccomp compiler (crates/berth-runtime/src/seccomp/) handles x86_64 (with its i386 \
+     and x32 ABIs) only: this target architecture needs its own syscall table and ABI dispatch"
+);
+
 #[cfg(test)]
 mod abi_tests;
 mod compile;

@@ -297,7 +297,9 @@ pub fn resource_properties(r: &LinuxResources) -> Result<Vec<Property>, CgroupEr
         }
     }
     if let Some(p) = r.pids() {
-        props.push(("TasksMax", PropValue::U64(limit(p.limit()))));
+        // runtime-spec 1.3: 0 is a limit of 0 tasks, a negative value is no limit.
+        let tasks = u64::try_from(p.limit()).unwrap_or(INFINITY);
+        props.push(("TasksMax", PropValue::U64(tasks)));
     }
     if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()) {
         if w != 0 {

@@ -149,6 +149,12 @@ fn unlimited_values_are_infinity_and_quota_rounds_up_to_10ms() {
     // 123450 µs per second → 130000 (13 %).
     assert_eq!(props[1], ("CPUQuotaPerSecUSec", PropValue::U64(130_000)));
     assert_eq!(props[3], ("TasksMax", PropValue::U64(u64::MAX)));
+    // runtime-spec 1.3: a pids limit of 0 is TasksMax=0, not infinity.
+    let r = resources(serde_json::json!({"pids": {"limit": 0}}));
+    assert_eq!(
+        resource_properties(&r).unwrap(),
+        vec![("TasksMax", PropValue::U64(0))]
+    );
     let none = resource_properties(&LinuxResources::default()).unwrap();
     assert!(none.is_empty());
 }

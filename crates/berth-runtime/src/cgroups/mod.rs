@@ -34,6 +34,7 @@ mod plan;
 mod resources;
 mod rt_budget;
 mod stats;
+mod stats_v2;
 mod sub;
 pub mod systemd;
 mod v1;
@@ -51,6 +52,7 @@ pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryData, MemoryStats, OomWatch,
     PidsStats, Stats, Throttling,
 };
+pub use stats_v2::{HugetlbV2, IoEntry, Psi, PsiData, RdmaEntry, V2Stats};
 pub use sub::SubCgroups;
 pub use v2::{blkio_weight_to_io_weight, shares_to_weight};
 

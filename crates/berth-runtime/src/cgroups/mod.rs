@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 
 pub use freeze::FreezerState;
 pub use fs::Created;
-pub use resources::{requested_sections, ApplyMode, ResourcesPlan};
+pub use resources::{requested_sections, ApplyMode, CheckedUpdate, ResourcesPlan};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryData, MemoryStats, OomWatch,
     PidsStats, Stats, Throttling,

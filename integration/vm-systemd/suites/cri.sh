@@ -18,6 +18,7 @@ CRI_POD_SLICE=kubepods-burstable-pod0d1e5f00_b3e7_4c1a_9f00_000000000015.slice
 CRI_SLICE_DIR=/sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice/$CRI_POD_SLICE
 CRI_POD_MEMORY_MAX=67108864
 CRI_PID=
+CRI_BRIDGE=berthcni0
 
 # cri_slice NAME PROPERTY-COUNT PROPERTIES...: start a transient slice through systemd's
 # StartTransientUnit, as kubelet's systemd cgroup manager does (parents by the dashes).
@@ -29,6 +30,8 @@ cri_slice() {
         "$name" replace "$@" 0 > /dev/null && wait_until 30 cri_active "$name"
 }
 cri_active() { [ "$(prop "$1" ActiveState)" = active ]; }
+# containerd is this shell's child: a zombie until waited for (kill -0 still succeeds then).
+cri_exited() { [ ! -e /proc/$CRI_PID ] || [ "$(cut -d' ' -f3 /proc/$CRI_PID/stat 2> /dev/null)" = Z ]; }
 cri_ctr_up() { ctr -a $CRI_SOCK version > /dev/null 2>&1; }
 cri_shims() {
     for p in /proc/[0-9]*; do
@@ -36,18 +39,21 @@ cri_shims() {
     done
 }
 cri_no_shim() { [ -z "$(cri_shims)" ]; }
-cri_gone() { [ "$(prop kubepods.slice LoadState)" = not-found ] && [ ! -e /sys/fs/cgroup/kubepods.slice ]; }
+# Stopped and its cgroup gone (systemd may keep the inactive transient unit loaded a while).
+cri_gone() { [ "$(prop kubepods.slice ActiveState)" != active ] && [ ! -e /sys/fs/cgroup/kubepods.slice ]; }
 
 cri_cleanup() {
     if [ -n "$CRI_PID" ]; then
         kill -TERM $CRI_PID 2> /dev/null
-        wait_until 30 sh -c "! kill -0 $CRI_PID 2>/dev/null" || kill -KILL $CRI_PID 2> /dev/null
+        wait_until 30 cri_exited || kill -KILL $CRI_PID 2> /dev/null
+        wait $CRI_PID 2> /dev/null
         CRI_PID=
     fi
     # Shims outlive containerd; the teardown made them exit, a failed run may not have.
     wait_until 10 cri_no_shim || for p in $(cri_shims); do kill -KILL $p; done
     grep -o " $CRI_W[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
     rm -rf $CRI_W /run/containerd
+    ip link del $CRI_BRIDGE 2> /dev/null
     # Stopping the top slice stops what is below it (a scope a failed run left too).
     systemctl stop kubepods.slice 2> /dev/null
     wait_until 30 cri_gone || systemctl reset-failed 2> /dev/null
@@ -66,8 +72,9 @@ if [ -n "$missing" ]; then
 else
     mkdir -p $CRI_W/root $CRI_W/state $CRI_W/opt $CRI_W/cni $CRI_W/logs
     printf 'systemd_cgroup = true\n' > $CRI_W/berth.toml
-    # A pod network of its own with only a loopback (no bridge to clean up).
-    echo '{"cniVersion":"0.4.0","name":"berth-vm","plugins":[{"type":"loopback"}]}' > $CRI_W/cni/10-berth.conflist
+    # A pod network of its own (CRI needs the pod's eth0 and its address): a bridge with
+    # host-local addresses, removed at the end.
+    echo '{"cniVersion":"0.4.0","name":"berth-vm","plugins":[{"type":"bridge","bridge":"'$CRI_BRIDGE'","isGateway":true,"ipMasq":false,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.88.78.0/24"}]],"dataDir":"'$CRI_W/cni-ipam'"}}]}' > $CRI_W/cni/10-berth.conflist
     cat > $CRI_W/config.toml << EOF
 version = 2
 root = "$CRI_W/root"
@@ -129,4 +136,5 @@ left=""
 cri_gone || left="$left kubepods.slice($(prop kubepods.slice ActiveState))"
 pgrep -x containerd > /dev/null && left="$left containerd:$(pgrep -x containerd)"
 grep -q " $CRI_W" /proc/self/mounts && left="$left mounts"
+ip link show $CRI_BRIDGE > /dev/null 2>&1 && left="$left $CRI_BRIDGE"
 if [ -z "$left" ]; then ok; else bad "left behind:$left"; fi

@@ -128,8 +128,9 @@ test-vm: build
 
 # The systemd VM tier: systemd as PID 1 on pure cgroup v2 (a Debian 12 image that
 # integration/vm-systemd/build-rootfs.sh builds with mmdebstrap and caches under
-# /var/cache/berth/vm-systemd), running the systemd cgroup driver's suite; see
-# docs/testing.md (about 70 s, plus about 70 s once to build the image on a fresh machine).
+# /var/cache/berth/vm-systemd), running the suites in integration/vm-systemd/suites (the
+# systemd cgroup driver's, and the CRI scenario with kubelet's pod slices); see docs/testing.md
+# (the VM about 2-4 min, plus about 70 s once to build the image on a fresh machine).
 .PHONY: test-systemd
 # The CRI suite (suites/cri.sh) gets the shim, a static CRI client and a busybox image tarball
 # whose command sleeps (sandbox and containers alike) in /vm/bin.

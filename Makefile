@@ -129,11 +129,27 @@ test-vm: build
 
 # The systemd VM tier: systemd as PID 1 on pure cgroup v2 (a Debian 12 image that
 # integration/vm-systemd/build-rootfs.sh builds with mmdebstrap and caches under
-# /var/cache/berth/vm-systemd), running the systemd cgroup driver's suite; see
-# docs/testing.md (about 70 s, plus about 70 s once to build the image on a fresh machine).
+# /var/cache/berth/vm-systemd), running the suites in integration/vm-systemd/suites (the
+# systemd cgroup driver's, and the CRI scenario with kubelet's pod slices); see docs/testing.md
+# (the VM about 2-4 min, plus about 70 s once to build the image on a fresh machine).
 .PHONY: test-systemd
-test-systemd: build probe
-	BERTH=$(BERTH) BERTH_PROBE=$(PROBE) integration/vm-systemd/run.sh
+# The CRI suite (suites/cri.sh) gets the shim, a static CRI client and a busybox image tarball
+# whose command sleeps (sandbox and containers alike) in /vm/bin.
+VM_CRI_TEST  := $(CURDIR)/integration/containerd/cri-client/target/$(TARGET)/release/berth-cri-test
+VM_CRI_IMAGE := $(CURDIR)/integration/.work/vm-systemd-image/berth-pause-vm.tar
+test-systemd: build probe containerd-deps cri-client-static
+	mkdir -p $(dir $(VM_CRI_IMAGE))
+	integration/containerd/mkimage.sh $(VM_CRI_IMAGE) docker.io/library/berth-pause:vm sleep 2147483647
+	BERTH=$(BERTH) BERTH_PROBE=$(PROBE) \
+		VM_EXTRA_BINS="$(SHIM) $(VM_CRI_TEST) $(VM_CRI_IMAGE) $(VM_EXTRA_BINS)" \
+		integration/vm-systemd/run.sh
+
+# The CRI client linked statically (glibc crt-static, as the probe), for the systemd VM, whose
+# image has no Rust toolchain.
+.PHONY: cri-client-static
+cri-client-static:
+	cd integration/containerd/cri-client && RUSTFLAGS="-C target-feature=+crt-static" \
+		$(CARGO) build --release --target $(TARGET)
 
 # The opencontainers/runtime-tools validation suite (docs/conformance.md): builds it once into
 # /var/cache/berth/runtime-tools-<commit>/ (Go 1.22 from bookworm-backports when missing), runs

@@ -11,8 +11,8 @@
 #
 # Env: BERTH (default target/<triple>/release/berth, built if missing), BERTH_PROBE (default
 # target/probe/<triple>/release/berth-probe, built if missing), VM_SUITES (names of the suites
-# in suites/ to run, space-separated; default all of them), VM_EXTRA_BINS (more static binaries
-# for /vm/bin), VM_TIMEOUT (seconds for the whole VM, default 900), VM_KEEP=1 keeps the work
+# in suites/ to run, space-separated; default all of them), VM_EXTRA_BINS (more files for
+# /vm/bin: static binaries, and the CRI suite's image tarball), VM_TIMEOUT (seconds for the whole VM, default 900), VM_KEEP=1 keeps the work
 # directory (integration/.work/vm-systemd).
 set -euo pipefail
 

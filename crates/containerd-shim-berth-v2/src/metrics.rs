@@ -1,20 +1,24 @@
 //! Conversions between containerd's wire types and the runtime library's: the library's
-//! cgroup [`Stats`] → containerd's cgroups v1 `Metrics` (what containerd-shim-runc-v2 returns on
-//! a v1 or hybrid host, type URL `io.containerd.cgroups.v1.Metrics`), and Update's `resources`
-//! `Any` → a runtime-spec `LinuxResources` (runc's shim: the Any carries the JSON of
-//! `specs.LinuxResources`).
+//! cgroup [`Stats`] → containerd's metrics, as containerd-shim-runc-v2 returns them (cgroups v1
+//! `Metrics`, type URL `io.containerd.cgroups.v1.Metrics`, on a v1 or hybrid host; cgroups v2
+//! `Metrics`, `io.containerd.cgroups.v2.Metrics`, on a pure v2 host, which is what CRI's
+//! ContainerStats reads there), and Update's `resources` `Any` → a runtime-spec
+//! `LinuxResources` (runc's shim: the Any carries the JSON of `specs.LinuxResources`).
 
-use berth_runtime::cgroups::Stats;
+use berth_runtime::cgroups::{Stats, V2Stats};
 use containerd_shim::protos::cgroups::metrics::{
     BlkIOEntry, BlkIOStat, CPUStat, CPUUsage, HugetlbStat, MemoryEntry, MemoryOomControl,
     MemoryStat, Metrics, PidsStat, Throttle,
 };
+use containerd_shim::protos::cgroups_v2::metrics as v2;
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::{Message, MessageField};
 use oci_spec::runtime::LinuxResources;
 
 /// The type URL containerd's typeurl registry knows the v1 metrics by.
 pub const METRICS_V1_URL: &str = "io.containerd.cgroups.v1.Metrics";
+/// ... and the v2 metrics (the proto package `io.containerd.cgroups.v2`).
+pub const METRICS_V2_URL: &str = "io.containerd.cgroups.v2.Metrics";
 
 /// Decoding Update's resources failed.
 #[derive(Debug, thiserror::Error)]
@@ -139,16 +143,166 @@ pub fn metrics_v1(s: &Stats) -> Metrics {
     }
 }
 
-/// StatsResponse's `stats`: the metrics packed in an `Any`.
+/// The library's v2 numbers in containerd's v2 shape, field for field as containerd's cgroup2
+/// reader fills them (cgroups `cgroup2/manager.go` `Stat`): microseconds, `max` as `u64::MAX`,
+/// memory and swap apart, `memory_events` only when the cgroup has a `memory.events` file.
+pub fn metrics_v2(s: &V2Stats) -> v2::Metrics {
+    let cpu = |k: &str| s.cpu_stat.get(k).copied().unwrap_or(0);
+    let mem = |k: &str| s.memory_stat.get(k).copied().unwrap_or(0);
+    let psi = |p: &Option<berth_runtime::cgroups::Psi>| -> MessageField<v2::PSIStats> {
+        let data = |d: &Option<berth_runtime::cgroups::PsiData>| {
+            MessageField::from_option(d.as_ref().map(|d| v2::PSIData {
+                avg10: d.avg10,
+                avg60: d.avg60,
+                avg300: d.avg300,
+                total: d.total,
+                ..Default::default()
+            }))
+        };
+        MessageField::from_option(p.as_ref().map(|p| v2::PSIStats {
+            some: data(&p.some),
+            full: data(&p.full),
+            ..Default::default()
+        }))
+    };
+    let rdma = |v: &[berth_runtime::cgroups::RdmaEntry]| -> Vec<v2::RdmaEntry> {
+        v.iter()
+            .map(|e| v2::RdmaEntry {
+                device: e.device.clone(),
+                hca_handles: e.hca_handles,
+                hca_objects: e.hca_objects,
+                ..Default::default()
+            })
+            .collect()
+    };
+    v2::Metrics {
+        pids: MessageField::some(v2::PidsStat {
+            current: s.pids_current,
+            limit: s.pids_max,
+            ..Default::default()
+        }),
+        cpu: MessageField::some(v2::CPUStat {
+            usage_usec: cpu("usage_usec"),
+            user_usec: cpu("user_usec"),
+            system_usec: cpu("system_usec"),
+            nr_periods: cpu("nr_periods"),
+            nr_throttled: cpu("nr_throttled"),
+            throttled_usec: cpu("throttled_usec"),
+            nr_bursts: cpu("nr_bursts"),
+            burst_usec: cpu("burst_usec"),
+            psi: psi(&s.cpu_pressure),
+            ..Default::default()
+        }),
+        memory: MessageField::some(v2::MemoryStat {
+            anon: mem("anon"),
+            file: mem("file"),
+            kernel_stack: mem("kernel_stack"),
+            slab: mem("slab"),
+            sock: mem("sock"),
+            shmem: mem("shmem"),
+            file_mapped: mem("file_mapped"),
+            file_dirty: mem("file_dirty"),
+            file_writeback: mem("file_writeback"),
+            anon_thp: mem("anon_thp"),
+            inactive_anon: mem("inactive_anon"),
+            active_anon: mem("active_anon"),
+            inactive_file: mem("inactive_file"),
+            active_file: mem("active_file"),
+            unevictable: mem("unevictable"),
+            slab_reclaimable: mem("slab_reclaimable"),
+            slab_unreclaimable: mem("slab_unreclaimable"),
+            pgfault: mem("pgfault"),
+            pgmajfault: mem("pgmajfault"),
+            workingset_refault: mem("workingset_refault"),
+            workingset_activate: mem("workingset_activate"),
+            workingset_nodereclaim: mem("workingset_nodereclaim"),
+            pgrefill: mem("pgrefill"),
+            pgscan: mem("pgscan"),
+            pgsteal: mem("pgsteal"),
+            pgactivate: mem("pgactivate"),
+            pgdeactivate: mem("pgdeactivate"),
+            pglazyfree: mem("pglazyfree"),
+            pglazyfreed: mem("pglazyfreed"),
+            thp_fault_alloc: mem("thp_fault_alloc"),
+            thp_collapse_alloc: mem("thp_collapse_alloc"),
+            usage: s.memory_current,
+            usage_limit: s.memory_max,
+            max_usage: s.memory_peak,
+            swap_usage: s.swap_current,
+            swap_limit: s.swap_max,
+            swap_max_usage: s.swap_peak,
+            psi: psi(&s.memory_pressure),
+            ..Default::default()
+        }),
+        memory_events: MessageField::from_option(s.memory_events.as_ref().map(|e| {
+            let ev = |k: &str| e.get(k).copied().unwrap_or(0);
+            v2::MemoryEvents {
+                low: ev("low"),
+                high: ev("high"),
+                max: ev("max"),
+                oom: ev("oom"),
+                oom_kill: ev("oom_kill"),
+                oom_group_kill: ev("oom_group_kill"),
+                ..Default::default()
+            }
+        })),
+        io: MessageField::some(v2::IOStat {
+            usage: s
+                .io
+                .iter()
+                .map(|e| v2::IOEntry {
+                    major: e.major,
+                    minor: e.minor,
+                    rbytes: e.rbytes,
+                    wbytes: e.wbytes,
+                    rios: e.rios,
+                    wios: e.wios,
+                    ..Default::default()
+                })
+                .collect(),
+            psi: psi(&s.io_pressure),
+            ..Default::default()
+        }),
+        rdma: MessageField::some(v2::RdmaStat {
+            current: rdma(&s.rdma_current),
+            limit: rdma(&s.rdma_max),
+            ..Default::default()
+        }),
+        hugetlb: s
+            .hugetlb
+            .iter()
+            .map(|(size, h)| v2::HugeTlbStat {
+                current: h.current,
+                max: h.max,
+                pagesize: size.clone(),
+                failcnt: h.failcnt,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// StatsResponse's `stats`: the metrics packed in an `Any` — v2 when the library read a pure
+/// cgroup v2 host, v1 otherwise (containerd-shim-runc-v2 chooses by the host's cgroup mode the
+/// same way).
 pub fn stats_any(id: &str, s: &Stats) -> Result<Any, MetricsError> {
-    let value = metrics_v1(s)
-        .write_to_bytes()
-        .map_err(|source| MetricsError::Encode {
-            id: id.to_string(),
-            source,
-        })?;
+    let encode_err = |source| MetricsError::Encode {
+        id: id.to_string(),
+        source,
+    };
+    let (type_url, value) = match &s.v2 {
+        Some(raw) => (
+            METRICS_V2_URL,
+            metrics_v2(raw).write_to_bytes().map_err(encode_err)?,
+        ),
+        None => (
+            METRICS_V1_URL,
+            metrics_v1(s).write_to_bytes().map_err(encode_err)?,
+        ),
+    };
     Ok(Any {
-        type_url: METRICS_V1_URL.to_string(),
+        type_url: type_url.to_string(),
         value,
         ..Default::default()
     })
@@ -216,6 +370,103 @@ mod tests {
         assert_eq!(m.cpu.throttling.throttled_periods, 4);
         assert_eq!(m.hugetlb[0].pagesize, "2MB");
         assert_eq!(m.hugetlb[0].failcnt, 3);
+    }
+
+    #[test]
+    fn v2_stats_map_onto_v2_metrics_and_round_trip() {
+        let map = |kv: &[(&str, u64)]| -> std::collections::BTreeMap<String, u64> {
+            kv.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
+        let raw = V2Stats {
+            cpu_stat: map(&[
+                ("usage_usec", 20),
+                ("user_usec", 15),
+                ("system_usec", 5),
+                ("nr_periods", 4),
+                ("nr_throttled", 2),
+                ("throttled_usec", 7),
+            ]),
+            memory_stat: map(&[("anon", 500), ("file", 300), ("inactive_file", 100)]),
+            memory_events: Some(map(&[("max", 3), ("oom", 1), ("oom_kill", 1)])),
+            pids_current: 3,
+            pids_max: u64::MAX,
+            memory_current: 1000,
+            memory_max: 32 << 20,
+            memory_peak: 4000,
+            swap_max: u64::MAX,
+            io: vec![berth_runtime::cgroups::IoEntry {
+                major: 8,
+                minor: 0,
+                rbytes: 4096,
+                wbytes: 8192,
+                rios: 1,
+                wios: 2,
+            }],
+            hugetlb: [(
+                "2MB".to_string(),
+                berth_runtime::cgroups::HugetlbV2 {
+                    current: 0,
+                    max: 2 << 20,
+                    failcnt: 1,
+                },
+            )]
+            .into(),
+            memory_pressure: Some(berth_runtime::cgroups::Psi {
+                some: Some(berth_runtime::cgroups::PsiData {
+                    avg10: 1.5,
+                    total: 99,
+                    ..Default::default()
+                }),
+                full: None,
+            }),
+            ..Default::default()
+        };
+        let s = Stats {
+            v2: Some(raw),
+            ..Default::default()
+        };
+        let any = stats_any("c", &s).unwrap();
+        assert_eq!(any.type_url, "io.containerd.cgroups.v2.Metrics");
+        let m = v2::Metrics::parse_from_bytes(&any.value).unwrap();
+        assert_eq!((m.pids.current, m.pids.limit), (3, u64::MAX));
+        assert_eq!(
+            (m.cpu.usage_usec, m.cpu.user_usec, m.cpu.system_usec),
+            (20, 15, 5)
+        );
+        assert_eq!(
+            (m.cpu.nr_periods, m.cpu.nr_throttled, m.cpu.throttled_usec),
+            (4, 2, 7)
+        );
+        assert!(m.cpu.psi.is_none(), "no cpu.pressure file, no PSI");
+        assert_eq!((m.memory.anon, m.memory.file), (500, 300));
+        assert_eq!(m.memory.inactive_file, 100);
+        assert_eq!(
+            (m.memory.usage, m.memory.usage_limit, m.memory.max_usage),
+            (1000, 32 << 20, 4000)
+        );
+        assert_eq!((m.memory.swap_usage, m.memory.swap_limit), (0, u64::MAX));
+        assert_eq!(m.memory.psi.some.avg10, 1.5);
+        assert_eq!(m.memory.psi.some.total, 99);
+        assert!(m.memory.psi.full.is_none());
+        assert_eq!(
+            (
+                m.memory_events.max,
+                m.memory_events.oom,
+                m.memory_events.oom_kill
+            ),
+            (3, 1, 1)
+        );
+        assert_eq!(m.io.usage[0].rbytes, 4096);
+        assert_eq!((m.io.usage[0].major, m.io.usage[0].wios), (8, 2));
+        assert_eq!(m.hugetlb[0].pagesize, "2MB");
+        assert_eq!((m.hugetlb[0].max, m.hugetlb[0].failcnt), (2 << 20, 1));
+    }
+
+    #[test]
+    fn v2_metrics_have_no_memory_events_without_the_file() {
+        let m = metrics_v2(&V2Stats::default());
+        assert!(m.memory_events.is_none());
+        assert!(m.pids.is_some() && m.cpu.is_some() && m.memory.is_some());
     }
 
     #[test]

@@ -169,3 +169,30 @@ esac
 $B delete --force sd6 > /dev/null 2>&1
 wait_until 10 unit_gone berth-sd6.scope system.slice/berth-sd6.scope || bad "sd6 left"
 
+
+# ---------------------------------------------------------------------------------------
+# An update the cgroup files refuse (a unified key the kernel has no file for) is refused
+# before SetUnitProperties: the scope keeps its MemoryMax and the file its value, not half an
+# update (systemd's property changed, the files not).
+start_test refused_update_leaves_the_scope_properties_and_files_alone
+script sd7 <<'S'
+exec sleep 600
+S
+bundle sd7 '{ "memory": { "limit": 268435456 } }'
+$B --systemd-cgroup run -d --bundle /b/sd7 sd7 > /tmp/sd7.out 2>&1
+echo '{ "memory": { "limit": 134217728 }, "unified": { "memory.bogus": "1" } }' > /tmp/sd7.json
+out=$($B update -r /tmp/sd7.json sd7 2>&1)
+rc=$?
+want='berth: update container "sd7": invalid linux.resources.unified["memory.bogus"]: no such file in the memory controller'
+seen="MemoryMax=$(prop berth-sd7.scope MemoryMax) memory.max=$(cat /sys/fs/cgroup/system.slice/berth-sd7.scope/memory.max 2>&1)"
+if ! status_is sd7 running; then
+    bad "sd7 not running: $(cat /tmp/sd7.out)"
+elif [ $rc -eq 0 ] || [ "$out" != "$want" ]; then
+    bad "exit $rc: $out"
+elif [ "$seen" != "MemoryMax=268435456 memory.max=268435456" ]; then
+    bad "half applied: $seen"
+else
+    ok
+fi
+$B delete --force sd7 > /dev/null 2>&1
+wait_until 10 unit_gone berth-sd7.scope system.slice/berth-sd7.scope || bad "sd7 left"

@@ -36,6 +36,7 @@ mod plan;
 mod resources;
 mod rt_budget;
 mod stats;
+mod stats_v2;
 mod sub;
 pub mod systemd;
 mod v1;
@@ -49,11 +50,12 @@ use serde::{Deserialize, Serialize};
 pub use delegation::{delegated_subtree, writable_by_me, NotDelegated};
 pub use freeze::FreezerState;
 pub use fs::Created;
-pub use resources::{requested_sections, ApplyMode, ResourcesPlan};
+pub use resources::{requested_sections, ApplyMode, CheckedUpdate, ResourcesPlan};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryData, MemoryStats, OomWatch,
     PidsStats, Stats, Throttling,
 };
+pub use stats_v2::{HugetlbV2, IoEntry, Psi, PsiData, RdmaEntry, V2Stats};
 pub use sub::SubCgroups;
 pub use v2::{blkio_weight_to_io_weight, shares_to_weight};
 

@@ -43,6 +43,13 @@ pub struct ResourcesPlan {
     devices: Vec<(bool, String)>,
 }
 
+/// An update that passed every check and is ready to write ([`CgroupPlan::check_update`]):
+/// nothing has been written yet.
+#[derive(Debug)]
+pub struct CheckedUpdate {
+    writes: Writes,
+}
+
 impl ResourcesPlan {
     /// Checks every value of `r` that can be checked before the cgroup exists, for a container
     /// whose cgroup is `cgroup` (whether a controller is v1 or v2 changes what is valid). The
@@ -509,15 +516,23 @@ impl CgroupPlan {
         self.apply_planned(&HostFs, r, ApplyMode::Update, &[])
     }
 
-    /// [`Self::update_resources`], but a setting named in `required` (spec names, e.g.
-    /// `cpu.idle`) that has no effect here is an error, raised before anything is written:
-    /// `berth update --cpu-idle 1` must not succeed doing nothing.
-    pub fn update_resources_requiring(
+    /// The first half of an update: every check, nothing written. A setting named in
+    /// `required` (spec names, e.g. `cpu.idle`) that has no effect here is an error: `berth
+    /// update --cpu-idle 1` must not succeed doing nothing. The caller may then act elsewhere
+    /// (the systemd driver's SetUnitProperties) knowing that the update will not be refused,
+    /// and writes it with [`Self::write_update`].
+    pub fn check_update(
         &self,
         r: &ResourcesPlan,
         required: &[String],
-    ) -> Result<Vec<String>, CgroupError> {
-        self.apply_planned(&HostFs, r, ApplyMode::Update, required)
+    ) -> Result<CheckedUpdate, CgroupError> {
+        self.check_planned(&HostFs, r, ApplyMode::Update, required)
+            .map(|writes| CheckedUpdate { writes })
+    }
+
+    /// The second half: write a checked update. Returns the settings that have no effect here.
+    pub fn write_update(&self, u: CheckedUpdate) -> Result<Vec<String>, CgroupError> {
+        self.write_planned(&HostFs, u.writes)
     }
 
     /// Both steps at once, validation then application, for the unit tests' fake cgroupfs.
@@ -538,6 +553,18 @@ impl CgroupPlan {
         mode: ApplyMode,
         required: &[String],
     ) -> Result<Vec<String>, CgroupError> {
+        let plan = self.check_planned(fs, r, mode, required)?;
+        self.write_planned(fs, plan)
+    }
+
+    /// The writes `r` needs, every refusal raised here (before anything is written).
+    fn check_planned(
+        &self,
+        fs: &dyn CgroupFs,
+        r: &ResourcesPlan,
+        mode: ApplyMode,
+        required: &[String],
+    ) -> Result<Writes, CgroupError> {
         let plan = self.resource_plan(fs, r, mode)?;
         let refused: Vec<String> = plan
             .unapplied
@@ -548,6 +575,10 @@ impl CgroupPlan {
         if !refused.is_empty() {
             return Err(CgroupError::NotApplicable { names: refused });
         }
+        Ok(plan)
+    }
+
+    fn write_planned(&self, fs: &dyn CgroupFs, plan: Writes) -> Result<Vec<String>, CgroupError> {
         let mut i = 0;
         while i < plan.writes.len() {
             let w = &plan.writes[i];

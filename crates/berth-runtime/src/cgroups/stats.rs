@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::fs::{CgroupFs, HostFs};
 use super::resources::Target;
+use super::stats_v2::V2Stats;
 use super::{CgroupError, CgroupPlan};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -22,6 +23,10 @@ pub struct Stats {
     pub blkio: BlkioStats,
     /// By page size as the kernel names it (`2MB`, `1GB`).
     pub hugetlb: BTreeMap<String, HugetlbStats>,
+    /// On a pure cgroup v2 host, the v2 files as the kernel reports them (containerd's v2
+    /// metrics); `None` on a v1 or hybrid host. Not part of runc's `events --stats` JSON.
+    #[serde(skip)]
+    pub v2: Option<V2Stats>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -103,7 +108,7 @@ pub struct HugetlbStats {
 }
 
 /// `key value` lines (memory.stat, cpu.stat, memory.events, ...).
-fn flat_keyed(text: &str) -> BTreeMap<String, u64> {
+pub(super) fn flat_keyed(text: &str) -> BTreeMap<String, u64> {
     text.lines()
         .filter_map(|l| {
             let mut it = l.split_whitespace();
@@ -114,7 +119,7 @@ fn flat_keyed(text: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn read_u64(fs: &dyn CgroupFs, path: &Path) -> u64 {
+pub(super) fn read_u64(fs: &dyn CgroupFs, path: &Path) -> u64 {
     match fs.read(path) {
         Ok(s) if s.trim() == "max" => u64::MAX,
         Ok(s) => s.trim().parse().unwrap_or(0),
@@ -205,6 +210,13 @@ impl CgroupPlan {
             Some(Target::V1(d)) => s.hugetlb = hugetlb(fs, &d, true),
             Some(Target::V2(d)) => s.hugetlb = hugetlb(fs, &d, false),
             None => {}
+        }
+        // Pure v2 (every hierarchy the container joined is cgroup2): what containerd's v2
+        // metrics carry. On a hybrid host the v1 controllers hold the numbers.
+        if !self.hierarchies.is_empty() && self.hierarchies.iter().all(|h| h.is_v2()) {
+            if let Some(d) = self.v2_dir() {
+                s.v2 = Some(V2Stats::read(fs, &d));
+            }
         }
         Ok(s)
     }
@@ -327,7 +339,7 @@ fn io_v2(fs: &dyn CgroupFs, d: &Path) -> BlkioStats {
     s
 }
 
-fn hugetlb(fs: &dyn CgroupFs, d: &Path, v1: bool) -> BTreeMap<String, HugetlbStats> {
+pub(super) fn hugetlb(fs: &dyn CgroupFs, d: &Path, v1: bool) -> BTreeMap<String, HugetlbStats> {
     let mut out = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(d) else {
         return out;

@@ -504,6 +504,29 @@ fn stats_v2_read_every_controller() {
         assert!(json.get(key).is_some(), "{key}");
     }
     assert_eq!(json["cpu"]["throttling"]["throttledPeriods"], 2);
+    assert!(json.get("v2").is_none(), "runc's events JSON has no v2 key");
+    // The raw v2 numbers containerd's v2 metrics carry: microseconds, `max` as u64::MAX.
+    let v2 = s.v2.expect("a pure v2 host has the v2 numbers");
+    assert_eq!(v2.cpu_stat["usage_usec"], 20);
+    assert_eq!(v2.cpu_stat["throttled_usec"], 7);
+    assert_eq!(v2.memory_stat["anon"], 500);
+    assert_eq!(v2.memory_events.unwrap()["oom_kill"], 1);
+    assert_eq!(
+        (v2.memory_current, v2.memory_max, v2.memory_peak),
+        (1000, u64::MAX, 4000)
+    );
+    assert_eq!((v2.pids_current, v2.pids_max), (3, u64::MAX));
+    assert_eq!((v2.io[0].rbytes, v2.io[0].wios), (4096, 2));
+    assert_eq!(v2.hugetlb["2MB"].max, 2097152);
+}
+
+#[test]
+fn stats_on_a_hybrid_host_have_no_v2_numbers() {
+    let f = hybrid_fixture();
+    let fs = FakeFs::default();
+    let p = plan(&f, None, "c1");
+    p.create_with(&fs).unwrap();
+    assert_eq!(p.stats_with(&fs).unwrap().v2, None);
 }
 
 #[test]

@@ -35,6 +35,10 @@ pub fn update_requiring(
     )?;
     // The same checks as create's (in Plan::new), before anything is written.
     let planned = ResourcesPlan::new(resources, cgroup)?;
+    // Every refusal of the cgroup files' side too, before systemd or any file is touched: an
+    // update is applied whole or not at all (no MemoryMax on the scope with the files left
+    // as they were).
+    let checked = cgroup.check_update(&planned, required)?;
     if let Some(cpu) = planned.resources().cpu() {
         if let Some(runtime) = cpu.realtime_runtime() {
             // berth's own `berth/` parent has no real-time budget of its own (rt_budget.rs).
@@ -43,5 +47,5 @@ pub fn update_requiring(
     }
     // The systemd driver: systemd first, so that it keeps what the files get next.
     cgroup.update_systemd_properties(&planned)?;
-    Ok(cgroup.update_resources_requiring(&planned, required)?)
+    Ok(cgroup.write_update(checked)?)
 }

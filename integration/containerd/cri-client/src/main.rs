@@ -19,9 +19,11 @@
 //! every scenario as a whole is bounded too.
 //!
 //! `berth-cri-test bench-pods ...` and `berth-cri-test bench-density ...` are the CRI part of
-//! `make bench` instead ([`bench`]).
+//! `make bench` instead ([`bench`]); `berth-cri-test pod-slice ...` is the systemd VM tier's
+//! scenario with kubelet's systemd pod slice ([`podslice`]).
 
 mod bench;
+mod podslice;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -831,6 +833,17 @@ async fn main() {
     let bench = match args.get(1).map(String::as_str) {
         Some("bench-pods") => Some(bench::pods(&args[2..]).await),
         Some("bench-density") => Some(bench::density(&args[2..]).await),
+        Some("pod-slice") => {
+            let r = podslice::run(&args[2..]).await;
+            match &r {
+                Ok(()) => println!("POD-SLICE PASS"),
+                Err(e) => println!(
+                    "POD-SLICE FAIL {}",
+                    e.strip_prefix("FAIL ").unwrap_or(e).replace('\n', " ")
+                ),
+            }
+            std::process::exit(i32::from(r.is_err()));
+        }
         _ => None,
     };
     if let Some(result) = bench {

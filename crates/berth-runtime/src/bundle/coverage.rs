@@ -13,9 +13,6 @@ pub enum Coverage {
     /// Validated while planning and applied; the module that does it (under
     /// `crates/berth-runtime/src/`).
     Applied(&'static str),
-    /// Read, and refused with an error naming it when set (by the module given), because
-    /// berth does not implement it yet.
-    RefusedBy(&'static str),
     /// A field of another platform (Windows, Solaris, VM, z/OS, Windows' user name and
     /// command line), which a Linux runtime does not read.
     OtherPlatform,
@@ -24,7 +21,7 @@ pub enum Coverage {
     NotInSpec,
 }
 
-use Coverage::{Applied, NotInSpec, OtherPlatform, RefusedBy};
+use Coverage::{Applied, NotInSpec, OtherPlatform};
 
 /// Every field berth applies, or does not read with a reason. The refused ones are
 /// [`super::UNAPPLIED`].

@@ -175,6 +175,8 @@ struct TaskState {
     /// The init's exit seen while `starting`: recorded once the Start has sent TaskStart, so
     /// that containerd never sees a task exit before it started.
     exit_during_start: Option<Exit>,
+    /// TaskOOM was sent (by the OOM watch, oom.rs): not again at the init's exit.
+    oom_reported: bool,
 }
 
 /// One container this shim runs.
@@ -235,6 +237,8 @@ struct Inner {
     events: Events,
     exit: Arc<ExitSignal>,
     table: Mutex<Table>,
+    /// The containers' memory.events watch (cgroup v2; unset if inotify failed).
+    oom: std::sync::OnceLock<Arc<crate::oom::OomWatch>>,
 }
 
 impl Service {
@@ -253,8 +257,18 @@ impl Service {
                 events,
                 exit,
                 table: Mutex::new(Table::default()),
+                oom: std::sync::OnceLock::new(),
             }),
         };
+        let s = service.clone();
+        match crate::oom::OomWatch::start(move |id| s.on_oom(id)) {
+            Ok(watch) => {
+                let _ = service.inner.oom.set(watch);
+            }
+            Err(e) => containerd_shim::warn!(
+                "inotify for the OOM watch: {e}; OOM kills are read when a task exits"
+            ),
+        }
         match monitor_subscribe(Topic::Pid) {
             Ok(sub) => {
                 let s = service.clone();
@@ -345,6 +359,32 @@ impl Service {
         self.record_exit_locked(task, st, exit);
     }
 
+    /// The OOM watch saw container `id`'s `oom_kill` count grow: TaskOOM now, as the runc
+    /// shim sends it, while the task runs.
+    fn on_oom(&self, id: &str) {
+        let task = self.table().tasks.get(id).cloned();
+        let Some(task) = task else { return };
+        let mut st = task.lock();
+        if st.init.exit.is_some() {
+            return; // the exit path has decided already
+        }
+        st.oom_reported = true;
+        self.inner.events.send(TaskOOM {
+            container_id: id.to_string(),
+            ..Default::default()
+        });
+    }
+
+    /// Starts watching the created container's memory.events (see oom.rs).
+    fn watch_oom(&self, id: &str) {
+        let (Some(watch), Ok(cid)) = (self.inner.oom.get(), ContainerId::new(id)) else {
+            return;
+        };
+        if let Some(plan) = self.inner.store.read(&cid).ok().and_then(|s| s.cgroup) {
+            watch.watch(id, &plan);
+        }
+    }
+
     fn record_exit_locked(&self, task: &TaskEntry, mut st: MutexGuard<'_, TaskState>, exit: Exit) {
         if st.starting {
             st.exit_during_start.get_or_insert(exit);
@@ -353,7 +393,7 @@ impl Service {
         if !st.init.record_exit(exit) {
             return;
         }
-        if self.oom_killed(&task.id) {
+        if !st.oom_reported && self.oom_killed(&task.id) {
             self.inner.events.send(TaskOOM {
                 container_id: task.id.clone(),
                 ..Default::default()
@@ -523,6 +563,7 @@ impl Service {
             execs: Mutex::new(HashMap::new()),
         });
         let early = self.register(task.clone());
+        self.watch_oom(&id);
         {
             let _st = task.lock(); // TaskCreate before a TaskExit of an init that died already
             self.inner.events.send(TaskCreate {
@@ -739,6 +780,11 @@ impl Service {
         // poststop hooks and removes the state and the cgroup. Without the task's mutex: a
         // poststop hook may run without a timeout, and Kill and State must not wait behind it.
         let deleted = container::delete(&self.inner.store, &req.id, true);
+        if deleted.is_ok() {
+            if let Some(watch) = self.inner.oom.get() {
+                watch.unwatch(&req.id);
+            }
+        }
         let mut st = task.lock();
         if let Err(e) = deleted {
             st.deleting = false;

@@ -14,7 +14,7 @@
 //! - ContainerStats through CRI: memory working set and CPU usage non-zero, the usage the
 //!   scope's `memory.current`; `ctr tasks metrics` shows the shim sent cgroups v2 metrics;
 //! - a container allocating past the pod slice's MemoryMax (it has no limit of its own) is
-//!   OOM-killed (exit 137, counted in the pod slice's `memory.events`);
+//!   OOM-killed (exit 137, counted in the pod slice's `memory.events`, CRI reason `OOMKilled`);
 //! - after RemoveContainer and Stop/RemovePodSandbox, no scope is left below SLICE_DIR.
 //!
 //! The last line is `POD-SLICE PASS` or `POD-SLICE FAIL <first failure>`; the exit code is
@@ -143,10 +143,9 @@ async fn scenario(ctx: &mut Ctx, socket: &str, pod_slice: &str, slice_dir: &Path
     )?;
 
     // No limit of its own: only the pod slice's MemoryMax bounds it. The kill is the kernel's
-    // (the pod slice's memory.events counts it). CRI's reason is not checked: the shim reads
-    // the OOM kill count from the container's scope when its init exits, and systemd may have
-    // removed the emptied scope by then, so CRI can say "Error" (an open issue, see the report
-    // of #15 and docs/containerd.md).
+    // (the pod slice's memory.events counts it), and CRI must call it OOMKilled: the shim
+    // watches the scope's memory.events while the container runs (oom.rs), because systemd
+    // removes the emptied scope's cgroup at the init's exit, before a read there could see it.
     let kills = |dir: &Path| {
         std::fs::read_to_string(dir.join("memory.events"))
             .unwrap_or_default()
@@ -173,10 +172,10 @@ async fn scenario(ctx: &mut Ctx, socket: &str, pod_slice: &str, slice_dir: &Path
         st.exit_code, st.reason
     );
     check(
-        st.exit_code == 137 && after > before,
+        st.exit_code == 137 && after > before && st.reason == "OOMKilled",
         &format!(
-            "over the pod slice's MemoryMax: killed (exit {}), the pod slice's oom_kill {before} -> {after}",
-            st.exit_code
+            "over the pod slice's MemoryMax: killed (exit {}, reason {:?}), the pod slice's oom_kill {before} -> {after}",
+            st.exit_code, st.reason
         ),
     )?;
     ctx.remove(&hog).await?;

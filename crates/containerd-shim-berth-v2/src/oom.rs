@@ -233,6 +233,7 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let w = OomWatch::start(move |id| tx.send(id.to_string()).unwrap()).unwrap();
         let path = std::ffi::CString::new(file.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: `path` is a NUL-terminated string that outlives the call.
         let wd = unsafe {
             libc::inotify_add_watch(w.inotify.as_raw_fd(), path.as_ptr(), libc::IN_MODIFY)
         };
